@@ -1,0 +1,3 @@
+from racetui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,6 @@
+"""The standings engine: pure, no I/O, no Textual."""
+
+from racetui.engine.engine import ChangeSet, Engine
+from racetui.engine.standings import Entry, LeaderboardView, RaceStandings, Row, status_rank
+
+__all__ = ["ChangeSet", "Engine", "Entry", "LeaderboardView", "RaceStandings", "Row", "status_rank"]

@@ -1,0 +1,182 @@
+"""The engine: the single source of truth for every race, fed by deltas from sources.
+
+Every ``apply_*`` call returns a :class:`ChangeSet` (which athletes changed and which
+leaderboard rows may have moved) and bumps :attr:`Engine.version`, so that a screen
+redraws only what changed and a publisher sends only when something did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from racetui.engine.standings import RaceStandings
+from racetui.model.race import Event, Participant, Passing, Race, Result
+
+__all__ = ["ChangeSet", "Engine"]
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """What one apply changed.
+
+    ``athletes`` maps race id to the bibs whose own data changed. ``moved`` maps race id to
+    the (first, last) overall index whose row may now show someone else or another rank;
+    rows outside that range kept their place. ``structure`` lists races whose setup
+    (points, waves, start list) changed: redraw them whole.
+    """
+
+    version: int = 0
+    athletes: dict[str, set[str]] = field(default_factory=dict)
+    moved: dict[str, tuple[int, int]] = field(default_factory=dict)
+    structure: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.athletes or self.moved or self.structure)
+
+    def touch(self, race_id: str, bib: str, moved: tuple[int, int] | None) -> None:
+        self.athletes.setdefault(race_id, set()).add(bib)
+        if moved is not None:
+            low, high = sorted(moved)
+            if race_id in self.moved:
+                old_low, old_high = self.moved[race_id]
+                low, high = min(low, old_low), max(high, old_high)
+            self.moved[race_id] = (low, high)
+
+    def merge(self, other: ChangeSet) -> ChangeSet:
+        for race_id, bibs in other.athletes.items():
+            self.athletes.setdefault(race_id, set()).update(bibs)
+        for race_id, span in other.moved.items():
+            if race_id in self.moved:
+                low, high = self.moved[race_id]
+                self.moved[race_id] = (min(low, span[0]), max(high, span[1]))
+            else:
+                self.moved[race_id] = span
+        self.structure |= other.structure
+        self.errors.extend(other.errors)
+        self.version = max(self.version, other.version)
+        return self
+
+    def races(self) -> set[str]:
+        return set(self.athletes) | set(self.moved) | self.structure
+
+
+class Engine:
+    """Standings of every race of one event. Pure: no I/O, no clocks, no Textual."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.event: Event | None = None
+        self.races: dict[str, RaceStandings] = {}
+
+    # ------------------------------------------------------------- helpers
+    def _done(self, changes: ChangeSet) -> ChangeSet:
+        if changes:
+            self.version += 1
+        changes.version = self.version
+        return changes
+
+    def race(self, race_id: str) -> RaceStandings:
+        try:
+            return self.races[race_id]
+        except KeyError:
+            raise KeyError(f"race_id: unknown race {race_id!r}") from None
+
+    # --------------------------------------------------------------- setup
+    def load_event(self, event: Event) -> ChangeSet:
+        """Take the event's races, waves and timing points (keeps results already held)."""
+        self.event = event
+        changes = ChangeSet()
+        for race in event.races:
+            changes.merge(self._upsert_race(race))
+        return self._done(changes)
+
+    def upsert_race(self, race: Race) -> ChangeSet:
+        return self._done(self._upsert_race(race))
+
+    def _upsert_race(self, race: Race) -> ChangeSet:
+        changes = ChangeSet()
+        standings = self.races.get(race.id)
+        if standings is None:
+            self.races[race.id] = RaceStandings(race)
+            changes.structure.add(race.id)
+        elif standings.race != race:
+            standings.set_race(race)
+            changes.structure.add(race.id)
+        if self.event is not None and all(r.id != race.id for r in self.event.races):
+            self.event.races.append(race)
+        return changes
+
+    def add_participants(self, participants: Iterable[Participant]) -> ChangeSet:
+        """Start list: names, categories and waves by bib (entries appear in start order)."""
+        changes = ChangeSet()
+        for participant in participants:
+            standings = self.races.get(participant.race_id)
+            if standings is None:
+                changes.errors.append(f"race_id: unknown race {participant.race_id!r} for bib {participant.bib}")
+                continue
+            moved = standings.update_entry(participant.bib, participant=participant)
+            if moved is not None:
+                changes.touch(participant.race_id, participant.bib, moved)
+        return self._done(changes)
+
+    # ---------------------------------------------------------------- data
+    def apply_passing(self, passing: Passing) -> ChangeSet:
+        return self.apply_passings((passing,))
+
+    def apply_passings(self, passings: Iterable[Passing]) -> ChangeSet:
+        """Incremental passings; an unknown race or point is reported, the rest applied."""
+        changes = ChangeSet()
+        for passing in passings:
+            standings = self.races.get(passing.race_id)
+            if standings is None:
+                changes.errors.append(f"race_id: unknown race {passing.race_id!r} (bib {passing.bib})")
+                continue
+            try:
+                moved = standings.pass_point(passing.bib, passing.point_id, passing.time_ms)
+            except KeyError as exc:
+                changes.errors.append(str(exc.args[0]))
+                continue
+            if moved is not None:
+                changes.touch(passing.race_id, passing.bib, moved)
+        return self._done(changes)
+
+    def apply_results(self, race_id: str, results: Sequence[Result], *, complete: bool = False) -> ChangeSet:
+        """Whole results for some athletes; with ``complete`` the list is the whole race
+        (a snapshot) and athletes missing from it are removed."""
+        return self._done(self._apply_results(race_id, results, complete=complete))
+
+    def _apply_results(self, race_id: str, results: Sequence[Result], *, complete: bool) -> ChangeSet:
+        changes = ChangeSet()
+        standings = self.races.get(race_id)
+        if standings is None:
+            changes.errors.append(f"race_id: unknown race {race_id!r}")
+            return changes
+        for result in results:
+            try:
+                moved = standings.update_entry(
+                    result.bib,
+                    participant=result.participant,
+                    status=result.status,
+                    times=result.splits,
+                    incidents=result.incidents,
+                    legs=result.legs,
+                )
+            except KeyError as exc:
+                changes.errors.append(f"bib {result.bib}: {exc.args[0]}")
+                continue
+            if moved is not None:
+                changes.touch(race_id, result.bib, moved)
+        if complete:
+            keep = {result.bib for result in results}
+            for bib in [bib for bib in standings.entries if bib not in keep]:
+                old = standings.remove_entry(bib)
+                if old is not None:
+                    changes.touch(race_id, bib, (old, len(standings.overall)))
+        return changes
+
+    def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
+        """A full-state message (v1.1): the race's setup and every result in it."""
+        changes = self._upsert_race(race)
+        return self._done(changes.merge(self._apply_results(race.id, results, complete=True)))

@@ -1,0 +1,495 @@
+"""Standings of one race, kept in ordered structures so that one passing costs O(log n).
+
+Ordering follows World Triathlon Live Timing v1.1:
+
+1. athletes who passed the furthest timing point first, then earlier points;
+2. at the same point, by (chip) time; equal times share a position;
+3. start number where nothing else orders (before the first point);
+4. DNF and DNS after the racing field, DSQ at the very bottom (each group keeps the
+   same progress/time ordering within itself).
+
+Every entry has one *overall key*; the leaderboard is a ``SortedList`` of those keys, and
+each timing point keeps a ``SortedList`` of ``(time, start number, bib)`` for positions and
+gaps. Gender and category get their own lists, so filtered views and gender/category
+positions are bisects too. Nothing ever re-sorts the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from racetui.model.incidents import Incident
+from racetui.model.race import Participant, Race, RelayLeg, Status, TimingPoint
+
+__all__ = ["Entry", "RaceStandings", "Row", "status_rank"]
+
+_STATUS_RANK: dict[Status, int] = {
+    Status.OK: 0,
+    Status.LAP: 1,
+    Status.NC: 1,
+    Status.DNF: 2,
+    Status.DNS: 3,
+    Status.DSQ: 4,
+}
+# Statuses that take no place in per-point positions.
+_UNPLACED = frozenset({Status.DSQ, Status.DNS})
+_DIGITS = re.compile(r"\d+")
+_NO_NUMBER = 10**12
+
+OverallKey = tuple[int, int, int, int, str]
+PointKey = tuple[int, int, str]
+
+
+def status_rank(status: Status) -> int:
+    """Where a status sorts: racing field first, DNF and DNS after, DSQ at the bottom."""
+    return _STATUS_RANK[status]
+
+
+def start_number(bib: str) -> int:
+    """Numeric start number for ordering ("A12" -> 12); bibs without digits sort last."""
+    match = _DIGITS.search(bib)
+    return int(match.group()) if match else _NO_NUMBER
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One athlete or relay team in a race, with chip times per timing point index."""
+
+    bib: str
+    number: int
+    participant: Participant | None = None
+    status: Status = Status.OK
+    offset_ms: int = 0  # wave start offset after the gun
+    times: list[int | None] = field(default_factory=list)  # chip time per point index
+    last: int = -1  # furthest point index with a time
+    incidents: list[Incident] = field(default_factory=list)
+    legs: list[RelayLeg] = field(default_factory=list)
+    key: OverallKey = (0, 1, 0, 0, "")
+
+    def name(self) -> str:
+        return self.participant.display_name() if self.participant else ""
+
+    def gun_time(self, index: int) -> int | None:
+        chip = self.times[index] if 0 <= index < len(self.times) else None
+        return None if chip is None else chip + self.offset_ms
+
+    @property
+    def gender(self) -> str | None:
+        return self.participant.gender if self.participant else None
+
+    @property
+    def category(self) -> str | None:
+        return self.participant.category if self.participant else None
+
+    def make_key(self) -> OverallKey:
+        chip = self.times[self.last] if self.last >= 0 else 0
+        return (_STATUS_RANK[self.status], -self.last, chip or 0, self.number, self.bib)
+
+
+@dataclass(slots=True, frozen=True)
+class Row:
+    """What a screen shows for one leaderboard line; computed on demand, O(log n)."""
+
+    index: int  # 0-based place in the view
+    rank: int | None  # place in this view, shared by equal times; None for DNF/DNS/DSQ
+    position: int | None  # place at the athlete's own latest point (the v1.1 position)
+    bib: str
+    name: str
+    country: str | None
+    club: str | None
+    gender: str | None
+    category: str | None
+    status: Status
+    point_index: int  # -1 before the first point
+    point_id: str | None
+    time_ms: int | None  # chip time at the point
+    gun_ms: int | None
+    split_ms: int | None  # since the previous point passed
+    gap_leader_ms: int | None
+    gap_ahead_ms: int | None
+    gender_position: int | None
+    category_position: int | None
+    incidents: tuple[Incident, ...]
+
+
+class RaceStandings:
+    """The live standings of one race."""
+
+    def __init__(self, race: Race) -> None:
+        self.race = race
+        self.entries: dict[str, Entry] = {}
+        self.overall: SortedList = SortedList()
+        self._overall_by: dict[tuple[str, str], SortedList] = {}
+        self._at_point: list[SortedList] = []
+        self._at_point_by: dict[tuple[int, str, str], SortedList] = {}
+        self.points: list[TimingPoint] = []
+        self.point_index: dict[str, int] = {}
+        self.wave_offsets: dict[str, int] = {}
+        self.set_race(race)
+
+    # ----------------------------------------------------------------- setup
+    def set_race(self, race: Race) -> bool:
+        """Take new race data; returns True when timing points changed (a full rebuild)."""
+        self.race = race
+        self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
+        points = sorted(race.points, key=lambda p: (p.order, p.id))
+        if [p.id for p in points] == [p.id for p in self.points]:
+            self.points = points
+            for entry in self.entries.values():
+                self._set_offset(entry)
+            return False
+        old_index = self.points
+        self.points = points
+        self.point_index = {p.id: i for i, p in enumerate(points)}
+        # Re-map every entry's times onto the new point order.
+        remap = {i: self.point_index.get(p.id) for i, p in enumerate(old_index)}
+        for entry in self.entries.values():
+            times: list[int | None] = [None] * len(points)
+            for i, value in enumerate(entry.times):
+                j = remap.get(i)
+                if j is not None:
+                    times[j] = value
+            entry.times = times
+            self._set_offset(entry)
+        self._rebuild()
+        return True
+
+    def _set_offset(self, entry: Entry) -> None:
+        wave = entry.participant.wave_id if entry.participant else None
+        entry.offset_ms = self.wave_offsets.get(wave, 0) if wave else 0
+
+    def _rebuild(self) -> None:
+        self.overall = SortedList()
+        self._overall_by = {}
+        self._at_point = [SortedList() for _ in self.points]
+        self._at_point_by = {}
+        for entry in self.entries.values():
+            entry.last = max((i for i, t in enumerate(entry.times) if t is not None), default=-1)
+            self._insert(entry)
+
+    # -------------------------------------------------------------- indexing
+    def _filters(self, entry: Entry) -> list[tuple[str, str]]:
+        participant = entry.participant
+        if participant is None:
+            return []
+        keys = []
+        if participant.gender:
+            keys.append(("gender", participant.gender))
+        if participant.category:
+            keys.append(("category", participant.category))
+        return keys
+
+    def _insert(self, entry: Entry) -> None:
+        entry.key = entry.make_key()
+        self.overall.add(entry.key)
+        filters = self._filters(entry)
+        for f in filters:
+            self._overall_by.setdefault(f, SortedList()).add(entry.key)
+        if entry.status in _UNPLACED:
+            return
+        for index, chip in enumerate(entry.times):
+            if chip is not None:
+                pkey = (chip, entry.number, entry.bib)
+                self._at_point[index].add(pkey)
+                for kind, value in filters:
+                    self._at_point_by.setdefault((index, kind, value), SortedList()).add(pkey)
+
+    def _remove(self, entry: Entry) -> None:
+        self.overall.remove(entry.key)
+        filters = self._filters(entry)
+        for f in filters:
+            self._overall_by[f].remove(entry.key)
+        if entry.status in _UNPLACED:
+            return
+        for index, chip in enumerate(entry.times):
+            if chip is not None:
+                pkey = (chip, entry.number, entry.bib)
+                self._at_point[index].remove(pkey)
+                for kind, value in filters:
+                    self._at_point_by[(index, kind, value)].remove(pkey)
+
+    # ------------------------------------------------------------ mutations
+    def ensure_entry(self, bib: str) -> tuple[Entry, bool]:
+        entry = self.entries.get(bib)
+        if entry is not None:
+            return entry, False
+        entry = Entry(bib=bib, number=start_number(bib), times=[None] * len(self.points))
+        self.entries[bib] = entry
+        self._insert(entry)
+        return entry, True
+
+    def pass_point(self, bib: str, point_id: str, gun_ms: int) -> tuple[int, int] | None:
+        """Record a passing (gun time). Returns the (old, new) overall index, None if unchanged."""
+        index = self.point_index.get(point_id)
+        if index is None:
+            raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
+        entry, _ = self.ensure_entry(bib)
+        chip = gun_ms - entry.offset_ms
+        if entry.times[index] == chip:
+            return None
+        old = self.overall.bisect_left(entry.key)
+        placed = entry.status not in _UNPLACED
+        filters = self._filters(entry)
+        previous = entry.times[index]
+        if placed and previous is not None:
+            pkey = (previous, entry.number, entry.bib)
+            self._at_point[index].remove(pkey)
+            for kind, value in filters:
+                self._at_point_by[(index, kind, value)].remove(pkey)
+        self.overall.remove(entry.key)
+        for f in filters:
+            self._overall_by[f].remove(entry.key)
+        entry.times[index] = chip
+        if index > entry.last:
+            entry.last = index
+        if placed:
+            pkey = (chip, entry.number, entry.bib)
+            self._at_point[index].add(pkey)
+            for kind, value in filters:
+                self._at_point_by.setdefault((index, kind, value), SortedList()).add(pkey)
+        entry.key = entry.make_key()
+        self.overall.add(entry.key)
+        for f in filters:
+            self._overall_by.setdefault(f, SortedList()).add(entry.key)
+        return old, self.overall.bisect_left(entry.key)
+
+    def update_entry(
+        self,
+        bib: str,
+        *,
+        participant: Participant | None = None,
+        status: Status | None = None,
+        times: dict[str, int] | None = None,
+        incidents: list[Incident] | None = None,
+        legs: list[RelayLeg] | None = None,
+    ) -> tuple[int, int] | None:
+        """Replace any of an entry's fields (``times`` are gun times by point id, complete).
+
+        Returns the (old, new) overall index when anything changed, else None.
+        """
+        entry, created = self.ensure_entry(bib)
+        new_times: list[int | None] | None = None
+        new_participant = participant if participant is not None else entry.participant
+        offset = entry.offset_ms
+        if participant is not None and participant.wave_id != (
+            entry.participant.wave_id if entry.participant else None
+        ):
+            offset = self.wave_offsets.get(participant.wave_id, 0) if participant.wave_id else 0
+        if times is not None:
+            new_times = [None] * len(self.points)
+            for point_id, gun in times.items():
+                index = self.point_index.get(point_id)
+                if index is None:
+                    raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
+                new_times[index] = gun - offset
+        elif offset != entry.offset_ms:
+            new_times = [None if t is None else t + entry.offset_ms - offset for t in entry.times]
+        changed = (
+            created
+            or (participant is not None and participant != entry.participant)
+            or (status is not None and status != entry.status)
+            or (new_times is not None and new_times != entry.times)
+            or (incidents is not None and incidents != entry.incidents)
+            or (legs is not None and legs != entry.legs)
+        )
+        if not changed:
+            return None
+        old = self.overall.bisect_left(entry.key)
+        self._remove(entry)
+        entry.participant = new_participant
+        entry.offset_ms = offset
+        if status is not None:
+            entry.status = status
+        if new_times is not None:
+            entry.times = new_times
+            entry.last = max((i for i, t in enumerate(new_times) if t is not None), default=-1)
+        if incidents is not None:
+            entry.incidents = list(incidents)
+        if legs is not None:
+            entry.legs = list(legs)
+        self._insert(entry)
+        return old, self.overall.bisect_left(entry.key)
+
+    def remove_entry(self, bib: str) -> int | None:
+        entry = self.entries.pop(bib, None)
+        if entry is None:
+            return None
+        old = self.overall.bisect_left(entry.key)
+        self._remove(entry)
+        return old
+
+    # ---------------------------------------------------------------- reads
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def latest_point(self) -> int:
+        """Index of the furthest point anyone has passed (-1 before the first passing)."""
+        if not self.overall:
+            return -1
+        for key in self.overall.islice(0, 1):
+            return -key[1]
+        return -1
+
+    def passed(self, index: int) -> int:
+        """How many (placed) athletes have passed point ``index``."""
+        return len(self._at_point[index]) if 0 <= index < len(self._at_point) else 0
+
+    def position_at(self, index: int, chip: int, by: tuple[str, str] | None = None) -> int:
+        """Place at a point for a chip time: equal times share the place."""
+        ordered = self._at_point[index] if by is None else self._at_point_by.get((index, *by))
+        if not ordered:
+            return 1
+        return int(ordered.bisect_left((chip,))) + 1
+
+    def leader_time(self, index: int) -> int | None:
+        ordered = self._at_point[index]
+        return ordered[0][0] if ordered else None
+
+    def ahead_time(self, index: int, chip: int) -> int | None:
+        ordered = self._at_point[index]
+        where = ordered.bisect_left((chip,))
+        return ordered[where - 1][0] if where > 0 else None
+
+    def view(
+        self, *, point_id: str | None = None, gender: str | None = None, category: str | None = None
+    ) -> LeaderboardView:
+        return LeaderboardView(self, point_id=point_id, gender=gender, category=category)
+
+    def overall_rank(self, entry: Entry, by: tuple[str, str] | None = None) -> int | None:
+        """Place in the whole field (or a gender/category), ties shared; None unless racing."""
+        if entry.status is not Status.OK or entry.last < 0:
+            return None
+        ordered = self.overall if by is None else self._overall_by.get(by)
+        if not ordered:
+            return None
+        return int(ordered.bisect_left(entry.key[:3])) + 1
+
+    def row_for(
+        self, entry: Entry, index: int, point: int | None = None, by: tuple[str, str] | None = None
+    ) -> Row:
+        at = entry.last if point is None else point
+        chip = entry.times[at] if 0 <= at < len(entry.times) else None
+        placed = entry.status is Status.OK or (point is not None and entry.status not in _UNPLACED)
+        position: int | None = None
+        gap_leader = gap_ahead = split = None
+        gender_pos = category_pos = None
+        if chip is not None:
+            if placed:
+                position = self.position_at(at, chip)
+                if entry.gender:
+                    gender_pos = self.position_at(at, chip, ("gender", entry.gender))
+                if entry.category:
+                    category_pos = self.position_at(at, chip, ("category", entry.category))
+            leader = self.leader_time(at)
+            gap_leader = None if leader is None else max(0, chip - leader)
+            ahead = self.ahead_time(at, chip)
+            gap_ahead = None if ahead is None else chip - ahead
+            earlier = [t for t in entry.times[:at] if t is not None]
+            split = chip - earlier[-1] if earlier else chip
+        if point is None:
+            rank = self.overall_rank(entry, by)
+        else:
+            rank = position if by is None or chip is None or not placed else self.position_at(at, chip, by)
+        participant = entry.participant
+        return Row(
+            index=index,
+            rank=rank,
+            position=position,
+            bib=entry.bib,
+            name=entry.name(),
+            country=participant.country if participant else None,
+            club=participant.club if participant else None,
+            gender=entry.gender,
+            category=entry.category,
+            status=entry.status,
+            point_index=at,
+            point_id=self.points[at].id if 0 <= at < len(self.points) else None,
+            time_ms=chip,
+            gun_ms=None if chip is None else chip + entry.offset_ms,
+            split_ms=split,
+            gap_leader_ms=gap_leader,
+            gap_ahead_ms=gap_ahead,
+            gender_position=gender_pos,
+            category_position=category_pos,
+            incidents=tuple(entry.incidents),
+        )
+
+    def ordered_entries(self) -> Iterator[Entry]:
+        """Every entry in v1.1 order (for exports and publish)."""
+        for key in self.overall:
+            yield self.entries[key[4]]
+
+
+class LeaderboardView:
+    """A virtual, always-current list of rows: the screen asks only for what it shows."""
+
+    def __init__(
+        self,
+        standings: RaceStandings,
+        *,
+        point_id: str | None = None,
+        gender: str | None = None,
+        category: str | None = None,
+    ) -> None:
+        self.standings = standings
+        self.point = None if point_id is None else standings.point_index[point_id]
+        self.by: tuple[str, str] | None = None
+        if gender:
+            self.by = ("gender", gender)
+        elif category:
+            self.by = ("category", category)
+
+    def _ordered(self) -> Sequence[tuple[object, ...]]:
+        s = self.standings
+        if self.point is None:
+            if self.by is None:
+                return s.overall  # type: ignore[no-any-return]
+            return s._overall_by.get(self.by) or ()  # type: ignore[no-any-return]
+        if self.by is None:
+            return s._at_point[self.point]  # type: ignore[no-any-return]
+        return s._at_point_by.get((self.point, *self.by)) or ()  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return len(self._ordered())
+
+    def row(self, index: int) -> Row:
+        key = self._ordered()[index]
+        bib = key[-1]
+        assert isinstance(bib, str)
+        return self.standings.row_for(self.standings.entries[bib], index, self.point, self.by)
+
+    def rows(self, start: int, stop: int) -> list[Row]:
+        ordered = self._ordered()
+        stop = min(stop, len(ordered))
+        if start >= stop:
+            return []
+        keys: Iterable[tuple[object, ...]] = (
+            ordered.islice(start, stop) if isinstance(ordered, SortedList) else ordered[start:stop]
+        )
+        entries = self.standings.entries
+        return [
+            self.standings.row_for(entries[str(key[-1])], start + i, self.point, self.by)
+            for i, key in enumerate(keys)
+        ]
+
+    def index_of(self, bib: str) -> int | None:
+        entry = self.standings.entries.get(bib)
+        if entry is None:
+            return None
+        ordered = self._ordered()
+        if self.point is None:
+            key: tuple[object, ...] = entry.key
+        else:
+            chip = entry.times[self.point]
+            if chip is None:
+                return None
+            key = (chip, entry.number, entry.bib)
+        if isinstance(ordered, SortedList):
+            where = int(ordered.bisect_left(key))
+            if where < len(ordered) and ordered[where] == key:
+                return where
+        return None
