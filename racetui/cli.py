@@ -22,8 +22,14 @@ from racetui import __version__
 # name -> (help line, the issue that builds it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("run the live dashboard on the embedded race simulator", "the simulator issue"),
-    "sim": ("run only the race simulator (BBT API, push, v1.1 feeds) and print its URLs", "the simulator issue"),
-    "connect": ("open the dashboard on a BBT master: racetui connect http://host[:port]", "the sources issue"),
+    "sim": (
+        "run only the race simulator (BBT API, push, v1.1 feeds) and print its URLs",
+        "the simulator issue",
+    ),
+    "connect": (
+        "open the dashboard on a BBT master: racetui connect http://host[:port]",
+        "the sources issue",
+    ),
     "feed": ("open the dashboard on a World Triathlon v1.1 feed (URL or file)", "the sources issue"),
     "replay": ("play a recorded journal through the dashboard", "the sources issue"),
     "export": ("print the current standings as csv, json or a v1.1 message, and exit", "the sources issue"),

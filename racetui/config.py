@@ -36,8 +36,8 @@ class _Section(BaseModel):
 
 
 class SourcesConfig(_Section):
-    poll_interval: float = Field(2.0, gt=0)
-    stale_after: float = Field(10.0, gt=0)
+    poll_interval: float = Field(default=2.0, gt=0)
+    stale_after: float = Field(default=10.0, gt=0)
     # Extra request headers for feeds (may hold a token: values are secret).
     headers: dict[str, SecretStr] = Field(default_factory=dict)
 

@@ -114,7 +114,9 @@ class Engine:
         for participant in participants:
             standings = self.races.get(participant.race_id)
             if standings is None:
-                changes.errors.append(f"race_id: unknown race {participant.race_id!r} for bib {participant.bib}")
+                changes.errors.append(
+                    f"race_id: unknown race {participant.race_id!r} for bib {participant.bib}"
+                )
                 continue
             moved = standings.update_entry(participant.bib, participant=participant)
             if moved is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -42,6 +43,14 @@ _NO_NUMBER = 10**12
 
 OverallKey = tuple[int, int, int, int, str]
 PointKey = tuple[int, int, str]
+
+
+def _bucket(lists: dict[Any, SortedList], key: Any) -> SortedList:
+    """The sorted list under ``key``, created on first use (never a throwaway per call)."""
+    found = lists.get(key)
+    if found is None:
+        found = lists[key] = SortedList()
+    return found
 
 
 def status_rank(status: Status) -> int:
@@ -188,7 +197,7 @@ class RaceStandings:
         self.overall.add(entry.key)
         filters = self._filters(entry)
         for f in filters:
-            self._overall_by.setdefault(f, SortedList()).add(entry.key)
+            _bucket(self._overall_by, f).add(entry.key)
         if entry.status in _UNPLACED:
             return
         for index, chip in enumerate(entry.times):
@@ -196,7 +205,7 @@ class RaceStandings:
                 pkey = (chip, entry.number, entry.bib)
                 self._at_point[index].add(pkey)
                 for kind, value in filters:
-                    self._at_point_by.setdefault((index, kind, value), SortedList()).add(pkey)
+                    _bucket(self._at_point_by, (index, kind, value)).add(pkey)
 
     def _remove(self, entry: Entry) -> None:
         self.overall.remove(entry.key)
@@ -250,11 +259,11 @@ class RaceStandings:
             pkey = (chip, entry.number, entry.bib)
             self._at_point[index].add(pkey)
             for kind, value in filters:
-                self._at_point_by.setdefault((index, kind, value), SortedList()).add(pkey)
+                _bucket(self._at_point_by, (index, kind, value)).add(pkey)
         entry.key = entry.make_key()
         self.overall.add(entry.key)
         for f in filters:
-            self._overall_by.setdefault(f, SortedList()).add(entry.key)
+            _bucket(self._overall_by, f).add(entry.key)
         return old, self.overall.bisect_left(entry.key)
 
     def update_entry(
@@ -318,7 +327,7 @@ class RaceStandings:
         entry = self.entries.pop(bib, None)
         if entry is None:
             return None
-        old = self.overall.bisect_left(entry.key)
+        old = int(self.overall.bisect_left(entry.key))
         self._remove(entry)
         return old
 
@@ -328,10 +337,9 @@ class RaceStandings:
 
     def latest_point(self) -> int:
         """Index of the furthest point anyone has passed (-1 before the first passing)."""
-        if not self.overall:
-            return -1
-        for key in self.overall.islice(0, 1):
-            return -key[1]
+        for index in range(len(self._at_point) - 1, -1, -1):
+            if self._at_point[index]:
+                return index
         return -1
 
     def passed(self, index: int) -> int:
@@ -448,10 +456,10 @@ class LeaderboardView:
         if self.point is None:
             if self.by is None:
                 return s.overall  # type: ignore[no-any-return]
-            return s._overall_by.get(self.by) or ()  # type: ignore[no-any-return]
+            return s._overall_by.get(self.by) or ()
         if self.by is None:
             return s._at_point[self.point]  # type: ignore[no-any-return]
-        return s._at_point_by.get((self.point, *self.by)) or ()  # type: ignore[no-any-return]
+        return s._at_point_by.get((self.point, *self.by)) or ()
 
     def __len__(self) -> int:
         return len(self._ordered())

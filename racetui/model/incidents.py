@@ -51,7 +51,9 @@ class Incident(BaseModel):
 
     @classmethod
     def penalty(cls, seconds: int, infringement: str, *, served: bool = False) -> Incident:
-        probe = cls(kind=IncidentKind.PENALTY, text="", seconds=seconds, infringement=infringement, served=served)
+        probe = cls(
+            kind=IncidentKind.PENALTY, text="", seconds=seconds, infringement=infringement, served=served
+        )
         return probe.model_copy(update={"text": probe.standard_text()})
 
     @classmethod
@@ -95,7 +97,7 @@ def parse_incidents(text: str | None) -> list[Incident]:
     """Parse an athlete's ``incidents`` field into records, keeping each original text."""
     if text is None:
         return []
-    parts = (part.strip() for part in _SPLIT.split(text))
+    parts = (part.strip().strip(",").strip() for part in _SPLIT.split(text))
     return [_parse_one(part) for part in parts if part]
 
 

@@ -60,7 +60,9 @@ class Status(StrEnum):
         try:
             return cls(text)
         except ValueError:
-            raise ValueError(f"status: unknown status {value!r} (expected DNS, DNF, DSQ, LAP or NC)") from None
+            raise ValueError(
+                f"status: unknown status {value!r} (expected DNS, DNF, DSQ, LAP or NC)"
+            ) from None
 
 
 class ClockState(StrEnum):

@@ -128,7 +128,11 @@ def format_clock(ms: int | None, *, tenths: bool = False) -> str:
         hours, rest = divmod(ms // 100, 36000)
         minutes, rest = divmod(rest, 600)
         seconds, tenth = divmod(rest, 10)
-        body = f"{minutes:02d}:{seconds:02d}.{tenth}" if hours == 0 else f"{hours}:{minutes:02d}:{seconds:02d}.{tenth}"
+        body = (
+            f"{minutes:02d}:{seconds:02d}.{tenth}"
+            if hours == 0
+            else f"{hours}:{minutes:02d}:{seconds:02d}.{tenth}"
+        )
         return sign + body
     total = ms // MS_PER_SECOND
     hours, rest = divmod(total, 3600)

@@ -1,0 +1,83 @@
+"""Engine ingest: passings/second into a 50,000-athlete x 10-point field, and one passing's cost.
+
+Usage: python -m benchmarks.bench_engine [--smoke] [--athletes N] [--points N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from benchmarks.common import Measurement, print_table, summarize
+from racetui.engine import Engine
+from racetui.model import Event, Participant, Passing, Race, TimingPoint
+
+
+def build_field(athletes: int, points: int, seed: int = 7) -> tuple[Engine, list[Passing]]:
+    rng = random.Random(seed)
+    race = Race(
+        id="m",
+        name="Marathon",
+        points=[TimingPoint(id=f"p{i}", race_id="m", name=f"P{i}", order=i) for i in range(1, points + 1)],
+    )
+    engine = Engine()
+    engine.load_event(Event(id="e", name="Bench", races=[race]))
+    engine.add_participants(
+        Participant(
+            bib=str(b), race_id="m", name=f"Runner {b}", gender="MF"[b % 2], category=f"M{30 + b % 6 * 5}"
+        )
+        for b in range(1, athletes + 1)
+    )
+    passings: list[Passing] = []
+    for b in range(1, athletes + 1):
+        pace = rng.uniform(180_000, 420_000)  # ms per segment
+        t = 0.0
+        for i in range(1, points + 1):
+            t += pace * rng.uniform(0.95, 1.12)
+            passings.append(
+                Passing.model_construct(race_id="m", bib=str(b), point_id=f"p{i}", time_ms=int(t))
+            )
+    passings.sort(key=lambda p: p.time_ms)  # arrival order, as at a race
+    return engine, passings
+
+
+def measure(smoke: bool = False, athletes: int = 50_000, points: int = 10) -> list[Measurement]:
+    if smoke:
+        athletes, points = 2_000, 5
+    engine, passings = build_field(athletes, points)
+    per_call: list[float] = []
+    start = time.perf_counter()
+    for passing in passings:
+        t0 = time.perf_counter()
+        engine.apply_passing(passing)
+        per_call.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    median, p95 = summarize(per_call)
+    # Rows read per frame: what a leaderboard screen costs once the field is full.
+    view = engine.race("m").view()
+    frames = []
+    for offset in range(0, len(view), max(1, len(view) // 200)):
+        t0 = time.perf_counter()
+        view.rows(offset, offset + 36)
+        frames.append(time.perf_counter() - t0)
+    rows_median, rows_p95 = summarize(frames)
+    label = f"{athletes:,}x{points}"
+    return [
+        Measurement(f"engine ingest {label}", len(passings) / elapsed, None, "passings/s"),
+        Measurement(f"engine one passing {label}", median * 1e6, p95 * 1e6, "µs"),
+        Measurement(f"engine 36 visible rows {label}", rows_median * 1e3, rows_p95 * 1e3, "ms"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that takes a second")
+    parser.add_argument("--athletes", type=int, default=50_000)
+    parser.add_argument("--points", type=int, default=10)
+    args = parser.parse_args()
+    print_table(measure(args.smoke, args.athletes, args.points))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""Standings engine: ordering by the v1.1 rules, positions, gaps, change sets."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from racetui.engine import Engine, status_rank
+from racetui.model import (
+    Event,
+    Incident,
+    Participant,
+    Passing,
+    Race,
+    RaceKind,
+    RelayLeg,
+    RelayMember,
+    Result,
+    Status,
+    TimingPoint,
+    Wave,
+)
+
+
+def make_engine(points: int = 3, bibs: int = 6, waves: list[Wave] | None = None) -> Engine:
+    engine = Engine()
+    race = Race(
+        id="r1",
+        name="Test 10k",
+        points=[TimingPoint(id=f"p{i}", race_id="r1", name=f"{i} km", order=i) for i in range(1, points + 1)],
+        waves=waves or [],
+    )
+    engine.load_event(Event(id="e", name="Event", races=[race]))
+    engine.add_participants(
+        Participant(
+            bib=str(b),
+            race_id="r1",
+            name=f"Athlete {b}",
+            gender="F" if b % 2 else "M",
+            category="F40" if b % 4 == 1 else None,
+            wave_id="w2" if waves and b > bibs // 2 else ("w1" if waves else None),
+        )
+        for b in range(1, bibs + 1)
+    )
+    return engine
+
+
+def passing(bib: int | str, point: int, ms: int) -> Passing:
+    return Passing(race_id="r1", bib=str(bib), point_id=f"p{point}", time_ms=ms)
+
+
+def order(engine: Engine, **kwargs: str) -> list[str]:
+    view = engine.race("r1").view(**kwargs)
+    return [row.bib for row in view.rows(0, len(view))]
+
+
+def test_start_number_orders_before_any_timing() -> None:
+    engine = make_engine(bibs=12)
+    assert order(engine) == [str(b) for b in range(1, 13)]  # numeric, not "1, 10, 11, 12, 2"
+
+
+def test_further_points_first_then_time() -> None:
+    engine = make_engine()
+    engine.apply_passings([passing(4, 1, 5000), passing(2, 1, 4000), passing(6, 1, 6000)])
+    engine.apply_passing(passing(6, 2, 9000))  # slowest at point 1 but furthest now
+    assert order(engine) == ["6", "2", "4", "1", "3", "5"]
+    rows = engine.race("r1").view().rows(0, 3)
+    assert [r.rank for r in rows] == [1, 2, 3]
+    assert [r.position for r in rows] == [1, 1, 2]  # position at their own latest point
+    assert rows[2].gap_leader_ms == 1000 and rows[2].gap_ahead_ms == 1000
+
+
+def test_equal_times_share_a_position() -> None:
+    engine = make_engine()
+    engine.apply_passings([passing(5, 1, 4000), passing(3, 1, 4000), passing(1, 1, 4500)])
+    rows = engine.race("r1").view().rows(0, 3)
+    assert [r.bib for r in rows] == ["3", "5", "1"]  # tie broken by start number for display
+    assert [r.rank for r in rows] == [1, 1, 3]
+    assert [r.position for r in rows] == [1, 1, 3]
+
+
+def test_dnf_dns_after_and_dsq_at_the_bottom() -> None:
+    engine = make_engine()
+    engine.apply_passings([passing(b, 1, 1000 * b) for b in range(1, 7)])
+    engine.apply_passings([passing(1, 2, 5000), passing(2, 2, 6000)])
+    engine.apply_results(
+        "r1",
+        [
+            Result(
+                race_id="r1",
+                bib="1",
+                status=Status.DSQ,
+                splits={"p1": 1000, "p2": 5000},
+                incidents=[Incident.dsq("dangerous riding")],
+            )
+        ],
+    )
+    engine.apply_results("r1", [Result(race_id="r1", bib="3", status=Status.DNF, splits={"p1": 3000})])
+    engine.apply_results("r1", [Result(race_id="r1", bib="6", status=Status.DNS)])
+    assert order(engine) == ["2", "4", "5", "3", "6", "1"]
+    rows = {r.bib: r for r in engine.race("r1").view().rows(0, 6)}
+    assert rows["1"].rank is None and rows["1"].status is Status.DSQ
+    assert rows["3"].rank is None
+    # a DSQ athlete takes no place: bib 2 now leads point 2; at point 1 bib 4 is third,
+    # behind bib 2 and bib 3 (who did pass there before abandoning)
+    assert rows["2"].position == 1 and rows["2"].gap_leader_ms == 0
+    assert rows["4"].position == 3
+    assert (
+        status_rank(Status.DSQ) > status_rank(Status.DNS) > status_rank(Status.DNF) > status_rank(Status.OK)
+    )
+
+
+def test_reinstated_dsq_returns_to_its_place() -> None:
+    engine = make_engine()
+    engine.apply_passings([passing(b, 1, 1000 * b) for b in range(1, 7)])
+    engine.apply_results("r1", [Result(race_id="r1", bib="1", status=Status.DSQ, splits={"p1": 1000})])
+    assert order(engine)[-1] == "1"
+    changes = engine.apply_results(
+        "r1", [Result(race_id="r1", bib="1", status=Status.OK, splits={"p1": 1000})]
+    )
+    assert order(engine)[0] == "1"
+    assert changes.moved["r1"] == (0, 5)
+    assert engine.race("r1").view().row(1).position == 2
+
+
+def test_gender_and_category_positions_and_filters() -> None:
+    engine = make_engine(bibs=8)
+    engine.apply_passings([passing(b, 1, 10_000 - b * 100) for b in range(1, 9)])  # bib 8 fastest
+    assert order(engine, gender="F") == ["7", "5", "3", "1"]
+    assert order(engine, gender="M") == ["8", "6", "4", "2"]
+    assert order(engine, category="F40") == ["5", "1"]
+    view = engine.race("r1").view(gender="F")
+    assert [r.rank for r in view.rows(0, 4)] == [1, 2, 3, 4]
+    row5 = engine.race("r1").view().row(order(engine).index("5"))
+    assert (row5.position, row5.gender_position, row5.category_position) == (4, 2, 1)
+
+
+def test_chosen_point_view() -> None:
+    engine = make_engine()
+    engine.apply_passings([passing(1, 1, 3000), passing(2, 1, 2000), passing(2, 2, 5000)])
+    view = engine.race("r1").view(point_id="p1")
+    assert [r.bib for r in view.rows(0, len(view))] == ["2", "1"]
+    assert view.row(1).gap_leader_ms == 1000
+    assert view.index_of("1") == 1 and view.index_of("3") is None
+
+
+def test_waves_order_by_chip_time() -> None:
+    waves = [
+        Wave(id="w1", race_id="r1", name="A", offset_ms=0),
+        Wave(id="w2", race_id="r1", name="B", offset_ms=300_000),
+    ]
+    engine = make_engine(waves=waves)
+    engine.apply_passings([passing(1, 1, 1_000_000), passing(6, 1, 1_200_000)])  # bib 6 started 5 min later
+    rows = engine.race("r1").view().rows(0, 2)
+    assert [r.bib for r in rows] == ["6", "1"]
+    assert rows[0].time_ms == 900_000 and rows[0].gun_ms == 1_200_000
+
+
+def test_change_set_names_the_athlete_and_the_moved_rows() -> None:
+    engine = make_engine()
+    before = engine.version
+    changes = engine.apply_passing(passing(5, 1, 1000))
+    assert changes.athletes == {"r1": {"5"}}
+    assert changes.moved["r1"] == (0, 4)  # bib 5 went from row 4 to row 0
+    assert changes.version == engine.version == before + 1
+    again = engine.apply_passing(passing(5, 1, 1000))  # duplicate: nothing changes
+    assert not again and engine.version == before + 1
+
+
+def test_unknown_race_or_point_is_reported_not_raised() -> None:
+    engine = make_engine()
+    changes = engine.apply_passings(
+        [passing(1, 9, 1000), Passing(race_id="zz", bib="1", point_id="p1", time_ms=1), passing(2, 1, 1000)]
+    )
+    assert changes.athletes == {"r1": {"2"}}
+    assert len(changes.errors) == 2 and "p9" in changes.errors[0] and "zz" in changes.errors[1]
+
+
+def test_snapshot_removes_athletes_no_longer_listed() -> None:
+    engine = make_engine(bibs=3)
+    race = engine.race("r1").race
+    results = [Result(race_id="r1", bib="1", splits={"p1": 2000}), Result(race_id="r1", bib="3")]
+    changes = engine.apply_snapshot(race, results)
+    assert order(engine) == ["1", "3"]
+    assert "2" in changes.athletes["r1"]
+    assert not engine.apply_snapshot(race, results)  # same snapshot again: no change
+
+
+def test_relay_teams_order_like_athletes() -> None:
+    engine = Engine()
+    points = [
+        TimingPoint(
+            id=str(i), race_id="mr", name=f"Leg {1 + (i - 1) // 2} point", order=i, leg=1 + (i - 1) // 2
+        )
+        for i in range(1, 9)
+    ]
+    engine.load_event(
+        Event(id="e", name="E", races=[Race(id="mr", name="Mixed Relay", kind=RaceKind.RELAY, points=points)])
+    )
+    legs = [RelayLeg(order=n, member=RelayMember(name=f"Member {n}")) for n in range(1, 5)]
+    engine.apply_results(
+        "mr",
+        [
+            Result(race_id="mr", bib="1", splits={"1": 500_000, "2": 1_000_000, "3": 1_500_000}, legs=legs),
+            Result(
+                race_id="mr", bib="2", splits={"1": 490_000, "2": 1_010_000, "3": 1_499_000, "4": 2_000_000}
+            ),
+            Result(race_id="mr", bib="3", splits={"1": 480_000}, status=Status.LAP),
+            Result(race_id="mr", bib="4"),
+        ],
+    )
+    standings = engine.race("mr")
+    assert [e.bib for e in standings.ordered_entries()] == ["2", "1", "4", "3"]
+    assert standings.entries["1"].legs == legs
+    assert standings.latest_point() == 3 and standings.passed(3) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 30), st.integers(1, 4), st.integers(0, 50)),
+        max_size=120,
+    ),
+    st.dictionaries(
+        st.integers(1, 30), st.sampled_from([Status.DNF, Status.DSQ, Status.DNS, Status.OK]), max_size=6
+    ),
+)
+def test_incremental_order_equals_a_full_sort(
+    stream: list[tuple[int, int, int]], statuses: dict[int, Status]
+) -> None:
+    """Whatever the stream, the ordered structures agree with sorting the field from scratch."""
+    engine = make_engine(points=4, bibs=30)
+    times: dict[int, dict[int, int]] = {}
+    for bib, point, t in stream:
+        engine.apply_passing(passing(bib, point, t * 100))
+        times.setdefault(bib, {})[point] = t * 100
+    for bib, status in statuses.items():
+        engine.apply_results(
+            "r1",
+            [
+                Result(
+                    race_id="r1",
+                    bib=str(bib),
+                    status=status,
+                    splits={f"p{p}": v for p, v in times.get(bib, {}).items()},
+                )
+            ],
+        )
+
+    def key(bib: int) -> tuple[int, int, int, int]:
+        mine = times.get(bib, {})
+        last = max(mine, default=0)
+        return (status_rank(statuses.get(bib, Status.OK)), -last, mine.get(last, 0), bib)
+
+    assert order(engine) == [str(b) for b in sorted(range(1, 31), key=key)]
+    for row in engine.race("r1").view().rows(0, 30):
+        if row.rank is not None:
+            better = [
+                b
+                for b in range(1, 31)
+                if statuses.get(b, Status.OK) is Status.OK
+                and times.get(b)
+                and key(b)[:3] < key(int(row.bib))[:3]
+            ]
+            assert row.rank == len(better) + 1
