@@ -263,3 +263,62 @@ def test_incremental_order_equals_a_full_sort(
                 and key(b)[:3] < key(int(row.bib))[:3]
             ]
             assert row.rank == len(better) + 1
+
+
+def test_desk_override_survives_source_updates_and_can_be_withdrawn() -> None:
+    from racetui.engine import Override
+
+    engine = make_engine()
+    engine.apply_passings([passing(b, 1, 1000 * b) for b in range(1, 7)])
+    dsq = Override(status=Status.DSQ, incidents=(Incident.dsq("dangerous riding"),))
+    changes = engine.set_override("r1", "2", dsq)
+    assert changes.athletes == {"r1": {"2"}}
+    assert order(engine)[-1] == "2"
+    # the source keeps sending bib 2 as racing, with a penalty of its own: the DSQ stays
+    engine.apply_results(
+        "r1",
+        [
+            Result(
+                race_id="r1",
+                bib="2",
+                status=Status.OK,
+                splits={"p1": 2000, "p2": 4000},
+                incidents=[Incident.penalty(10, "littering")],
+            )
+        ],
+    )
+    entry = engine.race("r1").entries["2"]
+    assert entry.status is Status.DSQ and order(engine)[-1] == "2"
+    assert [i.standard_text() for i in entry.incidents] == [
+        "DSQ for dangerous riding",
+        "10 second penalty for littering",
+    ]
+    row = engine.race("r1").view().row(5)
+    assert row.bib == "2" and row.local is True
+    # withdrawn: the source's word counts again, and bib 2 is back at the front (furthest point)
+    engine.set_override("r1", "2", None)
+    assert order(engine)[0] == "2" and engine.race("r1").entries["2"].status is Status.OK
+
+
+def test_desk_served_penalty_is_not_undone_by_a_lagging_source() -> None:
+    from racetui.engine import Override
+
+    engine = make_engine()
+    served = Incident.penalty(15, "cutting the swim course", served=True)
+    engine.set_override("r1", "3", Override(incidents=(served,)))
+    engine.apply_results(
+        "r1", [Result(race_id="r1", bib="3", incidents=[Incident.penalty(15, "cutting the swim course")])]
+    )
+    texts = [i.standard_text() for i in engine.race("r1").entries["3"].incidents]
+    assert texts == ["Served 15 second penalty for cutting the swim course"]
+
+
+def test_desk_reinstatement_overrides_a_source_dsq() -> None:
+    from racetui.engine import Override
+
+    engine = make_engine()
+    engine.apply_passings([passing(b, 1, 1000 * b) for b in range(1, 7)])
+    engine.apply_results("r1", [Result(race_id="r1", bib="1", status=Status.DSQ, splits={"p1": 1000})])
+    assert order(engine)[-1] == "1"
+    engine.set_override("r1", "1", Override(status=Status.OK))
+    assert order(engine)[0] == "1"

@@ -1,6 +1,24 @@
 """The standings engine: pure, no I/O, no Textual."""
 
 from racetui.engine.engine import ChangeSet, Engine
-from racetui.engine.standings import Entry, LeaderboardView, RaceStandings, Row, status_rank
+from racetui.engine.standings import (
+    Entry,
+    LeaderboardView,
+    Override,
+    RaceStandings,
+    Row,
+    merge_incidents,
+    status_rank,
+)
 
-__all__ = ["ChangeSet", "Engine", "Entry", "LeaderboardView", "RaceStandings", "Row", "status_rank"]
+__all__ = [
+    "ChangeSet",
+    "Engine",
+    "Entry",
+    "LeaderboardView",
+    "Override",
+    "RaceStandings",
+    "Row",
+    "merge_incidents",
+    "status_rank",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from racetui.engine.standings import RaceStandings
+from racetui.engine.standings import Override, RaceStandings
 from racetui.model.race import Event, Participant, Passing, Race, Result
 
 __all__ = ["ChangeSet", "Engine"]
@@ -177,6 +177,19 @@ class Engine:
                 if old is not None:
                     changes.touch(race_id, bib, (old, len(standings.overall)))
         return changes
+
+    def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:
+        """The incident desk's status/incidents for one athlete, winning over the source's
+        until withdrawn (``None``). Source updates keep arriving underneath it."""
+        changes = ChangeSet()
+        standings = self.races.get(race_id)
+        if standings is None:
+            changes.errors.append(f"race_id: unknown race {race_id!r}")
+            return self._done(changes)
+        moved = standings.set_override(bib, override)
+        if moved is not None:
+            changes.touch(race_id, bib, moved)
+        return self._done(changes)
 
     def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
         """A full-state message (v1.1): the race's setup and every result in it."""

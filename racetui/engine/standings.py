@@ -23,10 +23,10 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from racetui.model.incidents import Incident
+from racetui.model.incidents import Incident, IncidentKind
 from racetui.model.race import Participant, Race, RelayLeg, Status, TimingPoint
 
-__all__ = ["Entry", "RaceStandings", "Row", "status_rank"]
+__all__ = ["Entry", "Override", "RaceStandings", "Row", "merge_incidents", "status_rank"]
 
 _STATUS_RANK: dict[Status, int] = {
     Status.OK: 0,
@@ -64,6 +64,33 @@ def start_number(bib: str) -> int:
     return int(match.group()) if match else _NO_NUMBER
 
 
+@dataclass(slots=True, frozen=True)
+class Override:
+    """What the incident desk says about one athlete; it wins over the source.
+
+    ``status`` None leaves the source's status alone (a penalty only); ``Status.OK`` is an
+    explicit reinstatement that overrides a source's DSQ.
+    """
+
+    status: Status | None = None
+    incidents: tuple[Incident, ...] = ()
+
+
+def _incident_key(incident: Incident) -> tuple[object, ...]:
+    if incident.kind is IncidentKind.PENALTY:
+        return (incident.kind, incident.seconds, (incident.infringement or "").casefold())
+    if incident.kind is IncidentKind.DSQ:
+        return (incident.kind, (incident.infringement or "").casefold())
+    return (incident.kind, incident.text.casefold())
+
+
+def merge_incidents(desk: Sequence[Incident], source: Sequence[Incident]) -> list[Incident]:
+    """The desk's incidents, then the source's that the desk does not already cover
+    (a penalty the desk marked served is not brought back unserved by the source)."""
+    covered = {_incident_key(i) for i in desk}
+    return [*desk, *(i for i in source if _incident_key(i) not in covered)]
+
+
 @dataclass(slots=True, eq=False)
 class Entry:
     """One athlete or relay team in a race, with chip times per timing point index."""
@@ -78,6 +105,17 @@ class Entry:
     incidents: list[Incident] = field(default_factory=list)
     legs: list[RelayLeg] = field(default_factory=list)
     key: OverallKey = (0, 1, 0, 0, "")
+    # What the source said; ``status``/``incidents`` above are the effective values once
+    # the incident desk's override (if any) is merged in.
+    source_status: Status = Status.OK
+    source_incidents: list[Incident] = field(default_factory=list)
+    override: Override | None = None
+
+    def effective(self) -> tuple[Status, list[Incident]]:
+        if self.override is None:
+            return self.source_status, list(self.source_incidents)
+        status = self.override.status if self.override.status is not None else self.source_status
+        return status, merge_incidents(self.override.incidents, self.source_incidents)
 
     def name(self) -> str:
         return self.participant.display_name() if self.participant else ""
@@ -123,6 +161,7 @@ class Row:
     gender_position: int | None
     category_position: int | None
     incidents: tuple[Incident, ...]
+    local: bool = False  # the incident desk overrides the source for this athlete
 
 
 class RaceStandings:
@@ -300,28 +339,42 @@ class RaceStandings:
         changed = (
             created
             or (participant is not None and participant != entry.participant)
-            or (status is not None and status != entry.status)
+            or (status is not None and status != entry.source_status)
             or (new_times is not None and new_times != entry.times)
-            or (incidents is not None and incidents != entry.incidents)
+            or (incidents is not None and incidents != entry.source_incidents)
             or (legs is not None and legs != entry.legs)
         )
         if not changed:
             return None
-        old = self.overall.bisect_left(entry.key)
+        old = int(self.overall.bisect_left(entry.key))
         self._remove(entry)
         entry.participant = new_participant
         entry.offset_ms = offset
         if status is not None:
-            entry.status = status
+            entry.source_status = status
+        if incidents is not None:
+            entry.source_incidents = list(incidents)
+        entry.status, entry.incidents = entry.effective()
         if new_times is not None:
             entry.times = new_times
             entry.last = max((i for i, t in enumerate(new_times) if t is not None), default=-1)
-        if incidents is not None:
-            entry.incidents = list(incidents)
         if legs is not None:
             entry.legs = list(legs)
         self._insert(entry)
-        return old, self.overall.bisect_left(entry.key)
+        return old, int(self.overall.bisect_left(entry.key))
+
+    def set_override(self, bib: str, override: Override | None) -> tuple[int, int] | None:
+        """The incident desk's word on an athlete (None withdraws it): status and incidents
+        are re-merged and the athlete re-placed. Returns the (old, new) index if changed."""
+        entry, created = self.ensure_entry(bib)
+        if not created and entry.override == override:
+            return None
+        old = int(self.overall.bisect_left(entry.key))
+        self._remove(entry)
+        entry.override = override
+        entry.status, entry.incidents = entry.effective()
+        self._insert(entry)
+        return old, int(self.overall.bisect_left(entry.key))
 
     def remove_entry(self, bib: str) -> int | None:
         entry = self.entries.pop(bib, None)
@@ -424,6 +477,7 @@ class RaceStandings:
             gender_position=gender_pos,
             category_position=category_pos,
             incidents=tuple(entry.incidents),
+            local=entry.override is not None,
         )
 
     def ordered_entries(self) -> Iterator[Entry]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from racetui.engine import ChangeSet, Engine
+from racetui.engine import ChangeSet, Engine, Override
 from racetui.model import Event, Participant, Passing, Race, Result
 
 __all__ = ["FeedState", "Pipeline", "Source", "SourceHealth", "SourceMode"]
@@ -129,3 +129,6 @@ class Pipeline:
 
     def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
         return self._applied(self.engine.apply_snapshot(race, results))
+
+    def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:
+        return self._applied(self.engine.set_override(race_id, bib, override))
