@@ -1,0 +1,301 @@
+"""The journal: every message a live source received, in order, for replay and post-mortems.
+
+File format: gzip-compressed JSON lines, one record per line::
+
+    {"t": 1763888823.512, "kind": "rest", "source": "BBT 10.0.0.5:80",
+     "url": "/api/1.1/results/list?race_id=1&page=1&page_size=1000", "body": {...}}
+
+- ``t`` is the receive time (unix seconds, float);
+- ``kind`` is ``"rest"`` (a REST answer), ``"push"`` (one WebSocket message) or ``"feed"``
+  (one World Triathlon v1.1 message);
+- ``url`` is path and query only: never a scheme, host or user info, and query parameters
+  that look like credentials are replaced by ``***``;
+- ``body`` is the received JSON decoded, or the raw text when it was not JSON (a replay
+  then rejects it exactly as the live source did).
+
+Crash safety: the file is one gzip stream written with ``Z_SYNC_FLUSH`` after every record
+and handed to the kernel with one unbuffered ``write``: a crash loses at most the record
+being written, and a journal that is still being written (or was cut mid-write) reads back
+up to its last complete line. Reopening a journal appends a new gzip member; standard
+``zcat`` reads the result. The file is created ``0600`` (it may hold names of athletes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import orjson
+
+from racetui.config import data_dir
+
+__all__ = ["KINDS", "Journal", "iter_journal", "read_journal", "scrub_url"]
+
+log = logging.getLogger(__name__)
+
+KINDS = frozenset({"rest", "push", "feed"})
+_UNSET: Any = object()
+_SECRET_PARAM = re.compile(r"(key|token|secret|pass|auth|sig|session|credential)", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def scrub_url(url: str) -> str:
+    """Path and query of ``url``; credentials-like query values become ``***``."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if not parts.query:
+        return path
+    query = [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)]
+    return f"{path}?{urlencode(query, safe='/,:')}"
+
+
+class Journal:
+    """An append-only gzip JSON-lines journal (see the module docstring for the format)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, source: str = "", compresslevel: int = 6) -> None:
+        self.path = Path(path)
+        self.source = source
+        self.records = 0
+        self.failed: str | None = None  # why writing stopped (disk full, ...)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd: int | None = os.open(self.path, flags, 0o600)
+        self._z = zlib.compressobj(compresslevel, zlib.DEFLATED, 31)  # 31: gzip wrapper
+
+    @classmethod
+    def open_default(cls, source_name: str) -> Journal:
+        """A new journal in ``data_dir()/journals/``, named after the source and the time."""
+        folder = data_dir() / "journals"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stem = f"{_SAFE_NAME.sub('-', source_name).strip('-') or 'source'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for n in range(1, 1000):
+            candidate = folder / (f"{stem}.jsonl.gz" if n == 1 else f"{stem}-{n}.jsonl.gz")
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            return cls(candidate, source=source_name)
+        raise OSError(f"{folder}: cannot create a new journal file for {source_name!r}")
+
+    # ----------------------------------------------------------------- write
+    def record(
+        self,
+        kind: str,
+        payload: bytes | str,
+        received: float,
+        url: str = "",
+        *,
+        source: str | None = None,
+        body: Any = _UNSET,
+    ) -> bool:
+        """Append one received message. ``body`` (optional) is ``payload`` already decoded.
+
+        Returns False when the record could not be written (the reason is in ``failed``);
+        a journal problem never stops the source that feeds it.
+        """
+        if self._fd is None:
+            return False
+        if kind not in KINDS:
+            raise ValueError(f"kind: expected one of {sorted(KINDS)}, got {kind!r}")
+        if body is _UNSET:
+            body = _decode(payload)
+        line = orjson.dumps(
+            {
+                "t": float(received),
+                "kind": kind,
+                "source": self.source if source is None else source,
+                "url": scrub_url(url),
+                "body": body,
+            }
+        )
+        data = self._z.compress(line + b"\n") + self._z.flush(zlib.Z_SYNC_FLUSH)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.failed = f"{self.path}: journal write failed, recording stopped: {exc.strerror or exc}"
+            log.error("%s", self.failed)
+            self._close_fd()
+            return False
+        self.records += 1
+        return True
+
+    def close(self) -> None:
+        """Finish the gzip member (the file then also reads with ``gzip``/``zcat``)."""
+        if self._fd is None:
+            return
+        try:
+            tail = self._z.flush(zlib.Z_FINISH)
+            if tail:
+                os.write(self._fd, tail)
+        except OSError as exc:
+            self.failed = f"{self.path}: journal close failed: {exc.strerror or exc}"
+            log.error("%s", self.failed)
+        self._close_fd()
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r}, records={self.records})"
+
+
+def _decode(payload: bytes | str) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        if isinstance(payload, bytes):
+            return payload.decode("utf-8", errors="replace")
+        return payload
+
+
+# ------------------------------------------------------------------------ read
+def iter_journal(
+    path: str | os.PathLike[str], on_error: Callable[[str], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield every complete record of a journal, oldest first.
+
+    A journal still being written, or cut mid-write, yields everything up to its last
+    complete line; a corrupt or cut tail is reported through ``on_error`` (default: a
+    logged warning) and iteration stops cleanly. A line that is not a valid record is
+    reported and skipped. Plain (uncompressed) JSON-lines files are read too.
+    """
+    report = on_error or (lambda message: log.warning("%s", message))
+    path = Path(path)
+    lineno = 0
+    for line, problem in _lines(path):
+        if problem is not None:
+            report(f"{path}: {problem} after line {lineno}; the rest is not readable")
+            return
+        lineno += 1
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            report(f"{path}: line {lineno}: not JSON ({exc}); skipped")
+            continue
+        reason = _invalid(record)
+        if reason:
+            report(f"{path}: line {lineno}: {reason}; skipped")
+            continue
+        yield record
+
+
+def _invalid(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    t = record.get("t")
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        return f"t: expected a unix time, got {t!r}"
+    if record.get("kind") not in KINDS:
+        return f"kind: expected rest, push or feed, got {record.get('kind')!r}"
+    if "body" not in record:
+        return "body: missing"
+    return None
+
+
+def _lines(path: Path, chunk_size: int = 1 << 16) -> Iterator[tuple[bytes, str | None]]:
+    """Complete lines, then at most one ``(b"", problem)`` describing a bad tail."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+        handle.seek(0)
+        compressed = head == _GZIP_MAGIC
+        z = zlib.decompressobj(31) if compressed else None
+        pending = b""
+        while True:
+            chunk = handle.read(chunk_size)
+            if not chunk:
+                break
+            if z is None:
+                data = chunk
+            else:
+                saved = z.copy()
+                try:
+                    data, z = _inflate(z, chunk)
+                except (zlib.error, _NotGzip) as exc:
+                    # Find the last good byte: replay this chunk byte by byte.
+                    z = saved
+                    for start in range(len(chunk)):
+                        try:
+                            data, z = _inflate(z, chunk[start : start + 1])
+                        except (zlib.error, _NotGzip):
+                            break
+                        lines, pending = _split(pending + data)
+                        for line in lines:
+                            yield line, None
+                    reason = str(exc) if isinstance(exc, _NotGzip) else f"corrupt compressed data ({exc})"
+                    yield b"", reason
+                    return
+            lines, pending = _split(pending + data)
+            for line in lines:
+                yield line, None
+        if pending.strip():
+            yield b"", "an incomplete last line (cut mid-write)"
+        elif z is not None and not z.eof and handle.tell() > 0 and not _sync_flushed(path):
+            # Still being written (sync-flushed, not finished) is normal; anything else is a cut.
+            yield b"", "a cut compressed stream"
+
+
+class _NotGzip(Exception):
+    pass
+
+
+def _inflate(z: Any, chunk: bytes) -> tuple[bytes, Any]:
+    """Decompress ``chunk``; a new gzip member may start after the end of the previous one."""
+    data = z.decompress(chunk)
+    while z.eof and z.unused_data:
+        rest = z.unused_data
+        if not rest.startswith(_GZIP_MAGIC[: len(rest)]):
+            raise _NotGzip("garbage after the end of a gzip member")
+        z = zlib.decompressobj(31)
+        data += z.decompress(rest)
+    return data, z
+
+
+def _split(data: bytes) -> tuple[list[bytes], bytes]:
+    if b"\n" not in data:
+        return [], data
+    *lines, rest = data.split(b"\n")
+    return [line for line in lines if line.strip()], rest
+
+
+def _sync_flushed(path: Path) -> bool:
+    """Whether the file ends on a sync-flush marker (an open journal, not a cut one)."""
+    size = path.stat().st_size
+    if size < 4:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(size - 4)
+        return handle.read(4) == b"\x00\x00\xff\xff"
+
+
+def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every readable record (convenience for tests and tools)."""
+    return list(iter_journal(path))
