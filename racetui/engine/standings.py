@@ -110,6 +110,8 @@ class Entry:
     source_status: Status = Status.OK
     source_incidents: list[Incident] = field(default_factory=list)
     override: Override | None = None
+    # the gender/category buckets this entry is indexed under (set on insert)
+    filters: tuple[tuple[str, str], ...] = ()
 
     def effective(self) -> tuple[Status, list[Incident]]:
         if self.override is None:
@@ -220,21 +222,21 @@ class RaceStandings:
             self._insert(entry)
 
     # -------------------------------------------------------------- indexing
-    def _filters(self, entry: Entry) -> list[tuple[str, str]]:
+    def _filters(self, entry: Entry) -> tuple[tuple[str, str], ...]:
         participant = entry.participant
         if participant is None:
-            return []
+            return ()
         keys = []
         if participant.gender:
             keys.append(("gender", participant.gender))
         if participant.category:
             keys.append(("category", participant.category))
-        return keys
+        return tuple(keys)
 
     def _insert(self, entry: Entry) -> None:
         entry.key = entry.make_key()
         self.overall.add(entry.key)
-        filters = self._filters(entry)
+        filters = entry.filters = self._filters(entry)
         for f in filters:
             _bucket(self._overall_by, f).add(entry.key)
         if entry.status in _UNPLACED:
@@ -248,7 +250,7 @@ class RaceStandings:
 
     def _remove(self, entry: Entry) -> None:
         self.overall.remove(entry.key)
-        filters = self._filters(entry)
+        filters = entry.filters
         for f in filters:
             self._overall_by[f].remove(entry.key)
         if entry.status in _UNPLACED:
@@ -281,7 +283,7 @@ class RaceStandings:
             return None
         old = self.overall.bisect_left(entry.key)
         placed = entry.status not in _UNPLACED
-        filters = self._filters(entry)
+        filters = entry.filters
         previous = entry.times[index]
         if placed and previous is not None:
             pkey = (previous, entry.number, entry.bib)
