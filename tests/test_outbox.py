@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,7 +91,8 @@ def test_crash_mid_send_is_recovered_and_keeps_its_key(tmp_path: Path) -> None:
     outbox = Outbox(path)
     first = _put(outbox, body=b"1")
     outbox.claim(first.id)
-    outbox._db.close()  # a kill -9: no clean shutdown
+    outbox._db.close()  # a kill -9: no clean shutdown (the kernel drops the lock)
+    outbox._drop_lock()
     again = Outbox(path)
     assert again.recovered == 1
     item = again.get(first.id)
@@ -105,6 +109,7 @@ def test_recovery_keeps_only_the_newest_pending_per_group(tmp_path: Path) -> Non
     outbox.claim(first.id)
     second = _put(outbox, body=b"2")  # queued while #1 was in flight
     outbox._db.close()
+    outbox._drop_lock()
     again = Outbox(path)
     assert again.get(first.id).state is ItemState.SUPERSEDED
     assert again.get(second.id).state is ItemState.QUEUED
@@ -212,3 +217,24 @@ def test_http_answer_rules_and_scrubbing() -> None:
     assert server_message("<html>\n  oops\n</html>") == "<html> oops </html>"
     assert server_message('{"detail": "Invalid token."}') == "Invalid token."
     assert scrub("key=abc123", ["abc123"]) == "key=***"
+
+
+def test_one_delivering_owner_at_a_time_readers_do_not_recover(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    owner = Outbox(path)
+    item = _put(owner, body=b"1")
+    owner.claim(item.id)
+    with pytest.raises(OutboxError, match="already open for delivery in this process"):
+        Outbox(path)
+    code = (
+        "import sys\nfrom racetui.publish.outbox import Outbox, OutboxError\n"
+        f"try:\n    Outbox({str(path)!r})\nexcept OutboxError as exc:\n    print(exc)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert f"another racetui process (pid {os.getpid()}) is publishing" in other.stdout, other.stderr
+    reader = Outbox(path, owner=False)
+    assert reader.recovered == 0
+    assert reader.get(item.id).state is ItemState.SENDING  # the owner is still sending it
+    reader.close()
+    owner.close()
+    assert Outbox(path).get(item.id).state is ItemState.QUEUED

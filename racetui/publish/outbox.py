@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -212,26 +213,68 @@ class Outbox:
     pending item stays queued.
     """
 
-    def __init__(self, path: str | Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        owner: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Open (and create) the outbox. ``owner=True`` is for the one process that delivers:
+        it takes an exclusive lock (a second deliverer would double-send) and recovers
+        interrupted items. ``owner=False`` opens it to read, enqueue, retry or cancel while
+        another process delivers."""
         if path is None:
             from racetui.config import data_dir
 
             path = data_dir() / OUTBOX_FILE
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.owner = owner
         self._clock = clock
         self._lock = threading.RLock()
+        self._lock_fd: int | None = None
+        if owner:
+            self._take_lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db.execute("PRAGMA busy_timeout=10000")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            self._drop_lock()
             raise OutboxError(f"{self.path}: cannot open the outbox: {exc}") from None
         with contextlib.suppress(OSError):
             self.path.chmod(0o600)
-        self.recovered = self._recover()
+        self.recovered = self._recover() if owner else 0
+
+    def _take_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform: single-process use assumed
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if holder == str(os.getpid()):
+                raise OutboxError(f"{self.path}: already open for delivery in this process") from None
+            raise OutboxError(
+                f"{self.path}: another racetui process (pid {holder}) is publishing from this outbox"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _drop_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ------------------------------------------------------------ plumbing
     def _migrate(self) -> None:
@@ -294,6 +337,7 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._drop_lock()
 
     def __enter__(self) -> Outbox:
         return self
@@ -785,7 +829,7 @@ class Sender(Protocol):
     """Delivers outbox items of one target. ``send`` never raises for network trouble."""
 
     name: str  # the outbox target it delivers
-    min_interval: float  # seconds between two request starts (rate limit)
+    min_interval: float  # seconds from the end of one request to the start of the next
 
     def destination(self) -> str:
         """Where it sends, for screens (no secret)."""
@@ -826,7 +870,7 @@ class TargetStatus:
     failures: int = 0  # consecutive retryable failures
     retry_at: float | None = None  # next attempt after a failure
     sent: int = 0
-    _last_start: float = field(default=-1e18, repr=False)  # monotonic
+    _last_end: float = field(default=-1e18, repr=False)  # monotonic end of the last attempt
     _backoff_until: float = field(default=0.0, repr=False)  # monotonic
 
 
@@ -932,7 +976,7 @@ class PublishService:
         sender = self._senders.get(target)
         if status is None or sender is None:
             return 0.0
-        start = max(status._backoff_until, status._last_start + sender.min_interval)
+        start = max(status._backoff_until, status._last_end + sender.min_interval)
         return max(0.0, start - self._clock())
 
     def _notify(self, item: OutboxItem) -> None:
@@ -1024,7 +1068,7 @@ class PublishService:
                 await asyncio.sleep(self.poll_interval)
 
     async def _attempt(self, sender: Sender, status: TargetStatus, item: OutboxItem) -> None:
-        status._last_start = self._clock()
+        status._last_end = self._clock()  # also while in flight: nothing else starts
         status.last_attempt_at = time.time()
         status.in_flight = item.id
         self._notify(item)
@@ -1037,6 +1081,9 @@ class PublishService:
         except Exception as exc:  # a sender bug: treat as retryable, never lose the item
             log.exception("publish %s: sending #%d failed", sender.name, item.id)
             result = SendResult(Outcome.RETRY, message=f"internal error: {type(exc).__name__}")
+        # The interval counts from the end of an attempt: the server then sees two requests
+        # at least ``min_interval`` apart, whatever the connection set-up or latency.
+        status._last_end = self._clock()
         status.in_flight = None
         status.last_status = result.status_code
         if result.outcome is Outcome.SENT:

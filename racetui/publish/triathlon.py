@@ -1,0 +1,540 @@
+"""Publish World Triathlon Live Timing v1.1 messages, by POST or as a hosted file.
+
+:class:`TriathlonPublisher` builds each race's complete message (via
+:func:`racetui.publish.v11.build_message`, so BBT races work too) and queues it in the
+outbox only when it differs from the last one queued for that race, ignoring ``date``.
+In live mode it listens to the pipeline's change sets and builds at most once per send
+slot: with the sender's ``min_interval`` of 1 s a burst of passings becomes one message
+a second, and a message still waiting is superseded by the newer one (never sent stale).
+
+Delivery (:class:`TriathlonSender`) is ``POST`` with ``Content-Type: application/json``
+and the ``apikey`` header added at send time; :class:`FileSender` writes the message
+atomically to a path for the hosted-file option.
+
+``official`` is never inferred: :meth:`TriathlonPublisher.mark_official` is the explicit
+action and requires ``confirmed=True``. ``sandbox`` is on until :meth:`set_sandbox` turns
+it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import SecretStr
+
+from racetui.engine import ChangeSet, Engine
+from racetui.model import ClockState
+from racetui.publish.outbox import (
+    ItemState,
+    OutboxItem,
+    Outcome,
+    PublishDiff,
+    PublishError,
+    PublishService,
+    SendResult,
+    classify_response,
+    diff_rows,
+    render_diff,
+    scrub,
+    transport_failure,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from racetui.sources.base import Pipeline
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "TARGET_FILE",
+    "TARGET_POST",
+    "BuiltMessage",
+    "FileSender",
+    "MessagePreview",
+    "Program",
+    "TriathlonPublisher",
+    "TriathlonSender",
+    "message_fields",
+    "message_rows",
+]
+
+log = logging.getLogger("racetui.publish.triathlon")
+
+DEFAULT_API_URL = "https://api.triathlon.org/v1/timing"
+TARGET_POST = "triathlon"
+TARGET_FILE = "triathlon-file"
+NO_APIKEY = (
+    "no World Triathlon API key: set RACETUI_TRIATHLON_APIKEY or triathlon.apikey in the config (chmod 600)"
+)
+
+
+def _secret(value: SecretStr | str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return text or None
+
+
+# ================================================================= senders
+
+
+class TriathlonSender:
+    """POSTs v1.1 messages with ``apikey`` (added here, never stored in the outbox)."""
+
+    name = TARGET_POST
+
+    def __init__(
+        self,
+        apikey: SecretStr | str | None,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = 10.0,
+        min_interval: float = 1.0,
+    ) -> None:
+        self._apikey = _secret(apikey)
+        self.api_url = api_url
+        self.timeout = timeout
+        self.min_interval = min_interval
+        self._client: httpx.AsyncClient | None = None
+
+    def destination(self) -> str:
+        return self.api_url
+
+    def set_apikey(self, apikey: SecretStr | str | None) -> None:
+        """A new key (the user fixed it); call :meth:`PublishService.resume` afterwards."""
+        self._apikey = _secret(apikey)
+
+    def secrets(self) -> list[str]:
+        return [self._apikey] if self._apikey else []
+
+    async def send(self, item: OutboxItem) -> SendResult:
+        import httpx
+
+        if not self._apikey:
+            return SendResult(Outcome.FAILED, None, NO_APIKEY, hold=True)
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        headers = {**item.headers, "Content-Type": "application/json", "apikey": self._apikey}
+        try:
+            response = await self._client.request(item.method, item.url, content=item.body, headers=headers)
+        except httpx.HTTPError as exc:
+            result = transport_failure(exc)
+            return SendResult(result.outcome, None, scrub(result.message, self.secrets()) or "")
+        return classify_response(
+            response.status_code,
+            response.text,
+            reason=response.reason_phrase,
+            retry_after=response.headers.get("retry-after"),
+            secrets=self.secrets(),
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def write_atomic(path: Path, body: bytes) -> None:
+    """Write ``body`` to ``path`` so that a reader sees the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FileSender:
+    """The hosted-file option: each message replaces the file atomically."""
+
+    name = TARGET_FILE
+
+    def __init__(self, *, min_interval: float = 1.0) -> None:
+        self.min_interval = min_interval
+
+    def destination(self) -> str:
+        return "hosted file"
+
+    async def send(self, item: OutboxItem) -> SendResult:
+        path = Path(item.url)
+        try:
+            await asyncio.to_thread(write_atomic, path, item.body)
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            return SendResult(Outcome.FAILED, None, f"cannot write {path}: {exc.strerror or exc}", hold=True)
+        except OSError as exc:
+            return SendResult(Outcome.RETRY, None, f"cannot write {path}: {exc.strerror or exc}")
+        return SendResult(Outcome.SENT, None, f"wrote {path}", f"{item.size} bytes")
+
+    async def aclose(self) -> None:
+        return None
+
+
+# =============================================================== messages
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A racetui race as World Triathlon knows it."""
+
+    race_id: str
+    event_id: str
+    event_name: str
+    prog_id: str
+    prog_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltMessage:
+    program: Program
+    status: str
+    message: dict[str, Any]
+    body: bytes
+    content_hash: str  # of the message without ``date``
+    group: str
+    rows: dict[str, str]
+    fields: dict[str, str | None]
+
+    @property
+    def summary(self) -> str:
+        count = self.message.get("num_athletes") or self.message.get("num_teams") or "0"
+        noun = "teams" if "num_teams" in self.message else "athletes"
+        sandbox = " sandbox" if self.message.get("sandbox") == "true" else ""
+        return (
+            f"{self.program.prog_name} (prog {self.program.prog_id}) {self.status}{sandbox}, {count} {noun}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePreview:
+    built: BuiltMessage
+    diff: PublishDiff
+    changed: bool  # differs from the last message queued or sent for this race
+    destination: str
+
+    def render(self, *, limit: int = 15) -> str:
+        title = f"{self.built.summary} -> {self.destination}"
+        text = render_diff(self.diff, title=title, limit=limit)
+        if not self.changed:
+            text += "\n  (same as the last message queued; nothing to send)"
+        return text
+
+
+def _content_hash(message: Mapping[str, Any]) -> str:
+    without_date = {key: value for key, value in message.items() if key != "date"}
+    return hashlib.sha256(orjson.dumps(without_date)).hexdigest()
+
+
+def _row_value(record: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    if record.get("status"):
+        parts.append(str(record["status"]))
+    if record.get("segment_id") is not None:
+        parts.append(f"seg {record['segment_id']}")
+    if record.get("time"):
+        parts.append(str(record["time"]))
+    if record.get("position") is not None:
+        parts.append(f"pos {record['position']}")
+    if record.get("incidents"):
+        parts.append(f"({record['incidents']})")
+    return " ".join(parts) or "no time yet"
+
+
+def message_rows(message: Mapping[str, Any]) -> dict[str, str]:
+    """Start number -> what the preview shows for that athlete (or relay team)."""
+    records = message.get("athletes") or message.get("teams") or []
+    rows: dict[str, str] = {}
+    for record in records:
+        bib = record.get("start_num")
+        if bib is not None:
+            rows[str(bib)] = _row_value(record)
+    return rows
+
+
+_FIELDS = ("status", "sandbox", "event_id", "prog_id", "prog_name", "start_time", "wetsuit")
+
+
+def message_fields(message: Mapping[str, Any]) -> dict[str, str | None]:
+    """The top-level values a preview compares (besides athletes)."""
+    fields = {name: (None if message.get(name) is None else str(message.get(name))) for name in _FIELDS}
+    conditions = message.get("conditions") or {}
+    fields["air_temp"] = None if conditions.get("air_temp") is None else str(conditions["air_temp"])
+    fields["water_temp"] = None if conditions.get("water_temp") is None else str(conditions["water_temp"])
+    return fields
+
+
+# ============================================================== publisher
+
+
+class TriathlonPublisher:
+    """Builds and queues v1.1 messages for the races of an engine.
+
+    ``destination`` is the POST URL, or with ``hosted_file=True`` a file path (``{prog_id}``
+    and ``{race_id}`` are replaced, so several races can be hosted side by side).
+    ``programs`` maps racetui race ids to prog_ids (else ``Race.external_id``, the prog_id a
+    v1.1 feed carries); ``event_id``/``event_name`` default to the engine's event.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: PublishService,
+        *,
+        destination: str = DEFAULT_API_URL,
+        hosted_file: bool = False,
+        event_id: str | None = None,
+        event_name: str | None = None,
+        programs: Mapping[str, str] | None = None,
+        sandbox: bool = True,
+        races: Sequence[str] | None = None,
+        millis: bool = True,
+        debounce: float = 0.05,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.service = service
+        self.destination = destination
+        self.hosted_file = hosted_file
+        self.target = TARGET_FILE if hosted_file else TARGET_POST
+        self.event_id = event_id
+        self.event_name = event_name
+        self.programs = dict(programs or {})
+        self.sandbox = sandbox
+        self.races = list(races) if races is not None else None
+        self.millis = millis
+        self.debounce = debounce
+        self.errors: list[str] = []  # build problems in live mode, newest last (bounded)
+        self._now = now or (lambda: datetime.now(UTC))
+        self._official: set[str] = set()
+        self._last_hash: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._event = asyncio.Event()
+        self._pipeline: Pipeline | None = None
+
+    # ----------------------------------------------------------- settings
+    def set_sandbox(self, sandbox: bool) -> None:
+        """Turn the v1.1 ``sandbox`` flag on or off (it is on until the user turns it off)."""
+        if sandbox != self.sandbox:
+            self.sandbox = sandbox
+            self._dirty.update(self.race_ids())
+            self._event.set()
+
+    def race_ids(self) -> list[str]:
+        if self.races is not None:
+            return [race_id for race_id in self.races if race_id in self.engine.races]
+        return list(self.engine.races)
+
+    def is_official(self, race_id: str) -> bool:
+        return race_id in self._official
+
+    def program(self, race_id: str) -> Program:
+        """The race's World Triathlon ids; :class:`PublishError` names what is missing."""
+        try:
+            standings = self.engine.race(race_id)
+        except KeyError:
+            raise PublishError(f"race {race_id!r}: no such race in the current data") from None
+        race = standings.race
+        event = self.engine.event
+        prog_id = self.programs.get(race_id) or race.external_id or (race.id if self.hosted_file else None)
+        if not prog_id:
+            raise PublishError(
+                f"race {race_id!r} ({race.name}): no World Triathlon prog_id; "
+                f"set triathlon.programs.{race_id} in the config or pass --prog-id"
+            )
+        event_id = self.event_id or (event.id if event is not None else None)
+        if not event_id:
+            raise PublishError(
+                "no World Triathlon event_id: set triathlon.event_id in the config or pass --event-id"
+            )
+        event_name = self.event_name or (event.name if event is not None else "") or ""
+        return Program(race_id, str(event_id), event_name, str(prog_id), race.name)
+
+    def status_of(self, race_id: str) -> str:
+        """``official`` only after :meth:`mark_official`; ``live`` once the gun went or
+        anyone passed a point; ``prerace`` before."""
+        if race_id in self._official:
+            return "official"
+        standings = self.engine.race(race_id)
+        clock = standings.race.clock
+        if clock is not None and clock.state in (ClockState.LIVE, ClockState.OFFICIAL):
+            return "live"
+        if standings.latest_point() >= 0:
+            return "live"
+        return "prerace"
+
+    def url_for(self, program: Program) -> str:
+        if not self.hosted_file:
+            return self.destination
+        path = self.destination.replace("{prog_id}", program.prog_id).replace("{race_id}", program.race_id)
+        return str(Path(path).expanduser().absolute())
+
+    def group_for(self, program: Program) -> str:
+        if self.hosted_file:
+            return f"{TARGET_FILE}:{self.url_for(program)}"
+        return f"{TARGET_POST}:{program.prog_id}"
+
+    # -------------------------------------------------------------- build
+    def build(self, race_id: str, *, status: str | None = None) -> BuiltMessage:
+        from racetui.publish.v11 import build_message
+
+        program = self.program(race_id)
+        standings = self.engine.race(race_id)
+        race = standings.race
+        status = status or self.status_of(race_id)
+        message = build_message(
+            standings,
+            event_id=program.event_id,
+            event_name=program.event_name,
+            prog_id=program.prog_id,
+            prog_name=program.prog_name,
+            status=status,
+            sandbox=self.sandbox,
+            date=self._now(),
+            start_time=race.clock.gun_time if race.clock is not None else None,
+            wetsuit=race.wetsuit,
+            air_temp=race.air_temp,
+            water_temp=race.water_temp,
+            millis=self.millis,
+        )
+        return BuiltMessage(
+            program=program,
+            status=status,
+            message=message,
+            body=orjson.dumps(message),
+            content_hash=_content_hash(message),
+            group=self.group_for(program),
+            rows=message_rows(message),
+            fields=message_fields(message),
+        )
+
+    def _previous_hash(self, group: str) -> str | None:
+        if group not in self._last_hash:
+            last = self.service.outbox.latest_in_group(
+                group, states=(ItemState.QUEUED, ItemState.SENDING, ItemState.SENT, ItemState.FAILED)
+            )
+            if last is not None and last.meta.get("content_hash"):
+                self._last_hash[group] = str(last.meta["content_hash"])
+        return self._last_hash.get(group)
+
+    def preview(self, race_ids: Iterable[str] | None = None) -> list[MessagePreview]:
+        """What publishing now would send, against the last successful upload per race."""
+        previews = []
+        for race_id in self.race_ids() if race_ids is None else race_ids:
+            built = self.build(race_id)
+            baseline = self.service.outbox.baseline(built.group)
+            diff = diff_rows(
+                baseline[0] if baseline else None,
+                built.rows,
+                before_fields=baseline[1] if baseline else None,
+                after_fields=built.fields,
+            )
+            changed = self._previous_hash(built.group) != built.content_hash
+            previews.append(MessagePreview(built, diff, changed, self.url_for(built.program)))
+        return previews
+
+    # ------------------------------------------------------------ publish
+    def enqueue(self, built: BuiltMessage) -> OutboxItem:
+        item = self.service.submit(
+            target=self.target,
+            group=built.group,
+            method="WRITE" if self.hosted_file else "POST",
+            url=self.url_for(built.program),
+            body=built.body,
+            headers={} if self.hosted_file else {"Content-Type": "application/json"},
+            supersedable=True,
+            summary=built.summary,
+            meta={
+                "kind": "triathlon",
+                "race_id": built.program.race_id,
+                "prog_id": built.program.prog_id,
+                "status": built.status,
+                "content_hash": built.content_hash,
+                "baselines": [
+                    {"key": built.group, "mode": "replace", "rows": built.rows, "fields": built.fields}
+                ],
+            },
+        )
+        self._last_hash[built.group] = built.content_hash
+        return item
+
+    def publish(self, race_ids: Iterable[str] | None = None, *, force: bool = False) -> list[OutboxItem]:
+        """Queue the current message of each race that changed since the last one queued
+        (``date`` ignored). Raises :class:`PublishError` when a race cannot be built."""
+        items = []
+        for race_id in self.race_ids() if race_ids is None else list(race_ids):
+            built = self.build(race_id)
+            if not force and self._previous_hash(built.group) == built.content_hash:
+                continue
+            items.append(self.enqueue(built))
+        return items
+
+    def mark_official(self, race_id: str, *, confirmed: bool) -> list[OutboxItem]:
+        """The explicit action: publish the race with status ``official`` (confirmed
+        results). Without ``confirmed=True`` it refuses."""
+        if not confirmed:
+            raise PublishError(f"race {race_id!r}: marking results official needs confirmation")
+        self.program(race_id)  # fail before changing anything
+        self._official.add(race_id)
+        return self.publish([race_id])
+
+    def unmark_official(self, race_id: str) -> None:
+        self._official.discard(race_id)
+
+    # ---------------------------------------------------------- live mode
+    def attach(self, pipeline: Pipeline) -> None:
+        """Publish on every change of the pipeline (call :meth:`run` to do the work)."""
+        self._pipeline = pipeline
+        pipeline.listeners.append(self.on_change)
+
+    def detach(self) -> None:
+        if self._pipeline is not None:
+            with contextlib.suppress(ValueError):
+                self._pipeline.listeners.remove(self.on_change)
+            self._pipeline = None
+
+    def on_change(self, changes: ChangeSet) -> None:
+        races = changes.races()
+        if self.races is not None:
+            races &= set(self.races)
+        if races:
+            self._dirty |= races
+            self._event.set()
+
+    def request(self, race_ids: Iterable[str] | None = None) -> None:
+        """Ask the live loop to (re)consider these races (default: all)."""
+        self._dirty.update(self.race_ids() if race_ids is None else race_ids)
+        self._event.set()
+
+    async def run(self) -> None:
+        """Coalesce changes: build when the target can send next, queue what changed."""
+        while True:
+            await self._event.wait()
+            await asyncio.sleep(max(self.debounce, self.service.ready_in(self.target)))
+            self._event.clear()
+            dirty, self._dirty = self._dirty, set()
+            for race_id in sorted(dirty):
+                if race_id not in self.engine.races:
+                    continue
+                try:
+                    self.publish([race_id])
+                except PublishError as exc:
+                    if not self.errors or self.errors[-1] != str(exc):
+                        log.error("publish: %s", exc)
+                        self.errors.append(str(exc))
+                        del self.errors[:-50]
