@@ -212,8 +212,10 @@ def test_segment_ids_course_order_or_own_numbers() -> None:
     assert segment_ids(race.points) == ["1", "2", "3", "4"]
     own = [TimingPoint(id=str(n), race_id="r1", name=f"S{n}", order=n) for n in (1, 2, 5)]
     assert segment_ids(own) == ["1", "2", "5"]
-    zero_based = [TimingPoint(id=str(n), race_id="r1", name=f"S{n}", order=n) for n in (0, 1)]
-    assert segment_ids(zero_based) == ["1", "2"]
+    with_start = [TimingPoint(id=str(n), race_id="r1", name=f"S{n}", order=n) for n in (0, 1)]
+    assert segment_ids(with_start) == ["0", "1"]
+    bbt_like = [TimingPoint(id=str(n), race_id="r1", name=f"S{n}", order=i) for i, n in enumerate((11, 12))]
+    assert segment_ids(bbt_like) == ["1", "2"]
 
 
 def test_negative_step_is_null_not_an_error() -> None:

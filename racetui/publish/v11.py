@@ -29,7 +29,7 @@ What the message holds, per the spec:
 Segment ids are the point's 1-based place in course order. A race read from a v1.1 feed
 keeps its own segment ids: when every point's id is the decimal form of its ``order``
 (what :mod:`racetui.sources.v11` produces), that id is used as is, so a feed that skipped
-a segment is re-published with the same numbers.
+a segment, or that numbers a ``0 Start`` segment, is re-published with the same numbers.
 
 Times are chip times (from the athlete's wave start), which equal gun times in races
 without waves. Positions are shared by equal times; DSQ and DNS athletes have no position
@@ -110,7 +110,7 @@ def _bool(value: bool | None) -> str | None:
 
 def segment_ids(points: Sequence[TimingPoint]) -> list[str]:
     """The v1.1 segment id of each point (points in course order, as the standings hold them)."""
-    if points and all(p.order >= 1 and p.id == str(p.order) for p in points):
+    if points and all(p.order >= 0 and p.id == str(p.order) for p in points):
         return [p.id for p in points]
     return [str(i + 1) for i in range(len(points))]
 
