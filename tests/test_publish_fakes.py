@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -245,7 +246,10 @@ class OpenTrackFake(_Base):
             self.valid_tokens.clear()
 
     async def auth(self, request: Request) -> Response:
-        form = await request.form()
+        # form fields, parsed by hand (starlette's form parser needs python-multipart)
+        if request.headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
+            return JSONResponse({"detail": "expected form fields username and password"}, 415)
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("username") != self.username or form.get("password") != self.password:
             return JSONResponse({"non_field_errors": ["Unable to log in with provided credentials."]}, 400)
         with self.lock:

@@ -1149,7 +1149,10 @@ def server_message(text: str, *, limit: int = 300) -> str:
                     if inner:
                         return inner
             if value:
-                return "; ".join(f"{k}: {pick(v) or v}" for k, v in value.items())
+                return "; ".join(
+                    str(pick(v) or v) if k in ("non_field_errors", "__all__") else f"{k}: {pick(v) or v}"
+                    for k, v in value.items()
+                )
         if isinstance(value, list) and value:
             return "; ".join(str(pick(v) or v) for v in value)
         return None
