@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from racetui.model import ClockState, IncidentKind, RaceKind, Status
-from racetui.sources.v11 import V11Error, V11Reader, parse_message, unwrap_envelope
+from racetui.sources.v11 import V11ApiError, V11Error, V11Reader, parse_message, unwrap_envelope
 
 EXAMPLES = Path("/work/shared/specs/examples")
 INDIVIDUAL = EXAMPLES / "v1.1-individual.json"
@@ -279,3 +279,20 @@ def test_envelope() -> None:
         unwrap_envelope({"code": 404, "status": "fail", "data": {"message": "no such program"}})
     with pytest.raises(V11Error, match=r"error \(code 500\): database down"):
         unwrap_envelope({"code": 500, "status": "error", "message": "database down"})
+
+
+def test_envelope_bytes_fast_and_lenient_paths() -> None:
+    inner = individual()
+    update = parse_message(orjson.dumps({"code": 200, "status": "success", "data": inner}))
+    assert [r.bib for r in update.results] == ["26", "22"]
+    inner["athletes"][0]["position"] = {"odd": 1}  # does not fit the typed structs
+    update = parse_message(orjson.dumps({"status": "success", "code": "200", "data": inner}))
+    assert [r.bib for r in update.results] == ["26", "22"]
+    with pytest.raises(V11ApiError, match="Program not found") as failed:
+        parse_message(b'{"code": 404, "status": "fail", "data": {"message": "Program not found"}}')
+    assert failed.value.code == 404
+    with pytest.raises(V11ApiError) as denied:
+        parse_message(b'{"code": "401", "status": "fail", "data": {"message": "Unauthorised"}}')
+    assert denied.value.code == 401
+    with pytest.raises(V11Error, match="success without a message"):
+        parse_message(b'{"code": 200, "status": "success", "data": null}')

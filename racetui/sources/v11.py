@@ -75,7 +75,15 @@ from racetui.model.times import TimeValueError, parse_datetime, parse_duration
 if TYPE_CHECKING:
     from racetui.sources.base import Pipeline
 
-__all__ = ["V11Error", "V11Header", "V11Reader", "V11Update", "parse_message", "unwrap_envelope"]
+__all__ = [
+    "V11ApiError",
+    "V11Error",
+    "V11Header",
+    "V11Reader",
+    "V11Update",
+    "parse_message",
+    "unwrap_envelope",
+]
 
 # ------------------------------------------------------------------ wire structs (fast path)
 Scalar: TypeAlias = str | int | float | bool | None
@@ -136,6 +144,8 @@ class _Conditions(msgspec.Struct, gc=False):
 
 
 class _Message(msgspec.Struct, gc=False):
+    """A v1.1 message, or a World Triathlon API envelope around one (``code``/``data``)."""
+
     date: Scalar = None
     start_time: Scalar = None
     event_id: Scalar = None
@@ -151,15 +161,27 @@ class _Message(msgspec.Struct, gc=False):
     conditions: _Conditions | None = None
     athletes: list[_Entry] | None = None
     teams: list[_Entry] | None = None
+    code: Scalar = None
+    data: _Message | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Message)
-_HEADER_FIELDS = tuple(f for f in _Message.__struct_fields__ if f not in ("athletes", "teams"))
+_HEADER_FIELDS = tuple(
+    f for f in _Message.__struct_fields__ if f not in ("athletes", "teams", "code", "data")
+)
 
 
 # ------------------------------------------------------------------------------ results
 class V11Error(ValueError):
     """A message that cannot be read at all; the text says why."""
+
+
+class V11ApiError(V11Error):
+    """A World Triathlon API ``fail``/``error`` envelope; ``code`` is its status code."""
+
+    def __init__(self, message: str, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(slots=True)
@@ -414,6 +436,8 @@ def unwrap_envelope(payload: object) -> object:
         return payload
     code = payload.get("code")
     if status == "success":
+        if not isinstance(payload.get("data"), dict):
+            raise V11Error(f"World Triathlon API answered success without a message: {_short(payload)}")
         return payload.get("data")
     detail = payload.get("message")
     data = payload.get("data")
@@ -421,8 +445,11 @@ def unwrap_envelope(payload: object) -> object:
         detail = data.get("message") or data.get("error") or data
     if detail is None:
         detail = data
-    text = str(detail)[:200] if detail is not None else "no detail"
-    raise V11Error(f"World Triathlon API answered {status} (code {code}): {text}")
+    text = _short(detail, 200) if not isinstance(detail, str) else detail[:200]
+    number = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if isinstance(code, str) and code.strip().isdigit() and len(code.strip()) < 6:
+        number = int(code)
+    raise V11ApiError(f"World Triathlon API answered {status} (code {code}): {text}", number)
 
 
 # ----------------------------------------------------------------------------- points
@@ -543,7 +570,11 @@ class V11Reader:
         except msgspec.DecodeError as exc:
             raise V11Error(f"not JSON: {exc}") from None
         else:
-            return self._read_fast(message)
+            if message.athletes is not None or message.teams is not None:
+                return self._read_fast(message)
+            inner = message.data if message.status == "success" else None
+            if inner is not None and (inner.athletes is not None or inner.teams is not None):
+                return self._read_fast(inner)  # a World Triathlon API envelope
         try:
             loose = msgspec.json.decode(data)
         except (msgspec.DecodeError, RecursionError) as exc:  # pragma: no cover - decoded above
@@ -563,6 +594,7 @@ class V11Reader:
         return self._read(header, entries, relay)
 
     def _read_loose(self, message: object) -> V11Update:
+        message = unwrap_envelope(message)
         if not isinstance(message, Mapping):
             raise V11Error(f"not a v1.1 message: expected a JSON object, got {_kind(message)}")
         relay = isinstance(message.get("teams"), list | dict) and not isinstance(
