@@ -1,0 +1,267 @@
+"""The racetui dashboard: one Textual app, seven screens (modes), one UI tick.
+
+The app takes a :class:`~racetui.sources.base.Pipeline` and a list of sources (objects with
+``name``, ``health`` and ``async run(pipeline)``) and runs each source as an asyncio
+worker. Sources apply deltas to the pipeline as they arrive; the app never handles wire
+messages. One timer (the UI tick, 100–200 ms) drains the pipeline's merged change set,
+feeds the tracker (passes, incidents, watchlist events) and refreshes the visible
+screen(s) only. Time of day and race clocks come from an injected ``clock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen, Screen
+
+from racetui.config import Config
+from racetui.engine import ChangeSet
+from racetui.sources.base import Pipeline
+from racetui.tui.clock import Clock, system_clock
+from racetui.tui.screens.athlete import AthleteScreen
+from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.clock import ClockScreen
+from racetui.tui.screens.health import HealthScreen
+from racetui.tui.screens.help import HelpScreen
+from racetui.tui.screens.incidents import IncidentsScreen
+from racetui.tui.screens.leaderboard import LeaderboardScreen
+from racetui.tui.screens.passes import PassesScreen
+from racetui.tui.screens.publish import PublishScreen
+from racetui.tui.screens.search import SearchScreen
+from racetui.tui.screens.splits import SplitsScreen
+from racetui.tui.state import AthleteRef, UiState
+from racetui.tui.themes import DEFAULT_THEME, PREFIX, THEME_VARIABLES, load_themes
+from racetui.tui.tracker import AthleteEvent
+from racetui.tui.widgets.table import RowTable
+
+__all__ = ["SCREENS", "RaceApp"]
+
+# mode name, key, title, what it is for (command palette help)
+SCREENS: tuple[tuple[str, str, str, str], ...] = (
+    ("leaderboard", "1", "Leaderboard", "positions, times and gaps at the latest or a chosen point"),
+    ("splits", "2", "Splits", "athletes × timing points: splits, positions, places gained"),
+    ("clock", "3", "Clock", "big race clocks: gun time, waves, countdown"),
+    ("incidents", "4", "Incidents", "penalties, DSQ, DNF, DNS for the technical delegate"),
+    ("passes", "5", "Passes", "latest passings per timing point or location"),
+    ("publish", "6", "Publish", "the publish outbox"),
+    ("health", "7", "Health", "feed sources: state, message age, errors"),
+)
+THEME_ORDER = ("racetui-dark", "racetui-light", "high-contrast", "colour-blind", "monochrome")
+_SCREENS_GROUP = Binding.Group("Screens", compact=True)
+
+
+class RaceApp(App[None]):
+    TITLE = "racetui"
+    ENABLE_COMMAND_PALETTE = True
+
+    MODES: ClassVar[dict[str, Any]] = {
+        "leaderboard": LeaderboardScreen,
+        "splits": SplitsScreen,
+        "clock": ClockScreen,
+        "incidents": IncidentsScreen,
+        "passes": PassesScreen,
+        "publish": PublishScreen,
+        "health": HealthScreen,
+    }
+    DEFAULT_MODE = "leaderboard"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"app.switch_mode('{mode}')", title, group=_SCREENS_GROUP, tooltip=about)
+            for mode, key, title, about in SCREENS
+        ),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("r", "race(1)", "Race"),
+        Binding("R", "race(-1)", "Previous race", show=False),
+        Binding("v", "wave", "Wave", show=False),
+        Binding("t", "cycle_theme", "Theme", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        sources: Sequence[Any] = (),
+        *,
+        config: Config | None = None,
+        clock: Clock = system_clock,
+        theme: str | None = None,
+        tick: float = 0.15,
+        theme_dirs: Iterable[Path | None] | None = None,
+        tracker_budget: float | None = 0.03,
+    ) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.sources = list(sources)
+        self.config = config or Config()
+        self.clock = clock
+        self.tick_seconds = tick
+        self.tracker_budget = tracker_budget
+        self.state = UiState(pipeline.engine, clock)
+        self.notices: list[str] = []
+        self.ticks = 0
+        self.last_changes = ChangeSet()
+        themes, problems = load_themes(theme_dirs)
+        self.notices += problems
+        for item in themes.values():
+            self.register_theme(item)
+        self.racetui_themes = [name for name in THEME_ORDER if name in themes] + sorted(
+            name for name in themes if name not in THEME_ORDER
+        )
+        wanted = theme or self.config.theme or DEFAULT_THEME
+        if wanted not in themes:
+            self.notices.append(f"theme {wanted!r} not found or invalid: using {DEFAULT_THEME}")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    # ----------------------------------------------------------- lifecycle
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {f"{PREFIX}{key}": value for key, value in THEME_VARIABLES.items()}
+
+    def on_mount(self) -> None:
+        for notice in self.notices:
+            self.notify(notice, title="Theme", severity="warning", timeout=8)
+        for source in self.sources:
+            self.run_worker(
+                self._run_source(source), name=f"source {source.name}", group="sources", exit_on_error=False
+            )
+        self.tick()
+        self.set_interval(self.tick_seconds, self.tick, name="ui tick")
+
+    async def _run_source(self, source: Any) -> None:
+        try:
+            await source.run(self.pipeline)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a source must never take the dashboard down
+            source.health.error(f"{type(exc).__name__}: {exc}")
+            self.notify(f"{source.name} stopped: {exc}", title="Source", severity="error", timeout=10)
+
+    def tick(self) -> None:
+        """One UI tick: drain, track, notify, refresh what is visible."""
+        changes = self.pipeline.drain()
+        self.ticks += 1
+        self.last_changes = changes
+        state = self.state
+        state.apply(changes)
+        events = state.tracker.process(changes, state.watch, budget=self.tracker_budget)
+        if events:
+            self._announce(events)
+        for screen in self.visible_screens():
+            if isinstance(screen, RaceScreen | AthleteScreen):
+                screen.tick(changes)
+
+    def visible_screens(self) -> list[Screen[Any]]:
+        """The top screen, and the ones under it while modals are on top."""
+        visible: list[Screen[Any]] = []
+        for screen in reversed(self.screen_stack):
+            visible.append(screen)
+            if not isinstance(screen, ModalScreen):
+                break
+        return visible
+
+    def _announce(self, events: list[AthleteEvent]) -> None:
+        for event in events[:5]:
+            entry = self.state.entry((event.race_id, event.bib))
+            name = entry.name() if entry else ""
+            self.notify(f"#{event.bib} {name}: {event.text}", title="★ Watched", timeout=6)
+        if len(events) > 5:
+            self.notify(f"and {len(events) - 5} more watched-athlete events", title="★ Watched", timeout=6)
+        if self.config.bell:
+            self.bell()
+
+    def reload_visible(self) -> None:
+        for screen in self.visible_screens():
+            if isinstance(screen, RaceScreen | AthleteScreen):
+                screen.reload()
+
+    # -------------------------------------------------------------- actions
+    def open_athlete(self, ref: AthleteRef | None) -> None:
+        if ref is None:
+            return
+        if ref[0] != self.state.race_id and ref[0] in self.state.engine.races:
+            self.state.race_id = ref[0]
+            self.state.wave_id = self.state.point_id = None
+            self.reload_visible()
+        for screen in self.visible_screens():
+            for table in screen.query(RowTable):
+                if table.model.race_id == ref[0] and table.current_key() != ref:
+                    table.move_to_key(ref)
+        self.push_screen(AthleteScreen(ref))
+
+    def toggle_watch(self, ref: AthleteRef | None) -> None:
+        if ref is None:
+            return
+        entry = self.state.entry(ref)
+        name = entry.name() if entry else ""
+        on = self.state.toggle_watch(ref)
+        self.notify(
+            f"#{ref[1]} {name} {'added to' if on else 'removed from'} the watchlist", title="★ Watchlist"
+        )
+        self.reload_visible()
+
+    def toggle_mark(self, ref: AthleteRef | None) -> None:
+        if ref is None:
+            return
+        on = self.state.toggle_mark(ref)
+        self.notify(
+            f"#{ref[1]} marked: highlight another athlete to see the gap" if on else "mark cleared",
+            title="◆ Mark",
+        )
+        self.reload_visible()
+
+    def show_gap(self, ref: AthleteRef | None) -> None:
+        from racetui.tui.columns import format_signed_gap
+
+        mark = self.state.mark
+        if mark is None or ref is None:
+            self.notify("Mark an athlete first (m), then highlight another and press g.", title="Gap")
+            return
+        gap = self.state.gap(mark, ref)
+        if gap is None:
+            self.notify(f"#{mark[1]} and #{ref[1]} have no timing point in common yet.", title="Gap")
+            return
+        self.notify(f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}", title="Gap")
+
+    def action_race(self, step: int) -> None:
+        race_id = self.state.cycle_race(step)
+        if race_id is not None:
+            self.reload_visible()
+
+    def action_wave(self) -> None:
+        wave = self.state.cycle_wave()
+        self.notify(f"wave: {wave.name}" if wave else "all waves", title="Wave", timeout=3)
+        self.reload_visible()
+
+    def action_search(self) -> None:
+        def found(ref: AthleteRef | None) -> None:
+            if ref is not None:
+                self.open_athlete(ref)
+
+        self.push_screen(SearchScreen(), found)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_cycle_theme(self) -> None:
+        names = self.racetui_themes
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", title="Theme", timeout=3)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for mode, key, title, about in SCREENS:
+            yield SystemCommand(f"{key} {title}", about.capitalize(), partial(self.switch_mode, mode))
+        yield SystemCommand("Search athlete", "Find an athlete by bib or name (/)", self.action_search)
+        yield SystemCommand("Next race", "Switch to the next race (r)", partial(self.action_race, 1))
+        yield SystemCommand("Next wave", "Clock and leaderboard for the next wave (v)", self.action_wave)
+        yield SystemCommand("Next theme", "Cycle racetui's themes (t)", self.action_cycle_theme)
+        yield SystemCommand("Help", "Every key on one page (?)", self.action_help)
+        yield from super().get_system_commands(screen)

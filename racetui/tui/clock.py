@@ -1,0 +1,104 @@
+"""Clocks for screens: time of day and race clocks come from one injected callable.
+
+The app never reads the wall clock directly: it calls a ``Clock`` (``() -> datetime``,
+timezone-aware). Tests and snapshots pass :func:`fixed_clock`; the real app passes
+:func:`system_clock`. No Textual here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from racetui.model import ClockState, Race, Wave
+from racetui.model.times import format_clock
+
+__all__ = [
+    "Clock",
+    "RaceTime",
+    "fixed_clock",
+    "format_time_of_day",
+    "race_time",
+    "system_clock",
+    "wave_time",
+]
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The wall clock in the local timezone."""
+    return datetime.now().astimezone()
+
+
+def fixed_clock(at: datetime) -> Clock:
+    """A clock stopped at ``at`` (naive values are taken as UTC)."""
+    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+    def clock() -> datetime:
+        return moment
+
+    return clock
+
+
+def format_time_of_day(moment: datetime | None, *, seconds: bool = True) -> str:
+    if moment is None:
+        return "--:--:--" if seconds else "--:--"
+    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+class RaceTime:
+    """The race clock of a race (or one wave) at one moment.
+
+    ``elapsed_ms`` is negative before the start (a countdown) and ``None`` without a gun time.
+    """
+
+    __slots__ = ("elapsed_ms", "gun", "offset_ms", "state")
+
+    def __init__(self, elapsed_ms: int | None, gun: datetime | None, state: ClockState, offset_ms: int = 0):
+        self.elapsed_ms = elapsed_ms
+        self.gun = gun
+        self.state = state
+        self.offset_ms = offset_ms
+
+    @property
+    def started(self) -> bool:
+        return self.elapsed_ms is not None and self.elapsed_ms >= 0
+
+    def text(self, *, tenths: bool = False) -> str:
+        """``1:47:12`` running, ``-04:59`` counting down, ``--:--`` without a gun time."""
+        if self.elapsed_ms is None:
+            return "--:--"
+        if self.elapsed_ms < 0:
+            # Count down in whole seconds, rounding up: "-00:01" until the gun.
+            remaining = -self.elapsed_ms
+            return "-" + format_clock(-(-remaining // 1000) * 1000)
+        return format_clock(self.elapsed_ms, tenths=tenths)
+
+    def label(self) -> str:
+        if self.elapsed_ms is None:
+            return "no gun time"
+        if self.elapsed_ms < 0:
+            return "starts in"
+        if self.state is ClockState.OFFICIAL:
+            return "official"
+        return "race time"
+
+
+def race_time(race: Race, now: datetime) -> RaceTime:
+    clock = race.clock
+    state = clock.state if clock else ClockState.PRERACE
+    gun = clock.gun_time if clock else None
+    if gun is None:
+        return RaceTime(None, None, state)
+    if gun.tzinfo is None:
+        gun = gun.replace(tzinfo=UTC)
+    elapsed = int((now - gun).total_seconds() * 1000)
+    return RaceTime(elapsed, gun, state)
+
+
+def wave_time(race: Race, wave: Wave, now: datetime) -> RaceTime:
+    base = race_time(race, now)
+    if base.elapsed_ms is None:
+        return base
+    return RaceTime(base.elapsed_ms - wave.offset_ms, base.gun, base.state, wave.offset_ms)

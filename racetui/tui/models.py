@@ -1,0 +1,621 @@
+"""What each table shows, as plain rows of text: the widgets only draw them.
+
+A model turns engine rows (or tracker records, or source health) into
+:class:`DisplayRow` values: hashable tuples of cell texts and style names, so the table
+can cache one drawn line per distinct row and redraw a line only when its row changed.
+No Textual here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from racetui.engine import RaceStandings, Row
+from racetui.model import Race
+from racetui.sources.base import FeedState, SourceHealth, SourceMode
+from racetui.tui.clock import format_time_of_day
+from racetui.tui.columns import (
+    Cell,
+    Column,
+    badge_for,
+    format_change,
+    format_gap_cell,
+    format_signed_gap,
+    format_time,
+)
+from racetui.tui.state import AthleteRef, UiState
+from racetui.tui.tracker import IncidentBadge, IncidentRecord, PassRecord
+
+__all__ = [
+    "AthleteModel",
+    "DisplayRow",
+    "HealthModel",
+    "IncidentsModel",
+    "LeaderboardModel",
+    "PassesModel",
+    "SplitsModel",
+    "TableModel",
+    "health_badge",
+    "passing_time_of_day",
+]
+
+CellValue = Cell | tuple[Cell, ...]  # one styled text, or fragments drawn side by side
+
+
+class DisplayRow:
+    """One table line: the athlete it shows (if any), its cells, a whole-row style."""
+
+    __slots__ = ("_hash", "cells", "key", "style")
+
+    def __init__(self, key: AthleteRef | None, cells: tuple[CellValue, ...], style: str | None = None):
+        self.key = key
+        self.cells = cells
+        self.style = style
+        self._hash = hash((key, cells, style))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, DisplayRow)
+            and self._hash == other._hash
+            and self.key == other.key
+            and self.cells == other.cells
+            and self.style == other.style
+        )
+
+    def __repr__(self) -> str:
+        return f"DisplayRow({self.key!r}, {self.cells!r}, {self.style!r})"
+
+
+class TableModel:
+    """Base: a list of display rows the table reads a window of."""
+
+    race_id: str | None = None
+
+    def columns(self) -> Sequence[Column]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        raise NotImplementedError
+
+    def index_of(self, key: AthleteRef) -> int | None:
+        return None
+
+    def precise(self) -> bool:
+        """True when change sets' moved ranges are this model's row indexes."""
+        return False
+
+    def reload(self) -> None:
+        """Re-read a model that holds a list (incidents, passes, health)."""
+
+
+def _name(state: UiState, ref: AthleteRef, name: str) -> tuple[str, str | None]:
+    marks = ("★" if ref in state.watch else "") + ("◆" if ref == state.mark else "")
+    return (f"{marks} {name}" if marks else name), ("rt--watched" if ref in state.watch else None)
+
+
+def passing_time_of_day(race: Race, gun_ms: int, now: datetime) -> datetime | None:
+    gun = race.clock.gun_time if race.clock else None
+    if gun is None:
+        return None
+    return (gun + timedelta(milliseconds=gun_ms)).astimezone(now.tzinfo)
+
+
+# ---------------------------------------------------------------- leaderboard
+class LeaderboardModel(TableModel):
+    """Position, bib, name, country, category, point, split, time, gaps, status."""
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+
+    @property
+    def race_id(self) -> str | None:  # type: ignore[override]
+        return self.state.race_id
+
+    def columns(self) -> Sequence[Column]:
+        live = self.state.point_id is None
+        cols = [
+            Column("pos", "Pos", 5, 0, "right"),
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Name", 18, 0, flex=True),
+            Column("nat", "Ctry", 4, 3),
+            Column("cat", "Cat", 7, 4),
+            Column("at", "At", 8, 2) if live else None,
+            Column("split", "Split", 7, 3, "right"),
+            Column("time", "Time", 8, 0, "right"),
+            Column("gap", "Gap", 8, 0, "right"),
+            Column("ahead", "Ahead", 7, 2, "right"),
+            Column("status", "St", 4, 1),
+            Column("club", "Club", 14, 5),
+        ]
+        return [c for c in cols if c is not None]
+
+    def __len__(self) -> int:
+        view = self.state.view()
+        return 0 if view is None else len(view)
+
+    def precise(self) -> bool:
+        return self.state.precise()
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        view = self.state.view()
+        standings = self.state.standings()
+        if view is None or standings is None:
+            return []
+        live = self.state.point_id is None
+        return [self.display(standings, row, live) for row in view.rows(start, stop)]
+
+    def display(self, standings: RaceStandings, row: Row, live: bool) -> DisplayRow:
+        ref = (standings.race.id, row.bib)
+        points = standings.points
+        at_point = points[row.point_index] if 0 <= row.point_index < len(points) else None
+        finished = at_point is not None and at_point.is_finish
+        name, name_style = _name(self.state, ref, row.name or f"#{row.bib}")
+        cells: list[CellValue] = [
+            (str(row.rank) if row.rank is not None else "–", None),
+            (row.bib, None),
+            (name, name_style),
+            (row.country or "", "rt--dim"),
+            (row.category or "", "rt--dim"),
+        ]
+        if live:
+            cells.append((at_point.name if at_point else "start", "rt--dim"))
+        cells += [
+            (format_time(row.split_ms) if row.point_index > 0 else "", "rt--dim"),
+            (format_time(row.time_ms), None),
+            (format_gap_cell(row.gap_leader_ms), None),
+            (format_gap_cell(row.gap_ahead_ms), "rt--dim"),
+            badge_for(row.status, row.incidents, finished),
+            (row.club or "", "rt--dim"),
+        ]
+        return DisplayRow(ref, tuple(cells), "rt--watched-row" if ref in self.state.watch else None)
+
+    def index_of(self, key: AthleteRef) -> int | None:
+        view = self.state.view()
+        if view is None or key[0] != self.state.race_id:
+            return None
+        return view.index_of(key[1])
+
+
+# --------------------------------------------------------------------- splits
+class SplitsModel(TableModel):
+    """Athletes × timing points: split, cumulative time, position and places gained."""
+
+    CELL = 22
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+        self.first_point = 0  # scrolled with ← →
+
+    @property
+    def race_id(self) -> str | None:  # type: ignore[override]
+        return self.state.race_id
+
+    def points(self) -> list[Any]:
+        standings = self.state.standings()
+        return list(standings.points) if standings else []
+
+    def columns(self) -> Sequence[Column]:
+        points = self.points()
+        self.first_point = max(0, min(self.first_point, len(points) - 1))
+        cols = [
+            Column("pos", "Pos", 5, 0, "right"),
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Name", 14, 0, flex=True),
+        ]
+        for i, point in enumerate(points[self.first_point :], start=self.first_point):
+            more = "‹ " if i == self.first_point and i > 0 else ""
+            cols.append(Column(f"p{i}", f"{more}{point.name}", self.CELL, 1, "center"))
+        return cols
+
+    def __len__(self) -> int:
+        view = self.state.view(latest=True)
+        return 0 if view is None else len(view)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        view = self.state.view(latest=True)
+        standings = self.state.standings()
+        if view is None or standings is None:
+            return []
+        return [self.display(standings, row) for row in view.rows(start, stop)]
+
+    def display(self, standings: RaceStandings, row: Row) -> DisplayRow:
+        ref = (standings.race.id, row.bib)
+        entry = standings.entries[row.bib]
+        name, name_style = _name(self.state, ref, row.name or f"#{row.bib}")
+        cells: list[CellValue] = [
+            (str(row.rank) if row.rank is not None else str(row.status) if row.status != "OK" else "–", None),
+            (row.bib, None),
+            (name, name_style),
+        ]
+        placed = row.status not in ("DSQ", "DNS")
+        previous_chip: int | None = None
+        previous_pos: int | None = None
+        for index in range(len(standings.points)):
+            chip = entry.times[index] if index < len(entry.times) else None
+            if chip is None:
+                if index >= self.first_point:
+                    cells.append(("", None))
+                continue
+            position = standings.position_at(index, chip) if placed else None
+            if index >= self.first_point:
+                split = chip - previous_chip if previous_chip is not None else chip
+                change_text, change_style = format_change(previous_pos, position)
+                cells.append(
+                    (
+                        (f"{format_time(split):>6}", "rt--dim"),
+                        (f"{format_time(chip):>8}", None),
+                        (f"{position if position is not None else '–':>5}", None),
+                        (f"{change_text:<3}", change_style),
+                    )
+                )
+            previous_chip, previous_pos = chip, position
+        return DisplayRow(ref, tuple(cells), "rt--watched-row" if ref in self.state.watch else None)
+
+    def index_of(self, key: AthleteRef) -> int | None:
+        view = self.state.view(latest=True)
+        if view is None or key[0] != self.state.race_id:
+            return None
+        return view.index_of(key[1])
+
+
+# ------------------------------------------------------------------ incidents
+_BADGE_STYLE = {
+    IncidentBadge.PENALTY: "rt--alert",
+    IncidentBadge.DSQ: "rt--alert",
+    IncidentBadge.DNF: "rt--bad",
+    IncidentBadge.DNS: "rt--bad",
+    IncidentBadge.LAP: "rt--bad",
+    IncidentBadge.NC: "rt--bad",
+    IncidentBadge.NOTE: "rt--dim",
+}
+
+
+class IncidentsModel(TableModel):
+    """Every penalty (served or not), DSQ, DNF and DNS, newest first."""
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+        self.unserved_only = False
+        self.records: list[IncidentRecord] = []
+
+    def columns(self) -> Sequence[Column]:
+        return [
+            Column("new", "New", 3, 0),
+            Column("seen", "Seen", 8, 2),
+            Column("race", "Race", 12, 3),
+            Column("rtime", "At", 8, 2, "right"),
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Athlete", 16, 0),
+            Column("badge", "What", 4, 0),
+            Column("text", "Rule", 16, 0, flex=True),
+        ]
+
+    def reload(self) -> None:
+        records = self.state.tracker.incidents()
+        if self.unserved_only:
+            records = [r for r in records if r.unserved]
+        self.records = records
+
+    def counts(self) -> dict[str, int]:
+        records = [r for r in self.state.tracker.incidents() if r.active]
+        return {
+            "penalties": sum(r.badge is IncidentBadge.PENALTY for r in records),
+            "unserved": sum(r.unserved for r in records),
+            "dsq": sum(r.badge is IncidentBadge.DSQ for r in records),
+            "dnf": sum(r.badge is IncidentBadge.DNF for r in records),
+            "dns": sum(r.badge is IncidentBadge.DNS for r in records),
+            "new": sum(r.seq > self.state.incidents_seen for r in records),
+        }
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        return [self.display(r) for r in self.records[start:stop]]
+
+    def display(self, record: IncidentRecord) -> DisplayRow:
+        ref = (record.race_id, record.bib)
+        entry = self.state.entry(ref)
+        standings = self.state.engine.races.get(record.race_id)
+        name, name_style = _name(self.state, ref, entry.name() if entry else f"#{record.bib}")
+        badge = str(record.badge)
+        if record.badge is IncidentBadge.PENALTY:
+            badge = "PEN!" if record.unserved else "PEN✓"
+        text = record.text
+        if record.unserved:
+            text = f"NOT SERVED · {text}"
+        elif record.badge is IncidentBadge.PENALTY:
+            text = f"served · {text}"
+        if not record.active:
+            text = f"(withdrawn) {text}"
+        new = record.seq > self.state.incidents_seen
+        style = "rt--dim" if not record.active else "rt--alert-row" if record.unserved else None
+        cells: tuple[CellValue, ...] = (
+            ("NEW" if new else "", "rt--new"),
+            (format_time_of_day(record.seen), "rt--dim"),
+            (standings.race.name if standings else record.race_id, "rt--dim"),
+            (format_time(record.race_ms), "rt--dim"),
+            (record.bib, None),
+            (name, name_style),
+            (badge, _BADGE_STYLE[record.badge] if record.active else "rt--dim"),
+            (text, None),
+        )
+        return DisplayRow(ref, cells, style)
+
+
+# --------------------------------------------------------------------- passes
+class PassesModel(TableModel):
+    """The latest passings at a timing point, a location, or anywhere in the race."""
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+        self.filter: tuple[str, str] | None = None  # ("point", id) or ("location", id)
+        self.records: list[PassRecord] = []
+
+    def filters(self) -> list[tuple[str, str] | None]:
+        standings = self.state.standings()
+        options: list[tuple[str, str] | None] = [None]
+        if standings is not None:
+            options += [("point", p.id) for p in standings.points]
+        event = self.state.engine.event
+        if event is not None:
+            options += [("location", loc.id) for loc in event.locations]
+        return options
+
+    def cycle(self, step: int = 1) -> None:
+        options = self.filters()
+        index = options.index(self.filter) if self.filter in options else 0
+        self.filter = options[(index + step) % len(options)]
+        self.reload()
+
+    def filter_text(self) -> str:
+        if self.filter is None:
+            race = self.state.race()
+            return f"every timing point of {race.name}" if race else "every timing point"
+        kind, ident = self.filter
+        if kind == "point":
+            standings = self.state.standings()
+            index = standings.point_index.get(ident) if standings else None
+            return (
+                f"timing point {standings.points[index].name}" if standings and index is not None else ident
+            )
+        event = self.state.engine.event
+        location = next((loc for loc in event.locations if loc.id == ident), None) if event else None
+        return f"location {location.name if location else ident} (all races)"
+
+    def columns(self) -> Sequence[Column]:
+        across = self.filter is not None and self.filter[0] == "location"
+        return [
+            Column("tod", "Time", 8, 1),
+            Column("race", "Race", 12, 3 if across else 99),
+            Column("point", "Point", 9, 0),
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Name", 16, 0, flex=True),
+            Column("nat", "Ctry", 4, 4),
+            Column("cat", "Cat", 7, 4),
+            Column("time", "Race time", 9, 0, "right"),
+            Column("pos", "Pos", 5, 1, "right"),
+            Column("gap", "Gap", 8, 2, "right"),
+        ]
+
+    def reload(self) -> None:
+        tracker = self.state.tracker
+        if self.filter is not None and self.filter[0] == "location":
+            records: list[PassRecord] = []
+            for race_id, standings in self.state.engine.races.items():
+                indexes = [i for i, p in enumerate(standings.points) if p.location_id == self.filter[1]]
+                if indexes:
+                    records += tracker.passes(race_id, indexes)
+            now = self.state.clock()
+            records.sort(key=lambda r: self._moment(r, now), reverse=True)
+            self.records = records[:500]
+            return
+        current = self.state.ensure_race()
+        at = self.state.standings()
+        if current is None or at is None:
+            self.records = []
+            return
+        wanted: list[int] | None = None
+        if self.filter is not None:
+            index = at.point_index.get(self.filter[1])
+            wanted = [] if index is None else [index]
+        self.records = tracker.passes(current, wanted)
+
+    def _moment(self, record: PassRecord, now: datetime) -> datetime:
+        standings = self.state.engine.races.get(record.race_id)
+        moment = passing_time_of_day(standings.race, record.gun_ms, now) if standings else None
+        return moment or now
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        now = self.state.clock()
+        return [self.display(r, now) for r in self.records[start:stop]]
+
+    def display(self, record: PassRecord, now: datetime) -> DisplayRow:
+        ref = (record.race_id, record.bib)
+        standings = self.state.engine.races.get(record.race_id)
+        entry = self.state.entry(ref)
+        name, name_style = _name(self.state, ref, entry.name() if entry else f"#{record.bib}")
+        point = standings.points[record.point_index] if standings else None
+        position = gap = None
+        if standings is not None and entry is not None and entry.times[record.point_index] == record.chip_ms:
+            position = standings.position_at(record.point_index, record.chip_ms)
+            leader = standings.leader_time(record.point_index)
+            gap = None if leader is None else max(0, record.chip_ms - leader)
+        moment = passing_time_of_day(standings.race, record.gun_ms, now) if standings else None
+        participant = entry.participant if entry else None
+        cells: tuple[CellValue, ...] = (
+            (format_time_of_day(moment), "rt--dim"),
+            (standings.race.name if standings else record.race_id, "rt--dim"),
+            (point.name if point else record.point_id, None),
+            (record.bib, None),
+            (name, name_style),
+            (participant.country or "" if participant else "", "rt--dim"),
+            (participant.category or "" if participant else "", "rt--dim"),
+            (format_time(record.chip_ms), None),
+            (str(position) if position is not None else "", None),
+            (format_gap_cell(gap), "rt--dim"),
+        )
+        return DisplayRow(ref, cells, "rt--watched-row" if ref in self.state.watch else None)
+
+
+# --------------------------------------------------------------------- health
+def health_badge(health: SourceHealth) -> tuple[str, str]:
+    """``● push``, ``◐ polling``, ``○ stale 12 s``…: symbol and words, and a style name."""
+    state = health.effective_state()
+    if state is FeedState.STALE:
+        age = health.age()
+        return f"○ stale {int(age or 0)} s", "rt--alert"
+    if state is FeedState.ERROR:
+        return "✕ error", "rt--alert"
+    if state is FeedState.CONNECTING:
+        return "… connecting", "rt--dim"
+    if state is FeedState.STOPPED:
+        return "■ stopped", "rt--dim"
+    symbol = {
+        SourceMode.PUSH: "●",
+        SourceMode.POLLING: "◐",
+        SourceMode.FILE: "▤",
+        SourceMode.REPLAY: "▶",
+    }.get(health.mode, "●")
+    return f"{symbol} {health.mode}", "rt--gain"
+
+
+class HealthModel(TableModel):
+    """Every source: mode, state, message age, counts, reconnects, last error, journal."""
+
+    def __init__(self, sources: Sequence[Any]) -> None:
+        self.sources = list(sources)
+        self.rows: list[DisplayRow] = []
+
+    def columns(self) -> Sequence[Column]:
+        return [
+            Column("name", "Source", 12, 0),
+            Column("state", "State", 14, 0),
+            Column("age", "Last msg", 8, 0, "right"),
+            Column("messages", "Msgs", 7, 1, "right"),
+            Column("rejected", "Bad", 5, 1, "right"),
+            Column("reconnects", "Recon", 5, 1, "right"),
+            Column("error", "Last error", 16, 0, flex=True),
+            Column("journal", "Journal", 28, 3),
+        ]
+
+    def reload(self) -> None:
+        rows = []
+        for source in self.sources:
+            health: SourceHealth = source.health
+            badge, style = health_badge(health)
+            age = health.age()
+            rows.append(
+                DisplayRow(
+                    None,
+                    (
+                        (source.name, None),
+                        (badge, style),
+                        ("never" if age is None else f"{age:.0f} s", None),
+                        (str(health.messages), None),
+                        (str(health.rejected), "rt--alert" if health.rejected else None),
+                        (str(health.reconnects), None),
+                        (health.last_error or "", "rt--alert" if health.last_error else None),
+                        (health.journal_path or "", "rt--dim"),
+                    ),
+                )
+            )
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        return self.rows[start:stop]
+
+
+# -------------------------------------------------------------------- athlete
+class AthleteModel(TableModel):
+    """One athlete at every timing point: split, time, positions, gaps."""
+
+    def __init__(self, state: UiState, ref: AthleteRef) -> None:
+        self.state = state
+        self.ref = ref
+        self.race_id = ref[0]
+        self.rows: list[DisplayRow] = []
+
+    def columns(self) -> Sequence[Column]:
+        return [
+            Column("point", "Point", 10, 0, flex=True),
+            Column("split", "Split", 8, 0, "right"),
+            Column("time", "Time", 8, 0, "right"),
+            Column("pos", "Pos", 5, 0, "right"),
+            Column("chg", "±", 4, 0),
+            Column("gpos", "Gen", 5, 2, "right"),
+            Column("cpos", "Cat", 5, 2, "right"),
+            Column("gap", "Gap", 8, 1, "right"),
+            Column("ahead", "Ahead", 8, 2, "right"),
+            Column("mark", "To ◆", 9, 1, "right"),
+            Column("tod", "Time of day", 11, 3),
+        ]
+
+    def reload(self) -> None:
+        standings = self.state.engine.races.get(self.ref[0])
+        entry = self.state.entry(self.ref)
+        if standings is None or entry is None:
+            self.rows = []
+            return
+        marked = (
+            self.state.entry(self.state.mark)
+            if self.state.mark and self.state.mark[0] == self.ref[0]
+            else None
+        )
+        now = self.state.clock()
+        rows: list[DisplayRow] = []
+        previous_chip: int | None = None
+        previous_pos: int | None = None
+        for index, point in enumerate(standings.points):
+            chip = entry.times[index] if index < len(entry.times) else None
+            if chip is None:
+                rows.append(DisplayRow(None, ((point.name, "rt--dim"),) + (("", None),) * 10))
+                continue
+            row = standings.row_for(entry, 0, index)
+            position = row.position
+            mark_text = ""
+            if marked is not None and marked is not entry:
+                other = marked.times[index] if index < len(marked.times) else None
+                if other is not None:
+                    mark_text = format_signed_gap(chip - other)
+            moment = passing_time_of_day(standings.race, chip + entry.offset_ms, now)
+            rows.append(
+                DisplayRow(
+                    None,
+                    (
+                        (point.name, None),
+                        (format_time(chip - previous_chip if previous_chip is not None else chip), "rt--dim"),
+                        (format_time(chip), None),
+                        (str(position) if position is not None else "–", None),
+                        format_change(previous_pos, position),
+                        (str(row.gender_position or ""), "rt--dim"),
+                        (str(row.category_position or ""), "rt--dim"),
+                        (format_gap_cell(row.gap_leader_ms), None),
+                        (format_gap_cell(row.gap_ahead_ms), "rt--dim"),
+                        (mark_text, "rt--marked"),
+                        (format_time_of_day(moment), "rt--dim"),
+                    ),
+                )
+            )
+            previous_chip, previous_pos = chip, position
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        return self.rows[start:stop]

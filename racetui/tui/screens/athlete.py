@@ -1,0 +1,124 @@
+"""The athlete detail: splits, positions and gaps at every point, and incidents."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from racetui.engine import ChangeSet
+from racetui.tui.clock import format_time_of_day
+from racetui.tui.columns import badge_for, format_signed_gap
+from racetui.tui.models import AthleteModel
+from racetui.tui.state import AthleteRef
+from racetui.tui.widgets.table import RowTable
+
+__all__ = ["AthleteScreen"]
+
+
+class AthleteScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("w", "watch", "Watch"),
+        Binding("m", "mark", "Mark"),
+    ]
+
+    DEFAULT_CSS = """
+    AthleteScreen { align: center middle; }
+    AthleteScreen > #athlete {
+        width: 100;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    AthleteScreen #who { text-style: bold; }
+    AthleteScreen #facts { color: $foreground 85%; }
+    AthleteScreen #points { height: auto; max-height: 14; }
+    AthleteScreen #incidents { color: $foreground 90%; padding-top: 1; }
+    """
+
+    def __init__(self, ref: AthleteRef) -> None:
+        super().__init__()
+        self.ref = ref
+
+    @property
+    def race_app(self):  # type: ignore[no-untyped-def]
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="athlete"):
+            yield Static("", id="who", markup=False)
+            yield Static("", id="facts", markup=False)
+            yield RowTable(AthleteModel(self.app.state, self.ref), empty="Unknown athlete.", id="points")  # type: ignore[attr-defined]
+            yield Static("", id="incidents", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one("#points", RowTable).focus()
+
+    def tick(self, changes: ChangeSet) -> None:
+        bibs = changes.athletes.get(self.ref[0], set())
+        if self.ref[1] in bibs or self.ref[0] in changes.moved or self.ref[0] in changes.structure:
+            self.reload()
+
+    def reload(self) -> None:
+        state = self.app.state  # type: ignore[attr-defined]
+        entry = state.entry(self.ref)
+        standings = state.engine.races.get(self.ref[0])
+        table = self.query_one("#points", RowTable)
+        table.model.reload()
+        table.reset()
+        table.update_rows(None)
+        if entry is None or standings is None:
+            self.query_one("#who", Static).update(f"#{self.ref[1]} — not in race {self.ref[0]}")
+            return
+        marks = ("★ " if self.ref in state.watch else "") + ("◆ " if self.ref == state.mark else "")
+        self.query_one("#who", Static).update(f"{marks}#{entry.bib}  {entry.name() or '(no name)'}")
+        participant = entry.participant
+        facts = [standings.race.name]
+        if participant is not None:
+            facts += [x for x in (participant.country, participant.club, participant.category) if x]
+            if participant.gender:
+                facts.append(
+                    {"M": "men", "F": "women", "X": "mixed"}.get(participant.gender, participant.gender)
+                )
+            wave = next((w for w in standings.race.waves if w.id == participant.wave_id), None)
+            if wave is not None and len(standings.race.waves) > 1:
+                facts.append(f"{wave.name} (+{wave.offset_ms // 60000} min)")
+        at = standings.points[entry.last] if entry.last >= 0 else None
+        badge, _ = badge_for(entry.status, entry.incidents, at is not None and at.is_finish)
+        row = standings.row_for(entry, 0)
+        where = f"at {at.name}" if at else "not started"
+        rank = f"#{row.rank} overall" if row.rank else str(entry.status)
+        facts.append(f"{rank} {where}" + (f" · {badge}" if badge else ""))
+        if state.mark is not None and state.mark != self.ref:
+            gap = state.gap(state.mark, self.ref)
+            if gap is not None:
+                facts.append(f"to ◆ #{state.mark[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}")
+        self.query_one("#facts", Static).update(" · ".join(facts))
+        records = state.tracker.athlete_incidents(*self.ref)
+        if records:
+            lines = ["Incidents:"]
+            for record in records:
+                what = "NOT SERVED" if record.unserved else "served" if record.served else ""
+                gone = " (withdrawn)" if not record.active else ""
+                seen = format_time_of_day(record.seen)
+                lines.append(f"  {record.badge} {record.text} {what}{gone} · seen {seen}".rstrip())
+            text = "\n".join(lines)
+        else:
+            text = "No incidents."
+        self.query_one("#incidents", Static).update(text)
+
+    def action_watch(self) -> None:
+        self.app.toggle_watch(self.ref)  # type: ignore[attr-defined]
+        self.reload()
+
+    def action_mark(self) -> None:
+        self.app.toggle_mark(self.ref)  # type: ignore[attr-defined]
+        self.reload()

@@ -1,0 +1,62 @@
+"""What every mode screen shares: the header, a body, the footer, and the tick contract.
+
+The app calls :meth:`RaceScreen.tick` once per UI tick on the visible screen only, with
+the tick's merged change set; a screen that was hidden refreshes fully when it comes
+back (:meth:`RaceScreen.reload`, on ``ScreenResume``). Hidden screens do no work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from racetui.engine import ChangeSet
+from racetui.tui.widgets.header import RaceHeader
+
+if TYPE_CHECKING:
+    from racetui.tui.app import RaceApp
+    from racetui.tui.state import UiState
+
+__all__ = ["RaceScreen"]
+
+
+class RaceScreen(Screen[None]):
+    TITLE = ""
+
+    @property
+    def race_app(self) -> RaceApp:
+        from racetui.tui.app import RaceApp
+
+        app = self.app
+        assert isinstance(app, RaceApp)
+        return app
+
+    @property
+    def state(self) -> UiState:
+        return self.race_app.state
+
+    def compose(self) -> ComposeResult:
+        yield RaceHeader()
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def tick(self, changes: ChangeSet) -> None:
+        """One UI tick while visible: the header always, the body as it needs."""
+        self.query_one(RaceHeader).refresh()
+        self.on_changes(changes)
+
+    def on_changes(self, changes: ChangeSet) -> None:
+        """Redraw what ``changes`` touched (override)."""
+
+    def reload(self) -> None:
+        """Redraw everything: the race, a filter or the theme changed, or the screen is back."""
+        self.query_one(RaceHeader).refresh()
+
+    def on_screen_resume(self) -> None:
+        self.reload()

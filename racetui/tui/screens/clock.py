@@ -1,0 +1,129 @@
+"""3 · Clock: a big race clock per race, side by side — gun time, waves, countdown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Digits, Label, Static
+
+from racetui.engine import ChangeSet
+from racetui.model import ClockState, Race
+from racetui.tui.clock import format_time_of_day, race_time, wave_time
+from racetui.tui.screens.base import RaceScreen
+
+__all__ = ["ClockScreen", "RaceClockPanel"]
+
+
+class RaceClockPanel(Vertical):
+    DEFAULT_CSS = """
+    RaceClockPanel {
+        height: auto;
+        border: round $primary 60%;
+        padding: 0 1;
+        background: $surface;
+    }
+    RaceClockPanel.-current { border: heavy $accent; }
+    RaceClockPanel > .title { text-style: bold; width: 1fr; }
+    RaceClockPanel > Digits { width: auto; color: $accent; }
+    RaceClockPanel.-prerace > Digits { color: $foreground 70%; }
+    RaceClockPanel > .state { color: $foreground 80%; }
+    RaceClockPanel > .waves { color: $foreground 80%; }
+    """
+
+    def __init__(self, race_id: str) -> None:
+        super().__init__(id=f"clock-{race_id}")
+        self.race_id = race_id
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="title")
+        yield Digits("--:--")
+        yield Label("", classes="state")
+        yield Static("", classes="waves")
+
+    def show(self, race: Race, now: datetime, current: bool) -> None:
+        clock = race_time(race, now)
+        self.set_class(current, "-current")
+        self.set_class(not clock.started, "-prerace")
+        self.query_one(".title", Label).update(race.name)
+        self.query_one(Digits).update(clock.text())
+        if clock.gun is None:
+            state = "no gun time yet"
+        else:
+            gun = format_time_of_day(clock.gun.astimezone(now.tzinfo))
+            if not clock.started:
+                state = f"starts in {clock.text().lstrip('-')} · gun {gun}"
+            else:
+                word = "OFFICIAL" if clock.state is ClockState.OFFICIAL else "LIVE"
+                state = f"{word} · gun {gun}"
+        self.query_one(".state", Label).update(state)
+        lines = []
+        for wave in race.waves:
+            if len(race.waves) == 1 and wave.offset_ms == 0:
+                break
+            at = wave_time(race, wave, now)
+            offset = f"+{at.offset_ms // 60000}:{at.offset_ms // 1000 % 60:02d}"
+            lines.append(f"{wave.name:<10} {offset:>6}  {at.text():>8}")
+        self.query_one(".waves", Static).update("\n".join(lines))
+
+
+class ClockScreen(RaceScreen):
+    TITLE = "Clock"
+
+    DEFAULT_CSS = """
+    ClockScreen #tod-row { height: auto; padding: 0 1; }
+    ClockScreen #tod-row > Digits { width: auto; }
+    ClockScreen #tod-row > Label { padding: 1 1 0 1; color: $foreground 70%; }
+    ClockScreen #clocks {
+        grid-size: 3;
+        grid-gutter: 0 1;
+        height: auto;
+        padding: 0 1;
+    }
+    """
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="tod-row"):
+            yield Label("time of day")
+            yield Digits("--:--:--", id="tod")
+        yield Grid(id="clocks")
+
+    def _grid_columns(self) -> int:
+        count = max(1, len(self.state.race_ids()))
+        return max(1, min(count, self.size.width // 28 or 1))
+
+    async def _sync_panels(self) -> None:
+        grid = self.query_one("#clocks", Grid)
+        wanted = self.state.race_ids()
+        have = [panel.race_id for panel in grid.query(RaceClockPanel)]
+        if have != wanted:
+            await grid.remove_children()
+            await grid.mount_all([RaceClockPanel(race_id) for race_id in wanted])
+        grid.styles.grid_size_columns = self._grid_columns()
+
+    def on_changes(self, changes: ChangeSet) -> None:
+        if changes.structure:
+            self.run_worker(self._refresh_all(), exclusive=True, group="clock")
+        else:
+            self._show()
+
+    def reload(self) -> None:
+        super().reload()
+        self.run_worker(self._refresh_all(), exclusive=True, group="clock")
+
+    async def _refresh_all(self) -> None:
+        await self._sync_panels()
+        self._show()
+
+    def on_resize(self) -> None:
+        self.query_one("#clocks", Grid).styles.grid_size_columns = self._grid_columns()
+
+    def _show(self) -> None:
+        now = self.state.clock()
+        self.query_one("#tod", Digits).update(format_time_of_day(now))
+        current = self.state.race_id
+        for panel in self.query(RaceClockPanel):
+            standings = self.state.engine.races.get(panel.race_id)
+            if standings is not None:
+                panel.show(standings.race, now, panel.race_id == current)

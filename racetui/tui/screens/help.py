@@ -1,0 +1,56 @@
+"""``?``: every key, on one page."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["HELP_TEXT", "HelpScreen"]
+
+HELP_TEXT = """\
+Screens                       Everywhere
+  1 Leaderboard                 /       search bib or name
+  2 Splits                      enter   athlete details
+  3 Clock                       r / R   next / previous race
+  4 Incidents                   v       next wave
+  5 Passes                      w       watch athlete (★)
+  6 Publish                     m       mark athlete (◆) for gaps
+  7 Health                      t       next theme
+                                ctrl+p  command palette
+Leaderboard                     ?       this help
+  p / P  next / previous point  q       quit
+  l      latest point (live)
+  f      gender filter        Incidents
+  c      category filter        u  unserved penalties only
+  g      gap ◆ → highlighted    a  mark all as read
+
+Splits: ← → scroll points     Passes: p / P  point or location
+
+▲ places gained   ▼ lost      ★ watched       ◆ marked
+PEN! not served   PEN✓ served DSQ DNF DNS     NEW unread
+● push  ◐ polling  ▤ file  ▶ replay  ○ stale  ✕ error
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 72;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(HELP_TEXT, markup=False)

@@ -1,0 +1,113 @@
+"""1 · Leaderboard: the race at its latest point (or a chosen one), filtered, live."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from racetui.engine import ChangeSet
+from racetui.tui.columns import format_signed_gap
+from racetui.tui.models import LeaderboardModel
+from racetui.tui.screens.base import RaceScreen
+from racetui.tui.widgets.table import RowTable
+
+__all__ = ["InfoBar", "LeaderboardScreen"]
+
+
+class InfoBar(Static):
+    DEFAULT_CSS = """
+    InfoBar { height: 1; background: $surface; color: $foreground 80%; padding: 0 1; }
+    """
+
+
+class LeaderboardScreen(RaceScreen):
+    TITLE = "Leaderboard"
+
+    BINDINGS = [
+        Binding("p", "point(1)", "Point"),
+        Binding("P", "point(-1)", "Prev point", show=False),
+        Binding("l", "latest", "Latest", show=False),
+        Binding("f", "gender", "Gender"),
+        Binding("c", "category", "Category"),
+        Binding("w", "watch", "Watch"),
+        Binding("m", "mark", "Mark"),
+        Binding("g", "gap", "Gap", show=False),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield InfoBar(id="info")
+        yield RowTable(LeaderboardModel(self.state), empty="No athletes in this race yet.", id="board")
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#board", RowTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+
+    def on_changes(self, changes: ChangeSet) -> None:
+        self.table.update_rows(changes)
+        self.update_info()
+
+    def reload(self) -> None:
+        super().reload()
+        self.table.reset()
+        self.table.update_rows(None)
+        self.update_info()
+
+    def update_info(self) -> None:
+        state = self.state
+        view = state.view()
+        count = 0 if view is None else len(view)
+        point = "latest point" if state.point_id is None else f"at {state.point_name()}"
+        parts = [f"{point} · {state.filter_text()} · {count:,} athletes"]
+        if state.mark is not None:
+            marked = state.entry(state.mark)
+            cursor = self.table.current_key()
+            label = f"◆ #{state.mark[1]} {marked.name() if marked else ''}".rstrip()
+            if cursor is not None and cursor != state.mark:
+                gap = state.gap(state.mark, cursor)
+                other = state.entry(cursor)
+                if gap is not None and other is not None:
+                    label += (
+                        f" → #{cursor[1]} {other.name()}: {format_signed_gap(gap.ms)} at {gap.point_name}"
+                    )
+            parts.append(label)
+        self.query_one("#info", InfoBar).update(" │ ".join(parts))
+
+    @on(RowTable.Highlighted)
+    def _highlighted(self, event: RowTable.Highlighted) -> None:
+        if self.state.mark is not None:
+            self.update_info()
+
+    @on(RowTable.Selected)
+    def _selected(self, event: RowTable.Selected) -> None:
+        self.race_app.open_athlete(event.key)
+
+    # --------------------------------------------------------------- actions
+    def action_point(self, step: int) -> None:
+        self.state.cycle_point(step)
+        self.reload()
+
+    def action_latest(self) -> None:
+        self.state.point_id = None
+        self.reload()
+
+    def action_gender(self) -> None:
+        self.state.cycle_gender()
+        self.reload()
+
+    def action_category(self) -> None:
+        self.state.cycle_category()
+        self.reload()
+
+    def action_watch(self) -> None:
+        self.race_app.toggle_watch(self.table.current_key())
+
+    def action_mark(self) -> None:
+        self.race_app.toggle_mark(self.table.current_key())
+
+    def action_gap(self) -> None:
+        self.race_app.show_gap(self.table.current_key())

@@ -1,0 +1,71 @@
+"""5 · Passes: the latest passings at a timing point or a location, newest first."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+
+from racetui.engine import ChangeSet
+from racetui.tui.models import PassesModel
+from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.leaderboard import InfoBar
+from racetui.tui.widgets.table import RowTable
+
+__all__ = ["PassesScreen"]
+
+
+class PassesScreen(RaceScreen):
+    TITLE = "Passes"
+
+    BINDINGS = [
+        Binding("p", "filter(1)", "Point/location"),
+        Binding("P", "filter(-1)", "Previous filter", show=False),
+        Binding("w", "watch", "Watch"),
+        Binding("m", "mark", "Mark"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield InfoBar(id="info")
+        yield RowTable(PassesModel(self.state), empty="No passings seen yet.", id="passes")
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#passes", RowTable)
+
+    @property
+    def model(self) -> PassesModel:
+        model = self.table.model
+        assert isinstance(model, PassesModel)
+        return model
+
+    def on_mount(self) -> None:
+        self.table.focus()
+
+    def on_changes(self, changes: ChangeSet) -> None:
+        if changes or self.state.tracker.backlog:
+            self.model.reload()
+            self.table.update_rows(None)
+
+    def reload(self) -> None:
+        super().reload()
+        if self.model.filter not in self.model.filters():
+            self.model.filter = None
+        self.model.reload()
+        self.table.reset()
+        self.table.update_rows(None)
+        self.query_one("#info", InfoBar).update(f"latest passings, newest first · {self.model.filter_text()}")
+
+    def action_filter(self, step: int) -> None:
+        self.model.cycle(step)
+        self.reload()
+
+    def action_watch(self) -> None:
+        self.race_app.toggle_watch(self.table.current_key())
+
+    def action_mark(self) -> None:
+        self.race_app.toggle_mark(self.table.current_key())
+
+    @on(RowTable.Selected)
+    def _selected(self, event: RowTable.Selected) -> None:
+        self.race_app.open_athlete(event.key)

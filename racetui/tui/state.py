@@ -1,0 +1,227 @@
+"""The dashboard's own state, shared by every screen: which race, wave, filters and
+timing point; the watchlist; the athlete marked for gaps; what the incidents screen has
+shown. No Textual here, so it is tested without an app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from racetui.engine import ChangeSet, Engine, LeaderboardView, RaceStandings
+from racetui.engine.standings import Entry
+from racetui.model import Race, Wave
+from racetui.tui.clock import Clock, RaceTime, race_time, system_clock, wave_time
+from racetui.tui.tracker import Tracker, Watchlist
+from racetui.tui.views import FilteredView, make_view
+
+__all__ = ["AthleteRef", "Gap", "UiState"]
+
+AthleteRef = tuple[str, str]  # (race id, bib)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Time between two athletes at the furthest timing point both have passed."""
+
+    point_name: str
+    ms: int  # positive: the second athlete is behind the first
+
+
+class UiState:
+    def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.tracker = Tracker(engine, clock)
+        self.watch = Watchlist()
+        self.mark: AthleteRef | None = None
+        self.race_id: str | None = None
+        self.wave_id: str | None = None
+        self.gender: str | None = None
+        self.category: str | None = None
+        self.point_id: str | None = None  # None: every athlete at their latest point
+        self.incidents_seen = 0  # tracker sequence number shown on the Incidents screen
+        self._views: dict[tuple[object, ...], LeaderboardView | FilteredView] = {}
+
+    # -------------------------------------------------------------- races
+    def race_ids(self) -> list[str]:
+        ordered = [race.id for race in self.engine.event.races] if self.engine.event else []
+        known = [r for r in ordered if r in self.engine.races]
+        return known + [r for r in self.engine.races if r not in ordered]
+
+    def ensure_race(self) -> str | None:
+        ids = self.race_ids()
+        if self.race_id not in ids:
+            self.race_id = ids[0] if ids else None
+            self.wave_id = self.point_id = None
+        return self.race_id
+
+    def standings(self) -> RaceStandings | None:
+        race_id = self.ensure_race()
+        return None if race_id is None else self.engine.races.get(race_id)
+
+    def race(self) -> Race | None:
+        standings = self.standings()
+        return None if standings is None else standings.race
+
+    def wave(self) -> Wave | None:
+        race = self.race()
+        if race is None or self.wave_id is None:
+            return None
+        return next((w for w in race.waves if w.id == self.wave_id), None)
+
+    def race_clock(self, race: Race | None = None) -> RaceTime | None:
+        race = race or self.race()
+        if race is None:
+            return None
+        wave = self.wave() if race is self.race() else None
+        now = self.clock()
+        return wave_time(race, wave, now) if wave is not None else race_time(race, now)
+
+    def cycle_race(self, step: int = 1) -> str | None:
+        ids = self.race_ids()
+        if not ids:
+            return None
+        current = ids.index(self.race_id) if self.race_id in ids else -step
+        self.race_id = ids[(current + step) % len(ids)]
+        self.wave_id = self.point_id = self.gender = self.category = None
+        return self.race_id
+
+    def cycle_wave(self) -> Wave | None:
+        race = self.race()
+        waves = race.waves if race else []
+        self.wave_id = _next([w.id for w in waves], self.wave_id)
+        return self.wave()
+
+    def genders(self) -> list[str]:
+        standings = self.standings()
+        if standings is None:
+            return []
+        return sorted({e.gender for e in standings.entries.values() if e.gender})
+
+    def categories(self) -> list[str]:
+        standings = self.standings()
+        if standings is None:
+            return []
+        return sorted({e.category for e in standings.entries.values() if e.category})
+
+    def cycle_gender(self) -> str | None:
+        self.gender = _next(self.genders(), self.gender)
+        return self.gender
+
+    def cycle_category(self) -> str | None:
+        self.category = _next(self.categories(), self.category)
+        return self.category
+
+    def cycle_point(self, step: int = 1) -> str | None:
+        """Latest point (None) → first point → … → last point → latest again."""
+        standings = self.standings()
+        ids: list[str | None] = [None, *(p.id for p in standings.points)] if standings else [None]
+        current = ids.index(self.point_id) if self.point_id in ids else 0
+        self.point_id = ids[(current + step) % len(ids)]
+        return self.point_id
+
+    def point_name(self) -> str:
+        standings = self.standings()
+        if self.point_id is None or standings is None:
+            return "latest"
+        index = standings.point_index.get(self.point_id)
+        return standings.points[index].name if index is not None else self.point_id
+
+    def filter_text(self) -> str:
+        parts = []
+        wave = self.wave()
+        if wave is not None:
+            parts.append(wave.name)
+        if self.gender:
+            parts.append({"M": "Men", "F": "Women", "X": "Mixed"}.get(self.gender, self.gender))
+        if self.category:
+            parts.append(self.category)
+        return " · ".join(parts) if parts else "all"
+
+    # --------------------------------------------------------------- views
+    def view(self, *, latest: bool = False) -> LeaderboardView | FilteredView | None:
+        """The leaderboard for the current race and filters (``latest``: ignore the point)."""
+        standings = self.standings()
+        if standings is None:
+            return None
+        if self.point_id is not None and self.point_id not in standings.point_index:
+            self.point_id = None
+        point_id = None if latest else self.point_id
+        key = (id(standings), point_id, self.gender, self.category, self.wave_id)
+        view = self._views.get(key)
+        if view is None:
+            view = make_view(
+                standings, point_id=point_id, gender=self.gender, category=self.category, wave_id=self.wave_id
+            )
+            if len(self._views) >= 4:  # the leaderboard's and the splits' views, and a spare
+                self._views.pop(next(iter(self._views)))
+            self._views[key] = view
+        return view
+
+    def precise(self) -> bool:
+        """True when change sets' moved ranges are indexes of :meth:`view` (whole field, latest)."""
+        view = self.view()
+        return isinstance(view, LeaderboardView) and view.point is None and view.by is None
+
+    def apply(self, changes: ChangeSet) -> None:
+        """Keep filtered views current (O(named athletes)); drop them on structure changes."""
+        for key, view in list(self._views.items()):
+            race_id = view.standings.race.id
+            if race_id in changes.structure or self.engine.races.get(race_id) is not view.standings:
+                del self._views[key]
+            elif isinstance(view, FilteredView) and race_id in changes.athletes:
+                view.update(changes.athletes[race_id])
+
+    # ------------------------------------------------------------ athletes
+    def entry(self, ref: AthleteRef | None) -> Entry | None:
+        if ref is None:
+            return None
+        standings = self.engine.races.get(ref[0])
+        return None if standings is None else standings.entries.get(ref[1])
+
+    def toggle_watch(self, ref: AthleteRef) -> bool:
+        return self.watch.toggle(*ref)
+
+    def toggle_mark(self, ref: AthleteRef) -> bool:
+        self.mark = None if self.mark == ref else ref
+        return self.mark is not None
+
+    def gap(self, first: AthleteRef, second: AthleteRef) -> Gap | None:
+        """Gap from ``first`` to ``second`` at the furthest point both passed (same race)."""
+        if first[0] != second[0]:
+            return None
+        standings = self.engine.races.get(first[0])
+        a, b = self.entry(first), self.entry(second)
+        if standings is None or a is None or b is None:
+            return None
+        for index in range(min(len(a.times), len(b.times)) - 1, -1, -1):
+            ta, tb = a.times[index], b.times[index]
+            if ta is not None and tb is not None:
+                return Gap(standings.points[index].name, tb - ta)
+        return None
+
+    def find(self, text: str, limit: int = 50) -> list[AthleteRef]:
+        """Athletes whose bib is ``text`` or whose name contains it (current race first)."""
+        needle = text.strip().casefold()
+        if not needle:
+            return []
+        current = self.ensure_race()
+        order = sorted(self.engine.races, key=lambda r: r != current)
+        exact = [(r, needle) for r in order if needle in self.engine.races[r].entries]
+        if exact:
+            return exact
+        out: list[AthleteRef] = []
+        for race_id in order:
+            for bib, entry in self.engine.races[race_id].entries.items():
+                if needle in entry.name().casefold():
+                    out.append((race_id, bib))
+                    if len(out) >= limit:
+                        return out
+        return out
+
+
+def _next(values: list[str], current: str | None) -> str | None:
+    """None → first → … → last → None."""
+    options: list[str | None] = [None, *values]
+    index = options.index(current) if current in options else 0
+    return options[(index + 1) % len(options)]

@@ -1,0 +1,95 @@
+"""The one-line header every screen shares: event, race, race clock, feed health."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widget import Widget
+
+from racetui.tui.clock import format_time_of_day
+from racetui.tui.columns import fit
+from racetui.tui.models import health_badge
+
+if TYPE_CHECKING:
+    from racetui.tui.app import RaceApp
+
+__all__ = ["RaceHeader", "header_parts"]
+
+
+def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(left, right) pieces as (text, style-variable) pairs."""
+    state = app.state
+    engine = state.engine
+    race = state.race()
+    left: list[tuple[str, str]] = []
+    event_name = engine.event.name if engine.event else "racetui"
+    left.append((event_name, "event"))
+    if race is not None:
+        wave = state.wave()
+        left.append((race.name + (f" · {wave.name}" if wave else ""), "race"))
+    right: list[tuple[str, str]] = []
+    clock = state.race_clock()
+    if clock is not None:
+        right.append((f"⏱ {clock.text()}", "clock"))
+    right.append((format_time_of_day(state.clock()), "dim"))
+    for source in app.sources:
+        badge, style = health_badge(source.health)
+        name = f"{source.name} " if len(app.sources) > 1 else ""
+        right.append((f"{name}{badge}", "alert" if style == "rt--alert" else "ok"))
+    new = state.tracker.count_new_incidents(state.incidents_seen)
+    if new:
+        right.append((f"⚑ {new} new", "alert"))
+    return left, right
+
+
+class RaceHeader(Widget):
+    DEFAULT_CSS = """
+    RaceHeader {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+    }
+    RaceHeader > .hd--event { color: $foreground 70%; }
+    RaceHeader > .hd--race { text-style: bold; }
+    RaceHeader > .hd--clock { text-style: bold; color: $accent; }
+    RaceHeader > .hd--dim { color: $foreground 70%; }
+    RaceHeader > .hd--ok { color: $racetui-gain; }
+    RaceHeader > .hd--alert { color: $racetui-alert; text-style: $racetui-alert-style; }
+    """
+    COMPONENT_CLASSES = {"hd--event", "hd--race", "hd--clock", "hd--dim", "hd--ok", "hd--alert"}
+
+    def render(self) -> Text:
+        from racetui.tui.app import RaceApp
+
+        app = self.app
+        assert isinstance(app, RaceApp)
+        left, right = header_parts(app)
+        width = self.size.width
+        sep = " │ "
+        right_text = sep.join(text for text, _ in right)
+        room = max(0, width - cell_len(right_text) - 2)
+        # The race name matters more than the event's: cut the event first.
+        if len(left) == 2:
+            event, race = left
+            race_room = min(cell_len(race[0]), room)
+            event_room = room - race_room - 3
+            if event_room >= 8:
+                left = [(fit(event[0], min(event_room, cell_len(event[0]))), event[1]), race]
+            else:
+                left = [(fit(race[0], race_room), race[1])] if race_room > 0 else []
+        elif left:
+            left = [(fit(left[0][0], min(room, cell_len(left[0][0]))), left[0][1])] if room > 0 else []
+        text = Text(" ", no_wrap=True, overflow="crop")
+        for n, (piece, style) in enumerate(left):
+            if n:
+                text.append(" › ", self.get_component_rich_style("hd--dim", partial=True))
+            text.append(piece, self.get_component_rich_style(f"hd--{style}", partial=True))
+        pad = width - text.cell_len - cell_len(right_text) - 1
+        text.append(" " * max(1, pad))
+        for n, (piece, style) in enumerate(right):
+            if n:
+                text.append(sep, self.get_component_rich_style("hd--dim", partial=True))
+            text.append(piece, self.get_component_rich_style(f"hd--{style}", partial=True))
+        return text
