@@ -63,7 +63,7 @@ class OpenTrackConfig(_Section):
 
 
 class StartListConfig(_Section):
-    raceentry_url: str = "https://raceentry.com/timer-api"
+    raceentry_url: str = "https://www.raceentry.com/rest"
     raceentry_key: SecretStr | None = None
     raceentry_secret: SecretStr | None = None
     chronotrack_url: str = "https://api.chronotrack.com/api"
