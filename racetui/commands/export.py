@@ -1,0 +1,363 @@
+"""``racetui export``: print the current standings as csv, json or a v1.1 message, and exit.
+
+    racetui export (--connect URL | --feed URL|PATH | --replay PATH)
+                   [--race ID] [--point ID] [--format csv|json|triathlon]
+
+* ``--feed`` reads a World Triathlon v1.1 message once (URL or file); ``--connect`` loads
+  a BBT master once over REST; ``--replay`` plays a journal to its end at full speed.
+* ``csv`` (spreadsheets): position, bib, name, country, club, gender, category, status,
+  time, gap, then the time at every timing point (``HH:MM:SS.fff``). Several races and
+  no ``--race``: every race, with a ``race`` column first.
+* ``json`` (scripts): ``{"races": [{"id", "name", "kind", "point", "points", "rows"}]}``,
+  times as whole milliseconds (and text).
+* ``triathlon``: the complete v1.1 message of one race (a BBT race becomes a program, its
+  timing points segments): ``event_id`` from config ``triathlon.event_id`` (else the feed's
+  own, else the event id), ``prog_id`` from ``triathlon.programs[race id]`` (else the
+  feed's ``prog_id``, else the race id). Needs ``--race`` unless there is only one race.
+* ``--point`` gives the standings at that timing point (csv/json).
+
+Errors go to stderr as one line (``racetui export: ...``) with a non-zero exit; warnings
+about single athletes of a feed go to stderr too, the standings still print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from racetui.config import Config
+    from racetui.engine import RaceStandings
+    from racetui.sources.base import Pipeline
+    from racetui.sources.v11 import V11Header
+
+FORMATS = ("csv", "json", "triathlon")
+_MAX_WARNINGS = 20
+
+
+class ExportError(Exception):
+    """A problem to report on one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--connect", metavar="URL", help="a BBT master: http://host[:port]")
+    source.add_argument("--feed", metavar="URL|PATH", help="a World Triathlon v1.1 message (URL or file)")
+    source.add_argument("--replay", metavar="PATH", help="a recorded journal, played to its end")
+    parser.add_argument("--race", metavar="ID", help="only this race (id, or v1.1 prog_id)")
+    parser.add_argument("--point", metavar="ID", help="standings at this timing point (csv/json)")
+    parser.add_argument("--format", choices=FORMATS, default="csv", help="output format (default: csv)")
+
+
+def run(args: argparse.Namespace) -> int:
+    secrets: list[str] = []
+    try:
+        from racetui.config import load_config
+
+        config = load_config(getattr(args, "config", None))
+        secrets = _secret_values(config)
+        for warning in config.warnings:
+            print(f"racetui export: warning: {warning}", file=sys.stderr)
+        with _quiet_sources(getattr(args, "verbose", 0)):
+            text = _export(args, config)
+    except ExportError as exc:
+        print(f"racetui export: {_scrub(str(exc), secrets)}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:  # the command boundary: one line, never a traceback
+        reason = _scrub(str(exc), secrets) or type(exc).__name__
+        print(f"racetui export: {reason}", file=sys.stderr)
+        return 1
+    out = sys.stdout
+    out.write(text)
+    if not text.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    return 0
+
+
+@contextlib.contextmanager
+def _quiet_sources(verbose: int) -> Iterator[None]:
+    """The sources log their failures; export reports them itself, on one line."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("racetui.sources", "httpx", "httpcore")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+# ------------------------------------------------------------------------ loading
+def _export(args: argparse.Namespace, config: Config) -> str:
+    import asyncio
+
+    from racetui.sources.base import Pipeline
+
+    pipeline = Pipeline()
+    header = asyncio.run(_load(args, config, pipeline))
+    races = _select(pipeline, args.race)
+    if args.format == "triathlon":
+        if args.point:
+            raise ExportError(
+                "--point does not apply to --format triathlon (a v1.1 message holds every point)"
+            )
+        if len(races) > 1:
+            names = ", ".join(s.race.id for s in races)
+            raise ExportError(f"several races ({names}): choose one with --race")
+        return _triathlon(races[0], config, header, pipeline)
+    if args.point:
+        races = [s for s in races if args.point in s.point_index]
+        if not races:
+            where = f"race {args.race!r}" if args.race else "any race"
+            raise ExportError(f"--point: no timing point {args.point!r} in {where}")
+    if args.format == "json":
+        return _json(races, args.point)
+    return _csv(races, args.point)
+
+
+async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) -> V11Header | None:
+    headers = dict(config.sources.headers)
+    if args.feed:
+        from racetui.sources.feed import FeedSource
+
+        source = FeedSource(args.feed, apikey=_apikey_for(args.feed, config), headers=headers)
+        try:
+            applied = await source.poll_once(pipeline)
+        finally:
+            await source.aclose()
+        if not applied:
+            raise ExportError(source.health.last_error or f"{source.display}: no message")
+        _print_warnings(source.warnings)
+        return source.reader.header
+    if args.connect:
+        try:
+            from racetui.sources.bbt import BBTSource
+        except ImportError:
+            raise ExportError("--connect is not available yet", 2) from None
+        bbt = BBTSource(args.connect, poll=True, headers=headers)
+        await bbt.sync_once(pipeline)
+        _print_warnings(pipeline.errors)
+        return None
+    try:
+        from racetui.sources.replay import ReplaySource
+    except ImportError:
+        raise ExportError("--replay is not available yet", 2) from None
+    replay = ReplaySource(args.replay, speed=0)
+    await replay.run(pipeline)
+    health = getattr(replay, "health", None)
+    if not pipeline.engine.races and health is not None and health.last_error:
+        raise ExportError(str(health.last_error))
+    _print_warnings(pipeline.errors)
+    return None
+
+
+def _apikey_for(target: str, config: Config) -> Any:
+    """The World Triathlon key goes only to World Triathlon's own host, never elsewhere."""
+    from urllib.parse import urlsplit
+
+    if config.triathlon.apikey is None or "://" not in target:
+        return None
+    host = urlsplit(target).hostname
+    allowed = {urlsplit(config.triathlon.live_url).hostname, urlsplit(config.triathlon.api_url).hostname}
+    return config.triathlon.apikey if host and host in allowed else None
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings[:_MAX_WARNINGS]:
+        print(f"racetui export: warning: {warning}", file=sys.stderr)
+    if len(warnings) > _MAX_WARNINGS:
+        print(f"racetui export: warning: ... and {len(warnings) - _MAX_WARNINGS} more", file=sys.stderr)
+
+
+def _select(pipeline: Pipeline, wanted: str | None) -> list[RaceStandings]:
+    races = list(pipeline.engine.races.values())
+    if not races:
+        raise ExportError("the source holds no race")
+    if wanted is None:
+        return races
+    for standings in races:
+        if standings.race.id == wanted:
+            return [standings]
+    for standings in races:
+        if standings.race.external_id == wanted:
+            return [standings]
+    names = ", ".join(s.race.id for s in races)
+    raise ExportError(f"--race: no race {wanted!r} (races: {names})")
+
+
+# ------------------------------------------------------------------------ formats
+_COLUMNS = ["position", "bib", "name", "country", "club", "gender", "category", "status", "time", "gap"]
+
+
+def _fmt(ms: int | None) -> str:
+    from racetui.model.times import format_duration
+
+    return "" if ms is None or ms < 0 else format_duration(ms)
+
+
+def _rows(standings: RaceStandings, point: str | None) -> list[Any]:
+    view = standings.view(point_id=point)
+    return view.rows(0, len(view))
+
+
+def _point_labels(standings: RaceStandings) -> list[str]:
+    labels: list[str] = []
+    for p in standings.points:
+        label = p.name or p.id
+        labels.append(f"{label} ({p.id})" if label in labels else label)
+    return labels
+
+
+def _csv(races: list[RaceStandings], point: str | None) -> str:
+    import csv
+    import io
+
+    several = len(races) > 1
+    split_columns: list[str] = []
+    for standings in races:
+        for label in _point_labels(standings):
+            if label not in split_columns:
+                split_columns.append(label)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow((["race"] if several else []) + _COLUMNS + split_columns)
+    for standings in races:
+        labels = _point_labels(standings)
+        for row in _rows(standings, point):
+            entry = standings.entries[row.bib]
+            splits = dict.fromkeys(split_columns, "")
+            for label, chip in zip(labels, entry.times, strict=False):
+                splits[label] = _fmt(chip)
+            values = [
+                "" if row.rank is None else row.rank,
+                row.bib,
+                row.name,
+                row.country or "",
+                row.club or "",
+                row.gender or "",
+                row.category or "",
+                row.status.value,
+                _fmt(row.time_ms),
+                _fmt(row.gap_leader_ms),
+            ]
+            writer.writerow(([standings.race.id] if several else []) + values + list(splits.values()))
+    return buffer.getvalue()
+
+
+def _json(races: list[RaceStandings], point: str | None) -> str:
+    import orjson
+
+    out = []
+    for standings in races:
+        points = standings.points
+        rows = []
+        for row in _rows(standings, point):
+            entry = standings.entries[row.bib]
+            rows.append(
+                {
+                    "position": row.rank,
+                    "bib": row.bib,
+                    "name": row.name,
+                    "country": row.country,
+                    "club": row.club,
+                    "gender": row.gender,
+                    "category": row.category,
+                    "status": row.status.value,
+                    "point": row.point_id,
+                    "time_ms": row.time_ms,
+                    "time": _fmt(row.time_ms) or None,
+                    "gap_ms": row.gap_leader_ms,
+                    "gap": _fmt(row.gap_leader_ms) or None,
+                    "splits": {
+                        p.id: chip for p, chip in zip(points, entry.times, strict=False) if chip is not None
+                    },
+                    "incidents": [incident.standard_text() for incident in entry.incidents],
+                }
+            )
+        out.append(
+            {
+                "id": standings.race.id,
+                "name": standings.race.name,
+                "kind": standings.race.kind.value,
+                "point": point,
+                "points": [{"id": p.id, "name": p.name} for p in points],
+                "rows": rows,
+            }
+        )
+    return orjson.dumps({"races": out}, option=orjson.OPT_INDENT_2).decode()
+
+
+def _triathlon(standings: RaceStandings, config: Config, header: V11Header | None, pipeline: Pipeline) -> str:
+    from datetime import UTC, datetime
+
+    from racetui.model import ClockState
+    from racetui.publish.v11 import build_bytes
+
+    race = standings.race
+    event = pipeline.engine.event
+    event_id = (
+        config.triathlon.event_id or (header.event_id if header else None) or (event.id if event else "")
+    )
+    event_name = (header.event_name if header else None) or (event.name if event else "")
+    prog_id = config.triathlon.programs.get(race.id) or race.external_id or race.id
+    if race.clock is not None:
+        status = race.clock.state.value
+    else:
+        status = ClockState.LIVE.value if any(e.last >= 0 for e in standings.entries.values()) else "prerace"
+    sandbox = (
+        header.sandbox if header is not None and header.sandbox is not None else config.triathlon.sandbox
+    )
+    data = build_bytes(
+        standings,
+        event_id=event_id or "",
+        event_name=event_name or "",
+        prog_id=prog_id,
+        prog_name=race.name,
+        status=status,
+        sandbox=sandbox,
+        date=datetime.now(UTC),
+        start_time=race.clock.gun_time if race.clock else None,
+        wetsuit=race.wetsuit,
+        air_temp=race.air_temp,
+        water_temp=race.water_temp,
+    )
+    return data.decode()
+
+
+# ------------------------------------------------------------------------ secrets
+def _secret_values(config: Config) -> list[str]:
+    """Every secret of the config, to keep them out of error lines."""
+    from pydantic import SecretStr
+
+    values: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            if len(secret) >= 3:
+                values.append(secret)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(config.model_dump(exclude={"path", "warnings"}))
+    return sorted(set(values), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())  # one line
