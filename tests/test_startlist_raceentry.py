@@ -3,7 +3,7 @@ login and expiry, races, incremental participants and removals, teams, failures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from racetui.sources.startlist import (
     RaceEntryStartList,
     StartListCache,
     StartListError,
+    SyncOutcome,
     sync_once,
 )
 from racetui.sources.startlist.fakeserver import FakeRaceEntry
@@ -66,14 +67,29 @@ def cache(tmp_path: Path) -> StartListCache:
     return StartListCache(tmp_path / "startlists.sqlite3")
 
 
-def fetcher(fake: FakeRaceEntry, url: str, *, timeout: float = 5.0, **kwargs: object) -> RaceEntryStartList:
+def fetcher(
+    fake: FakeRaceEntry,
+    url: str,
+    *,
+    timeout: float = 5.0,
+    events: Sequence[str] = (),
+    race_id: str | None = None,
+) -> RaceEntryStartList:
     client = RaceEntryClient(url, fake.key, fake.secret, timeout=timeout)
-    return RaceEntryStartList(client, "21", **kwargs)  # type: ignore[arg-type]
+    return RaceEntryStartList(client, "21", events=events, race_id=race_id)
 
 
-async def sync(fake: FakeRaceEntry, url: str, cache: StartListCache, **kwargs: object):  # type: ignore[no-untyped-def]
-    full = bool(kwargs.pop("full", False))
-    source = fetcher(fake, url, **kwargs)
+async def sync(
+    fake: FakeRaceEntry,
+    url: str,
+    cache: StartListCache,
+    *,
+    full: bool = False,
+    timeout: float = 5.0,
+    events: Sequence[str] = (),
+    race_id: str | None = None,
+) -> SyncOutcome:
+    source = fetcher(fake, url, timeout=timeout, events=events, race_id=race_id)
     try:
         return await sync_once(source, cache, full=full)
     finally:

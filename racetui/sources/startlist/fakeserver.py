@@ -373,6 +373,9 @@ class FakeChronoTrack(_Fake):
         self.tokens: dict[str, float] = {}  # access token -> expiry (server clock)
         self.refresh_tokens: set[str] = set()
         self.token_grants: list[str] = []
+        self.auth_schemes: list[str] = []  # "Bearer" / "Basic" per API request
+        # page -> something to do (once) just before that page of entries is served
+        self.before_entry_page: dict[int, Any] = {}
         self.app = Starlette(
             routes=[
                 Route("/oauth2/token", self._token),
@@ -507,6 +510,7 @@ class FakeChronoTrack(_Fake):
         if params.get("format", "json") != "json":
             return JSONResponse({"message": "only json here"}, status_code=400, headers=self._headers())
         header = request.headers.get("authorization", "")
+        self.auth_schemes.append(header.partition(" ")[0])
         if header.startswith("Bearer "):
             expiry = self.tokens.get(header[7:])
             if expiry is None or expiry < self.now:
@@ -560,6 +564,9 @@ class FakeChronoTrack(_Fake):
         event = request.path_params["event"]
         if event not in self.events:
             return JSONResponse({"message": "no such event"}, status_code=404, headers=self._headers())
+        hook = self.before_entry_page.pop(int(request.query_params.get("page", "1")), None)
+        if hook is not None:
+            hook()
         since = request.query_params.get("modified_after")
         items = sorted(self.entries.get(event, {}).values(), key=lambda e: int(e["entry_id"]))
         if since is not None:
