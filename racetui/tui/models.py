@@ -127,7 +127,7 @@ class LeaderboardModel(TableModel):
             Column("name", "Name", 18, 0, flex=True),
             Column("nat", "Ctry", 4, 3),
             Column("cat", "Cat", 7, 4),
-            Column("at", "At", 8, 2) if live else None,
+            Column("at", "At", 10, 2) if live else None,
             Column("split", "Split", 7, 3, "right"),
             Column("time", "Time", 8, 0, "right"),
             Column("gap", "Gap", 8, 0, "right"),

@@ -1,0 +1,55 @@
+"""``racetui connect URL``: the dashboard on a BBT master (push, or polling with ``--poll``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="the BBT master's web server, e.g. http://192.168.1.20")
+    parser.add_argument("--poll", action="store_true", help="poll the REST API instead of WebSocket push")
+    parser.add_argument(
+        "--interval", type=float, default=None, metavar="S", help="polling interval (seconds)"
+    )
+    parser.add_argument("--no-journal", action="store_true", help="do not record received messages")
+    parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from racetui.sources.bbt import BBTSource
+    except (ImportError, AttributeError) as exc:
+        print(f"racetui connect: not available yet (the BBT client is missing: {exc})", file=sys.stderr)
+        return 2
+    from racetui.tui.launch import run_dashboard
+
+    if args.interval is not None and args.interval <= 0:
+        print(
+            f"racetui connect: --interval: expected more than 0 seconds, got {args.interval}", file=sys.stderr
+        )
+        return 2
+
+    def sources(config: Any) -> list[Any]:
+        journal = None
+        if not args.no_journal:
+            from racetui.sources.journal import Journal
+
+            journal = Journal.open_default("bbt")
+        interval = args.interval if args.interval is not None else config.sources.poll_interval
+        source = BBTSource(
+            args.url,
+            poll=args.poll,
+            poll_interval=interval,
+            journal=journal,
+            stale_after=config.sources.stale_after,
+            headers=dict(config.sources.headers),
+        )
+        if journal is not None:
+            source.health.journal_path = str(journal.path)
+        return [source]
+
+    return run_dashboard(args, sources, command="connect")

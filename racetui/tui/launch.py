@@ -1,0 +1,60 @@
+"""Start the dashboard for a command: config, sources, app, a clean exit.
+
+Command modules (``racetui demo|connect|feed|replay``) call :func:`run_dashboard` from
+their ``run()``; this module imports Textual only inside the function, so importing it
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from racetui.config import Config, ConfigError, load_config
+
+__all__ = ["SourcesFactory", "run_dashboard"]
+
+SourcesFactory = Callable[[Config], Sequence[Any]]
+
+
+def run_dashboard(
+    args: argparse.Namespace,
+    make_sources: SourcesFactory,
+    *,
+    command: str,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """Load the config, build the sources, run the app until the user quits.
+
+    A bad config or a bad argument prints one line naming it and returns 2: no traceback.
+    """
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sources = list(make_sources(config))
+    except (ValueError, OSError) as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
+    from racetui.sources.base import Pipeline
+    from racetui.tui.app import RaceApp
+    from racetui.tui.clock import system_clock
+
+    app = RaceApp(
+        Pipeline(), sources, config=config, theme=getattr(args, "theme", None), clock=clock or system_clock
+    )
+    app.notices += config.warnings
+    try:
+        app.run()
+    finally:
+        for source in sources:
+            journal = getattr(source, "journal", None)
+            close = getattr(journal, "close", None)
+            if callable(close):
+                close()
+    return app.return_code or 0
