@@ -127,17 +127,12 @@ class _Context:
         self.fmt = _duration if millis else _duration_whole
         count = len(points)
         chips: list[list[int]] = [[] for _ in range(count)]
-        longest = 0
         for entry in entries:
-            if entry.last < 0:
-                continue
-            longest = max(longest, *(chip for chip in entry.times if chip is not None))
-            if entry.status in _UNPLACED:
+            if entry.last < 0 or entry.status in _UNPLACED:
                 continue
             for index, chip in enumerate(entry.times):
                 if chip is not None:
                     chips[index].append(chip)
-        _hms(longest // 1000)  # warm the cache once, not in the hot loop
         # chip time -> position text, per point (equal times share the place)
         self.positions: list[dict[int, str]] = []
         self.leaders: list[int] = []
@@ -150,6 +145,8 @@ class _Context:
                     table[chip] = place_text[place]
             self.positions.append(table)
             self.leaders.append(ordered[0] if ordered else -1)
+        # Warm the duration cache once, not in the hot loop (slower athletes are rare).
+        _hms(max((ordered[-1] for ordered in chips if ordered), default=0) // 1000)
 
 
 def _head(ctx: _Context, entry: Entry) -> dict[str, Any]:
