@@ -1,0 +1,366 @@
+"""The BBT client against a local BBT server (tests/test_bbt_fake.py) over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from racetui.model import ClockState, RaceKind, Status
+from racetui.sources.base import FeedState, Pipeline, SourceMode
+from racetui.sources.bbt import BBTError, BBTSource
+from racetui.sources.journal import Journal, iter_journal
+from tests.test_bbt_fake import Athlete, FakeBBT, engine_finishers, engine_state, until
+
+FAST: dict[str, Any] = {
+    "backoff_cap": 0.2,
+    "backoff_base": 0.05,
+    "timeout": 2.0,
+    "poll_interval": 0.05,
+    "ping_interval": None,
+}
+
+
+@contextlib.asynccontextmanager
+async def running(source: BBTSource, pipeline: Pipeline) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(source.run(pipeline))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled(), "run() must end only by cancellation"
+
+
+def matches(bbt: FakeBBT, pipeline: Pipeline) -> bool:
+    return engine_state(pipeline) == bbt.truth()
+
+
+async def test_sync_once_loads_event_standings_and_splits_without_per_athlete_requests() -> None:
+    async with FakeBBT(athletes=240) as bbt:
+        await bbt.advance(2_000_000)
+        bbt.set_status("3", "DNF")
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, page_size=50)
+        await source.sync_once(pipeline)
+
+        engine = pipeline.engine
+        assert engine.event is not None and engine.event.name == f"BBT 127.0.0.1:{bbt.port}"
+        assert [loc.name for loc in engine.event.locations] == ["Start / Finish arch", "Harbour bridge"]
+        road, tri = engine.races["1"].race, engine.races["2"].race
+        assert (road.name, road.kind, road.distance_m) == ("City 10k", RaceKind.ROAD, 10000)
+        assert [(w.id, w.offset_ms) for w in road.waves] == [("1", 0), ("2", 300_000)]
+        assert [p.id for p in road.points] == ["11", "12", "13"] and road.points[-1].is_finish
+        assert road.clock is not None and road.clock.state is ClockState.LIVE
+        assert road.clock.gun_time is not None and road.clock.gun_time.hour == 9
+        assert (tri.kind, tri.wetsuit, tri.water_temp) == (RaceKind.TRIATHLON, True, 19.1)
+
+        assert engine_state(pipeline) == bbt.truth()
+        entry = engine.races["1"].entries["2"]
+        assert entry.participant is not None
+        assert (entry.participant.name, entry.participant.club, entry.participant.wave_id) == (
+            "First1 Last1",
+            "Club 1",
+            "2",
+        )
+        assert entry.participant.id == "1001"
+        assert engine.races["1"].entries["3"].status is Status.DNF
+        # Every athlete's time at every point in a few paged requests, never one per athlete.
+        assert bbt.requests["/results/participant"] == 0
+        assert bbt.requests["/results/list"] == 4 + 2  # 180 + 60 athletes, 50 a page
+        assert bbt.requests["/results/toplistforpoint"] <= 6 * 4
+        assert source.health.rejected == 0
+
+
+async def test_sync_once_names_an_unreachable_master() -> None:
+    bbt = await FakeBBT(athletes=4).start()
+    url = bbt.url
+    await bbt.stop()
+    source = BBTSource(url, timeout=1.0)
+    with pytest.raises(BBTError, match=r"GET /event/\w+: ConnectError"):
+        await source.sync_once(Pipeline())
+    assert source.health.state is FeedState.ERROR
+
+
+async def test_push_brings_passings_and_status_changes_live() -> None:
+    async with FakeBBT(athletes=120) as bbt:
+        await bbt.advance(600_000)
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+            assert source.health.mode is SourceMode.PUSH
+            before = dict(bbt.requests)
+            for to in range(700_000, 3_200_000, 100_000):
+                await bbt.advance(to)
+            bbt.set_status("6", "DSQ")
+            await until(lambda: matches(bbt, pipeline), what="pushed passings")
+            # Pushes carried it all: no REST reads after the initial sync.
+            assert dict(bbt.requests) == before
+            assert pipeline.engine.races["1"].entries["6"].status is Status.DSQ
+            assert engine_finishers(pipeline, "1") == bbt.toplist(1)
+            assert source.health.effective_state() is FeedState.CONNECTED
+            assert source.health.reconnects == 0
+
+
+async def test_push_cut_twenty_times_loses_nothing() -> None:
+    async with FakeBBT(athletes=160) as bbt:
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bool(bbt.subscribers), what="push connection")
+            clock = 0
+            for cut in range(20):
+                for _ in range(3):
+                    clock += 50_000
+                    await bbt.advance(clock)
+                    await asyncio.sleep(0.005)
+                if cut == 7:
+                    bbt.set_status("9", "DNF")
+                await bbt.drop_push(refuse_for=0.1)
+                # The race goes on while the client is cut off.
+                clock += 50_000
+                await bbt.advance(clock)
+                await until(lambda: bool(bbt.subscribers), what=f"reconnect after cut {cut + 1}")
+            await bbt.advance(20_000_000)
+            await until(lambda: matches(bbt, pipeline), what="final standings")
+            assert engine_finishers(pipeline, "1") == bbt.toplist(1)
+            assert engine_finishers(pipeline, "2") == bbt.toplist(2)
+            assert source.health.reconnects >= 20
+            assert bbt.push_refused > 0  # it met refused upgrades and polled meanwhile
+            assert source.health.mode is SourceMode.PUSH
+
+
+async def test_a_seq_gap_triggers_a_resync() -> None:
+    async with FakeBBT(athletes=60) as bbt:
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+            lists = bbt.requests["/results/list"]
+            bbt.lose_next_push = 1
+            await bbt.advance(700_000)  # the first of these passes never reaches the client
+            await until(lambda: matches(bbt, pipeline), what="resync after the gap")
+            assert bbt.requests["/results/list"] > lists
+            # A gap later on, not at the first message of the connection.
+            syncs = source.syncs
+            await bbt.advance(800_000)
+            await until(lambda: matches(bbt, pipeline))
+            bbt.lose_next_push = 1
+            await bbt.advance(900_000)
+            await until(lambda: matches(bbt, pipeline) and source.syncs > syncs, what="second resync")
+
+
+async def test_an_unknown_race_number_fetches_that_participant_only() -> None:
+    async with FakeBBT(athletes=40) as bbt:
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+            late = Athlete(
+                id=9999,
+                race_id=1,
+                racenum="A77",
+                first="Late",
+                last="Entry",
+                gender="F",
+                category="F40",
+                country="NOR",
+                club="Late Club",
+                wave_id=2,
+                plan={11: 400_000},
+            )
+            bbt.add_athlete(late)
+            await bbt.advance(450_000)
+            await until(lambda: matches(bbt, pipeline), what="late entry")
+            await until(lambda: pipeline.engine.races["1"].entries["A77"].participant is not None)
+            entry = pipeline.engine.races["1"].entries["A77"]
+            assert entry.participant is not None and entry.participant.name == "Late Entry"
+            assert entry.times[0] == 100_000  # chip time: gun 400000 minus the 5 min wave offset
+            assert bbt.requests["/results/participant"] == 1
+
+
+async def test_eventdata_push_rereads_the_event() -> None:
+    async with FakeBBT(athletes=8) as bbt:
+        bbt.races[1]["state"] = "prerace"
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bool(bbt.subscribers) and "2" in pipeline.engine.races, what="sync")
+            await until(lambda: source.health.messages > 0)
+            race = pipeline.engine.races["2"].race
+            assert race.clock is not None and race.clock.state is ClockState.PRERACE
+            bbt.races[1]["state"] = "official"
+            bbt.push({"event": "eventdata"})
+
+            def official() -> bool:
+                clock = pipeline.engine.races["2"].race.clock
+                return clock is not None and clock.state is ClockState.OFFICIAL
+
+            await until(official, what="race made official")
+
+
+async def test_polling_only_mode_reaches_the_same_standings() -> None:
+    async with FakeBBT(athletes=120) as bbt:
+        await bbt.advance(500_000)
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, poll=True, list_refresh=0.2, latest_page_size=7, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: matches(bbt, pipeline), what="initial sync")
+            assert source.health.mode is SourceMode.POLLING
+            for to in range(600_000, 20_000_000, 150_000):
+                await bbt.advance(to)
+                if to == 1_200_000:
+                    bbt.set_status("6", "DSQ")
+                await asyncio.sleep(0.01)
+            await until(lambda: matches(bbt, pipeline), what="polled standings")
+            assert engine_finishers(pipeline, "1") == bbt.toplist(1)
+            assert bbt.push_attempts == 0
+            assert pipeline.engine.races["1"].entries["6"].status is Status.DSQ
+
+
+async def test_refused_push_polls_and_returns_to_push() -> None:
+    async with FakeBBT(athletes=40) as bbt:
+        await bbt.drop_push(refuse_for=0.6)
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: source.health.mode is SourceMode.POLLING and matches(bbt, pipeline))
+            assert (
+                source.health.last_error is not None and "push refused: HTTP 403" in source.health.last_error
+            )
+            await bbt.advance(800_000)
+            await until(lambda: matches(bbt, pipeline), what="polled passes")
+            await until(
+                lambda: source.health.mode is SourceMode.PUSH and bool(bbt.subscribers), what="push back"
+            )
+            await bbt.advance(1_500_000)
+            await until(lambda: matches(bbt, pipeline), what="pushed passes")
+
+
+async def test_malformed_answers_are_rejected_named_and_survived() -> None:
+    async with FakeBBT(athletes=60) as bbt:
+        await bbt.advance(900_000)
+        bbt.faults = {
+            "/event/waves": ["500"],
+            "/timing/locations": ["ok", "malformed"],
+            "/timing/points": ["ok", "ok", "notalist"],
+            "/results/list": ["wrongtypes"],
+        }
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        errors: list[str] = []
+        original = source.health.reject
+
+        def spy(message: str) -> None:
+            errors.append(message)
+            original(message)
+
+        source.health.reject = spy  # type: ignore[method-assign]
+        async with running(source, pipeline):
+            await until(lambda: bool(bbt.subscribers) and matches(bbt, pipeline), what="recovery")
+            assert source.health.reconnects >= 1
+            assert any(
+                "GET /event/waves: HTTP 500: boom" in e for e in [source.health.last_error or "", *errors]
+            ) or (bbt.requests["/event/waves"] >= 2)
+            assert any("race_id: expected a whole number, got 'one'" in e for e in errors), errors
+            assert any("GET /timing/locations: not JSON" in e for e in errors), errors
+            assert any("GET /timing/points page 1: data: expected a list, got 'nope'" in e for e in errors), (
+                errors
+            )
+
+            # Bad push frames: rejected with a reason, the feed goes on.
+            rejected = source.health.rejected
+            bbt.push_raw(b"{not json")
+            bbt.push_raw(b'{"event": "results", "seq": "x"}')
+            bbt.push(
+                {"event": "results", "id": 1001, "race_id": 1, "racenum": "2", "point_id": 12, "time": 5}
+            )
+            bbt.push({"event": "gossip"})
+            await until(lambda: source.health.rejected >= rejected + 3, what="rejects")
+            await bbt.advance(1_500_000)
+            await until(lambda: matches(bbt, pipeline), what="standings after bad frames")
+            assert any("push: not JSON" in e for e in errors)
+            assert any("seq: expected a whole number, got 'x'" in e for e in errors)
+            assert any("unknown event 'gossip'" in e for e in errors)
+
+
+async def test_a_hanging_answer_times_out_and_the_feed_recovers() -> None:
+    async with FakeBBT(athletes=20) as bbt:
+        bbt.hang.clear()
+        bbt.hang_routes = {"/timing/points"}
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **{**FAST, "timeout": 0.3})
+        async with running(source, pipeline):
+            await until(lambda: source.health.reconnects >= 1, what="a timeout")
+            assert source.health.last_error == "GET /timing/points: no answer within 0.3 s"
+            assert source.health.effective_state() is FeedState.ERROR
+            bbt.hang_routes = set()
+            bbt.hang.set()
+            await bbt.advance(1_000_000)
+            await until(lambda: matches(bbt, pipeline), what="recovery")
+
+
+async def test_a_vanished_timing_pc_keeps_the_last_good_state() -> None:
+    bbt = await FakeBBT(athletes=40).start()
+    port = bbt.port
+    pipeline = Pipeline()
+    source = BBTSource(bbt.url, **FAST)
+    try:
+        async with running(source, pipeline):
+            await bbt.advance(1_000_000)
+            await until(lambda: bool(bbt.subscribers) and matches(bbt, pipeline), what="sync")
+            held = engine_state(pipeline)
+            await bbt.stop()
+            await until(lambda: source.health.state is FeedState.ERROR, what="error state")
+            await asyncio.sleep(0.3)
+            assert engine_state(pipeline) == held
+            assert source.health.last_error is not None
+            # The timing PC comes back (same address), the race went on meanwhile.
+            await bbt.advance(2_000_000)
+            await bbt.start(port)
+            await until(lambda: matches(bbt, pipeline), what="resync after the PC returned")
+    finally:
+        await bbt.stop()
+
+
+async def test_the_journal_records_every_message_without_secrets(tmp_path: Path) -> None:
+    async with FakeBBT(athletes=20) as bbt:
+        journal = Journal(tmp_path / "bbt.jsonl.gz", source="x")
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, journal=journal, headers={"X-Api-Key": "hunter2"}, **FAST)
+        assert source.health.journal_path == str(journal.path)
+        async with running(source, pipeline):
+            await until(lambda: bool(bbt.subscribers) and matches(bbt, pipeline))
+            await bbt.advance(3_000_000)
+            await until(lambda: matches(bbt, pipeline))
+        journal.close()
+        records = list(iter_journal(journal.path))
+        kinds = {r["kind"] for r in records}
+        assert kinds == {"rest", "push"}
+        assert all(r["source"] == source.name for r in records)
+        assert any(r["url"].startswith("/api/1.1/results/list?race_id=1&page=1") for r in records)
+        pushes = [r for r in records if r["kind"] == "push"]
+        assert pushes and all(r["url"] == "/api/1.1/push?events=results,eventdata" for r in pushes)
+        assert len(pushes) == sum(len(a.splits) for a in bbt.athletes.values())
+        assert "hunter2" not in journal.path.read_bytes().decode("latin-1")
+
+
+async def test_errors_and_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    bbt = await FakeBBT(athletes=2).start()
+    url = f"http://timer:s3cr3tpw@127.0.0.1:{bbt.port}"
+    await bbt.stop()
+    source = BBTSource(url, headers={"Authorization": "Bearer t0k3n"}, **FAST)
+    pipeline = Pipeline()
+    async with running(source, pipeline):
+        await until(lambda: source.health.reconnects >= 2)
+    text = caplog.text + str(source.health.last_error)
+    assert "s3cr3tpw" not in text and "t0k3n" not in text
+    assert source.name == f"BBT 127.0.0.1:{bbt.port}"
