@@ -14,6 +14,7 @@ from racetui.publish.outbox import (
     ItemState,
     Outbox,
     OutboxError,
+    OutboxItem,
     Outcome,
     apply_rows,
     classify_response,
@@ -24,7 +25,9 @@ from racetui.publish.outbox import (
 )
 
 
-def _put(outbox: Outbox, group: str = "g", *, supersedable: bool = True, body: bytes = b"{}", **meta: object):
+def _put(
+    outbox: Outbox, group: str = "g", *, supersedable: bool = True, body: bytes = b"{}", **meta: object
+) -> OutboxItem:
     return outbox.enqueue(
         target="t",
         group=group,

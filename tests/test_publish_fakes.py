@@ -50,7 +50,9 @@ class ServerThread:
     """uvicorn in a background thread; ``url`` once started."""
 
     def __init__(self, app: Starlette, port: int = 0) -> None:
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="error", lifespan="off", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.port = port
@@ -93,6 +95,7 @@ class Arrival:
 
 @dataclass
 class _Base:
+    url: str = ""  # set by the test once the server runs
     script: list[Action] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     applied: dict[str, Any] = field(default_factory=dict)  # idempotency key -> body

@@ -58,12 +58,12 @@ def finish(engine: Engine, race_id: str, bib: int, ms: int) -> None:
 def ot() -> Iterator[OpenTrackFake]:
     fake = OpenTrackFake(username=USER, password=PASSWORD)
     with ServerThread(fake.app()) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
 def competition(fake: OpenTrackFake) -> str:
-    return fake.url + "/api/2026/GBR/api-test/"  # type: ignore[attr-defined]
+    return fake.url + "/api/2026/GBR/api-test/"
 
 
 @contextlib.asynccontextmanager

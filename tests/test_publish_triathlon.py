@@ -71,7 +71,7 @@ def make_engine(athletes: int = 6, races: tuple[tuple[str, str], ...] = (("em", 
 def wt() -> Iterator[WorldTriathlonFake]:
     fake = WorldTriathlonFake(apikey=KEY)
     with ServerThread(fake.app()) as server:
-        fake.url = server.url + "/v1/timing"  # type: ignore[attr-defined]
+        fake.url = server.url + "/v1/timing"
         yield fake
 
 
@@ -105,8 +105,8 @@ async def test_message_is_posted_with_apikey_json_and_a_valid_schema(
 ) -> None:
     engine = make_engine()
     engine.apply_passings([Passing(race_id="em", bib="3", point_id="p1", time_ms=1_117_911)])
-    service = service_for(wt.url)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url)
     async with running(service):
         items = pub.publish()
         assert len(items) == 1
@@ -129,12 +129,12 @@ async def test_message_is_posted_with_apikey_json_and_a_valid_schema(
 async def test_only_changed_messages_are_queued_date_ignored(wt: WorldTriathlonFake) -> None:
     engine = make_engine()
     clock = itertools.count()
-    service = service_for(wt.url)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url, now=lambda: GUN + timedelta(seconds=next(clock)))  # type: ignore[attr-defined]
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url, now=lambda: GUN + timedelta(seconds=next(clock)))
     assert len(pub.publish()) == 1
     assert pub.publish() == []  # same content, later date: nothing to send
     # a fresh publisher (a restart) knows what was queued from the outbox
-    again = publisher(engine, service, wt.url, now=lambda: GUN + timedelta(hours=1))  # type: ignore[attr-defined]
+    again = publisher(engine, service, wt.url, now=lambda: GUN + timedelta(hours=1))
     assert again.publish() == []
     engine.apply_passings([Passing(race_id="em", bib="1", point_id="p1", time_ms=1_000_000)])
     assert len(again.publish()) == 1
@@ -146,8 +146,8 @@ async def test_only_changed_messages_are_queued_date_ignored(wt: WorldTriathlonF
 async def test_burst_of_changes_is_coalesced_to_at_most_one_post_per_second(wt: WorldTriathlonFake) -> None:
     engine = make_engine(athletes=40)
     pipeline = Pipeline(engine)
-    service = service_for(wt.url)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url)
     pub.attach(pipeline)
     async with running(service):
         live = asyncio.create_task(pub.run())
@@ -174,8 +174,8 @@ async def test_401_is_shown_without_the_key_and_holds_until_resumed(
     caplog.set_level(logging.DEBUG)
     engine = make_engine()
     wrong = "wrong-key-987"
-    service = service_for(wt.url, wrong)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url, wrong)
+    pub = publisher(engine, service, wt.url)
     async with running(service):
         [item] = pub.publish()
         assert await service.wait_settled([item.id], timeout=10)
@@ -200,13 +200,13 @@ async def test_401_is_shown_without_the_key_and_holds_until_resumed(
 
 async def test_400_keeps_the_servers_message_and_waits_for_a_user_retry(wt: WorldTriathlonFake) -> None:
     engine = make_engine()
-    service = service_for(wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url)
     async with running(service):
         bogus = service.submit(
             target="triathlon",
             group="triathlon:999",
             method="POST",
-            url=wt.url,  # type: ignore[attr-defined]
+            url=wt.url,
             body=b'{"date":"x","event_id":"1","event_name":"e","prog_id":"999","prog_name":"p","status":"live",'
             b'"sandbox":"true","latest":null,"conditions":{},"num_athletes":"3","athletes":[]}',
             headers={"Content-Type": "application/json"},
@@ -218,7 +218,7 @@ async def test_400_keeps_the_servers_message_and_waits_for_a_user_retry(wt: Worl
         assert failed.state is ItemState.FAILED
         assert failed.error == "400 Bad Request: num_athletes (3) does not match the number of athletes (0)"
         wt.script[:] = [400]
-        [item] = publisher(engine, service, wt.url).publish()  # type: ignore[attr-defined]
+        [item] = publisher(engine, service, wt.url).publish()
         assert await service.wait_settled([item.id], timeout=10)
         assert service.outbox.get(item.id).error == "400 Bad Request: rejected by the test script (400)"
         await asyncio.sleep(0.6)
@@ -235,8 +235,8 @@ async def test_5xx_and_slow_answers_retry_and_only_the_latest_message_arrives_on
 ) -> None:
     engine = make_engine()
     wt.script[:] = [500, ("slow", 1.5)]
-    service = service_for(wt.url, timeout=0.5)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url, timeout=0.5)
+    pub = publisher(engine, service, wt.url)
     async with running(service):
         [first] = pub.publish()
         while not wt.arrivals:
@@ -277,8 +277,8 @@ async def test_official_is_an_explicit_confirmed_action(wt: WorldTriathlonFake) 
     engine = make_engine()
     race = engine.race("em").race
     engine.upsert_race(race.model_copy(update={"clock": RaceClock(race_id="em", state=ClockState.OFFICIAL)}))
-    service = service_for(wt.url)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url)
     assert pub.build("em").status == "live"  # never inferred from the source
     with pytest.raises(PublishError, match="needs confirmation"):
         pub.mark_official("em", confirmed=False)
@@ -319,8 +319,8 @@ def test_a_bbt_race_needs_a_program_mapping() -> None:
 
 async def test_preview_diffs_against_the_last_successful_upload(wt: WorldTriathlonFake) -> None:
     engine = make_engine(athletes=4)
-    service = service_for(wt.url)  # type: ignore[attr-defined]
-    pub = publisher(engine, service, wt.url)  # type: ignore[attr-defined]
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url)
     [first] = pub.preview()
     assert first.diff.first and len(first.diff.added) == 4 and first.changed
     async with running(service):
@@ -358,9 +358,9 @@ async def test_hosted_file_is_written_atomically_per_race(tmp_path: Path) -> Non
 
 async def test_missing_apikey_fails_with_a_hint_and_holds(wt: WorldTriathlonFake) -> None:
     engine = make_engine()
-    service = service_for(wt.url, None)  # type: ignore[attr-defined]
+    service = service_for(wt.url, None)
     async with running(service):
-        [item] = publisher(engine, service, wt.url).publish()  # type: ignore[attr-defined]
+        [item] = publisher(engine, service, wt.url).publish()
         assert await service.wait_settled([item.id], timeout=10)
     failed = service.outbox.get(item.id)
     assert failed.state is ItemState.FAILED and "RACETUI_TRIATHLON_APIKEY" in (failed.error or "")
