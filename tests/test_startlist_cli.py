@@ -305,3 +305,13 @@ def test_secrets_never_appear_in_output_logs_or_cache(
             assert secret not in text
         assert secret not in logs
         assert secret.encode() not in cache_bytes
+
+
+def test_bad_url_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RACETUI_RACEENTRY_KEY", "k-123")
+    monkeypatch.setenv("RACETUI_RACEENTRY_SECRET", "s-456")
+    for url in ("localhost:8000/rest", "http://[::1/rest"):
+        assert main(["startlist", "raceentry", "--race", "1", "--url", url]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "s-456" not in err
+        assert err.startswith("racetui startlist: RaceEntry login: ")

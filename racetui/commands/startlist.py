@@ -134,6 +134,14 @@ def run(args: argparse.Namespace) -> int:
     except StartListError as exc:
         _err(f"{exc}; the cache is unchanged")
         return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback only with -v
+        import logging
+
+        from racetui.sources.startlist.common import redact
+
+        logging.getLogger(__name__).debug("startlist failed", exc_info=True)
+        _err(f"unexpected error ({type(exc).__name__}: {redact(str(exc))}); the cache is unchanged")
+        return 1
 
 
 def _raceentry_client(args: argparse.Namespace, config: Config) -> Any:

@@ -125,10 +125,13 @@ class StartListCache:
     # --------------------------------------------------------------- plumbing
     def _connect(self, *, create: bool) -> sqlite3.Connection:
         if create and not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Names, ages and hometowns: readable by the owner only (WAL files follow).
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Names, ages and hometowns: readable by the owner only (WAL files follow).
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                raise StartListError(f"start-list cache {self.path}: cannot create: {exc.strerror}") from None
         try:
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         except sqlite3.Error as exc:

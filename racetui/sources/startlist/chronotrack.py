@@ -46,6 +46,7 @@ from racetui.sources.startlist.common import (
     StartListError,
     install_log_redaction,
     normalise_gender,
+    redact,
     text_or_none,
 )
 
@@ -168,6 +169,8 @@ class ChronoTrackClient:
             raise self._fail(path, f"no answer within {self.timeout:g} s") from None
         except httpx.TransportError as exc:
             raise self._fail(path, f"cannot connect ({type(exc).__name__}: {exc})") from None
+        except (httpx.InvalidURL, httpx.HTTPError) as exc:
+            raise self._fail(path, f"bad request ({type(exc).__name__}: {redact(str(exc))})") from None
 
     @staticmethod
     def _message(response: httpx.Response) -> str:

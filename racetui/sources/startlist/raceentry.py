@@ -37,6 +37,7 @@ from racetui.sources.startlist.common import (
     Team,
     install_log_redaction,
     normalise_gender,
+    redact,
     text_or_none,
 )
 
@@ -122,6 +123,8 @@ class RaceEntryClient:
             raise self._fail(path, f"no answer within {self.timeout:g} s") from None
         except httpx.TransportError as exc:
             raise self._fail(path, f"cannot connect ({type(exc).__name__}: {exc})") from None
+        except (httpx.InvalidURL, httpx.HTTPError) as exc:
+            raise self._fail(path, f"bad request ({type(exc).__name__}: {redact(str(exc))})") from None
 
     @staticmethod
     def _body(response: httpx.Response) -> Any:
