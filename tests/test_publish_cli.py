@@ -265,6 +265,12 @@ def test_a_refused_key_is_never_printed(
     assert len(reason) == 1 and reason[0].endswith("failed: 401 Unauthorized: Invalid API key ***")
     assert "DEBUG" in done.stderr  # the debug log ran and still holds no key
     assert "not-the-key-555" not in racetui("publish", "outbox", "--json").stdout
+    # the user fixes the key and runs the command again: that is the retry
+    monkeypatch.setenv("RACETUI_TRIATHLON_APIKEY", KEY)
+    again = racetui(*tri_args(snap, wt, "--once", "--yes"))
+    assert again.returncode == 0, again.stderr
+    assert len(wt.applied_bodies()) == 1
+    assert [i.state for i in outbox_items()] == [ItemState.SUPERSEDED, ItemState.SENT]
 
 
 def test_missing_apikey_and_unknown_race_are_usage_errors(

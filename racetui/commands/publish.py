@@ -561,19 +561,15 @@ class _Session:
         """(the preview text, whether anything would be sent)."""
         from racetui.publish.outbox import PublishError
 
+        # Running the command is the user's action: a failed last upload is sent again.
         try:
-            previews = self.publisher.preview()
+            if self.kind == "triathlon":
+                previews = self.publisher.preview(resend_failed=True)
+                return "\n".join(p.render() for p in previews), any(p.changed for p in previews)
+            text = "\n".join(p.render() for p in self.publisher.preview())
+            return text, self.publisher.would_send(self.publisher.build(), resend_failed=True)
         except PublishError as exc:
             raise _Exit(2, str(exc)) from None
-        if self.kind == "triathlon":
-            return "\n".join(p.render() for p in previews), any(p.changed for p in previews)
-        text = "\n".join(p.render() for p in previews)
-        built = self.publisher.build()
-        if built is not None and self.args.mode == "replace":
-            changed = self.publisher._previous_hash() != built.content_hash
-        else:
-            changed = built is not None
-        return text, changed
 
     def _dry_run(self) -> int:
         import orjson
@@ -631,14 +627,14 @@ class _Session:
 
         try:
             if self.kind == "opentrack":
-                item = self.publisher.publish()
+                item = self.publisher.publish(resend_failed=True)
                 return [] if item is None else [item]
             if self.args.official:
                 items: list[Any] = []
                 for race_id in self.publisher.race_ids():
                     items += self.publisher.mark_official(race_id, confirmed=True)
                 return items
-            return list(self.publisher.publish())
+            return list(self.publisher.publish(resend_failed=True))
         except PublishError as exc:
             raise _Exit(2, str(exc)) from None
 

@@ -467,14 +467,26 @@ class OpenTrackPublisher:
             baselines=baselines,
         )
 
-    def _previous_hash(self) -> str | None:
+    def _previous_hash(self, *, resend_failed: bool = False) -> str | None:
+        states = (ItemState.QUEUED, ItemState.SENDING, ItemState.SENT, ItemState.FAILED)
+        if resend_failed:
+            last = self.service.outbox.latest_in_group(self.group, states=states)
+            if last is None or last.state is ItemState.FAILED:
+                return None
+            return str(last.meta.get("content_hash") or "") or None
         if self.group not in self._last_hash:
-            last = self.service.outbox.latest_in_group(
-                self.group, states=(ItemState.QUEUED, ItemState.SENDING, ItemState.SENT, ItemState.FAILED)
-            )
+            last = self.service.outbox.latest_in_group(self.group, states=states)
             if last is not None and last.meta.get("content_hash"):
                 self._last_hash[self.group] = str(last.meta["content_hash"])
         return self._last_hash.get(self.group)
+
+    def would_send(self, built: BuiltUpload | None, *, resend_failed: bool = False) -> bool:
+        """Whether :meth:`publish` would queue ``built`` (replace: only when it changed)."""
+        if built is None:
+            return False
+        if self.mode != "replace":
+            return True
+        return self._previous_hash(resend_failed=resend_failed) != built.content_hash
 
     def enqueue(self, built: BuiltUpload) -> OutboxItem:
         headers = {"Content-Type": "application/octet-stream" if built.compressed else "application/json"}
@@ -500,12 +512,13 @@ class OpenTrackPublisher:
         self._last_hash[built.group] = built.content_hash
         return item
 
-    def publish(self, *, force: bool = False) -> OutboxItem | None:
-        """Queue the upload if there is something new (for replace: if it changed)."""
+    def publish(self, *, force: bool = False, resend_failed: bool = False) -> OutboxItem | None:
+        """Queue the upload if there is something new (for replace: if it changed since the
+        last upload queued; ``resend_failed``: a failed last upload does not count)."""
         built = self.build()
         if built is None:
             return None
-        if self.mode == "replace" and not force and self._previous_hash() == built.content_hash:
+        if not force and not self.would_send(built, resend_failed=resend_failed):
             return None
         return self.enqueue(built)
 

@@ -423,7 +423,17 @@ class TriathlonPublisher:
             fields=message_fields(message),
         )
 
-    def _previous_hash(self, group: str) -> str | None:
+    def _previous_hash(self, group: str, *, resend_failed: bool = False) -> str | None:
+        """The content hash of the last message queued for ``group`` (queued, sending, sent
+        or failed). With ``resend_failed`` a failed last message does not count: a user who
+        runs the command again asks to retry it."""
+        if resend_failed:
+            last = self.service.outbox.latest_in_group(
+                group, states=(ItemState.QUEUED, ItemState.SENDING, ItemState.SENT, ItemState.FAILED)
+            )
+            if last is None or last.state is ItemState.FAILED:
+                return None
+            return str(last.meta.get("content_hash") or "") or None
         if group not in self._last_hash:
             last = self.service.outbox.latest_in_group(
                 group, states=(ItemState.QUEUED, ItemState.SENDING, ItemState.SENT, ItemState.FAILED)
@@ -432,7 +442,9 @@ class TriathlonPublisher:
                 self._last_hash[group] = str(last.meta["content_hash"])
         return self._last_hash.get(group)
 
-    def preview(self, race_ids: Iterable[str] | None = None) -> list[MessagePreview]:
+    def preview(
+        self, race_ids: Iterable[str] | None = None, *, resend_failed: bool = False
+    ) -> list[MessagePreview]:
         """What publishing now would send, against the last successful upload per race."""
         previews = []
         for race_id in self.race_ids() if race_ids is None else race_ids:
@@ -444,7 +456,7 @@ class TriathlonPublisher:
                 before_fields=baseline[1] if baseline else None,
                 after_fields=built.fields,
             )
-            changed = self._previous_hash(built.group) != built.content_hash
+            changed = self._previous_hash(built.group, resend_failed=resend_failed) != built.content_hash
             previews.append(MessagePreview(built, diff, changed, self.url_for(built.program)))
         return previews
 
@@ -473,13 +485,17 @@ class TriathlonPublisher:
         self._last_hash[built.group] = built.content_hash
         return item
 
-    def publish(self, race_ids: Iterable[str] | None = None, *, force: bool = False) -> list[OutboxItem]:
+    def publish(
+        self, race_ids: Iterable[str] | None = None, *, force: bool = False, resend_failed: bool = False
+    ) -> list[OutboxItem]:
         """Queue the current message of each race that changed since the last one queued
-        (``date`` ignored). Raises :class:`PublishError` when a race cannot be built."""
+        (``date`` ignored; ``resend_failed``: a failed last message does not count).
+        Raises :class:`PublishError` when a race cannot be built."""
         items = []
         for race_id in self.race_ids() if race_ids is None else list(race_ids):
             built = self.build(race_id)
-            if not force and self._previous_hash(built.group) == built.content_hash:
+            previous = self._previous_hash(built.group, resend_failed=resend_failed)
+            if not force and previous == built.content_hash:
                 continue
             items.append(self.enqueue(built))
         return items
