@@ -86,7 +86,7 @@ def server() -> Iterator[tuple[str, Feed]]:
     httpd.daemon_threads = True
     feed = Feed()
     httpd.feed = feed  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/feed", feed
