@@ -311,6 +311,11 @@ def test_a_bbt_race_needs_a_program_mapping() -> None:
     pub = TriathlonPublisher(engine, service)
     with pytest.raises(PublishError, match=r"set triathlon\.programs\.em"):
         pub.build("em")
+    bbt_event = TriathlonPublisher(engine, service, programs={"em": "400001"}, event_id="bbt")
+    with pytest.raises(PublishError, match="event_id 'bbt' is not a World Triathlon event id"):
+        bbt_event.build("em")
+    hosted = TriathlonPublisher(engine, service, hosted_file=True, destination="/tmp/x.json", event_id="bbt")
+    assert hosted.build("em").message["prog_id"] == "em"  # a hosted file may carry the timer's own ids
     mapped = TriathlonPublisher(engine, service, programs={"em": "400001"}, event_id="9")
     built = mapped.build("em")
     assert built.message["prog_id"] == "400001" and built.message["event_id"] == "9"

@@ -43,7 +43,11 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--connect", metavar="URL", help="read a BBT master (http://host[:port])")
     group.add_argument("--feed", metavar="URL|PATH", help="read a World Triathlon v1.1 feed (URL or file)")
-    group.add_argument("--replay", metavar="PATH", help="read a recorded journal")
+    group.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="read a recorded journal (with --once its final state; else played in real time)",
+    )
     # A JSON engine snapshot, re-read when it changes: for tests and rehearsals.
     group.add_argument("--snapshot", metavar="PATH", help=argparse.SUPPRESS)
 
@@ -255,6 +259,9 @@ def _make_source(args: argparse.Namespace, config: Any) -> Any:
     }
     if config.sources.headers:
         offered["headers"] = config.sources.headers
+    if kind == "replay":
+        # --once publishes the journal's final state; live mode replays in real time (a rehearsal)
+        offered["speed"] = 0.0 if args.once or args.dry_run or getattr(args, "official", False) else 1.0
     if (
         kind == "feed"
         and config.triathlon.apikey is not None
@@ -449,7 +456,8 @@ class _Session:
                 )
             await asyncio.sleep(0.05)
         if not engine.races:
-            raise _Exit(1, "the source holds no race data")
+            detail = getattr(getattr(self.source, "health", None), "last_error", None)
+            raise _Exit(1, "the source holds no race data" + (f": {detail}" if detail else ""))
 
     def _race_ids(self) -> list[str]:
         races = self.pipeline.engine.races

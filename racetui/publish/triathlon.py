@@ -363,6 +363,19 @@ class TriathlonPublisher:
                 "no World Triathlon event_id: set triathlon.event_id in the config or pass --event-id"
             )
         event_name = self.event_name or (event.name if event is not None else "") or ""
+        if not self.hosted_file:
+            # The Triathlon API knows events and programs by integer ids: anything else is a
+            # timing system's own id that slipped through (BBT's event is "bbt").
+            if not str(event_id).isdigit():
+                raise PublishError(
+                    f"event_id {event_id!r} is not a World Triathlon event id (an integer): "
+                    "set triathlon.event_id in the config or pass --event-id"
+                )
+            if not str(prog_id).isdigit():
+                raise PublishError(
+                    f"race {race_id!r} ({race.name}): prog_id {prog_id!r} is not a World Triathlon "
+                    f"program id (an integer): set triathlon.programs.{race_id} or pass --prog-id"
+                )
         return Program(race_id, str(event_id), event_name, str(prog_id), race.name)
 
     def status_of(self, race_id: str) -> str:
