@@ -271,3 +271,23 @@ def test_feed_url_apikey_only_for_the_configured_host(
     assert code == 0, err
     assert {k.lower(): v for k, v in seen[-1].items()}["apikey"] == SECRET
     assert SECRET not in out + err
+
+
+def test_replay_of_a_recorded_feed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("racetui.sources.replay")
+    from racetui.sources.journal import Journal
+
+    journal = Journal(tmp_path / "feed.jsonl.gz", source="v1.1 test")
+    journal.record("feed", INDIVIDUAL.read_bytes(), 1_700_000_000.0)
+    later: dict[str, Any] = orjson.loads(INDIVIDUAL.read_bytes())
+    later["athletes"][1]["status"] = "DNF"
+    journal.record("feed", orjson.dumps(later), 1_700_000_002.0)
+    journal.close()
+    code, out, err = run(capsys, "--replay", str(tmp_path / "feed.jsonl.gz"))
+    assert (code, err) == (0, "")
+    assert [(r["bib"], r["status"]) for r in rows(out)] == [("26", "OK"), ("22", "DNF")]
+    code, out, err = run(capsys, "--replay", str(tmp_path / "feed.jsonl.gz"), "--format", "triathlon")
+    assert (code, err) == (0, "")
+    message = orjson.loads(out)
+    assert (message["event_id"], message["prog_id"]) == ("107158", "307158")
+    assert message["athletes"][-1]["status"] == "DNF"

@@ -107,7 +107,7 @@ def _export(args: argparse.Namespace, config: Config) -> str:
     from racetui.sources.base import Pipeline
 
     pipeline = Pipeline()
-    header = asyncio.run(_load(args, config, pipeline))
+    headers = asyncio.run(_load(args, config, pipeline))
     races = _select(pipeline, args.race)
     if args.format == "triathlon":
         if args.point:
@@ -117,7 +117,7 @@ def _export(args: argparse.Namespace, config: Config) -> str:
         if len(races) > 1:
             names = ", ".join(s.race.id for s in races)
             raise ExportError(f"several races ({names}): choose one with --race")
-        return _triathlon(races[0], config, header, pipeline)
+        return _triathlon(races[0], config, headers.get(races[0].race.id), pipeline)
     if args.point:
         races = [s for s in races if args.point in s.point_index]
         if not races:
@@ -128,7 +128,8 @@ def _export(args: argparse.Namespace, config: Config) -> str:
     return _csv(races, args.point)
 
 
-async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) -> V11Header | None:
+async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) -> dict[str, V11Header]:
+    """Load the source into ``pipeline``; returns the v1.1 message headers by race id."""
     headers = dict(config.sources.headers)
     if args.feed:
         from racetui.sources.feed import FeedSource
@@ -141,7 +142,7 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
         if not applied:
             raise ExportError(source.health.last_error or f"{source.display}: no message")
         _print_warnings(source.warnings)
-        return source.reader.header
+        return _headers([source.reader])
     if args.connect:
         try:
             from racetui.sources.bbt import BBTSource
@@ -150,7 +151,7 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
         bbt = BBTSource(args.connect, poll=True, headers=headers)
         await bbt.sync_once(pipeline)
         _print_warnings(pipeline.errors)
-        return None
+        return {}
     try:
         from racetui.sources.replay import ReplaySource
     except ImportError:
@@ -161,7 +162,17 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
     if not pipeline.engine.races and health is not None and health.last_error:
         raise ExportError(str(health.last_error))
     _print_warnings(pipeline.errors)
-    return None
+    return _headers(getattr(replay, "_feeds", {}).values())  # the replay's v1.1 readers
+
+
+def _headers(readers: Any) -> dict[str, V11Header]:
+    out: dict[str, V11Header] = {}
+    for reader in readers:
+        race = getattr(reader, "race", None)
+        header = getattr(reader, "header", None)
+        if race is not None and header is not None:
+            out[race.id] = header
+    return out
 
 
 def _apikey_for(target: str, config: Config) -> Any:
