@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from racetui.publish.outbox import (
     ItemState,
@@ -241,3 +243,23 @@ def test_one_delivering_owner_at_a_time_readers_do_not_recover(tmp_path: Path) -
     reader.close()
     owner.close()
     assert Outbox(path).get(item.id).state is ItemState.QUEUED
+
+
+_rows = st.dictionaries(
+    st.sampled_from([str(i) for i in range(12)]), st.sampled_from(["a", "b", "DNF"]), max_size=12
+)
+
+
+@given(before=st.none() | _rows, after=_rows, mode=st.sampled_from(["replace", "append", "update"]))
+def test_diff_accounts_for_every_bib(before: dict[str, str] | None, after: dict[str, str], mode: str) -> None:
+    diff = diff_rows(before, after, mode=mode)
+    old = before or {}
+    seen = [c.bib for c in (*diff.added, *diff.changed, *diff.ignored)]
+    assert len(seen) + diff.unchanged == len(after) and set(seen) <= set(after)
+    assert {c.bib for c in diff.removed} == (set(old) - set(after) if mode == "replace" else set())
+    # what the server holds afterwards is exactly the rows the diff describes
+    server = apply_rows(old, after, mode)
+    for change in (*diff.added, *diff.changed):
+        assert server[change.bib] == change.after
+    for change in diff.ignored:
+        assert server[change.bib] == change.before

@@ -266,7 +266,7 @@ async def test_400_keeps_the_servers_message(ot: OpenTrackFake) -> None:
 
 
 async def test_5xx_and_timeouts_retry_and_arrive_once(ot: OpenTrackFake) -> None:
-    ot.script[:] = [503, ("slow", 1.5)]
+    ot.script[:] = [500, ("slow", 1.5)]
     engine = make_engine()
     finish(engine, "r1", 1, 865_100)
     service = service_for(login_sender(timeout=0.5))
@@ -277,7 +277,7 @@ async def test_5xx_and_timeouts_retry_and_arrive_once(ot: OpenTrackFake) -> None
         item = pub.publish()
         assert item is not None and await service.wait_settled([item.id], timeout=15)
     assert service.outbox.get(item.id).state is ItemState.SENT
-    assert [a.status for a in ot.arrivals] == [503, 200, 200]
+    assert [a.status for a in ot.arrivals] == [500, 200, 200]
     assert [a.duplicate for a in ot.arrivals] == [False, False, True]
     assert len(ot.applied) == 1
 
