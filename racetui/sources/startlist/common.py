@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -248,8 +248,3 @@ class StartListFetcher(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-def dedupe(entries: Iterable[StartEntry]) -> list[StartEntry]:
-    """Last one wins per entry id (a page boundary that shifted can repeat a row)."""
-    return list({e.entry_id: e for e in entries}.values())
