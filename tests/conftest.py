@@ -20,6 +20,12 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "RACETUI_OPENTRACK_TOKEN",
         "RACETUI_OPERATOR",
         "RACETUI_THEME",
+        "RACETUI_RACEENTRY_KEY",
+        "RACETUI_RACEENTRY_SECRET",
+        "RACETUI_CHRONOTRACK_CLIENT_ID",
+        "RACETUI_CHRONOTRACK_CLIENT_SECRET",
+        "RACETUI_CHRONOTRACK_USERNAME",
+        "RACETUI_CHRONOTRACK_PASSWORD",
     ):
         monkeypatch.delenv(name, raising=False)
     return data
