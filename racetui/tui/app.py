@@ -127,7 +127,7 @@ class RaceApp(App[None]):
 
     def on_mount(self) -> None:
         for notice in self.notices:
-            self.notify(notice, title="Theme", severity="warning", timeout=8)
+            self.notify(notice, title="Theme", severity="warning", timeout=8, markup=False)
         for source in self.sources:
             self.run_worker(
                 self._run_source(source), name=f"source {source.name}", group="sources", exit_on_error=False
@@ -142,7 +142,9 @@ class RaceApp(App[None]):
             raise
         except Exception as exc:  # a source must never take the dashboard down
             source.health.error(f"{type(exc).__name__}: {exc}")
-            self.notify(f"{source.name} stopped: {exc}", title="Source", severity="error", timeout=10)
+            self.notify(
+                f"{source.name} stopped: {exc}", title="Source", severity="error", timeout=10, markup=False
+            )
 
     def tick(self) -> None:
         """One UI tick: drain, track, notify, refresh what is visible."""
@@ -171,15 +173,22 @@ class RaceApp(App[None]):
         for event in events[:5]:
             entry = self.state.entry((event.race_id, event.bib))
             name = entry.name() if entry else ""
-            self.notify(f"#{event.bib} {name}: {event.text}", title="★ Watched", timeout=6)
+            self.notify(f"#{event.bib} {name}: {event.text}", title="★ Watched", timeout=6, markup=False)
         if len(events) > 5:
-            self.notify(f"and {len(events) - 5} more watched-athlete events", title="★ Watched", timeout=6)
+            self.notify(
+                f"and {len(events) - 5} more watched-athlete events",
+                title="★ Watched",
+                timeout=6,
+                markup=False,
+            )
         if self.config.bell:
             self.bell()
 
     def reload_visible(self) -> None:
         for screen in self.visible_screens():
-            if isinstance(screen, RaceScreen | AthleteScreen):
+            if isinstance(screen, RaceScreen) and screen.ready:
+                screen.reload()
+            elif isinstance(screen, AthleteScreen) and screen.is_mounted:
                 screen.reload()
 
     # -------------------------------------------------------------- actions
@@ -203,7 +212,9 @@ class RaceApp(App[None]):
         name = entry.name() if entry else ""
         on = self.state.toggle_watch(ref)
         self.notify(
-            f"#{ref[1]} {name} {'added to' if on else 'removed from'} the watchlist", title="★ Watchlist"
+            f"#{ref[1]} {name} {'added to' if on else 'removed from'} the watchlist",
+            title="★ Watchlist",
+            markup=False,
         )
         self.reload_visible()
 
@@ -214,6 +225,7 @@ class RaceApp(App[None]):
         self.notify(
             f"#{ref[1]} marked: highlight another athlete to see the gap" if on else "mark cleared",
             title="◆ Mark",
+            markup=False,
         )
         self.reload_visible()
 
@@ -222,13 +234,21 @@ class RaceApp(App[None]):
 
         mark = self.state.mark
         if mark is None or ref is None:
-            self.notify("Mark an athlete first (m), then highlight another and press g.", title="Gap")
+            self.notify(
+                "Mark an athlete first (m), then highlight another and press g.", title="Gap", markup=False
+            )
             return
         gap = self.state.gap(mark, ref)
         if gap is None:
-            self.notify(f"#{mark[1]} and #{ref[1]} have no timing point in common yet.", title="Gap")
+            self.notify(
+                f"#{mark[1]} and #{ref[1]} have no timing point in common yet.", title="Gap", markup=False
+            )
             return
-        self.notify(f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}", title="Gap")
+        self.notify(
+            f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}",
+            title="Gap",
+            markup=False,
+        )
 
     def action_race(self, step: int) -> None:
         race_id = self.state.cycle_race(step)
@@ -237,7 +257,7 @@ class RaceApp(App[None]):
 
     def action_wave(self) -> None:
         wave = self.state.cycle_wave()
-        self.notify(f"wave: {wave.name}" if wave else "all waves", title="Wave", timeout=3)
+        self.notify(f"wave: {wave.name}" if wave else "all waves", title="Wave", timeout=3, markup=False)
         self.reload_visible()
 
     def action_search(self) -> None:
@@ -254,7 +274,7 @@ class RaceApp(App[None]):
         names = self.racetui_themes
         index = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(index + 1) % len(names)]
-        self.notify(f"theme: {self.theme}", title="Theme", timeout=3)
+        self.notify(f"theme: {self.theme}", title="Theme", timeout=3, markup=False)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for mode, key, title, about in SCREENS:

@@ -9,9 +9,10 @@ up to a moment (:meth:`SampleFeed.advance_to`) or n passings at a time
 
 from __future__ import annotations
 
+import asyncio
 import random
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from racetui.model import (
@@ -294,10 +295,12 @@ class SampleFeed:
         name: str = "sample",
         mode: SourceMode = SourceMode.REPLAY,
         speed: float = 1.0,
+        play: bool = False,
     ):
         self.sample = sample
         self.name = name
         self.speed = speed
+        self.play = play
         self.cursor = 0
         self.now = sample.now
         self.health = SourceHealth(name=name, mode=mode, state=FeedState.CONNECTED, clock=lambda: 0.0)
@@ -331,10 +334,11 @@ class SampleFeed:
         return count
 
     async def run(self, pipeline: Pipeline) -> None:
-        """Play the plan in (sped-up) real time from the sample's moment."""
-        import asyncio
-
-        self.load(pipeline)
+        """As a source: with ``play`` the plan runs in (``speed`` times) real time from the
+        sample's moment; without, the data is already loaded and nothing else happens."""
+        if not self.play:
+            await asyncio.Event().wait()
+            return
         while self.remaining():
             moment, _ = self.sample.plan[self.cursor]
             wait = (moment - self.now).total_seconds() / max(self.speed, 1e-6)
@@ -343,13 +347,11 @@ class SampleFeed:
                 self.now = min(moment, self.now + timedelta(seconds=min(wait, 1.0) * self.speed))
             if self.now >= moment:
                 self.advance_to(pipeline, self.now)
+        await asyncio.Event().wait()
 
-
-@dataclass
-class _Built:
-    pipeline: Pipeline
-    feed: SampleFeed
-    extra: dict[str, object] = field(default_factory=dict)
+    def clock(self) -> datetime:
+        """The sample's current moment (a clock for the app that follows the plan)."""
+        return self.now
 
 
 def sample_pipeline(

@@ -99,10 +99,21 @@ class UiState:
         return sorted({e.gender for e in standings.entries.values() if e.gender})
 
     def categories(self) -> list[str]:
+        """Categories present among the athletes the other filters keep."""
         standings = self.standings()
         if standings is None:
             return []
-        return sorted({e.category for e in standings.entries.values() if e.category})
+        found = set()
+        for entry in standings.entries.values():
+            participant = entry.participant
+            if participant is None or not participant.category:
+                continue
+            if self.gender and participant.gender != self.gender:
+                continue
+            if self.wave_id and participant.wave_id != self.wave_id:
+                continue
+            found.add(participant.category)
+        return sorted(found)
 
     def cycle_gender(self) -> str | None:
         self.gender = _next(self.genders(), self.gender)

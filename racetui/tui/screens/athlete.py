@@ -63,6 +63,8 @@ class AthleteScreen(ModalScreen[None]):
         self.query_one("#points", RowTable).focus()
 
     def tick(self, changes: ChangeSet) -> None:
+        if not self.is_mounted:
+            return
         bibs = changes.athletes.get(self.ref[0], set())
         if self.ref[1] in bibs or self.ref[0] in changes.moved or self.ref[0] in changes.structure:
             self.reload()

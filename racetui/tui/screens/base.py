@@ -46,8 +46,15 @@ class RaceScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    @property
+    def ready(self) -> bool:
+        """Composed and mounted (a mode screen is built the first time it is shown)."""
+        return self.is_mounted and bool(self.query(RaceHeader))
+
     def tick(self, changes: ChangeSet) -> None:
         """One UI tick while visible: the header always, the body as it needs."""
+        if not self.ready:
+            return
         self.query_one(RaceHeader).refresh()
         self.on_changes(changes)
 
@@ -56,7 +63,9 @@ class RaceScreen(Screen[None]):
 
     def reload(self) -> None:
         """Redraw everything: the race, a filter or the theme changed, or the screen is back."""
-        self.query_one(RaceHeader).refresh()
+        for header in self.query(RaceHeader):
+            header.refresh()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self.ready:
+            self.reload()

@@ -104,13 +104,13 @@ class ClockScreen(RaceScreen):
 
     def on_changes(self, changes: ChangeSet) -> None:
         if changes.structure:
-            self.run_worker(self._refresh_all(), exclusive=True, group="clock")
+            self.run_worker(self._refresh_all, exclusive=True, group="clock")
         else:
             self._show()
 
     def reload(self) -> None:
         super().reload()
-        self.run_worker(self._refresh_all(), exclusive=True, group="clock")
+        self.run_worker(self._refresh_all, exclusive=True, group="clock")
 
     async def _refresh_all(self) -> None:
         await self._sync_panels()

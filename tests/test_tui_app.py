@@ -1,0 +1,497 @@
+"""The dashboard driven like a user drives it (Textual's Pilot): every screen and key.
+
+Deterministic: a seeded sample event, a fixed clock, the built-in themes only, no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from racetui.config import Config
+from racetui.model import Passing
+from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
+from racetui.tui.app import SCREENS, RaceApp
+from racetui.tui.clock import fixed_clock
+from racetui.tui.sample import SAMPLE_NOW, SampleFeed, sample_pipeline
+from racetui.tui.screens.athlete import AthleteScreen
+from racetui.tui.screens.clock import ClockScreen, RaceClockPanel
+from racetui.tui.screens.health import HealthScreen
+from racetui.tui.screens.help import HelpScreen
+from racetui.tui.screens.incidents import IncidentsScreen
+from racetui.tui.screens.leaderboard import LeaderboardScreen
+from racetui.tui.screens.passes import PassesScreen
+from racetui.tui.screens.publish import PublishPanel, PublishScreen
+from racetui.tui.screens.search import SearchScreen
+from racetui.tui.screens.splits import SplitsScreen
+from racetui.tui.themes import builtin_theme_dir
+from racetui.tui.widgets.header import RaceHeader
+from racetui.tui.widgets.table import RowTable
+
+
+def make_app(
+    athletes: int = 120, *, config: Config | None = None, **kwargs: Any
+) -> tuple[RaceApp, Pipeline, SampleFeed]:
+    pipeline, feed = sample_pipeline(athletes)
+    app = RaceApp(
+        pipeline,
+        [feed],
+        config=config,
+        clock=fixed_clock(SAMPLE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.05,
+        tracker_budget=None,
+        **kwargs,
+    )
+    return app, pipeline, feed
+
+
+def table(app: RaceApp) -> RowTable:
+    return app.screen.query_one(RowTable)
+
+
+def messages(app: RaceApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def header_text(app: RaceApp) -> str:
+    return str(app.screen.query_one(RaceHeader).render())
+
+
+async def test_number_keys_switch_every_screen() -> None:
+    app, _, _ = make_app()
+    expected = {
+        "1": LeaderboardScreen,
+        "2": SplitsScreen,
+        "3": ClockScreen,
+        "4": IncidentsScreen,
+        "5": PassesScreen,
+        "6": PublishScreen,
+        "7": HealthScreen,
+    }
+    async with app.run_test(size=(120, 36)) as pilot:
+        for key, kind in [*expected.items(), ("1", LeaderboardScreen)]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, kind), key
+            assert app.current_mode == next(m for m, k, _, _ in SCREENS if k == key)
+
+
+async def test_command_palette_offers_every_screen() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for _mode, key, title, _ in SCREENS:
+            assert f"{key} {title}" in titles
+        assert {"Search athlete", "Next race", "Next theme", "Help"} <= set(titles)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_leaderboard_and_header_at_a_glance() -> None:
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        board = table(app)
+        leader = pipeline.engine.races["elite"].view().row(0)
+        assert board.row_at(0).key == ("elite", leader.bib)  # type: ignore[union-attr]
+        text = header_text(app)
+        assert "Lakeside Triathlon Festival 2025" in text and "Elite Men & Women" in text
+        assert "⏱ 45:00" in text and "07:45:00" in text and "▶ replay" in text
+        assert "new" in text  # incidents not looked at yet
+
+
+async def test_enter_opens_the_athlete_and_escape_closes() -> None:
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AthleteScreen)
+        third = pipeline.engine.races["elite"].view().row(2)
+        assert app.screen.ref == ("elite", third.bib)
+        who = str(app.screen.query_one("#who").render())
+        assert third.bib in who and third.name in who
+        points = app.screen.query_one(RowTable)
+        assert len(points.model) == 5
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LeaderboardScreen)
+
+
+async def test_search_by_bib_opens_the_athlete() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("slash")
+        await pilot.pause()
+        assert isinstance(app.screen, SearchScreen)
+        await pilot.press("4", "2", "enter")  # digits go to the search box, not to the screens
+        await pilot.pause()
+        assert isinstance(app.screen, AthleteScreen) and app.screen.ref == ("elite", "42")
+
+
+async def test_search_by_name_lists_matches() -> None:
+    app, pipeline, _ = make_app()
+    name = pipeline.engine.races["elite"].entries["7"].participant.last_name  # type: ignore[union-attr]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("slash", *name[:4].lower())
+        await pilot.pause()
+        options = app.screen.query_one("#results")
+        assert options.option_count >= 1  # type: ignore[attr-defined]
+        await pilot.press("enter")  # several matches: the list takes focus
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AthleteScreen)
+
+
+async def test_watched_athlete_is_marked_and_notified_on_passing() -> None:
+    app, pipeline, feed = make_app(config=Config(bell=True))
+    rang: list[bool] = []
+    app.bell = lambda: rang.append(True)  # type: ignore[method-assign]
+    upcoming = next(p for _, p in feed.sample.plan[feed.cursor :] if p.race_id == "elite")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        board = table(app)
+        assert board.move_to_key(("elite", upcoming.bib))
+        await pilot.press("w")
+        await pilot.pause()
+        assert ("elite", upcoming.bib) in app.state.watch
+        row = board.row_at(board.cursor)
+        assert row is not None and str(row.cells[2][0]).startswith("★")
+        pipeline.apply_passings([upcoming])
+        await pilot.pause(0.2)
+        assert any(f"#{upcoming.bib}" in m and "passed" in m for m in messages(app))
+        assert rang
+
+
+async def test_mark_then_gap_to_another_athlete() -> None:
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("m", "down", "down", "down")
+        await pilot.pause()
+        info = str(app.screen.query_one("#info").render())
+        rows = pipeline.engine.races["elite"].view().rows(0, 4)
+        assert f"◆ #{rows[0].bib}" in info and f"→ #{rows[3].bib}" in info and " at T2" in info
+        await pilot.press("g")
+        await pilot.pause()
+        gap = rows[3].time_ms - rows[0].time_ms  # type: ignore[operator]
+        assert any(m.startswith(f"#{rows[0].bib} → #{rows[3].bib}: +") for m in messages(app)), gap
+
+
+async def test_race_wave_point_and_filters() -> None:
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.state.race_id == "ag"
+        assert table(app).row_at(0).key[0] == "ag"  # type: ignore[union-attr,index]
+        assert "Age Group Sprint" in header_text(app)
+        await pilot.press("v", "v")
+        await pilot.pause()
+        assert app.state.wave_id == "ag-w2"
+        assert "Wave 2" in header_text(app) and "⏱ 30:00" in header_text(app)
+        board = table(app)
+        assert all(
+            pipeline.engine.races["ag"].entries[r.key[1]].participant.wave_id == "ag-w2"  # type: ignore[union-attr,index]
+            for r in board.model.fetch(0, len(board.model))
+        )
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.state.point_id == "ag-swim"
+        assert "at Swim" in str(app.screen.query_one("#info").render())
+        await pilot.press("l", "v", "v", "f")
+        await pilot.pause()
+        assert app.state.point_id is None and app.state.gender == "F" and app.state.wave_id is None
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.state.category is not None
+        rows = table(app).model.fetch(0, 100)
+        assert rows and all(
+            pipeline.engine.races["ag"].entries[r.key[1]].participant.category == app.state.category  # type: ignore[union-attr,index]
+            for r in rows
+        )
+        await pilot.press("R")
+        await pilot.pause()
+        assert app.state.race_id == "elite" and app.state.wave_id is None
+
+
+async def test_theme_key_cycles_and_a_bad_theme_falls_back() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.theme == "racetui-dark"
+        seen = []
+        for _ in range(5):
+            await pilot.press("t")
+            await pilot.pause()
+            seen.append(app.theme)
+        assert seen == ["racetui-light", "high-contrast", "colour-blind", "monochrome", "racetui-dark"]
+    app, _, _ = make_app(theme="no-such-theme")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "racetui-dark"
+        assert any("no-such-theme" in m for m in messages(app))
+
+
+async def test_help_and_quit() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LeaderboardScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_incidents_new_marks_unserved_filter_and_acknowledge() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, IncidentsScreen)
+        counts = screen.model.counts()
+        assert counts["new"] > 0 and counts["unserved"] > 0
+        first = table(app).row_at(0)
+        assert first is not None and first.cells[0][0] == "NEW"
+        await pilot.press("u")
+        await pilot.pause()
+        assert len(screen.model) == counts["unserved"]
+        await pilot.press("a")
+        await pilot.pause()
+        assert screen.model.counts()["new"] == 0
+        assert table(app).row_at(0).cells[0][0] == ""  # type: ignore[union-attr]
+        assert "new" not in header_text(app)
+
+
+async def test_leaving_incidents_counts_as_looked() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4", "1")
+        await pilot.pause()
+        assert app.state.incidents_seen == app.state.tracker.seq
+        assert "⚑" not in header_text(app)
+
+
+async def test_passes_filter_by_point_and_location() -> None:
+    app, pipeline, feed = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PassesScreen)
+        before = len(screen.model)
+        assert before > 0
+        await pilot.press("p")
+        await pilot.pause()
+        assert {r.point_id for r in screen.model.records} == {"elite-swim"}
+        for _ in range(5):
+            await pilot.press("p")
+        await pilot.pause()
+        assert screen.model.filter == ("location", "loc-swim")
+        assert {r.race_id for r in screen.model.records} == {"elite", "ag"}
+        await pilot.press("P", "P", "P", "P", "P", "P")
+        await pilot.pause()
+        assert screen.model.filter is None
+        upcoming = next(p for _, p in feed.sample.plan[feed.cursor :] if p.race_id == "elite")
+        pipeline.apply_passings([upcoming])
+        await pilot.pause(0.2)
+        top = table(app).row_at(0)
+        assert top is not None and top.key == ("elite", upcoming.bib)
+
+
+async def test_splits_scroll_points() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SplitsScreen)
+        assert screen.model.first_point == 0
+        await pilot.press("right", "right")
+        await pilot.pause()
+        assert screen.model.first_point == 2
+        titles = [c.title for c in screen.model.columns()]
+        assert titles[3].startswith("‹ ") and "Bike 20k" in titles[3]
+        await pilot.press("left")
+        await pilot.pause()
+        assert screen.model.first_point == 1
+
+
+async def test_clock_screen_shows_every_race_side_by_side() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        panels = list(app.screen.query(RaceClockPanel))
+        assert [p.race_id for p in panels] == ["elite", "ag", "kids"]
+        digits = [str(p.query_one("Digits").value) for p in panels]  # type: ignore[attr-defined]
+        assert digits == ["45:00", "35:00", "-55:00"]
+        waves = str(panels[1].query_one(".waves").render())
+        assert "Wave 2" in waves and "30:00" in waves
+        assert len({p.region.y for p in panels}) == 1  # side by side
+
+
+async def test_publish_placeholder_and_health() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        assert "not built yet" in str(app.screen.query_one(PublishPanel).render())
+        await pilot.press("7")
+        await pilot.pause()
+        row = table(app).row_at(0)
+        assert row is not None and row.cells[0][0] == "sample" and row.cells[1][0] == "▶ replay"
+
+
+class _FailingSource:
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.health = SourceHealth("broken", mode=SourceMode.PUSH)
+
+    async def run(self, pipeline: Pipeline) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("peer sent nonsense")
+
+
+class _LiveSource:
+    """Applies passings as it runs: the app must run it as a worker."""
+
+    name = "live"
+
+    def __init__(self, passings: list[Passing]) -> None:
+        self.passings = passings
+        self.health = SourceHealth("live", mode=SourceMode.PUSH, clock=lambda: 0.0)
+
+    async def run(self, pipeline: Pipeline) -> None:
+        for passing in self.passings:
+            pipeline.apply_passings([passing])
+            self.health.received()
+            await asyncio.sleep(0)
+        await asyncio.Event().wait()
+
+
+async def test_sources_run_as_workers_and_failures_show_in_health() -> None:
+    pipeline, feed = sample_pipeline(120)
+    upcoming = [p for _, p in feed.sample.plan[:10]]
+    live, broken = _LiveSource(upcoming), _FailingSource()
+    app = RaceApp(
+        pipeline, [live, broken], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        assert live.health.messages == 10
+        entry = pipeline.engine.races[upcoming[-1].race_id].entries[upcoming[-1].bib]
+        assert upcoming[-1].time_ms - entry.offset_ms in entry.times
+        assert broken.health.state is FeedState.ERROR
+        assert "peer sent nonsense" in (broken.health.last_error or "")
+        assert any("broken stopped" in m for m in messages(app))
+        assert "✕ error" in header_text(app)
+        await pilot.press("7")
+        await pilot.pause()
+        rows = table(app).model.fetch(0, 2)
+        assert rows[1].cells[1][0] == "✕ error" and "peer sent nonsense" in str(rows[1].cells[6][0])
+
+
+async def test_mouse_click_selects_and_double_click_opens() -> None:
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        board = table(app)
+        await pilot.click(RowTable, offset=(10, 4))  # header line, then rows 0, 1, 2
+        await pilot.pause()
+        assert board.cursor == 3
+        await pilot.click(RowTable, offset=(10, 4), times=2)
+        await pilot.pause()
+        assert isinstance(app.screen, AthleteScreen)
+        assert app.screen.ref[1] == pipeline.engine.races["elite"].view().row(3).bib
+
+
+async def test_live_tick_redraws_only_what_changed() -> None:
+    app, pipeline, feed = make_app(2000)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.2)
+        board = table(app)
+        view = pipeline.engine.races["elite"].view()
+        visible = {r.bib for r in view.rows(0, board.visible_rows)}
+        # A passing far down the field: the rows in view are not touched, nothing is re-read.
+        far = next(
+            p for _, p in feed.sample.plan
+            if p.race_id == "elite" and p.bib not in visible and (view.index_of(p.bib) or 0) > 500
+        )  # fmt: skip
+        entry = pipeline.engine.races["elite"].entries[far.bib]
+        if entry.last >= pipeline.engine.races["elite"].point_index[far.point_id]:
+            pytest.skip("sample passing already applied")
+        fetched = board.rows_fetched
+        old_index = view.index_of(far.bib)
+        pipeline.apply_passings([far])
+        new_index = view.index_of(far.bib)
+        await pilot.pause(0.2)
+        if min(old_index or 0, new_index or 0) > board.first_row + board.visible_rows:
+            assert board.rows_fetched == fetched
+        # A new leader at the top: the rows in view are re-read and redrawn.
+        standings = pipeline.engine.races["elite"]
+        finish = standings.points[-1].id
+        winner = view.row(0).bib
+        pipeline.apply_passings([Passing(race_id="elite", bib=winner, point_id=finish, time_ms=50 * 60_000)])
+        refreshed = board.update_rows(pipeline.drain())
+        assert refreshed >= 1
+        await pilot.pause(0.1)
+        row = board.row_at(0)
+        assert row is not None and row.key == ("elite", winner) and "Finish" in str(row.cells[5][0])
+
+
+async def test_big_field_opens_reading_only_visible_rows() -> None:
+    app, pipeline, _ = make_app(8000)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.2)
+        board = table(app)
+        assert len(board.model) == 8000
+        assert board.rows_fetched <= 3 * board.visible_rows  # not the field
+        await pilot.press("end")
+        await pilot.pause()
+        assert board.cursor == 7999
+        assert board.first_row >= 8000 - board.visible_rows
+        await pilot.press("pageup", "home")
+        await pilot.pause()
+        assert board.cursor == 0 and board.first_row == 0
+        assert board.rows_fetched < 12 * board.visible_rows
+
+
+async def test_hidden_screens_do_no_work() -> None:
+    app, pipeline, feed = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        splits = table(app)
+        await pilot.press("1")
+        await pilot.pause()
+        fetched = splits.rows_fetched
+        for _ in range(3):
+            feed.step(pipeline, 5)
+            await pilot.pause(0.1)
+        assert splits.rows_fetched == fetched  # the splits screen was not visible
+        await pilot.press("2")
+        await pilot.pause()
+        assert splits.rows_fetched > fetched  # and catches up when shown
+
+
+async def test_80x24_keeps_the_essential_columns() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        board = table(app)
+        line = board.render_line(0).text
+        for title in ("Pos", "Bib", "Name", "Time", "Gap", "St"):
+            assert title in line, title
+        assert len(line) <= 80
+        first = board.render_line(1).text
+        leader = board.row_at(0)
+        assert leader is not None and leader.key[1] in first  # type: ignore[index]

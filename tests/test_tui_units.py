@@ -1,0 +1,404 @@
+"""The dashboard's headless parts: columns, views, tracker, state, themes, table models.
+
+None of these import Textual's app machinery; they run on a seeded sample event.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from racetui.engine import ChangeSet
+from racetui.model import Incident, Passing, Result, Status
+from racetui.tui.clock import fixed_clock, race_time
+from racetui.tui.columns import (
+    Column,
+    badge_for,
+    fit,
+    fit_columns,
+    format_change,
+    format_signed_gap,
+    format_time,
+)
+from racetui.tui.models import (
+    IncidentsModel,
+    LeaderboardModel,
+    PassesModel,
+    SplitsModel,
+    health_badge,
+)
+from racetui.tui.sample import SAMPLE_NOW, sample_event, sample_pipeline
+from racetui.tui.state import UiState
+from racetui.tui.tracker import IncidentBadge, Tracker, Watchlist
+from racetui.tui.views import FilteredView, make_view
+
+
+# ------------------------------------------------------------------ columns
+def test_fit_columns_keeps_essentials_and_drops_by_priority() -> None:
+    columns = [
+        Column("pos", "Pos", 5, 0, "right"),
+        Column("bib", "Bib", 5, 0),
+        Column("name", "Name", 18, 0, flex=True),
+        Column("club", "Club", 14, 5),
+        Column("time", "Time", 8, 0),
+        Column("status", "St", 4, 1),
+    ]
+    wide = [c.key for c, _ in fit_columns(columns, 120)]
+    assert wide == ["pos", "bib", "name", "club", "time", "status"]
+    narrow = fit_columns(columns, 50)
+    assert [c.key for c, _ in narrow] == ["pos", "bib", "name", "time", "status"]
+    assert sum(w for _, w in narrow) + len(narrow) - 1 == 50  # the name takes the spare width
+    tiny = fit_columns(columns, 20)
+    assert [c.key for c, _ in tiny] == ["pos", "bib", "name", "time"]  # essentials are never dropped
+
+
+def test_fit_pads_and_cuts_by_cells() -> None:
+    assert fit("Müller", 8) == "Müller  "
+    assert fit("12", 5, "right") == "   12"
+    assert fit("Alexandra Smith", 8) == "Alexand…"
+    assert fit("東京太郎", 5) == "東京…"  # double-width characters count twice
+
+
+def test_time_gap_and_change_formats() -> None:
+    assert format_time(3_725_001) == "1:02:06"  # rounded up to the second (v1.1)
+    assert format_time(None) == ""
+    assert format_signed_gap(12_345) == "+12.3"
+    assert format_signed_gap(-62_500) == "-1:02.5"
+    assert format_signed_gap(0) == "±0.0"
+    assert format_change(5, 2) == ("▲3", "rt--gain")
+    assert format_change(2, 3) == ("▼1", "rt--loss")
+    assert format_change(None, 3) == ("", None)
+
+
+def test_badges_carry_meaning_in_text() -> None:
+    assert badge_for(Status.DSQ, []) == ("DSQ", "rt--alert")
+    assert badge_for(Status.DNF, [])[0] == "DNF"
+    assert badge_for(Status.OK, [Incident.penalty(10, "drafting")])[0] == "PEN!"
+    assert badge_for(Status.OK, [Incident.penalty(10, "drafting", served=True)])[0] == "PEN✓"
+    assert badge_for(Status.OK, [], finished=True)[0] == "FIN"
+
+
+# -------------------------------------------------------------------- views
+def _brute(standings, predicate):  # type: ignore[no-untyped-def]
+    return [e.bib for e in standings.ordered_entries() if predicate(e)]
+
+
+def test_filtered_view_matches_brute_force_and_follows_passings() -> None:
+    pipeline, feed = sample_pipeline(300, seed=3)
+    standings = pipeline.engine.races["ag"]
+    view = FilteredView(standings, gender="F", wave_id="ag-w2")
+
+    def wanted(entry):  # type: ignore[no-untyped-def]
+        p = entry.participant
+        return p is not None and p.gender == "F" and p.wave_id == "ag-w2"
+
+    assert [r.bib for r in view.rows(0, len(view))] == _brute(standings, wanted)
+    pipeline.drain()
+    feed.advance_to(pipeline, SAMPLE_NOW + timedelta(minutes=20))
+    changes = pipeline.drain()
+    assert changes.athletes.get("ag")
+    view.update(changes.athletes["ag"])
+    rows = view.rows(0, len(view))
+    assert [r.bib for r in rows] == _brute(standings, wanted)
+    ranked = [r.rank for r in rows if r.rank is not None]
+    assert ranked == sorted(ranked) and ranked[0] == 1
+    assert view.index_of(rows[-1].bib) == len(rows) - 1
+
+
+def test_filtered_view_at_a_point_orders_by_chip_time() -> None:
+    pipeline, _ = sample_pipeline(200, seed=5)
+    standings = pipeline.engine.races["ag"]
+    swim = standings.points[0].id
+    view = FilteredView(standings, point_id=swim, wave_id="ag-w1")
+    chips = [standings.entries[r.bib].times[0] for r in view.rows(0, len(view))]
+    assert chips == sorted(chips) and len(chips) > 5
+
+
+def test_make_view_uses_the_engine_when_it_can() -> None:
+    pipeline, _ = sample_pipeline(50)
+    standings = pipeline.engine.races["elite"]
+    assert not isinstance(make_view(standings, gender="F"), FilteredView)
+    assert isinstance(make_view(standings, gender="F", category="Elite"), FilteredView)
+    assert isinstance(make_view(standings, wave_id="elite-w1"), FilteredView)
+
+
+# ------------------------------------------------------------------ tracker
+def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
+    pipeline, feed = sample_pipeline(120)
+    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW), passes_per_point=10)
+    tracker.process(pipeline.drain())
+    elite = tracker.passes("elite")
+    assert elite and len(elite) <= 10 * len(pipeline.engine.races["elite"].points)
+    guns = [p.gun_ms for p in elite]
+    assert guns == sorted(guns, reverse=True)
+    before = {(p.bib, p.point_id) for p in elite}
+    applied = feed.step(pipeline, 20)
+    tracker.process(pipeline.drain())
+    newest = tracker.passes(applied[-1].race_id)[0]
+    assert (newest.bib, newest.point_id) == (
+        applied[-1].bib,
+        applied[-1].point_id,
+    ) or newest.gun_ms >= applied[-1].time_ms
+    assert (newest.bib, newest.point_id) not in before
+
+
+def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
+    pipeline, _ = sample_pipeline(60)
+    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    tracker.process(pipeline.drain())
+    seen = tracker.seq
+    entry = next(e for e in pipeline.engine.races["elite"].entries.values() if e.status is Status.OK)
+    splits = {
+        p.id: t + entry.offset_ms
+        for p, t in zip(pipeline.engine.races["elite"].points, entry.times, strict=True)
+        if t is not None
+    }
+    result = Result(race_id="elite", bib=entry.bib, participant=entry.participant, splits=splits,
+                    incidents=[Incident.penalty(30, "drafting")])  # fmt: skip
+    pipeline.apply_results("elite", [result])
+    watch = Watchlist()
+    watch.toggle("elite", entry.bib)
+    events = tracker.process(pipeline.drain(), watch)
+    records = tracker.athlete_incidents("elite", entry.bib)
+    assert len(records) == 1 and records[0].unserved and records[0].seq > seen
+    assert records[0].badge is IncidentBadge.PENALTY
+    assert [e.kind for e in events] == ["incident"]
+    assert tracker.count_new_incidents(seen) == 1
+    # Served: the same record, changed (new again); then withdrawn.
+    served = result.model_copy(update={"incidents": [Incident.penalty(30, "drafting", served=True)]})
+    pipeline.apply_results("elite", [served])
+    tracker.process(pipeline.drain())
+    records = tracker.athlete_incidents("elite", entry.bib)
+    assert len(records) == 1 and records[0].served and not records[0].unserved
+    pipeline.apply_results("elite", [served.model_copy(update={"incidents": []})])
+    tracker.process(pipeline.drain())
+    assert not tracker.athlete_incidents("elite", entry.bib)[0].active
+
+
+def test_tracker_reports_watched_passings_and_status() -> None:
+    pipeline, feed = sample_pipeline(120)
+    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    tracker.process(pipeline.drain())
+    upcoming = feed.sample.plan[feed.cursor][1]
+    watch = Watchlist()
+    watch.toggle(upcoming.race_id, upcoming.bib)
+    feed.step(pipeline, 1)
+    events = tracker.process(pipeline.drain(), watch)
+    assert [(e.bib, e.kind) for e in events] == [(upcoming.bib, "pass")]
+    assert "passed" in events[0].text
+    entry = pipeline.engine.races[upcoming.race_id].entries[upcoming.bib]
+    pipeline.apply_results(
+        upcoming.race_id,
+        [Result(race_id=upcoming.race_id, bib=upcoming.bib, participant=entry.participant, status=Status.DNF,
+                splits={p.id: t + entry.offset_ms for p, t in zip(pipeline.engine.races[upcoming.race_id].points, entry.times, strict=True) if t is not None})],
+    )  # fmt: skip
+    events = tracker.process(pipeline.drain(), watch)
+    assert any(e.kind == "status" and "DNF" in e.text for e in events)
+
+
+def test_tracker_budget_spreads_a_big_first_look_over_ticks() -> None:
+    pipeline, _ = sample_pipeline(3000)
+    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    tracker.process(pipeline.drain(), budget=0.0)
+    assert tracker.backlog > 0
+    calls = 1
+    while tracker.backlog:
+        tracker.process(ChangeSet(), budget=0.0)
+        calls += 1
+        assert calls < 100
+    full = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    everything = ChangeSet(structure=set(pipeline.engine.races))
+    full.process(everything)
+    assert len(full.incidents()) == len(tracker.incidents())
+    assert [p.gun_ms for p in full.passes("elite")] == [p.gun_ms for p in tracker.passes("elite")]
+
+
+# -------------------------------------------------------------------- state
+def test_state_cycles_races_points_and_filters() -> None:
+    pipeline, _ = sample_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    assert state.ensure_race() == "elite"
+    assert state.cycle_race() == "ag"
+    assert state.cycle_race() == "kids"
+    assert state.cycle_race(-1) == "ag"
+    state.cycle_wave()
+    assert state.wave_id == "ag-w1"
+    clock = state.race_clock()
+    assert clock is not None and clock.elapsed_ms == 35 * 60_000  # wave 1 starts with the gun
+    state.cycle_wave()
+    clock = state.race_clock()
+    assert clock is not None and clock.elapsed_ms == 30 * 60_000  # wave 2: five minutes later
+    assert state.cycle_point() == "ag-swim"
+    assert state.point_name() == "Swim"
+    genders = state.genders()
+    assert state.cycle_gender() == genders[0]
+    view = state.view()
+    assert isinstance(view, FilteredView)  # wave + gender: the dashboard's own view
+    assert all(r.gender == genders[0] for r in view.rows(0, len(view)))
+
+
+def test_state_gap_between_any_two_athletes() -> None:
+    pipeline, _ = sample_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    rows = pipeline.engine.races["elite"].view().rows(0, 5)
+    gap = state.gap(("elite", rows[0].bib), ("elite", rows[3].bib))
+    assert gap is not None and gap.ms > 0 and gap.point_name == "T2"
+    back = state.gap(("elite", rows[3].bib), ("elite", rows[0].bib))
+    assert back is not None and back.ms == -gap.ms
+    assert state.gap(("elite", rows[0].bib), ("ag", "1001")) is None
+
+
+def test_state_find_by_bib_or_name() -> None:
+    pipeline, _ = sample_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    assert state.find("12") == [("elite", "12")]
+    entry = pipeline.engine.races["elite"].entries["12"]
+    last = entry.participant.last_name.lower()  # type: ignore[union-attr]
+    found = state.find(last)
+    assert ("elite", "12") in found
+    assert all(last in pipeline.engine.races[r].entries[b].name().lower() for r, b in found)
+    assert state.find("zzzz") == []
+
+
+def test_race_clock_counts_down_before_the_gun() -> None:
+    event = sample_event(10).event
+    kids = next(r for r in event.races if r.id == "kids")
+    clock = race_time(kids, SAMPLE_NOW)
+    assert not clock.started and clock.text() == "-55:00" and clock.label() == "starts in"
+
+
+# ------------------------------------------------------------------- models
+def test_leaderboard_model_rows_carry_marks_and_badges() -> None:
+    pipeline, _ = sample_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    state.tracker.process(pipeline.drain())
+    model = LeaderboardModel(state)
+    names = [c.key for c in model.columns()]
+    rows = model.fetch(0, 3)
+    first = rows[0]
+    assert first.cells[names.index("pos")] == ("1", None)
+    assert first.cells[names.index("gap")][0] == "—"
+    state.toggle_watch(first.key)  # type: ignore[arg-type]
+    state.toggle_mark(first.key)  # type: ignore[arg-type]
+    again = model.fetch(0, 1)[0]
+    assert again != first
+    assert again.cells[names.index("name")][0].startswith("★◆ ")
+    penalised = next(
+        e for e in pipeline.engine.races["elite"].entries.values()
+        if any(not i.served and i.kind == "penalty" for i in e.incidents) and e.status is Status.OK
+    )  # fmt: skip
+    index = model.index_of(("elite", penalised.bib))
+    assert index is not None
+    row = model.fetch(index, index + 1)[0]
+    assert row.cells[names.index("status")] == ("PEN!", "rt--alert")
+
+
+def test_splits_model_shows_positions_and_changes() -> None:
+    pipeline, _ = sample_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    model = SplitsModel(state)
+    row = model.fetch(0, 1)[0]
+    standings = pipeline.engine.races["elite"]
+    entry = standings.entries[row.key[1]]  # type: ignore[index]
+    t1 = row.cells[4]  # the second timing point
+    assert isinstance(t1, tuple) and len(t1) == 4
+    position = standings.position_at(1, entry.times[1])  # type: ignore[arg-type]
+    assert t1[2][0].strip() == str(position)
+    before = standings.position_at(0, entry.times[0])  # type: ignore[arg-type]
+    text, style = format_change(before, position)
+    assert (t1[3][0].strip(), t1[3][1]) == (text, style)
+
+
+def test_incidents_and_passes_models() -> None:
+    pipeline, _ = sample_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    state.tracker.process(pipeline.drain())
+    incidents = IncidentsModel(state)
+    incidents.reload()
+    counts = incidents.counts()
+    assert counts["unserved"] >= 1 and counts["new"] == len(incidents)
+    unserved = [r for r in incidents.fetch(0, len(incidents)) if r.style == "rt--alert-row"]
+    assert len(unserved) == counts["unserved"]
+    assert all("NOT SERVED" in str(r.cells[-1][0]) for r in unserved)
+    incidents.unserved_only = True
+    incidents.reload()
+    assert len(incidents) == counts["unserved"]
+    state.incidents_seen = state.tracker.seq
+    assert incidents.counts()["new"] == 0
+    passes = PassesModel(state)
+    passes.reload()
+    assert len(passes) > 0
+    passes.cycle()  # the first timing point
+    assert passes.filter == ("point", "elite-swim")
+    assert {r.point_id for r in passes.records} == {"elite-swim"}
+    while passes.filter is None or passes.filter[0] != "location":
+        passes.cycle()
+    assert {"Race"} <= {c.title for c in passes.columns() if c.priority < 99}
+
+
+def test_health_badge_words() -> None:
+    from racetui.sources.base import FeedState, SourceHealth, SourceMode
+
+    now = [100.0]
+    health = SourceHealth("bbt", mode=SourceMode.PUSH, clock=lambda: now[0])
+    health.received()
+    assert health_badge(health)[0] == "● push"
+    health.mode = SourceMode.POLLING
+    assert health_badge(health)[0] == "◐ polling"
+    now[0] += 12.4
+    assert health_badge(health) == ("○ stale 12 s", "rt--alert")
+    health.state = FeedState.ERROR
+    assert health_badge(health)[0] == "✕ error"
+
+
+# ------------------------------------------------------------------- themes
+def test_builtin_themes_load() -> None:
+    from racetui.tui.themes import builtin_theme_dir, load_themes
+
+    themes, problems = load_themes([builtin_theme_dir()])
+    assert problems == []
+    assert {"racetui-dark", "racetui-light", "high-contrast", "colour-blind", "monochrome"} <= set(themes)
+    assert themes["racetui-light"].dark is False
+    assert themes["monochrome"].variables["racetui-alert-style"] == "bold reverse"
+
+
+def test_bad_theme_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    from racetui.tui.themes import builtin_theme_dir, load_themes
+
+    (tmp_path / "broken.toml").write_text('name = "broken"\n[colors]\nprimary = "blu"\n')
+    (tmp_path / "notoml.toml").write_text("name = \n")
+    (tmp_path / "mine.json").write_text('{"name": "mine", "dark": false, "colors": {"primary": "#123456"},'
+                                         ' "variables": {"alert": "#ff0000"}}')  # fmt: skip
+    (tmp_path / "racetui-dark.toml").write_text('name = "racetui-dark"\n[colors]\nprimary = "#000000"\n')
+    themes, problems = load_themes([builtin_theme_dir(), tmp_path])
+    assert "mine" in themes and "broken" not in themes
+    assert themes["racetui-dark"].primary == "#000000"  # a user theme overrides a built-in
+    assert any("broken.toml" in p and "colors.primary" in p and "not a colour" in p for p in problems)
+    assert any("notoml.toml" in p and "not valid TOML" in p for p in problems)
+
+
+def test_without_any_theme_files_the_default_still_exists(tmp_path: Path) -> None:
+    from racetui.tui.themes import DEFAULT_THEME, load_themes
+
+    themes, problems = load_themes([tmp_path])
+    assert DEFAULT_THEME in themes and problems
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sample_is_deterministic(seed: int) -> None:
+    a = sample_event(50, seed=seed)
+    b = sample_event(50, seed=seed)
+    assert [p.bib for _, p in a.plan] == [p.bib for _, p in b.plan]
+    assert a.results == b.results
+    rng = random.Random(seed)
+    assert rng.random() == random.Random(seed).random()
+
+
+def test_sample_passings_apply_in_time_order() -> None:
+    sample = sample_event(40)
+    moments = [m for m, _ in sample.plan]
+    assert moments == sorted(moments)
+    assert all(isinstance(p, Passing) for _, p in sample.plan)
