@@ -10,14 +10,19 @@ The wire contract is ``docs/bbt-api.md``. Two layers:
   changed event data) is noted in ``wanted`` / ``needs_resync`` / ``needs_eventdata`` for
   the I/O layer to fetch.
 * **I/O** (:meth:`BBTSource.run`, :meth:`BBTSource.sync_once`): one reused
-  ``httpx.AsyncClient`` with timeouts, a WebSocket on ``/api/1.1/push``, reconnects with
-  capped exponential backoff and jitter, and a full REST resync after every (re)connect
-  so that no passing is lost.
+  ``httpx.AsyncClient`` with timeouts, a WebSocket on ``/api/1.1/push`` (with its own
+  keepalive ping), reconnects with capped exponential backoff and jitter, polling while
+  push is refused or unavailable, and a REST resync after every (re)connect and every
+  ``seq`` gap so that no passing is lost.
 
 Loading 50,000 athletes costs no per-athlete request: ``/results/list`` per race gives
 everyone's details, status and latest time; ``/results/toplistforpoint`` per timing point
-gives everyone's time there; both paged 1,000 at a time. ``/results/participant`` is only
-asked for an athlete a push or a pass names that we do not know.
+gives everyone's time there; both paged 1,000 at a time. The newest pass id of each point
+is read first (its watermark); a resync then only reads ``/results/latest`` newest first
+down to the watermark (every pass recorded since, usually one request a point) plus
+``/results/list`` for statuses — the same catch-up polling does every ``poll_interval``.
+``/results/participant`` is only asked for an athlete a push or a pass names that we do
+not know.
 
 REST answers are applied as they arrive and only ever add or update times (never drop a
 point), so a page read a moment before a push cannot erase what the push brought; pushes
@@ -402,13 +407,13 @@ class BBTSource:
         self._clocks: dict[str, _Clock] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         self._offsets: dict[tuple[str, str], int] = {}  # (race id, wave id) -> offset ms
-        # Athletes whose details we hold: (race id, bib) -> wave id; result id -> (race, bib).
+        # Athletes whose details we hold: (race id, bib) -> wave id.
         self._known: dict[tuple[str, str], str | None] = {}
-        self._ids: dict[int, tuple[str, str]] = {}
         self._list_seen: dict[int, int] = {}  # result id -> digest of its last applied list item
         # /results/latest: newest pass id seen per point, and the current read's floor.
         self._latest_max: dict[str, int] = {}
         self._latest_cycle: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
+        self._loaded_points: set[str] = set()  # points whose every pass was loaded once
         # What messages could not settle by themselves (the I/O layer acts on these).
         self.needs_resync = False
         self.needs_eventdata = False
@@ -423,6 +428,7 @@ class BBTSource:
         self._push_failures = 0
         self._push_due = 0.0
         self._rejects_logged = 0
+        self._journal_reported = False
         self.syncs = 0  # completed full REST syncs (the first load and every resync)
 
     @property
@@ -512,7 +518,6 @@ class BBTSource:
         if standings is None:
             self._need_eventdata(f"push names race {race_id}, which is not loaded")
             return True
-        self._ids[result_id] = (race_id, bib)
         if point_id is not None:
             if point_id not in standings.point_index:
                 self._need_eventdata(f"push names timing point {point_id} of race {race_id}, not loaded")
@@ -711,7 +716,6 @@ class BBTSource:
 
     def _register(self, res: _Res) -> None:
         self._known[(res.race_id, res.bib)] = res.participant.wave_id
-        self._ids[res.result_id] = (res.race_id, res.bib)
         self.wanted.pop(res.result_id, None)
 
     def _gun(
@@ -857,7 +861,6 @@ class BBTSource:
             if standings is None or point_id not in standings.point_index:
                 self._need_eventdata(f"/results/latest: point {point_id} of race {race_id} not loaded")
                 continue
-            self._ids[result_id] = (race_id, bib)
             if (race_id, bib) not in self._known:
                 self._want(result_id, f"race number {bib} of race {race_id} is not known")
             passings.append(Passing(race_id=race_id, bib=bib, point_id=point_id, time_ms=gun))
@@ -1036,9 +1039,12 @@ class BBTSource:
         if self.journal is None:
             return
         if body is None:
-            self.journal.record(kind, payload, received, url, source=self.name)
+            ok = self.journal.record(kind, payload, received, url, source=self.name)
         else:
-            self.journal.record(kind, payload, received, url, source=self.name, body=body)
+            ok = self.journal.record(kind, payload, received, url, source=self.name, body=body)
+        if not ok and self.journal.failed and not self._journal_reported:
+            self._journal_reported = True  # said once; the feed goes on unrecorded
+            self.health.last_error = self.journal.failed
 
     async def _get_pages(
         self, client: httpx.AsyncClient, pipeline: Pipeline, route: str, params: dict[str, Any]
@@ -1063,50 +1069,63 @@ class BBTSource:
         )
         return not (set(self._races) <= before[0] and set(self._points) <= before[1])
 
-    async def _load_results(
-        self, client: httpx.AsyncClient, pipeline: Pipeline, *, points: bool = True
-    ) -> None:
+    async def _load_lists(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:
+        """Everyone's details, status and latest time: ``/results/list`` per race."""
         await _gather(
             self._get_pages(client, pipeline, "/results/list", {"race_id": race_id})
             for race_id in list(self._races)
         )
-        if points:
+
+    async def _sync(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:
+        """Bring the engine up to the master's state over REST (the first load and every
+        resync).
+
+        A timing point never loaded gets its newest pass id read first (the watermark),
+        then everyone's time there (``/results/toplistforpoint``, paged). A point loaded
+        before is caught up from its watermark: ``/results/latest`` newest first, down to
+        the first pass already held — every pass recorded since, usually one request.
+        ``/results/list`` per race brings statuses, new entries and changed details.
+        """
+        started = time.monotonic()
+        self._syncing = True
+        try:
+            await self._load_event_data(client, pipeline)
+            points = {pid: p for pid, p in self._points.items() if p.race_id in self._races}
+            fresh = [pid for pid in points if pid not in self._loaded_points]
+            held = [pid for pid in points if pid in self._loaded_points]
+            await _gather(
+                [
+                    *(
+                        self._get(
+                            client, pipeline, "/results/latest", {"point_id": pid, "page": 1, "page_size": 1}
+                        )
+                        for pid in fresh
+                    ),
+                    *(self._poll_point(client, pipeline, pid, self.page_size) for pid in held),
+                ]
+            )
+            await self._load_lists(client, pipeline)
             await _gather(
                 self._get_pages(
                     client,
                     pipeline,
                     "/results/toplistforpoint",
-                    {"race_id": point.race_id, "point_id": point_id},
+                    {"race_id": points[pid].race_id, "point_id": pid},
                 )
-                for point_id, point in list(self._points.items())
-                if point.race_id in self._races
+                for pid in fresh
             )
-
-    async def _read_watermarks(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:
-        await _gather(
-            self._get(client, pipeline, "/results/latest", {"point_id": point_id, "page": 1, "page_size": 1})
-            for point_id in list(self._points)
-        )
-
-    async def _full_sync(self, client: httpx.AsyncClient, pipeline: Pipeline, *, watermarks: bool) -> None:
-        """Everything over REST. With ``watermarks`` the newest pass id of every point is
-        read first, so that polling afterwards misses nothing recorded meanwhile."""
-        started = time.monotonic()
-        self._syncing = True
-        try:
-            await self._load_event_data(client, pipeline)
-            if watermarks:
-                await self._read_watermarks(client, pipeline)
-            await self._load_results(client, pipeline)
+            self._loaded_points.update(fresh)
         finally:
             self._syncing = False
         self.needs_eventdata = False
         self.syncs += 1
         log.info(
-            "%s: synced %d races, %d athletes in %.2f s",
+            "%s: synced %d races, %d athletes (%d points loaded, %d caught up) in %.2f s",
             self.name,
             len(self._races),
             len(self._known),
+            len(fresh),
+            len(held),
             time.monotonic() - started,
         )
 
@@ -1123,14 +1142,17 @@ class BBTSource:
 
         await _gather(one(result_id) for result_id in wanted)
 
-    async def _poll_point(self, client: httpx.AsyncClient, pipeline: Pipeline, point_id: str) -> None:
+    async def _poll_point(
+        self, client: httpx.AsyncClient, pipeline: Pipeline, point_id: str, page_size: int | None = None
+    ) -> None:
+        """Every pass at the point newer than the newest one held (newest first, paged)."""
         page = 1
         while True:
             info = await self._get(
                 client,
                 pipeline,
                 "/results/latest",
-                {"point_id": point_id, "page": page, "page_size": self.latest_page_size},
+                {"point_id": point_id, "page": page, "page_size": page_size or self.latest_page_size},
             )
             if not info.ids or min(info.ids) <= info.floor or page >= info.pages:
                 return
@@ -1143,12 +1165,11 @@ class BBTSource:
 
     async def _refresh(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:
         """Polling's periodic look at what /results/latest does not show: event data,
-        status changes, new entries."""
+        status changes, new entries (and new timing points, loaded whole)."""
         if await self._load_event_data(client, pipeline):
-            await self._read_watermarks(client, pipeline)
-            await self._load_results(client, pipeline)
+            await self._sync(client, pipeline)
         else:
-            await self._load_results(client, pipeline, points=False)
+            await self._load_lists(client, pipeline)
 
     # -------------------------------------------------------------------- sessions
     def _backoff(self, attempt: int) -> float:
@@ -1160,8 +1181,8 @@ class BBTSource:
             ws = await connect(
                 self.push_url,
                 open_timeout=self.timeout,
-                ping_interval=self.ping_interval,
-                ping_timeout=self.ping_interval,
+                ping_interval=None,  # our own keepalive (see _keepalive) also feeds health
+                ping_timeout=None,
                 close_timeout=1.0,
                 max_size=16 * 2**20,
                 additional_headers=self._headers or None,
@@ -1198,6 +1219,24 @@ class BBTSource:
         reason = ws.close_reason or ""
         return f"push connection lost (close code {code}{': ' + reason if reason else ''})"
 
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """Ping the master: a quiet race on a live socket is not stale, and a master that
+        vanished without closing the socket is noticed within ``timeout``."""
+        assert self.ping_interval
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            try:
+                pong = await ws.ping()
+                await asyncio.wait_for(pong, self.timeout)
+            except (TimeoutError, ConnectionClosed):
+                log.info("%s: no answer to a push ping within %g s", self.name, self.timeout)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(1011, "keepalive ping timeout"), 1.0)
+                return
+            self.health.last_message = self.health.clock()
+            if self.health.state is FeedState.CONNECTED or self.health.state is FeedState.CONNECTING:
+                self.health.state = FeedState.CONNECTED
+
     async def _push_session(self, client: httpx.AsyncClient, pipeline: Pipeline, ws: ClientConnection) -> str:
         """Read pushes; resync over REST first and whenever a gap is seen. Returns why it ended."""
         self.health.mode = SourceMode.PUSH
@@ -1206,6 +1245,11 @@ class BBTSource:
         self.needs_resync = True
         self._wake = self._wake or asyncio.Event()
         reader = asyncio.create_task(self._read_push(ws, pipeline), name=f"{self.name} push reader")
+        keepalive = (
+            asyncio.create_task(self._keepalive(ws), name=f"{self.name} keepalive")
+            if self.ping_interval
+            else None
+        )
         try:
             while not reader.done():
                 self._wake.clear()
@@ -1213,7 +1257,7 @@ class BBTSource:
                     self.needs_resync = False
                     if self._sync_buffer is None:
                         self._sync_buffer = []
-                    sync = asyncio.create_task(self._full_sync(client, pipeline, watermarks=False))
+                    sync = asyncio.create_task(self._sync(client, pipeline))
                     try:
                         await asyncio.wait((reader, sync), return_when=asyncio.FIRST_COMPLETED)
                     finally:
@@ -1246,6 +1290,8 @@ class BBTSource:
             return reader.result()
         finally:
             self._sync_buffer = None
+            if keepalive is not None:
+                keepalive.cancel()
             if not reader.done():
                 reader.cancel()
                 with contextlib.suppress(BaseException):
@@ -1258,7 +1304,7 @@ class BBTSource:
     ) -> ClientConnection | None:
         """Poll until push can be opened again (returned), or forever with ``poll=True``."""
         self.health.mode = SourceMode.POLLING
-        await self._full_sync(client, pipeline, watermarks=True)
+        await self._sync(client, pipeline)
         self._failures = 0
         now = time.monotonic()
         next_poll = now + self.poll_interval
@@ -1336,7 +1382,7 @@ class BBTSource:
         self._sem = asyncio.Semaphore(self.concurrency)
         try:
             async with self._client() as client:
-                await self._full_sync(client, pipeline, watermarks=False)
+                await self._sync(client, pipeline)
                 if self.wanted:
                     await self._fetch_wanted(client, pipeline)
         except BBTError as exc:
