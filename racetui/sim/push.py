@@ -96,7 +96,8 @@ class Subscriber:
                 self.pump.cancel()
             if self.close_code is not None and not watch.done():
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.websocket.close(self.close_code, self.close_reason), 5.0)
+                    # The close frame goes out once the client has read what is ahead of it.
+                    await asyncio.wait_for(self.websocket.close(self.close_code, self.close_reason), 30.0)
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.pump
