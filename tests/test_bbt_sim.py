@@ -1,0 +1,118 @@
+"""The BBT client against the real simulator (racetui.sim): push cut 20 times during a race,
+polling only, and a journal of the run replayed — each must end on the simulator's own
+/results/toplist, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from racetui.sim import RaceSpec, Sim, SimConfig, running_sim
+from racetui.sources.base import Pipeline, SourceMode
+from racetui.sources.bbt import BBTSource
+from racetui.sources.journal import Journal
+from racetui.sources.replay import ReplaySource
+from tests.test_bbt_client import FAST, running
+from tests.test_bbt_fake import engine_finishers, until
+
+RACES = (
+    RaceSpec(kind="road", variant="10k", entries=300, start_mode="waves"),
+    RaceSpec(kind="triathlon", variant="sprint", entries=60, start_after_s=120),
+    RaceSpec(kind="relay", entries=8, start_after_s=240),
+)
+
+
+def config() -> SimConfig:
+    return SimConfig(races=RACES, clock="manual", countdown=30, seed=3)
+
+
+async def api_toplist(sim: Sim, race_id: str) -> list[str]:
+    """The simulator's /results/toplist, every page."""
+    bibs: list[str] = []
+    async with httpx.AsyncClient(base_url=sim.api_url, trust_env=False) as client:
+        page = 1
+        while True:
+            body = (
+                await client.get(
+                    "/results/toplist", params={"race_id": race_id, "page": page, "page_size": 1000}
+                )
+            ).json()
+            bibs += [row["racenum"] for row in body["data"]]
+            if page >= body["pages"]:
+                return bibs
+            page += 1
+
+
+def holds_the_truth(sim: Sim, pipeline: Pipeline) -> bool:
+    """Every athlete's status and chip time at every point, as the simulator has them."""
+    for race_id, standings in pipeline.engine.races.items():
+        for bib, entry in standings.entries.items():
+            truth = sim.truth_athlete(race_id, bib)
+            if entry.times != truth.chips or entry.source_status != truth.status:
+                return False
+        if len(standings.entries) != len([p for p in sim.event.participants if p.race_id == race_id]):
+            return False
+    return True
+
+
+async def final_standings_match(sim: Sim, pipeline: Pipeline) -> None:
+    await until(lambda: holds_the_truth(sim, pipeline), timeout=20, what="the simulator's truth")
+    for race_id in pipeline.engine.races:
+        toplist = await api_toplist(sim, race_id)
+        assert toplist, f"race {race_id} has finishers"
+        assert engine_finishers(pipeline, race_id) == toplist
+        assert toplist == [row.racenum for row in sim.truth_toplist(race_id)]
+
+
+async def test_push_cut_twenty_times_during_a_race_loses_nothing(tmp_path: Path) -> None:
+    async with running_sim(config(), host="127.0.0.1", port=0) as sim:
+        journal = Journal(tmp_path / "sim.jsonl.gz", source="BBT sim")
+        pipeline = Pipeline()
+        source = BBTSource(sim.base_url, journal=journal, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: source.syncs > 0 and source.health.mode is SourceMode.PUSH, what="first sync")
+            for cut in range(20):
+                await sim.advance(90)  # the race goes on...
+                await asyncio.sleep(0.02)
+                # ...the push is cut; the first ten times it is refused a while (the client
+                # polls meanwhile), the last ten it comes back at once (only the resync
+                # after the reconnect can bring what happened during the cut)...
+                await sim.drop_push(refuse_for=0.15 if cut < 10 else 0.0)
+                await sim.advance(30)  # ...and goes on while the client is cut off
+                if cut == 5:
+                    sim.refuse_http(0.1)  # the timing PC is busy for REST too
+                await until(
+                    lambda: source.health.mode is SourceMode.PUSH and bool(sim.hub.subscribers),
+                    what=f"push back after cut {cut + 1}",
+                )
+            await sim.run_until_finished()
+            await final_standings_match(sim, pipeline)
+            assert source.health.reconnects >= 20
+        journal.close()
+        live = pipeline
+
+        # The journal of that run replays to the same final standings.
+        replayed = Pipeline()
+        replay = ReplaySource(journal.path, speed=0)
+        await asyncio.wait_for(replay.run(replayed), 60)
+        assert replay.problems == [] and replay.health.rejected == 0
+        for race_id in live.engine.races:
+            assert engine_finishers(replayed, race_id) == engine_finishers(live, race_id)
+        assert holds_the_truth(sim, replayed)
+
+
+async def test_polling_only_reaches_the_same_standings() -> None:
+    async with running_sim(config(), host="127.0.0.1", port=0) as sim:
+        pipeline = Pipeline()
+        source = BBTSource(sim.base_url, poll=True, list_refresh=0.3, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: source.syncs > 0, what="first sync")
+            for _ in range(30):
+                await sim.advance(90)
+                await asyncio.sleep(0.03)
+            await sim.run_until_finished()
+            await final_standings_match(sim, pipeline)
+            assert source.health.mode is SourceMode.POLLING
+            assert sim.hub.messages == 0  # never subscribed
