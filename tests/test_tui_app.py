@@ -100,7 +100,7 @@ async def test_leaderboard_and_header_at_a_glance() -> None:
         assert board.row_at(0).key == ("elite", leader.bib)  # type: ignore[union-attr]
         text = header_text(app)
         assert "Lakeside Triathlon Festival 2025" in text and "Elite Men & Women" in text
-        assert "⏱ 45:00" in text and "07:45:00" in text and "▶ replay" in text
+        assert "◷ 45:00" in text and "07:45:00" in text and "▶ replay" in text
         assert "new" in text  # incidents not looked at yet
 
 
@@ -192,7 +192,7 @@ async def test_race_wave_point_and_filters() -> None:
         await pilot.press("v", "v")
         await pilot.pause()
         assert app.state.wave_id == "ag-w2"
-        assert "Wave 2" in header_text(app) and "⏱ 30:00" in header_text(app)
+        assert "Wave 2" in header_text(app) and "◷ 30:00" in header_text(app)
         board = table(app)
         assert all(
             pipeline.engine.races["ag"].entries[r.key[1]].participant.wave_id == "ag-w2"  # type: ignore[union-attr,index]

@@ -186,9 +186,7 @@ class RaceApp(App[None]):
 
     def reload_visible(self) -> None:
         for screen in self.visible_screens():
-            if isinstance(screen, RaceScreen) and screen.ready:
-                screen.reload()
-            elif isinstance(screen, AthleteScreen) and screen.is_mounted:
+            if isinstance(screen, RaceScreen | AthleteScreen) and screen.ready:
                 screen.reload()
 
     # -------------------------------------------------------------- actions

@@ -295,7 +295,7 @@ class IncidentsModel(TableModel):
             Column("bib", "Bib", 5, 0, "right"),
             Column("name", "Athlete", 16, 0),
             Column("badge", "What", 4, 0),
-            Column("text", "Rule", 16, 0, flex=True),
+            Column("text", "Rule", 26, 0, flex=True),
         ]
 
     def reload(self) -> None:

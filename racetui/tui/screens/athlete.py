@@ -13,7 +13,7 @@ from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap
 from racetui.tui.models import AthleteModel
 from racetui.tui.state import AthleteRef
-from racetui.tui.widgets.table import RowTable
+from racetui.tui.widgets.table import InfoTable, RowTable
 
 __all__ = ["AthleteScreen"]
 
@@ -54,7 +54,7 @@ class AthleteScreen(ModalScreen[None]):
         with Vertical(id="athlete"):
             yield Static("", id="who", markup=False)
             yield Static("", id="facts", markup=False)
-            yield RowTable(AthleteModel(self.app.state, self.ref), empty="Unknown athlete.", id="points")  # type: ignore[attr-defined]
+            yield InfoTable(AthleteModel(self.app.state, self.ref), empty="Unknown athlete.", id="points")  # type: ignore[attr-defined]
             yield Static("", id="incidents", markup=False)
         yield Footer(compact=True)
 
@@ -62,8 +62,12 @@ class AthleteScreen(ModalScreen[None]):
         self.reload()
         self.query_one("#points", RowTable).focus()
 
+    @property
+    def ready(self) -> bool:
+        return self.is_mounted and bool(self.query("#points"))
+
     def tick(self, changes: ChangeSet) -> None:
-        if not self.is_mounted:
+        if not self.ready:
             return
         bibs = changes.athletes.get(self.ref[0], set())
         if self.ref[1] in bibs or self.ref[0] in changes.moved or self.ref[0] in changes.structure:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Digits, Label, Static
@@ -37,10 +38,10 @@ class RaceClockPanel(Vertical):
         self.race_id = race_id
 
     def compose(self) -> ComposeResult:
-        yield Label("", classes="title")
+        yield Label("", classes="title", markup=False)
         yield Digits("--:--")
-        yield Label("", classes="state")
-        yield Static("", classes="waves")
+        yield Label("", classes="state", markup=False)
+        yield Static("", classes="waves", markup=False)
 
     def show(self, race: Race, now: datetime, current: bool) -> None:
         clock = race_time(race, now)
@@ -81,11 +82,15 @@ class ClockScreen(RaceScreen):
         height: auto;
         padding: 0 1;
     }
+    ClockScreen.-compact #tod-row > Digits { display: none; }
+    ClockScreen.-compact #tod-row > Label { padding: 0 1; }
+    ClockScreen.-compact RaceClockPanel { border: none; padding: 0 1 1 1; }
+    ClockScreen.-compact RaceClockPanel.-current { border: none; background: $panel; }
     """
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="tod-row"):
-            yield Label("time of day")
+            yield Label("time of day", id="tod-label", markup=False)
             yield Digits("--:--:--", id="tod")
         yield Grid(id="clocks")
 
@@ -104,24 +109,31 @@ class ClockScreen(RaceScreen):
 
     def on_changes(self, changes: ChangeSet) -> None:
         if changes.structure:
-            self.run_worker(self._refresh_all, exclusive=True, group="clock")
+            self._refresh_all()
         else:
             self._show()
 
     def reload(self) -> None:
         super().reload()
-        self.run_worker(self._refresh_all, exclusive=True, group="clock")
+        self._refresh_all()
 
+    @work(exclusive=True, group="clock")
     async def _refresh_all(self) -> None:
         await self._sync_panels()
         self._show()
 
     def on_resize(self) -> None:
+        # Below 30 lines the time of day is the header's, and the panels lose their borders.
+        self.set_class(self.size.height < 30, "-compact")
         self.query_one("#clocks", Grid).styles.grid_size_columns = self._grid_columns()
 
     def _show(self) -> None:
         now = self.state.clock()
-        self.query_one("#tod", Digits).update(format_time_of_day(now))
+        tod = format_time_of_day(now)
+        self.query_one("#tod", Digits).update(tod)
+        self.query_one("#tod-label", Label).update(
+            f"time of day {tod}" if self.has_class("-compact") else "time of day"
+        )
         current = self.state.race_id
         for panel in self.query(RaceClockPanel):
             standings = self.state.engine.races.get(panel.race_id)

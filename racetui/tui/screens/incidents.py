@@ -19,9 +19,9 @@ class IncidentsScreen(RaceScreen):
     TITLE = "Incidents"
 
     BINDINGS = [
-        Binding("u", "unserved", "Unserved only"),
-        Binding("a", "acknowledge", "Mark read"),
-        Binding("w", "watch", "Watch"),
+        Binding("u", "unserved", "Unserved"),
+        Binding("a", "acknowledge", "Read"),
+        Binding("w", "watch", "Watch", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:

@@ -17,6 +17,11 @@ __all__ = ["InfoBar", "LeaderboardScreen"]
 
 
 class InfoBar(Static):
+    """One line of context under the header (filters, counts, the marked athlete's gap)."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+
     DEFAULT_CSS = """
     InfoBar { height: 1; background: $surface; color: $foreground 80%; padding: 0 1; }
     """
@@ -29,10 +34,10 @@ class LeaderboardScreen(RaceScreen):
         Binding("p", "point(1)", "Point"),
         Binding("P", "point(-1)", "Prev point", show=False),
         Binding("l", "latest", "Latest", show=False),
-        Binding("f", "gender", "Gender"),
-        Binding("c", "category", "Category"),
+        Binding("f", "gender", "Gender", show=False),
+        Binding("c", "category", "Category", show=False),
         Binding("w", "watch", "Watch"),
-        Binding("m", "mark", "Mark"),
+        Binding("m", "mark", "Mark", show=False),
         Binding("g", "gap", "Gap", show=False),
     ]
 

@@ -19,10 +19,10 @@ class PassesScreen(RaceScreen):
     TITLE = "Passes"
 
     BINDINGS = [
-        Binding("p", "filter(1)", "Point/location"),
+        Binding("p", "filter(1)", "Where"),
         Binding("P", "filter(-1)", "Previous filter", show=False),
         Binding("w", "watch", "Watch"),
-        Binding("m", "mark", "Mark"),
+        Binding("m", "mark", "Mark", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:

@@ -19,10 +19,10 @@ class SplitsScreen(RaceScreen):
     TITLE = "Splits"
 
     BINDINGS = [
-        Binding("left,h", "shift(-1)", "◀ Points"),
-        Binding("right", "shift(1)", "Points ▶"),
+        Binding("left", "shift(-1)", "Points", key_display="←→"),
+        Binding("right", "shift(1)", "Next points", show=False),
         Binding("w", "watch", "Watch"),
-        Binding("m", "mark", "Mark"),
+        Binding("m", "mark", "Mark", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:

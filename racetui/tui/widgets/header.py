@@ -11,6 +11,7 @@ from textual.widget import Widget
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import fit
 from racetui.tui.models import health_badge
+from racetui.tui.widgets.styles import layer_style
 
 if TYPE_CHECKING:
     from racetui.tui.app import RaceApp
@@ -32,7 +33,7 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
     right: list[tuple[str, str]] = []
     clock = state.race_clock()
     if clock is not None:
-        right.append((f"⏱ {clock.text()}", "clock"))
+        right.append((f"◷ {clock.text()}", "clock"))
     right.append((format_time_of_day(state.clock()), "dim"))
     for source in app.sources:
         badge, style = health_badge(source.health)
@@ -84,12 +85,12 @@ class RaceHeader(Widget):
         text = Text(" ", no_wrap=True, overflow="crop")
         for n, (piece, style) in enumerate(left):
             if n:
-                text.append(" › ", self.get_component_rich_style("hd--dim", partial=True))
-            text.append(piece, self.get_component_rich_style(f"hd--{style}", partial=True))
+                text.append(" › ", layer_style(self, "hd--dim"))
+            text.append(piece, layer_style(self, f"hd--{style}"))
         pad = width - text.cell_len - cell_len(right_text) - 1
         text.append(" " * max(1, pad))
         for n, (piece, style) in enumerate(right):
             if n:
-                text.append(sep, self.get_component_rich_style("hd--dim", partial=True))
-            text.append(piece, self.get_component_rich_style(f"hd--{style}", partial=True))
+                text.append(sep, layer_style(self, "hd--dim"))
+            text.append(piece, layer_style(self, f"hd--{style}"))
         return text

@@ -29,6 +29,7 @@ from racetui.engine import ChangeSet
 from racetui.tui.columns import Cell, Column, fit, fit_columns
 from racetui.tui.models import CellValue, DisplayRow, TableModel
 from racetui.tui.state import AthleteRef
+from racetui.tui.widgets.styles import layer_style
 
 __all__ = ["InfoTable", "RowTable"]
 
@@ -43,7 +44,7 @@ class RowTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "Top", show=False),
         Binding("end", "jump(-1)", "Bottom", show=False),
-        Binding("enter", "select", "Details", show=True),
+        Binding("enter", "select", "Open", show=True),
     ]
 
     DEFAULT_CSS = """
@@ -262,7 +263,7 @@ class RowTable(ScrollView, can_focus=True):
             return Style()
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self._styles[name] = layer_style(self, name)
         return style
 
     def _laid_out(self, width: int) -> list[tuple[int, Column, int]]:
@@ -421,4 +422,4 @@ def _is_fragments(value: CellValue) -> TypeGuard[tuple[tuple[str, str | None], .
 class InfoTable(RowTable):
     """A table whose rows open nothing (source health): Enter is not offered."""
 
-    BINDINGS = [Binding("enter", "select", "Details", show=False)]
+    BINDINGS = [Binding("enter", "select", "Open", show=False)]

@@ -1,0 +1,61 @@
+"""Snapshots of every screen at 120x36 and 80x24 (SVGs in tests/__snapshots__/).
+
+Seeded sample event, fixed clock, built-in themes, no sockets, no wall clock: the same
+screen every run. Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from racetui.tui.app import RaceApp
+from racetui.tui.clock import fixed_clock
+from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
+from racetui.tui.themes import builtin_theme_dir
+
+SIZES = {"wide": (120, 36), "small": (80, 24)}
+
+
+def make_app(theme: str | None = None) -> RaceApp:
+    pipeline, feed = sample_pipeline(120)
+    return RaceApp(
+        pipeline,
+        [feed],
+        clock=fixed_clock(SAMPLE_NOW),
+        theme=theme,
+        theme_dirs=[builtin_theme_dir()],
+        tracker_budget=None,
+    )
+
+
+SCREENS: dict[str, list[str]] = {
+    "leaderboard": ["1"],
+    "splits": ["2"],
+    "clock": ["3"],
+    "incidents": ["4"],
+    "passes": ["5"],
+    "publish": ["6"],
+    "health": ["7"],
+    "athlete": ["1", "down", "down", "enter"],
+    "help": ["question_mark"],
+    "watch-mark": ["down", "w", "down", "down", "m", "down", "down"],
+    "age-group-wave-2": ["r", "v", "v"],
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare: Any, screen: str, size: str) -> None:
+    assert snap_compare(make_app(), press=SCREENS[screen], terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("theme", ["racetui-light", "high-contrast", "colour-blind", "monochrome"])
+def test_theme(snap_compare: Any, theme: str) -> None:
+    assert snap_compare(make_app(theme), press=["down"], terminal_size=SIZES["small"])
+
+
+def test_incidents_theme_colour_blind(snap_compare: Any) -> None:
+    assert snap_compare(make_app("colour-blind"), press=["4"], terminal_size=SIZES["small"])
