@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import time
@@ -30,6 +31,7 @@ TICK_SECONDS = 0.05  # real clock: how often due happenings are applied
 # reading fills its queue (and is closed with 1013) within a fraction of a second instead
 # of having many seconds of stale messages parked in the kernel.
 SEND_BUFFER = 256 * 1024
+FREEZE_EVERY = 20_000  # happenings applied between two gc.freeze()
 
 
 class Sim:
@@ -49,6 +51,7 @@ class Sim:
         self._base_ms = 0.0
         self._base_mono = time.monotonic()
         self._ticker: asyncio.Task[None] | None = None
+        self._since_freeze = 0
         self.state.results_listeners.append(self._push_result)
         self.state.eventdata_listeners.append(self._push_eventdata)
 
@@ -113,9 +116,10 @@ class Sim:
             await self._finished.wait()
 
     async def _apply_until(self, target: int) -> int:
-        # Apply in chunks and let the sockets run between them: a big jump must not starve
-        # the subscribers' queues (a chunk is well below a queue's bound).
-        chunk = max(1, min(1000, self.config.push_queue // 4))
+        # Apply in chunks and let the sockets run between them: a big jump must neither
+        # starve the subscribers' queues (a chunk is well below a queue's bound) nor keep
+        # HTTP requests waiting for more than a few milliseconds.
+        chunk = max(1, min(200, self.config.push_queue // 4))
         total = 0
         state = self.state
         while True:
@@ -124,6 +128,13 @@ class Sim:
             if applied < chunk:
                 break
             await asyncio.sleep(0)
+        self._since_freeze += total
+        if self._since_freeze >= FREEZE_EVERY:
+            # What the race has recorded so far lives until the end: park it in the GC's
+            # permanent generation, so that full collections (pauses of hundreds of
+            # milliseconds in a 50,000 field) do not walk it again and again.
+            gc.freeze()
+            self._since_freeze = 0
         if state.finished:
             self._finished.set()
         return total
