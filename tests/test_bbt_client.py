@@ -425,3 +425,26 @@ async def test_a_master_that_stops_answering_pings_is_noticed() -> None:
         assert ws.close_code is not None or ws.state.name in ("CLOSING", "CLOSED")
     finally:
         server.close()
+
+
+async def test_eventdata_during_a_sync_is_not_lost() -> None:
+    async with FakeBBT(athletes=8) as bbt:
+        bbt.hang.clear()
+        bbt.hang_routes = {"/results/list"}  # the first sync stops after the event data
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(
+                lambda: bool(bbt.subscribers) and bbt.requests["/results/list"] > 0, what="sync under way"
+            )
+            bbt.races[1]["state"] = "official"
+            bbt.push({"event": "eventdata"})
+            await until(lambda: source.needs_eventdata, what="the push")
+            bbt.hang_routes = set()
+            bbt.hang.set()
+
+            def official() -> bool:
+                clock = pipeline.engine.races["2"].race.clock
+                return clock is not None and clock.state is ClockState.OFFICIAL
+
+            await until(official, what="the change re-read after the sync")

@@ -381,7 +381,10 @@ class BBTSource:
             k: (v.get_secret_value() if isinstance(v, SecretStr) else str(v))
             for k, v in (headers or {}).items()
         }
-        self._secrets = [s for s in (parts.password, parts.username, *self._headers.values()) if s]
+        # Longest first, and never a 1-2 character value (it would blank out ordinary text).
+        self._secrets = sorted(
+            {s for s in (parts.password, *self._headers.values()) if s and len(s) >= 3}, key=len, reverse=True
+        )
 
         self.poll = poll
         self.poll_interval = poll_interval
@@ -1088,6 +1091,7 @@ class BBTSource:
         """
         started = time.monotonic()
         self._syncing = True
+        self.needs_eventdata = False  # cleared before the read: a change during it is re-read
         try:
             await self._load_event_data(client, pipeline)
             points = {pid: p for pid, p in self._points.items() if p.race_id in self._races}
@@ -1117,7 +1121,6 @@ class BBTSource:
             self._loaded_points.update(fresh)
         finally:
             self._syncing = False
-        self.needs_eventdata = False
         self.syncs += 1
         log.info(
             "%s: synced %d races, %d athletes (%d points loaded, %d caught up) in %.2f s",
