@@ -296,3 +296,15 @@ async def test_latest_pass_ids_rise_across_the_event(sim: Sim, client: httpx.Asy
         seen.extend(item["id"] for item in body["data"])
     assert seen and max(seen) <= applied and len(set(seen)) == len(seen)
     assert Status.OK.value == "OK"
+
+
+async def test_real_clock_runs_at_speed_to_the_end() -> None:
+    config = SimConfig(kind="10k", athletes=50, speed=3000, countdown=1, clock="real", seed=2)
+    async with running_sim(config) as sim, httpx.AsyncClient(base_url=sim.api_url, timeout=10) as client:
+        assert not sim.finished
+        await asyncio.wait_for(sim.run_until_finished(), 30)
+        assert sim.finished and sim.now_ms >= sim.event.end_ms
+        assert (race_time := sim.race_time_ms(1)) is not None and race_time > 0
+        await _compare_toplist(sim, client, 1)
+        clock = await get(client, "/timing/raceclock", race_id=1)
+        assert clock["state"] == "official"

@@ -18,7 +18,8 @@ Serve
 -----
 ::
 
-    async with running_sim(SimConfig(clock="manual"), host="127.0.0.1", port=0) as sim:
+    async with running_sim(SimConfig(clock="manual"), host="127.0.0.1", port=0,
+                           event=None, send_buffer=256 * 1024) as sim:
         sim.base_url        # "http://127.0.0.1:54321"
         sim.api_url         # base_url + "/api/1.1"
         sim.push_url        # "ws://127.0.0.1:54321/api/1.1/push?events=results,eventdata"
@@ -35,6 +36,13 @@ Serve
         sim.truth_athlete(1, "123")     # AthleteTruth: status, chips per point, incidents
         sim.event                       # the SimEvent being served
         sim.state.engine                # the racetui Engine fed by the simulation
+
+``running_sim`` binds ``host`` (127.0.0.1 unless told otherwise; ``OSError`` when it
+cannot), generates the event in a worker thread unless ``event`` is given, and stops the
+server (push sockets closed with 1001) on exit. ``send_buffer`` is each connection's kernel
+send buffer: small enough that a subscriber that stops reading overflows its queue (1013)
+quickly. Applying a long stretch of race moves what was recorded into the GC's permanent
+generation (``gc.freeze()``), process-wide.
 
 Event time is whole milliseconds since simulation time zero; the first gun fires at
 ``countdown`` seconds, other races ``RaceSpec.start_after_s`` later. Time of day is
