@@ -556,7 +556,7 @@ class FakeBBT:
 
 
 # ----------------------------------------------------------------------- helpers
-async def until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+async def until(condition: Any, timeout: float = 30.0, what: str = "condition") -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

@@ -113,6 +113,8 @@ def test_a_journal_cut_anywhere_reads_up_to_its_last_complete_line(tmp_path: Pat
         assert len(problems) <= 1
         if size in ends or size == len(data):
             assert problems == [], (size, problems)
+        elif size:
+            assert len(problems) == 1 and "cut mid-write" in problems[0], (size, problems)
 
 
 def test_corrupt_bytes_are_reported_and_reading_stops_cleanly(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ async def test_a_journal_cut_mid_write_replays_up_to_the_cut(tmp_path: Path) -> 
     replay = ReplaySource(cut, speed=0)
     await replay.run(replayed)
     assert replay.finished
-    assert len(replay.problems) == 1 and "incomplete last line" in replay.problems[0]
+    assert len(replay.problems) == 1 and "cut mid-write" in replay.problems[0]
     assert replay.health.last_error == replay.problems[0]
     assert replay.played > 10
     assert sum(len(s.entries) for s in replayed.engine.races.values()) == 80

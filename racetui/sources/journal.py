@@ -260,7 +260,7 @@ def _lines(path: Path, chunk_size: int = 1 << 16) -> Iterator[tuple[bytes, str |
             yield b"", "an incomplete last line (cut mid-write)"
         elif z is not None and not z.eof and handle.tell() > 0 and not _sync_flushed(path):
             # Still being written (sync-flushed, not finished) is normal; anything else is a cut.
-            yield b"", "a cut compressed stream"
+            yield b"", "a compressed stream cut mid-write (every line before it complete)"
 
 
 class _NotGzip(Exception):

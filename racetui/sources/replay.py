@@ -73,6 +73,16 @@ class ReplaySource:
         self._reader_class: Any = None
         self._no_feed_parser: str | None = None
 
+    @property
+    def feed_readers(self) -> dict[str, Any]:
+        """The v1.1 readers by recorded source name (their ``race`` and ``header``)."""
+        return dict(self._feeds)
+
+    @property
+    def bbt_handlers(self) -> dict[str, BBTSource]:
+        """The BBT message handlers by recorded source name."""
+        return dict(self._bbt)
+
     # ---------------------------------------------------------------------- run
     async def run(self, pipeline: Pipeline) -> None:
         """Play the journal; returns at its end (speed 0) or holds until cancelled."""
