@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -344,3 +345,14 @@ def test_no_body_or_frame_makes_the_handler_raise(route: str, body: Any, frame: 
         pipeline, {"event": "results", "seq": 1, **(frame if isinstance(frame, dict) else {})}
     )
     assert "1" in pipeline.engine.races
+
+
+def test_base_urls() -> None:
+    source = BBTSource("10.0.0.5:8080/api/1.1/")
+    assert (source.name, source.api_url) == ("BBT 10.0.0.5:8080", "http://10.0.0.5:8080/api/1.1")
+    assert source.push_url == "ws://10.0.0.5:8080/api/1.1/push?events=results,eventdata"
+    assert BBTSource("https://bbt.example").push_url.startswith("wss://bbt.example/api/1.1/push")
+    for bad in ("ftp://x", "", "http://h:abc", "http://timer:pw1234@h:99999"):
+        with pytest.raises(ValueError, match="base_url") as info:
+            BBTSource(bad)
+        assert "pw1234" not in str(info.value)

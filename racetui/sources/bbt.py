@@ -366,12 +366,17 @@ class BBTSource:
         if "://" not in text:
             text = "http://" + text
         parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url: expected http://host[:port], got {base_url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            shown = base_url if not parts.password else base_url.replace(parts.password, "***")
+            raise ValueError(f"base_url: expected http://host[:port], got {shown!r}")
         path = parts.path.rstrip("/")
         if path.endswith(API_PREFIX):
             path = path[: -len(API_PREFIX)]
-        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        host = parts.hostname + (f":{port}" if port else "")
         self.name = name or f"BBT {host}"
         self.api_url = f"{parts.scheme}://{parts.netloc}{path}{API_PREFIX}"
         ws_scheme = "wss" if parts.scheme == "https" else "ws"
@@ -432,7 +437,7 @@ class BBTSource:
         self._push_due = 0.0
         self._rejects_logged = 0
         self._journal_reported = False
-        self.syncs = 0  # completed full REST syncs (the first load and every resync)
+        self.syncs = 0  # completed REST syncs (the first load and every resync)
 
     @property
     def syncing(self) -> bool:
@@ -1188,6 +1193,7 @@ class BBTSource:
                 ping_timeout=None,
                 close_timeout=1.0,
                 max_size=16 * 2**20,
+                max_queue=1024,  # frames buffered while a big REST page is being applied
                 additional_headers=self._headers or None,
                 proxy=None,
             )
