@@ -449,7 +449,7 @@ async def test_live_tick_redraws_only_what_changed() -> None:
 
 
 async def test_big_field_opens_reading_only_visible_rows() -> None:
-    app, pipeline, _ = make_app(8000)
+    app, _, _ = make_app(8000)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause(0.2)
         board = table(app)

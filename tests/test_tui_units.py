@@ -126,6 +126,13 @@ def test_make_view_uses_the_engine_when_it_can() -> None:
 
 
 # ------------------------------------------------------------------ tracker
+def splits_of(standings, entry) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """An entry's times as a Result's splits (gun time by point id)."""
+    return {
+        p.id: t + entry.offset_ms for p, t in zip(standings.points, entry.times, strict=True) if t is not None
+    }
+
+
 def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
     pipeline, feed = sample_pipeline(120)
     tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW), passes_per_point=10)
@@ -151,13 +158,13 @@ def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
     tracker.process(pipeline.drain())
     seen = tracker.seq
     entry = next(e for e in pipeline.engine.races["elite"].entries.values() if e.status is Status.OK)
-    splits = {
-        p.id: t + entry.offset_ms
-        for p, t in zip(pipeline.engine.races["elite"].points, entry.times, strict=True)
-        if t is not None
-    }
-    result = Result(race_id="elite", bib=entry.bib, participant=entry.participant, splits=splits,
-                    incidents=[Incident.penalty(30, "drafting")])  # fmt: skip
+    result = Result(
+        race_id="elite",
+        bib=entry.bib,
+        participant=entry.participant,
+        splits=splits_of(pipeline.engine.races["elite"], entry),
+        incidents=[Incident.penalty(30, "drafting")],
+    )
     pipeline.apply_results("elite", [result])
     watch = Watchlist()
     watch.toggle("elite", entry.bib)
@@ -190,11 +197,15 @@ def test_tracker_reports_watched_passings_and_status() -> None:
     assert [(e.bib, e.kind) for e in events] == [(upcoming.bib, "pass")]
     assert "passed" in events[0].text
     entry = pipeline.engine.races[upcoming.race_id].entries[upcoming.bib]
-    pipeline.apply_results(
-        upcoming.race_id,
-        [Result(race_id=upcoming.race_id, bib=upcoming.bib, participant=entry.participant, status=Status.DNF,
-                splits={p.id: t + entry.offset_ms for p, t in zip(pipeline.engine.races[upcoming.race_id].points, entry.times, strict=True) if t is not None})],
-    )  # fmt: skip
+    standings = pipeline.engine.races[upcoming.race_id]
+    dnf = Result(
+        race_id=upcoming.race_id,
+        bib=upcoming.bib,
+        participant=entry.participant,
+        status=Status.DNF,
+        splits=splits_of(standings, entry),
+    )
+    pipeline.apply_results(upcoming.race_id, [dnf])
     events = tracker.process(pipeline.drain(), watch)
     assert any(e.kind == "status" and "DNF" in e.text for e in events)
 

@@ -51,7 +51,8 @@ class SimulatedBBT:
         sim = self.sim
         if sim is None:
             return datetime.now().astimezone()
-        return (sim.event.epoch + timedelta(milliseconds=sim.now_ms)).astimezone()
+        moment: datetime = sim.event.epoch + timedelta(milliseconds=sim.now_ms)
+        return moment.astimezone()
 
     async def run(self, pipeline: Any) -> None:
         from racetui.sim.server import running_sim

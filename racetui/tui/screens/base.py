@@ -55,7 +55,7 @@ class RaceScreen(Screen[None]):
         """One UI tick while visible: the header always, the body as it needs."""
         if not self.ready:
             return
-        self.query_one(RaceHeader).refresh()
+        self.query_one(RaceHeader).refresh_if_changed()
         self.on_changes(changes)
 
     def on_changes(self, changes: ChangeSet) -> None:

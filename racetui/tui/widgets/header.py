@@ -61,6 +61,20 @@ class RaceHeader(Widget):
     """
     COMPONENT_CLASSES = {"hd--event", "hd--race", "hd--clock", "hd--dim", "hd--ok", "hd--alert"}
 
+    _shown: object = None
+
+    def refresh_if_changed(self) -> None:
+        """Redraw only when the text changes (once a second for the clock): over a slow
+        link an unchanged header costs nothing."""
+        from racetui.tui.app import RaceApp
+
+        app = self.app
+        if isinstance(app, RaceApp):
+            parts = header_parts(app)
+            if parts != self._shown:
+                self._shown = parts
+                self.refresh()
+
     def render(self) -> Text:
         from racetui.tui.app import RaceApp
 
