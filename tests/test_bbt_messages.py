@@ -193,7 +193,8 @@ def test_push_passing_and_status_change() -> None:
     assert source.handle_push_body(pipeline, push(seq=1))
     assert times(pipeline, "12") == [1_500_000, None]
     assert source.handle_push(
-        pipeline, orjson.dumps(push(seq=2, point_id=13, race_time="00:45:00.000", finish=True))
+        pipeline,
+        orjson.dumps(push(seq=2, point_id=13, time="00:40:00.000", race_time="00:45:00.000", finish=True)),
     )
     assert times(pipeline, "12") == [1_500_000, 2_700_000]
     status = push(seq=3, point_id=None, time=None, race_time=None, status="DSQ")
@@ -279,7 +280,7 @@ def test_latest_pages_stop_at_what_is_held_and_keep_the_newest_pass() -> None:
 def test_participant_answer_merges_and_never_drops_a_time() -> None:
     source, pipeline = loaded()
     source.handle_rest_body(pipeline, "/api/1.1/results/list?race_id=1&page=1", page([result("12")]))
-    source.handle_push_body(pipeline, push(seq=1, point_id=13, race_time="00:45:00.000"))
+    source.handle_push_body(pipeline, push(seq=1, point_id=13, time="00:40:00.000", race_time="00:45:00.000"))
     body = result("12", last_point_id=11, time="00:20:00.000", race_time="00:25:00.000", club="New Club")
     body["splits"] = [
         {"point_id": 11, "race_time": "00:25:00.000", "time": "00:20:00.000", "split": "00:20:00.000"}
@@ -356,3 +357,28 @@ def test_base_urls() -> None:
         with pytest.raises(ValueError, match="base_url") as info:
             BBTSource(bad)
         assert "pw1234" not in str(info.value)
+
+
+def test_chip_times_stay_exact_while_a_late_wave_start_is_not_read_yet() -> None:
+    source, pipeline = loaded()
+    # Wave 2 was planned at 5:00 but went at 5:30; the master's times already know it.
+    source.handle_rest_body(
+        pipeline,
+        "/api/1.1/results/list?race_id=1&page=1",
+        page([result("12", last_point_id=11, time="00:20:00.000", race_time="00:25:30.000")]),
+    )
+    source.handle_push_body(pipeline, push(seq=1, point_id=13, time="00:40:00.000", race_time="00:45:30.000"))
+    entry = pipeline.engine.races["1"].entries["12"]
+    assert entry.times == [1_200_000, 2_400_000]  # chip times: what the ranking uses
+    source.handle_rest_body(
+        pipeline,
+        "/api/1.1/timing/raceclock?race_id=1",
+        {"race_id": 1, "state": "live", "gun_time": None, "waves": [{"id": 2, "offset": "00:05:30.000"}]},
+    )
+    assert entry.times == [1_200_000, 2_400_000]
+    assert times(pipeline, "12") == [1_530_000, 2_730_000]  # gun times follow the new offset
+    # An athlete not known yet: race_time is kept until the wave is learnt.
+    source.handle_push_body(
+        pipeline, push(seq=2, racenum="77", id=1077, time="00:19:00.000", race_time="00:24:30.000")
+    )
+    assert times(pipeline, "77") == [1_470_000, None]

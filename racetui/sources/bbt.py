@@ -729,11 +729,22 @@ class BBTSource:
     def _gun(
         self, race_id: str, bib: str, wave_id: str | None, chip: int | None, gun: int | None
     ) -> int | None:
-        """Gun time: ``race_time`` when given, else chip ``time`` plus the wave offset."""
-        if gun is not None or chip is None:
+        """The gun time to give the engine.
+
+        The engine keeps chip time = gun time - the athlete's wave offset, and ranks by
+        chip time. When the athlete's wave is known, chip ``time`` plus that wave's offset
+        (the one the engine holds) makes the engine's chip time exactly the master's, even
+        while a changed wave offset is not re-read yet. Otherwise ``race_time`` (the
+        engine subtracts the offset once it learns the wave), else ``time`` alone.
+        """
+        if wave_id is None:
+            if (race_id, bib) in self._known:
+                wave_id = self._known[(race_id, bib)]
+            elif gun is not None:
+                return gun
+        if chip is None:
             return gun
-        wave = wave_id if wave_id is not None else self._known.get((race_id, bib))
-        return chip + (self._offsets.get((race_id, wave), 0) if wave else 0)
+        return chip + (self._offsets.get((race_id, wave_id), 0) if wave_id is not None else 0)
 
     def _results(self, body: Any, route: str, page: int) -> list[_Res]:
         items, _, _ = _envelope(body)
@@ -807,9 +818,10 @@ class BBTSource:
                     newcomers.append(res.participant)
                     gun = res.gun
                 else:
-                    gun = _duration(item, "race_time")
-                    if gun is None:
-                        gun = self._gun(race_id, bib, None, _duration(item, "time"), None)
+                    chip = _duration(item, "time")
+                    gun = self._gun(
+                        race_id, bib, None, chip, None if chip is not None else _duration(item, "race_time")
+                    )
             except BadData as exc:
                 self._reject(f"GET /results/toplistforpoint page {page} item {i}: {exc}")
                 continue
