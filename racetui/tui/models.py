@@ -396,7 +396,7 @@ class PassesModel(TableModel):
         return [
             Column("tod", "Time", 8, 1),
             Column("race", "Race", 12, 3 if across else 99),
-            Column("point", "Point", 9, 0),
+            Column("point", "Point", 12, 0),
             Column("bib", "Bib", 5, 0, "right"),
             Column("name", "Name", 16, 0, flex=True),
             Column("nat", "Ctry", 4, 4),

@@ -185,6 +185,8 @@ class RowTable(ScrollView, can_focus=True):
             self._set_count(count)
         start = self.first_row
         stop = min(count, start + self.visible_rows)
+        # Rows kept from an earlier window were not checked against this change set.
+        self._rows = {i: r for i, r in self._rows.items() if start <= i < stop}
         if changes is not None and not count_changed and race_id is not None and model.precise():
             if race_id not in changes.athletes and race_id not in changes.moved:
                 return 0
@@ -238,8 +240,6 @@ class RowTable(ScrollView, can_focus=True):
             start, stop = index, index + 1
         rows = self.model.fetch(start, stop)
         self.rows_fetched += len(rows)
-        if len(self._rows) > 4 * max(self.visible_rows, 10):
-            self._rows = {i: r for i, r in self._rows.items() if start <= i < stop}
         for offset, row in enumerate(rows):
             self._rows[start + offset] = row
 
