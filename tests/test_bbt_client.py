@@ -101,8 +101,11 @@ async def test_push_brings_passings_and_status_changes_live() -> None:
                 await bbt.advance(to)
             bbt.set_status("6", "DSQ")
             await until(lambda: matches(bbt, pipeline), what="pushed passings")
-            # Pushes carried it all: no REST reads after the initial sync.
-            assert dict(bbt.requests) == before
+            await until(
+                lambda: bbt.requests["/results/participant"] == 1, what="the status change's incidents"
+            )
+            # Pushes carried the rest: no other REST read after the initial sync.
+            assert dict(bbt.requests) == {**before, "/results/participant": 1}
             assert pipeline.engine.races["1"].entries["6"].status is Status.DSQ
             assert engine_finishers(pipeline, "1") == bbt.toplist(1)
             assert source.health.effective_state() is FeedState.CONNECTED

@@ -382,3 +382,59 @@ def test_chip_times_stay_exact_while_a_late_wave_start_is_not_read_yet() -> None
         pipeline, push(seq=2, racenum="77", id=1077, time="00:19:00.000", race_time="00:24:30.000")
     )
     assert times(pipeline, "77") == [1_470_000, None]
+
+
+def test_incidents_and_relay_members_are_read_and_kept() -> None:
+    source, pipeline = loaded()
+    source._live = True
+    url = "/api/1.1/results/list?race_id=1&page=1"
+    members = [
+        {"order": 1, "id": 50001, "name": "Emma Brown", "gender": "F", "country": "GBR"},
+        {"order": 2, "id": 50002, "name": "Tom Green", "gender": "M", "country": "GBR"},
+    ]
+    source.handle_rest_body(
+        pipeline,
+        url,
+        page(
+            [
+                result(
+                    "12",
+                    incidents="10 second penalty for littering outside the zone, DSQ for dangerous riding",
+                ),
+                result("13", members=members, incidents=None),
+                result("14", incidents=["not", "text"]),
+            ]
+        ),
+    )
+    entries = pipeline.engine.races["1"].entries
+    assert [i.standard_text() for i in entries["12"].source_incidents] == [
+        "10 second penalty for littering outside the zone",
+        "DSQ for dangerous riding",
+    ]
+    assert [(leg.order, leg.member.name, leg.member.id) for leg in entries["13"].legs] == [
+        (1, "Emma Brown", "50001"),
+        (2, "Tom Green", "50002"),
+    ]
+    assert "14" not in entries and "incidents: expected text" in (source.health.last_error or "")
+    # A passing or a status push keeps them; the status push asks for the new incidents.
+    source.handle_push_body(pipeline, push(seq=1, racenum="13", id=1013))
+    assert [leg.order for leg in entries["13"].legs] == [1, 2]
+    assert 1012 not in source.wanted
+    source.handle_push_body(pipeline, push(seq=2, point_id=None, time=None, race_time=None, status="DSQ"))
+    assert entries["12"].source_status is Status.DSQ and len(entries["12"].source_incidents) == 2
+    assert "status or incidents changed" in source.wanted[1012]
+    # A server that does not send the fields at all: what is held stays.
+    del_fields = {k: v for k, v in result("12").items() if k not in ("incidents", "members")}
+    source.handle_rest_body(pipeline, url, page([del_fields]))
+    assert len(entries["12"].source_incidents) == 2
+
+
+def test_backoff_is_capped_jittered_and_honours_retry_after() -> None:
+    source = BBTSource("http://bbt.invalid", backoff_base=0.5, backoff_cap=10.0)
+    delays = [source._backoff(n) for n in range(1, 12) for _ in range(20)]
+    assert all(0 < d <= 10.0 for d in delays)
+    assert max(source._backoff(1) for _ in range(50)) <= 0.5
+    assert min(source._backoff(11) for _ in range(50)) >= 5.0  # capped at 10, jitter keeps half
+    assert len({round(source._backoff(6), 6) for _ in range(20)}) > 1  # jitter
+    assert source._backoff(1, retry_after=3.0) >= 3.0
+    assert source._backoff(1, retry_after=3600.0) <= 10.0  # a wrong hint cannot stall the feed

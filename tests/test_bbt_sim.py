@@ -46,11 +46,20 @@ async def api_toplist(sim: Sim, race_id: str) -> list[str]:
 
 
 def holds_the_truth(sim: Sim, pipeline: Pipeline) -> bool:
-    """Every athlete's status and chip time at every point, as the simulator has them."""
+    """Every athlete's status, incidents, relay members and chip time at every point, as
+    the simulator has them."""
     for race_id, standings in pipeline.engine.races.items():
         for bib, entry in standings.entries.items():
             truth = sim.truth_athlete(race_id, bib)
             if entry.times != truth.chips or entry.source_status != truth.status:
+                return False
+            if [i.standard_text() for i in entry.source_incidents] != [
+                i.standard_text() for i in truth.incidents
+            ]:
+                return False
+            if [(leg.order, leg.member.name) for leg in entry.legs] != [
+                (leg.order, leg.member.name) for leg in truth.legs
+            ]:
                 return False
         if len(standings.entries) != len([p for p in sim.event.participants if p.race_id == race_id]):
             return False
@@ -64,6 +73,9 @@ async def final_standings_match(sim: Sim, pipeline: Pipeline) -> None:
         assert toplist, f"race {race_id} has finishers"
         assert engine_finishers(pipeline, race_id) == toplist
         assert toplist == [row.racenum for row in sim.truth_toplist(race_id)]
+    entries = [e for standings in pipeline.engine.races.values() for e in standings.entries.values()]
+    assert any(e.source_incidents for e in entries), "the race had incidents to carry"
+    assert any(e.legs for e in entries), "the relay's members arrived"
 
 
 async def test_push_cut_twenty_times_during_a_race_loses_nothing(tmp_path: Path) -> None:
@@ -87,7 +99,12 @@ async def test_push_cut_twenty_times_during_a_race_loses_nothing(tmp_path: Path)
                     lambda: source.health.mode is SourceMode.PUSH and bool(sim.hub.subscribers),
                     what=f"push back after cut {cut + 1}",
                 )
-            await sim.run_until_finished()
+            # The rest of the race on push alone (after the last resync has finished).
+            syncs = source.syncs
+            await until(lambda: source.syncs > syncs and not source.syncing, what="the last resync")
+            while not sim.finished:
+                await sim.advance(120)
+                await asyncio.sleep(0.01)
             await final_standings_match(sim, pipeline)
             assert source.health.reconnects >= 20
         journal.close()

@@ -57,17 +57,21 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from racetui.model import (
     ClockState,
     Event,
+    Incident,
     Location,
     Participant,
     Passing,
     Race,
     RaceClock,
     RaceKind,
+    RelayLeg,
+    RelayMember,
     Result,
     Status,
     TimingPoint,
     Wave,
 )
+from racetui.model.incidents import parse_incidents
 from racetui.model.times import parse_datetime, parse_optional_duration
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.journal import Journal
@@ -84,9 +88,19 @@ T = TypeVar("T")
 class BBTError(Exception):
     """A request that failed (unreachable, timeout, HTTP error, rejected body); names what."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds, from a 503's Retry-After
+
+
+def _retry_after(headers: Any) -> float | None:
+    """``Retry-After`` in seconds (the delta form; an HTTP date is not worth the parse)."""
+    try:
+        value = float(headers.get("retry-after", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
 
 
 class BadData(ValueError):
@@ -135,6 +149,15 @@ class _Res:
     status: Status
     last_point_id: str | None
     gun: int | None  # gun time at last_point_id (or at the asked point)
+    incidents: list[Incident] | None  # None: the answer does not carry them (keep)
+    legs: list[RelayLeg] | None  # relay members; None: not carried (keep)
+
+
+# One athlete's update: bib, participant, status, gun times by point id, incidents, legs
+# (None = keep what the engine holds; times are merged into what it holds).
+_Row = tuple[
+    str, Participant | None, Status | None, dict[str, int], list[Incident] | None, list[RelayLeg] | None
+]
 
 
 # --------------------------------------------------------------------- field readers
@@ -256,6 +279,42 @@ def _status(obj: Mapping[str, Any]) -> Status:
         raise BadData(str(exc)) from None
 
 
+def _incidents(obj: Mapping[str, Any]) -> list[Incident]:
+    value = obj.get("incidents")
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise BadData(f"incidents: expected text, got {_show(value)}")
+    return parse_incidents(value.strip() or None)
+
+
+def _members(obj: Mapping[str, Any]) -> list[RelayLeg]:
+    value = obj.get("members")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadData(f"members: expected a list, got {_show(value)}")
+    legs = []
+    for i, member in enumerate(value):
+        if not isinstance(member, dict):
+            raise BadData(f"members[{i}]: expected an object, got {_show(member)}")
+        try:
+            legs.append(
+                RelayLeg(
+                    order=_int(member, "order"),
+                    member=RelayMember(
+                        id=_opt_id(member, "id"),
+                        name=_opt_str(member, "name") or "",
+                        gender=_opt_str(member, "gender"),
+                        country=_opt_str(member, "country"),
+                    ),
+                )
+            )
+        except BadData as exc:
+            raise BadData(f"members[{i}].{exc}") from None
+    return legs
+
+
 def _envelope(body: Any) -> tuple[list[Any], int, int]:
     if not isinstance(body, dict):
         raise BadData(f"expected a JSON object, got {type(body).__name__}")
@@ -286,6 +345,8 @@ _DIGEST_KEYS = (
     "last_point_id",
     "time",
     "race_time",
+    "incidents",
+    "members",
 )
 
 
@@ -297,8 +358,8 @@ def _digest(item: Any) -> tuple[int, int] | None:
     if type(result_id) is not int:
         return None
     try:
-        return result_id, hash(tuple([item.get(key) for key in _DIGEST_KEYS]))
-    except TypeError:  # an unhashable value where a scalar belongs: parse and reject it
+        return result_id, hash(orjson.dumps([item.get(key) for key in _DIGEST_KEYS]))
+    except TypeError:  # a value JSON cannot hold (not from a JSON body)
         return None
 
 
@@ -541,9 +602,12 @@ class BBTSource:
         if status is not None:
             entry = standings.entries.get(bib)
             if entry is None or entry.source_status != status:
-                self._apply_merged(pipeline, race_id, [(bib, None, status, {})])
+                self._apply_merged(pipeline, race_id, [(bib, None, status, {}, None, None)])
         if (race_id, bib) not in self._known:
             self._want(result_id, f"race number {bib} of race {race_id} is not known")
+        elif point_id is None:
+            # A status or incident change: the push carries the status, not the incidents.
+            self._want(result_id, f"race number {bib} of race {race_id}: status or incidents changed")
         return True
 
     # ------------------------------------------------------------------ event data
@@ -716,11 +780,13 @@ class BBTSource:
                 wave_id=wave_id,
             )
             status = _status(item)
+            incidents = _incidents(item) if "incidents" in item else None
+            legs = _members(item) if "members" in item else None
             last_point = _opt_id(item, "last_point_id")
             gun = self._gun(race_id, bib, wave_id, _duration(item, "time"), _duration(item, "race_time"))
         except BadData as exc:
             raise BadData(f"racenum {bib}: {exc}") from None
-        return _Res(result_id, race_id, bib, participant, status, last_point, gun)
+        return _Res(result_id, race_id, bib, participant, status, last_point, gun, incidents, legs)
 
     def _register(self, res: _Res) -> None:
         self._known[(res.race_id, res.bib)] = res.participant.wave_id
@@ -758,7 +824,7 @@ class BBTSource:
 
     def _on_list(self, pipeline: Pipeline, params: dict[str, str], body: Any) -> RestInfo:
         items, page, pages = _envelope(body)
-        updates: dict[str, list[tuple[str, Participant | None, Status | None, dict[str, int]]]] = {}
+        updates: dict[str, list[_Row]] = {}
         digests: list[tuple[int, int]] = []
         seen = self._list_seen
         for i, item in enumerate(items):
@@ -783,7 +849,9 @@ class BBTSource:
                 else:
                     self._need_eventdata(f"/results/list names timing point {res.last_point_id}, not loaded")
                     digest = None
-            updates.setdefault(res.race_id, []).append((res.bib, res.participant, res.status, times))
+            updates.setdefault(res.race_id, []).append(
+                (res.bib, res.participant, res.status, times, res.incidents, res.legs)
+            )
             if digest is not None:
                 digests.append(digest)
         for race_id, rows in updates.items():
@@ -923,7 +991,9 @@ class BBTSource:
             elif gun is not None:
                 times[point_id] = gun
         self._register(res)
-        self._apply_merged(pipeline, res.race_id, [(res.bib, res.participant, res.status, times)])
+        self._apply_merged(
+            pipeline, res.race_id, [(res.bib, res.participant, res.status, times, res.incidents, res.legs)]
+        )
         return RestInfo(True)
 
     _routes: dict[str, Callable[[BBTSource, Pipeline, dict[str, str], Any], RestInfo]] = {
@@ -942,7 +1012,7 @@ class BBTSource:
         self,
         pipeline: Pipeline,
         race_id: str,
-        rows: list[tuple[str, Participant | None, Status | None, dict[str, int]]],
+        rows: list[_Row],
     ) -> None:
         """Whole results built from what the engine holds plus what arrived (never drops a time)."""
         standings = pipeline.engine.races.get(race_id)
@@ -950,7 +1020,7 @@ class BBTSource:
             return
         points = standings.points
         results = []
-        for bib, participant, status, times in rows:
+        for bib, participant, status, times, incidents, legs in rows:
             entry = standings.entries.get(bib)
             splits: dict[str, int] = {}
             if entry is not None:
@@ -967,8 +1037,10 @@ class BBTSource:
                     participant=participant,
                     status=status,
                     splits=splits,
-                    incidents=[],
-                    legs=entry.legs if entry is not None else [],
+                    incidents=(
+                        incidents if incidents is not None else (entry.source_incidents if entry else [])
+                    ),
+                    legs=legs if legs is not None else (entry.legs if entry is not None else []),
                 )
             )
         pipeline.apply_results(race_id, results)
@@ -1041,7 +1113,7 @@ class BBTSource:
             with contextlib.suppress(Exception):
                 detail = str(orjson.loads(response.content).get("message") or "")
             message = f"GET {route}: HTTP {response.status_code}" + (f": {detail[:200]}" if detail else "")
-            raise BBTError(self._scrub(message), response.status_code)
+            raise BBTError(self._scrub(message), response.status_code, _retry_after(response.headers))
         payload = response.content
         try:
             body = orjson.loads(payload)
@@ -1192,9 +1264,14 @@ class BBTSource:
             await self._load_lists(client, pipeline)
 
     # -------------------------------------------------------------------- sessions
-    def _backoff(self, attempt: int) -> float:
+    def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Capped exponential backoff with jitter; at least a server's ``Retry-After``
+        (itself capped: a wrong hint must not stall the feed)."""
         ceiling: float = min(self.backoff_cap, self.backoff_base * 2.0 ** max(0, attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_cap))
+        return delay
 
     async def _try_push(self) -> ClientConnection | None:
         try:
@@ -1211,13 +1288,15 @@ class BBTSource:
             )
         except InvalidStatus as exc:
             reason = f"push refused: HTTP {exc.response.status_code}"
+            retry_after = _retry_after(exc.response.headers)
         except (OSError, TimeoutError, WebSocketException) as exc:
             reason = f"push unavailable: {type(exc).__name__}: {exc}"
+            retry_after = None
         else:
             log.info("%s: push connected", self.name)
             return ws
         self._push_failures += 1
-        self._push_due = time.monotonic() + self._backoff(self._push_failures)
+        self._push_due = time.monotonic() + self._backoff(self._push_failures, retry_after)
         self.health.last_error = self._scrub(reason) + " (polling meanwhile)"
         log.info("%s: %s", self.name, self.health.last_error)
         return None
@@ -1379,7 +1458,7 @@ class BBTSource:
                     except BBTError as exc:
                         self._lost(str(exc))
                         self._failures += 1
-                        await asyncio.sleep(self._backoff(self._failures))
+                        await asyncio.sleep(self._backoff(self._failures, exc.retry_after))
                     except Exception as exc:  # a bug must not kill the feed: say it, retry
                         log.exception("%s: unexpected error", self.name)
                         self._lost(self._scrub(f"internal error: {type(exc).__name__}: {exc}"))
