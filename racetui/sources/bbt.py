@@ -22,7 +22,13 @@ is read first (its watermark); a resync then only reads ``/results/latest`` newe
 down to the watermark (every pass recorded since, usually one request a point) plus
 ``/results/list`` for statuses — the same catch-up polling does every ``poll_interval``.
 ``/results/participant`` is only asked for an athlete a push or a pass names that we do
-not know.
+not know, and after a status/incident push (the push carries the status, not the
+incidents). Result objects' ``incidents`` (Standard Incident Guidelines text) and relay
+``members`` reach the engine as ``Result.incidents`` / ``Result.legs``.
+
+The engine is given gun times computed as chip ``time`` plus the wave offset it holds
+(when the athlete's wave is known), so its chip times — what rankings use — are exactly
+the master's even while a late wave start is not re-read yet.
 
 REST answers are applied as they arrive and only ever add or update times (never drop a
 point), so a page read a moment before a push cannot erase what the push brought; pushes
