@@ -75,7 +75,8 @@ def instrument(app: Any, probe: Probe, tick_name: str = "tick") -> None:
         started = time.perf_counter()
         drained, probe.pending = probe.pending, []
         original_tick()
-        probe.tick_seconds.append(time.perf_counter() - started)
+        if probe.recording:
+            probe.tick_seconds.append(time.perf_counter() - started)
         if drained:
             probe.awaiting.append((started, drained))
         screen = app.screen

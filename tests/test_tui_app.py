@@ -43,6 +43,7 @@ def make_app(
         theme_dirs=[builtin_theme_dir()],
         tick=0.05,
         tracker_budget=None,
+        strict=True,
         **kwargs,
     )
     return app, pipeline, feed
@@ -495,3 +496,23 @@ async def test_80x24_keeps_the_essential_columns() -> None:
         first = board.render_line(1).text
         leader = board.row_at(0)
         assert leader is not None and leader.key[1] in first  # type: ignore[index]
+
+
+async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, feed = sample_pipeline(120)
+    app = RaceApp(pipeline, [feed], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05)
+    calls = []
+
+    def broken(self: LeaderboardScreen, changes: object) -> None:
+        calls.append(changes)
+        raise ZeroDivisionError("bad row")
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.1)
+        monkeypatch.setattr(LeaderboardScreen, "on_changes", broken)
+        await pilot.pause(0.3)
+        assert calls and app.tick_errors >= 1
+        assert any("display error (ZeroDivisionError: bad row)" in m for m in messages(app))
+        await pilot.press("2")
+        await pilot.pause()
+        assert isinstance(app.screen, SplitsScreen)  # still running

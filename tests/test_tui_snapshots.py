@@ -28,6 +28,7 @@ def make_app(theme: str | None = None) -> RaceApp:
         theme=theme,
         theme_dirs=[builtin_theme_dir()],
         tracker_budget=None,
+        strict=True,
     )
 
 
