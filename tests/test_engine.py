@@ -215,7 +215,7 @@ def test_relay_teams_order_like_athletes() -> None:
     assert standings.latest_point() == 3 and standings.passed(3) == 1
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(1, 30), st.integers(1, 4), st.integers(0, 50)),
@@ -224,17 +224,23 @@ def test_relay_teams_order_like_athletes() -> None:
     st.dictionaries(
         st.integers(1, 30), st.sampled_from([Status.DNF, Status.DSQ, Status.DNS, Status.OK]), max_size=6
     ),
+    st.sampled_from([500, 1, 7]),  # the bulk threshold: live path, always deferred, mixed
+    st.integers(1, 40),  # batch size of the stream
 )
 def test_incremental_order_equals_a_full_sort(
-    stream: list[tuple[int, int, int]], statuses: dict[int, Status]
+    stream: list[tuple[int, int, int]], statuses: dict[int, Status], bulk: int, chunk: int
 ) -> None:
-    """Whatever the stream, the ordered structures agree with sorting the field from scratch."""
-    engine = make_engine(points=4, bibs=30)
-    times: dict[int, dict[int, int]] = {}
-    for bib, point, t in stream:
-        engine.apply_passing(passing(bib, point, t * 100))
-        times.setdefault(bib, {})[point] = t * 100
-    for bib, status in statuses.items():
+    """Whatever the stream and however it is batched (live inserts or deferred bulk
+    re-sorts), the ordered structures agree with sorting the field from scratch."""
+    from unittest import mock
+
+    with mock.patch("racetui.engine.engine.BULK", bulk):
+        engine = make_engine(points=4, bibs=30)
+        times: dict[int, dict[int, int]] = {}
+        for start in range(0, len(stream), chunk):
+            engine.apply_passings([passing(b, p, t * 100) for b, p, t in stream[start : start + chunk]])
+            for bib, point, t in stream[start : start + chunk]:
+                times.setdefault(bib, {})[point] = t * 100
         engine.apply_results(
             "r1",
             [
@@ -244,6 +250,7 @@ def test_incremental_order_equals_a_full_sort(
                     status=status,
                     splits={f"p{p}": v for p, v in times.get(bib, {}).items()},
                 )
+                for bib, status in statuses.items()
             ],
         )
 
@@ -263,6 +270,29 @@ def test_incremental_order_equals_a_full_sort(
                 and key(b)[:3] < key(int(row.bib))[:3]
             ]
             assert row.rank == len(better) + 1
+        if row.time_ms is not None and row.status is Status.OK:
+            at = row.point_index + 1
+            faster = [
+                b
+                for b in range(1, 31)
+                if statuses.get(b, Status.OK) not in (Status.DSQ, Status.DNS)
+                and times.get(b, {}).get(at) is not None
+                and times[b][at] < row.time_ms
+            ]
+            assert row.position == len(faster) + 1
+
+
+def test_a_bulk_load_is_deferred_and_settled_on_read() -> None:
+    engine = make_engine(points=2, bibs=3)
+    big = [passing(b, 1, 100_000 - b) for b in range(1, 2001)]
+    changes = engine.apply_passings(big)
+    standings = engine.race("r1")
+    assert standings.deferred and changes.moved["r1"][0] == 0
+    assert order(engine)[:3] == ["2000", "1999", "1998"]  # reading settles
+    assert not standings.deferred
+    # a live passing afterwards takes the exact path again
+    live = engine.apply_passing(passing(5, 2, 200_000))
+    assert live.moved["r1"] == (0, 1995) and order(engine)[0] == "5"
 
 
 def test_desk_override_survives_source_updates_and_can_be_withdrawn() -> None:

@@ -7,13 +7,19 @@ redraws only what changed and a publisher sends only when something did.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from racetui.engine.standings import Override, RaceStandings
 from racetui.model.race import Event, Participant, Passing, Race, Result
 
-__all__ = ["ChangeSet", "Engine"]
+__all__ = ["BULK", "ChangeSet", "Engine"]
+
+# A batch at least this big is applied in deferred mode: entries change first and the
+# ordered structures are re-sorted once at the next read, instead of one insert per item
+# (a 50,000-athlete start list or a first full load: seconds instead of minutes).
+BULK = 500
 
 
 @dataclass(slots=True)
@@ -69,6 +75,7 @@ class Engine:
         self.version = 0
         self.event: Event | None = None
         self.races: dict[str, RaceStandings] = {}
+        self._holds = 0
 
     # ------------------------------------------------------------- helpers
     def _done(self, changes: ChangeSet) -> ChangeSet:
@@ -76,6 +83,36 @@ class Engine:
             self.version += 1
         changes.version = self.version
         return changes
+
+    def settle(self) -> ChangeSet:
+        """Re-index whatever bulk applies left pending (reads do this on their own; the
+        pipeline calls it once per UI tick so screens read settled structures). While held,
+        only the cheap part. Returns a change set naming races re-sorted as a whole."""
+        changes = ChangeSet()
+        for race_id, standings in self.races.items():
+            was_deferred = standings.deferred
+            if standings.settle(full=not self._holds) and was_deferred:
+                changes.structure.add(race_id)
+        return self._done(changes)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """For a source's full sync: applies inside are deferred and reads see the last
+        indexed state; the expensive re-sort happens once, when the last hold ends."""
+        self._holds += 1
+        for standings in self.races.values():
+            standings.held = True
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                for standings in self.races.values():
+                    standings.held = False
+
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
 
     def race(self, race_id: str) -> RaceStandings:
         try:
@@ -99,7 +136,8 @@ class Engine:
         changes = ChangeSet()
         standings = self.races.get(race.id)
         if standings is None:
-            self.races[race.id] = RaceStandings(race)
+            standings = self.races[race.id] = RaceStandings(race)
+            standings.held = self._holds > 0
             changes.structure.add(race.id)
         elif standings.race != race:
             standings.set_race(race)
@@ -111,14 +149,16 @@ class Engine:
     def add_participants(self, participants: Iterable[Participant]) -> ChangeSet:
         """Start list: names, categories and waves by bib (entries appear in start order)."""
         changes = ChangeSet()
-        for participant in participants:
+        batch = list(participants)
+        defer = len(batch) >= BULK or self._holds > 0
+        for participant in batch:
             standings = self.races.get(participant.race_id)
             if standings is None:
                 changes.errors.append(
                     f"race_id: unknown race {participant.race_id!r} for bib {participant.bib}"
                 )
                 continue
-            moved = standings.update_entry(participant.bib, participant=participant)
+            moved = standings.update_entry(participant.bib, participant=participant, defer=defer)
             if moved is not None:
                 changes.touch(participant.race_id, participant.bib, moved)
         return self._done(changes)
@@ -130,13 +170,15 @@ class Engine:
     def apply_passings(self, passings: Iterable[Passing]) -> ChangeSet:
         """Incremental passings; an unknown race or point is reported, the rest applied."""
         changes = ChangeSet()
-        for passing in passings:
+        batch = passings if isinstance(passings, Sequence) else list(passings)
+        defer = len(batch) >= BULK or self._holds > 0
+        for passing in batch:
             standings = self.races.get(passing.race_id)
             if standings is None:
                 changes.errors.append(f"race_id: unknown race {passing.race_id!r} (bib {passing.bib})")
                 continue
             try:
-                moved = standings.pass_point(passing.bib, passing.point_id, passing.time_ms)
+                moved = standings.pass_point(passing.bib, passing.point_id, passing.time_ms, defer=defer)
             except KeyError as exc:
                 changes.errors.append(str(exc.args[0]))
                 continue
@@ -155,6 +197,7 @@ class Engine:
         if standings is None:
             changes.errors.append(f"race_id: unknown race {race_id!r}")
             return changes
+        defer = len(results) >= BULK or self._holds > 0
         for result in results:
             try:
                 moved = standings.update_entry(
@@ -164,6 +207,7 @@ class Engine:
                     times=result.splits,
                     incidents=result.incidents,
                     legs=result.legs,
+                    defer=defer,
                 )
             except KeyError as exc:
                 changes.errors.append(f"bib {result.bib}: {exc.args[0]}")
@@ -175,7 +219,7 @@ class Engine:
             for bib in [bib for bib in standings.entries if bib not in keep]:
                 old = standings.remove_entry(bib)
                 if old is not None:
-                    changes.touch(race_id, bib, (old, len(standings.overall)))
+                    changes.touch(race_id, bib, (old, max(old, len(standings.entries) - 1)))
         return changes
 
     def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:

@@ -53,6 +53,21 @@ def _bucket(lists: dict[Any, SortedList], key: Any) -> SortedList:
     return found
 
 
+def _last(times: Sequence[int | None]) -> int:
+    """Index of the furthest point with a time (-1: none)."""
+    for index in range(len(times) - 1, -1, -1):
+        if times[index] is not None:
+            return index
+    return -1
+
+
+def _index_of(points: Sequence[TimingPoint], point_id: str) -> int | None:
+    for index, point in enumerate(points):
+        if point.id == point_id:
+            return index
+    return None
+
+
 def status_rank(status: Status) -> int:
     """Where a status sorts: racing field first, DNF and DNS after, DSQ at the bottom."""
     return _STATUS_RANK[status]
@@ -110,8 +125,10 @@ class Entry:
     source_status: Status = Status.OK
     source_incidents: list[Incident] = field(default_factory=list)
     override: Override | None = None
-    # the gender/category buckets this entry is indexed under (set on insert)
+    # what the ordered structures hold for this entry: its gender/category buckets and
+    # (chip times, placed) as indexed; None while not indexed
     filters: tuple[tuple[str, str], ...] = ()
+    indexed: tuple[tuple[int | None, ...], bool] | None = None
 
     def effective(self) -> tuple[Status, list[Incident]]:
         if self.override is None:
@@ -179,49 +196,46 @@ class RaceStandings:
         self.points: list[TimingPoint] = []
         self.point_index: dict[str, int] = {}
         self.wave_offsets: dict[str, int] = {}
+        self._pending: dict[str, Entry] = {}  # changed, not yet re-indexed (deferred mode)
+        self.held = False  # a source is mid-sync: reads skip the expensive rebuild
         self.set_race(race)
 
     # ----------------------------------------------------------------- setup
     def set_race(self, race: Race) -> bool:
-        """Take new race data; returns True when timing points changed (a full rebuild)."""
+        """Take new race data; returns True when timing points changed (a full re-sort)."""
         self.race = race
         self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
         points = sorted(race.points, key=lambda p: (p.order, p.id))
-        if [p.id for p in points] == [p.id for p in self.points]:
-            self.points = points
+        changed = [p.id for p in points] != [p.id for p in self.points]
+        if changed:
+            # Re-map every entry's times onto the new point order.
+            remap = {i: j for i, p in enumerate(self.points) if (j := _index_of(points, p.id)) is not None}
             for entry in self.entries.values():
-                self._set_offset(entry)
-            return False
-        old_index = self.points
+                times: list[int | None] = [None] * len(points)
+                for i, value in enumerate(entry.times):
+                    if i in remap:
+                        times[remap[i]] = value
+                entry.times = times
         self.points = points
         self.point_index = {p.id: i for i, p in enumerate(points)}
-        # Re-map every entry's times onto the new point order.
-        remap = {i: self.point_index.get(p.id) for i, p in enumerate(old_index)}
         for entry in self.entries.values():
-            times: list[int | None] = [None] * len(points)
-            for i, value in enumerate(entry.times):
-                j = remap.get(i)
-                if j is not None:
-                    times[j] = value
-            entry.times = times
-            self._set_offset(entry)
-        self._rebuild()
-        return True
-
-    def _set_offset(self, entry: Entry) -> None:
-        wave = entry.participant.wave_id if entry.participant else None
-        entry.offset_ms = self.wave_offsets.get(wave, 0) if wave else 0
-
-    def _rebuild(self) -> None:
-        self.overall = SortedList()
-        self._overall_by = {}
-        self._at_point = [SortedList() for _ in self.points]
-        self._at_point_by = {}
-        for entry in self.entries.values():
-            entry.last = max((i for i, t in enumerate(entry.times) if t is not None), default=-1)
-            self._insert(entry)
+            # A wave start re-timed: chip times (what ranks) stand, gun times follow.
+            wave = entry.participant.wave_id if entry.participant else None
+            entry.offset_ms = self.wave_offsets.get(wave, 0) if wave else 0
+        if changed:
+            for entry in self.entries.values():
+                entry.last = _last(entry.times)
+            self._pending.update(self.entries)
+            self._rebuild()
+        return changed
 
     # -------------------------------------------------------------- indexing
+    #
+    # Every entry is indexed in: the overall list (its key), the gender/category overall
+    # lists (its filters), and, unless DSQ/DNS, every point it passed (chip, number, bib)
+    # and that point's gender/category lists. ``entry.indexed`` remembers exactly what was
+    # put in, so an entry can change first and be re-indexed later (deferred mode).
+
     def _filters(self, entry: Entry) -> tuple[tuple[str, str], ...]:
         participant = entry.participant
         if participant is None:
@@ -239,7 +253,9 @@ class RaceStandings:
         filters = entry.filters = self._filters(entry)
         for f in filters:
             _bucket(self._overall_by, f).add(entry.key)
-        if entry.status in _UNPLACED:
+        placed = entry.status not in _UNPLACED
+        entry.indexed = (tuple(entry.times), placed)
+        if not placed:
             return
         for index, chip in enumerate(entry.times):
             if chip is not None:
@@ -249,63 +265,167 @@ class RaceStandings:
                     _bucket(self._at_point_by, (index, kind, value)).add(pkey)
 
     def _remove(self, entry: Entry) -> None:
+        if entry.indexed is None:
+            return
+        times, placed = entry.indexed
+        entry.indexed = None
         self.overall.remove(entry.key)
         filters = entry.filters
         for f in filters:
             self._overall_by[f].remove(entry.key)
-        if entry.status in _UNPLACED:
+        if not placed:
             return
-        for index, chip in enumerate(entry.times):
+        for index, chip in enumerate(times):
             if chip is not None:
                 pkey = (chip, entry.number, entry.bib)
                 self._at_point[index].remove(pkey)
                 for kind, value in filters:
                     self._at_point_by[(index, kind, value)].remove(pkey)
 
+    def _rebuild(self) -> None:
+        """Index every entry from scratch: one sort per point and one overall, the
+        gender/category lists split off those already-sorted lists (linear), instead of
+        one insert per key."""
+        overall: list[OverallKey] = []
+        at_point: list[list[PointKey]] = [[] for _ in self.points]
+        entries = self.entries
+        for entry in entries.values():
+            entry.key = key = entry.make_key()
+            entry.filters = self._filters(entry)
+            placed = entry.status not in _UNPLACED
+            entry.indexed = (tuple(entry.times), placed)
+            overall.append(key)
+            if placed:
+                number, bib = entry.number, entry.bib
+                for index, chip in enumerate(entry.times):
+                    if chip is not None:
+                        at_point[index].append((chip, number, bib))
+        overall.sort()
+        overall_by: dict[tuple[str, str], list[OverallKey]] = {}
+        for key in overall:
+            for f in entries[key[4]].filters:
+                found = overall_by.get(f)
+                if found is None:
+                    found = overall_by[f] = []
+                found.append(key)
+        at_point_by: dict[tuple[int, str, str], list[PointKey]] = {}
+        for index, keys in enumerate(at_point):
+            keys.sort()
+            for pkey in keys:
+                for kind, value in entries[pkey[2]].filters:
+                    bucket = (index, kind, value)
+                    found_point = at_point_by.get(bucket)
+                    if found_point is None:
+                        found_point = at_point_by[bucket] = []
+                    found_point.append(pkey)
+        # SortedList sorts its input again: on sorted input that is one linear pass.
+        self.overall = SortedList(overall)
+        self._overall_by = {k: SortedList(v) for k, v in overall_by.items()}
+        self._at_point = [SortedList(v) for v in at_point]
+        self._at_point_by = {k: SortedList(v) for k, v in at_point_by.items()}
+        self._pending.clear()
+
+    def settle(self, *, full: bool = True) -> bool:
+        """Bring the ordered structures up to date with entries changed in deferred mode:
+        a few are re-indexed one by one, many in one rebuild (skipped unless ``full``).
+        Returns True when the structures are current.
+
+        Every read settles first; while the engine is *held* (a source is mid-sync) reads
+        only do the cheap part, and meanwhile see the last indexed state, which stays
+        consistent (each entry's indexed key is what the lists hold)."""
+        if not self._pending:
+            return True
+        if len(self._pending) * 8 > len(self.entries):
+            if not full:
+                return False
+            self._rebuild()
+            return True
+        for entry in self._pending.values():
+            self._remove(entry)
+            if self.entries.get(entry.bib) is entry:
+                self._insert(entry)
+        self._pending.clear()
+        return True
+
+    def _fresh(self) -> None:
+        self.settle(full=not self.held)
+
+    @property
+    def deferred(self) -> bool:
+        """True while changes wait for :meth:`settle` (then ranks are not computed per change)."""
+        return bool(self._pending)
+
+    def _touched(self, entry: Entry, defer: bool) -> tuple[int, int] | None:
+        """After a change to ``entry``: re-index it now (returning its old and new overall
+        index) or leave that to the next settle (returning the whole field: anything may move)."""
+        if defer:
+            self._pending[entry.bib] = entry
+            return 0, max(0, len(self.entries) - 1)
+        old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
+        self._remove(entry)
+        self._insert(entry)
+        return old, int(self.overall.bisect_left(entry.key))
+
     # ------------------------------------------------------------ mutations
-    def ensure_entry(self, bib: str) -> tuple[Entry, bool]:
+    #
+    # Every mutation takes ``defer``: False keeps the indexes exact at once and returns the
+    # rows that moved (a live passing); True only records the change, for bulk loads where
+    # re-sorting once beats tens of thousands of inserts. The engine picks by batch size.
+
+    def _entry(self, bib: str) -> tuple[Entry, bool]:
         entry = self.entries.get(bib)
         if entry is not None:
             return entry, False
         entry = Entry(bib=bib, number=start_number(bib), times=[None] * len(self.points))
         self.entries[bib] = entry
-        self._insert(entry)
         return entry, True
 
-    def pass_point(self, bib: str, point_id: str, gun_ms: int) -> tuple[int, int] | None:
+    def ensure_entry(self, bib: str) -> tuple[Entry, bool]:
+        entry, created = self._entry(bib)
+        if created:
+            self._insert(entry)
+        return entry, created
+
+    def pass_point(
+        self, bib: str, point_id: str, gun_ms: int, *, defer: bool = False
+    ) -> tuple[int, int] | None:
         """Record a passing (gun time). Returns the (old, new) overall index, None if unchanged."""
         index = self.point_index.get(point_id)
         if index is None:
             raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
-        entry, _ = self.ensure_entry(bib)
+        entry, created = self._entry(bib)
         chip = gun_ms - entry.offset_ms
-        if entry.times[index] == chip:
+        if entry.times[index] == chip and not created:
             return None
-        old = self.overall.bisect_left(entry.key)
-        placed = entry.status not in _UNPLACED
-        filters = entry.filters
-        previous = entry.times[index]
-        if placed and previous is not None:
-            pkey = (previous, entry.number, entry.bib)
-            self._at_point[index].remove(pkey)
-            for kind, value in filters:
-                self._at_point_by[(index, kind, value)].remove(pkey)
-        self.overall.remove(entry.key)
-        for f in filters:
-            self._overall_by[f].remove(entry.key)
         entry.times[index] = chip
         if index > entry.last:
             entry.last = index
+        if defer or created or self._pending:
+            return self._touched(entry, defer or bool(self._pending))
+        # The hot path of a live race: move one key per list, nothing else.
+        old = int(self.overall.bisect_left(entry.key))
+        times, placed = entry.indexed or ((), False)
+        filters = entry.filters
         if placed:
+            previous = times[index]
+            if previous is not None:
+                pkey = (previous, entry.number, entry.bib)
+                self._at_point[index].remove(pkey)
+                for kind, value in filters:
+                    self._at_point_by[(index, kind, value)].remove(pkey)
             pkey = (chip, entry.number, entry.bib)
             self._at_point[index].add(pkey)
             for kind, value in filters:
                 _bucket(self._at_point_by, (index, kind, value)).add(pkey)
+        self.overall.remove(entry.key)
+        for f in filters:
+            self._overall_by[f].remove(entry.key)
         entry.key = entry.make_key()
         self.overall.add(entry.key)
         for f in filters:
             _bucket(self._overall_by, f).add(entry.key)
-        return old, self.overall.bisect_left(entry.key)
+        entry.indexed = (tuple(entry.times), placed)
+        return old, int(self.overall.bisect_left(entry.key))
 
     def update_entry(
         self,
@@ -316,14 +436,14 @@ class RaceStandings:
         times: dict[str, int] | None = None,
         incidents: list[Incident] | None = None,
         legs: list[RelayLeg] | None = None,
+        defer: bool = False,
     ) -> tuple[int, int] | None:
         """Replace any of an entry's fields (``times`` are gun times by point id, complete).
 
         Returns the (old, new) overall index when anything changed, else None.
         """
-        entry, created = self.ensure_entry(bib)
+        entry, created = self._entry(bib)
         new_times: list[int | None] | None = None
-        new_participant = participant if participant is not None else entry.participant
         offset = entry.offset_ms
         if participant is not None and participant.wave_id != (
             entry.participant.wave_id if entry.participant else None
@@ -334,6 +454,8 @@ class RaceStandings:
             for point_id, gun in times.items():
                 index = self.point_index.get(point_id)
                 if index is None:
+                    if created:
+                        del self.entries[bib]
                     raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
                 new_times[index] = gun - offset
         elif offset != entry.offset_ms:
@@ -348,9 +470,8 @@ class RaceStandings:
         )
         if not changed:
             return None
-        old = int(self.overall.bisect_left(entry.key))
-        self._remove(entry)
-        entry.participant = new_participant
+        if participant is not None:
+            entry.participant = participant
         entry.offset_ms = offset
         if status is not None:
             entry.source_status = status
@@ -359,30 +480,27 @@ class RaceStandings:
         entry.status, entry.incidents = entry.effective()
         if new_times is not None:
             entry.times = new_times
-            entry.last = max((i for i, t in enumerate(new_times) if t is not None), default=-1)
+            entry.last = _last(new_times)
         if legs is not None:
             entry.legs = list(legs)
-        self._insert(entry)
-        return old, int(self.overall.bisect_left(entry.key))
+        return self._touched(entry, defer or bool(self._pending))
 
     def set_override(self, bib: str, override: Override | None) -> tuple[int, int] | None:
         """The incident desk's word on an athlete (None withdraws it): status and incidents
         are re-merged and the athlete re-placed. Returns the (old, new) index if changed."""
-        entry, created = self.ensure_entry(bib)
+        entry, created = self._entry(bib)
         if not created and entry.override == override:
             return None
-        old = int(self.overall.bisect_left(entry.key))
-        self._remove(entry)
         entry.override = override
         entry.status, entry.incidents = entry.effective()
-        self._insert(entry)
-        return old, int(self.overall.bisect_left(entry.key))
+        return self._touched(entry, bool(self._pending))
 
     def remove_entry(self, bib: str) -> int | None:
         entry = self.entries.pop(bib, None)
         if entry is None:
             return None
-        old = int(self.overall.bisect_left(entry.key))
+        self._pending.pop(bib, None)
+        old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         return old
 
@@ -392,6 +510,7 @@ class RaceStandings:
 
     def latest_point(self) -> int:
         """Index of the furthest point anyone has passed (-1 before the first passing)."""
+        self._fresh()
         for index in range(len(self._at_point) - 1, -1, -1):
             if self._at_point[index]:
                 return index
@@ -399,20 +518,24 @@ class RaceStandings:
 
     def passed(self, index: int) -> int:
         """How many (placed) athletes have passed point ``index``."""
+        self._fresh()
         return len(self._at_point[index]) if 0 <= index < len(self._at_point) else 0
 
     def position_at(self, index: int, chip: int, by: tuple[str, str] | None = None) -> int:
         """Place at a point for a chip time: equal times share the place."""
+        self._fresh()
         ordered = self._at_point[index] if by is None else self._at_point_by.get((index, *by))
         if not ordered:
             return 1
         return int(ordered.bisect_left((chip,))) + 1
 
     def leader_time(self, index: int) -> int | None:
+        self._fresh()
         ordered = self._at_point[index]
         return ordered[0][0] if ordered else None
 
     def ahead_time(self, index: int, chip: int) -> int | None:
+        self._fresh()
         ordered = self._at_point[index]
         where = ordered.bisect_left((chip,))
         return ordered[where - 1][0] if where > 0 else None
@@ -424,6 +547,7 @@ class RaceStandings:
 
     def overall_rank(self, entry: Entry, by: tuple[str, str] | None = None) -> int | None:
         """Place in the whole field (or a gender/category), ties shared; None unless racing."""
+        self._fresh()
         if entry.status is not Status.OK or entry.last < 0:
             return None
         ordered = self.overall if by is None else self._overall_by.get(by)
@@ -484,6 +608,7 @@ class RaceStandings:
 
     def ordered_entries(self) -> Iterator[Entry]:
         """Every entry in v1.1 order (for exports and publish)."""
+        self._fresh()
         for key in self.overall:
             yield self.entries[key[4]]
 
@@ -509,6 +634,7 @@ class LeaderboardView:
 
     def _ordered(self) -> Sequence[tuple[object, ...]]:
         s = self.standings
+        s._fresh()
         if self.point is None:
             if self.by is None:
                 return s.overall  # type: ignore[no-any-return]

@@ -9,7 +9,8 @@ something changed. The dashboard drains one merged change set per UI tick.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -109,8 +110,18 @@ class Pipeline:
 
     def drain(self) -> ChangeSet:
         """Everything changed since the last drain, merged (one redraw per UI tick)."""
+        self.pending.merge(self.engine.settle())
         changes, self.pending = self.pending, ChangeSet(version=self.engine.version)
         return changes
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Wrap a source's full sync (thousands of items over many requests): everything
+        applied inside is re-sorted once at the end, and screens keep showing the last
+        sorted state meanwhile instead of re-sorting on every tick."""
+        with self.engine.hold():
+            yield
+        self._applied(self.engine.settle())
 
     def load_event(self, event: Event) -> ChangeSet:
         return self._applied(self.engine.load_event(event))

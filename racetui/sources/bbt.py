@@ -1183,40 +1183,49 @@ class BBTSource:
         before is caught up from its watermark: ``/results/latest`` newest first, down to
         the first pass already held — every pass recorded since, usually one request.
         ``/results/list`` per race brings statuses, new entries and changed details.
+
+        The first load runs as one pipeline batch: a big field is re-sorted once at the end
+        instead of on every page.
         """
-        started = time.monotonic()
         self._syncing = True
         self.needs_eventdata = False  # cleared before the read: a change during it is re-read
         try:
-            await self._load_event_data(client, pipeline)
-            points = {pid: p for pid, p in self._points.items() if p.race_id in self._races}
-            fresh = [pid for pid in points if pid not in self._loaded_points]
-            held = [pid for pid in points if pid in self._loaded_points]
-            await _gather(
-                [
-                    *(
-                        self._get(
-                            client, pipeline, "/results/latest", {"point_id": pid, "page": 1, "page_size": 1}
-                        )
-                        for pid in fresh
-                    ),
-                    *(self._poll_point(client, pipeline, pid, self.page_size) for pid in held),
-                ]
-            )
-            await self._load_lists(client, pipeline)
-            await _gather(
-                self._get_pages(
-                    client,
-                    pipeline,
-                    "/results/toplistforpoint",
-                    {"race_id": points[pid].race_id, "point_id": pid},
-                )
-                for pid in fresh
-            )
-            self._loaded_points.update(fresh)
+            # Only the first load is one batch: resyncs are catch-ups of a few items, and
+            # the screen must not sit on a stale order while one runs.
+            with pipeline.batch() if self.syncs == 0 else contextlib.nullcontext():
+                await self._sync_rest(client, pipeline)
         finally:
             self._syncing = False
         self.syncs += 1
+
+    async def _sync_rest(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:
+        started = time.monotonic()
+        await self._load_event_data(client, pipeline)
+        points = {pid: p for pid, p in self._points.items() if p.race_id in self._races}
+        fresh = [pid for pid in points if pid not in self._loaded_points]
+        held = [pid for pid in points if pid in self._loaded_points]
+        await _gather(
+            [
+                *(
+                    self._get(
+                        client, pipeline, "/results/latest", {"point_id": pid, "page": 1, "page_size": 1}
+                    )
+                    for pid in fresh
+                ),
+                *(self._poll_point(client, pipeline, pid, self.page_size) for pid in held),
+            ]
+        )
+        await self._load_lists(client, pipeline)
+        await _gather(
+            self._get_pages(
+                client,
+                pipeline,
+                "/results/toplistforpoint",
+                {"race_id": points[pid].race_id, "point_id": pid},
+            )
+            for pid in fresh
+        )
+        self._loaded_points.update(fresh)
         log.info(
             "%s: synced %d races, %d athletes (%d points loaded, %d caught up) in %.2f s",
             self.name,
