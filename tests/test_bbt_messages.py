@@ -438,3 +438,30 @@ def test_backoff_is_capped_jittered_and_honours_retry_after() -> None:
     assert len({round(source._backoff(6), 6) for _ in range(20)}) > 1  # jitter
     assert source._backoff(1, retry_after=3.0) >= 3.0
     assert source._backoff(1, retry_after=3600.0) <= 10.0  # a wrong hint cannot stall the feed
+
+
+def test_race_clock_follows_the_masters_clock_not_ours() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from racetui.tui.clock import race_time
+
+    source, pipeline = loaded()
+    now = datetime.now(UTC)
+    master_now = now + timedelta(seconds=90)  # the timing PC runs 90 s ahead of this laptop
+    gun = master_now - timedelta(minutes=10)
+    source.handle_rest_body(
+        pipeline,
+        "/api/1.1/timing/raceclock?race_id=1",
+        {
+            "race_id": 1,
+            "state": "live",
+            "gun_time": gun.isoformat(),
+            "server_time": master_now.isoformat(),
+            "race_time": "00:10:00.000",
+            "waves": [],
+        },
+    )
+    race = pipeline.engine.races["1"].race
+    assert race.clock is not None and race.clock.server_offset_ms == 90_000
+    shown = race_time(race, now).elapsed_ms
+    assert shown is not None and abs(shown - 600_000) < 1500  # ten minutes, as the master says

@@ -177,7 +177,10 @@ class Result(_Model):
 class RaceClock(_Model):
     race_id: str
     state: ClockState = ClockState.PRERACE
-    gun_time: datetime | None = None  # wall-clock time of the gun
+    gun_time: datetime | None = None  # wall-clock time of the gun, by the timing system's clock
+    # The timing system's clock minus ours (whole seconds), so the race clock on screen is
+    # the master's, not this laptop's, when the two disagree.
+    server_offset_ms: int = 0
 
 
 class Race(_Model):

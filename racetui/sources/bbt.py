@@ -50,7 +50,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -144,6 +144,7 @@ class _Clock:
     state: ClockState
     gun_time: datetime | None
     offsets: dict[str, int]
+    server_offset_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -713,10 +714,15 @@ class BBTSource:
                 offsets[_id(wave, "id")] = _duration(wave, "offset") or 0
             except BadData as exc:
                 raise BadData(f"waves[{i}].{exc}") from None
+        server_time = _datetime(body, "server_time")
+        skew = 0
+        if server_time is not None:  # whole seconds: a re-read must not count as a change
+            skew = round((server_time - datetime.now(UTC)).total_seconds()) * 1000
         self._clocks[race_id] = _Clock(
             state=_enum(body, "state", ClockState, ClockState.PRERACE),
             gun_time=_datetime(body, "gun_time"),
             offsets=offsets,
+            server_offset_ms=skew,
         )
         self._publish_event(pipeline)
         return RestInfo(True)
@@ -752,6 +758,7 @@ class BBTSource:
                         race_id=race_id,
                         state=clock.state if clock else data.state,
                         gun_time=clock.gun_time if clock else data.gun_time,
+                        server_offset_ms=clock.server_offset_ms if clock else 0,
                     ),
                     wetsuit=data.wetsuit,
                     air_temp=data.air_temp,

@@ -93,7 +93,7 @@ def race_time(race: Race, now: datetime) -> RaceTime:
         return RaceTime(None, None, state)
     if gun.tzinfo is None:
         gun = gun.replace(tzinfo=UTC)
-    elapsed = int((now - gun).total_seconds() * 1000)
+    elapsed = int((now - gun).total_seconds() * 1000) + (clock.server_offset_ms if clock else 0)
     return RaceTime(elapsed, gun, state)
 
 
