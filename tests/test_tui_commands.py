@@ -113,7 +113,14 @@ async def test_demo_shows_the_simulated_race_through_the_bbt_client() -> None:
 
     source = SimulatedBBT(SimConfig(kind="road", athletes=60, seed=3, speed=200, countdown=0).validate())
     pipeline = Pipeline()
-    app = RaceApp(pipeline, [source], clock=source.clock, theme_dirs=[builtin_theme_dir()], tick=0.1)
+    app = RaceApp(
+        pipeline,
+        [source],
+        clock=source.clock,
+        master_offset=False,
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.1,
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(200):
             await pilot.pause(0.1)

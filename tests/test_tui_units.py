@@ -274,6 +274,15 @@ def test_state_find_by_bib_or_name() -> None:
     assert state.find("zzzz") == []
 
 
+def test_race_clock_follows_the_timing_masters_clock_unless_told_not_to() -> None:
+    event = sample_event(10).event
+    elite = next(r for r in event.races if r.id == "elite")
+    assert elite.clock is not None
+    ahead = elite.model_copy(update={"clock": elite.clock.model_copy(update={"server_offset_ms": 3000})})
+    assert race_time(ahead, SAMPLE_NOW).text() == "45:03"
+    assert race_time(ahead, SAMPLE_NOW, master_offset=False).text() == "45:00"
+
+
 def test_race_clock_counts_down_before_the_gun() -> None:
     event = sample_event(10).event
     kids = next(r for r in event.races if r.id == "kids")

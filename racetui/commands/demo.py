@@ -100,5 +100,6 @@ def run(args: argparse.Namespace) -> int:
         return [source]
 
     with contextlib.suppress(KeyboardInterrupt):
-        return run_dashboard(args, sources, command="demo", clock=source.clock)
+        # The dashboard's clock is the simulator's own: no master-clock correction on top.
+        return run_dashboard(args, sources, command="demo", clock=source.clock, master_offset=False)
     return 130

@@ -101,6 +101,7 @@ class RaceApp(App[None]):
         theme_dirs: Iterable[Path | None] | None = None,
         tracker_budget: float | None = 0.03,
         strict: bool = False,
+        master_offset: bool = True,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -113,6 +114,7 @@ class RaceApp(App[None]):
         self.tick_seconds = tick
         self.tracker_budget = tracker_budget
         self.state = UiState(pipeline.engine, clock)
+        self.state.master_offset = master_offset
         self.notices: list[str] = []
         self.ticks = 0
         self.last_changes = ChangeSet()

@@ -85,7 +85,10 @@ class RaceTime:
         return "race time"
 
 
-def race_time(race: Race, now: datetime) -> RaceTime:
+def race_time(race: Race, now: datetime, *, master_offset: bool = True) -> RaceTime:
+    """The race clock at ``now``. With ``master_offset`` the timing system's clock offset
+    (``RaceClock.server_offset_ms``) corrects this machine's clock; without it ``now`` is
+    taken to be the timing system's own time already (the demo's simulator clock)."""
     clock = race.clock
     state = clock.state if clock else ClockState.PRERACE
     gun = clock.gun_time if clock else None
@@ -93,12 +96,14 @@ def race_time(race: Race, now: datetime) -> RaceTime:
         return RaceTime(None, None, state)
     if gun.tzinfo is None:
         gun = gun.replace(tzinfo=UTC)
-    elapsed = int((now - gun).total_seconds() * 1000) + (clock.server_offset_ms if clock else 0)
+    elapsed = int((now - gun).total_seconds() * 1000)
+    if master_offset and clock is not None:
+        elapsed += clock.server_offset_ms
     return RaceTime(elapsed, gun, state)
 
 
-def wave_time(race: Race, wave: Wave, now: datetime) -> RaceTime:
-    base = race_time(race, now)
+def wave_time(race: Race, wave: Wave, now: datetime, *, master_offset: bool = True) -> RaceTime:
+    base = race_time(race, now, master_offset=master_offset)
     if base.elapsed_ms is None:
         return base
     return RaceTime(base.elapsed_ms - wave.offset_ms, base.gun, base.state, wave.offset_ms)

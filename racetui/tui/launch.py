@@ -26,6 +26,7 @@ def run_dashboard(
     *,
     command: str,
     clock: Callable[[], datetime] | None = None,
+    master_offset: bool = True,
 ) -> int:
     """Load the config, build the sources, run the app until the user quits.
 
@@ -46,7 +47,12 @@ def run_dashboard(
     from racetui.tui.clock import system_clock
 
     app = RaceApp(
-        Pipeline(), sources, config=config, theme=getattr(args, "theme", None), clock=clock or system_clock
+        Pipeline(),
+        sources,
+        config=config,
+        theme=getattr(args, "theme", None),
+        clock=clock or system_clock,
+        master_offset=master_offset,
     )
     app.notices += config.warnings
     try:

@@ -31,6 +31,8 @@ class UiState:
     def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
         self.engine = engine
         self.clock = clock
+        # False when ``clock`` already is the timing system's clock (the demo's simulator).
+        self.master_offset = True
         self.tracker = Tracker(engine, clock)
         self.watch = Watchlist()
         self.mark: AthleteRef | None = None
@@ -75,7 +77,10 @@ class UiState:
             return None
         wave = self.wave() if race is self.race() else None
         now = self.clock()
-        return wave_time(race, wave, now) if wave is not None else race_time(race, now)
+        offset = self.master_offset
+        if wave is not None:
+            return wave_time(race, wave, now, master_offset=offset)
+        return race_time(race, now, master_offset=offset)
 
     def cycle_race(self, step: int = 1) -> str | None:
         ids = self.race_ids()

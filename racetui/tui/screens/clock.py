@@ -43,8 +43,8 @@ class RaceClockPanel(Vertical):
         yield Label("", classes="state", markup=False)
         yield Static("", classes="waves", markup=False)
 
-    def show(self, race: Race, now: datetime, current: bool) -> None:
-        clock = race_time(race, now)
+    def show(self, race: Race, now: datetime, current: bool, master_offset: bool = True) -> None:
+        clock = race_time(race, now, master_offset=master_offset)
         self.set_class(current, "-current")
         self.set_class(not clock.started, "-prerace")
         self.query_one(".title", Label).update(race.name)
@@ -63,7 +63,7 @@ class RaceClockPanel(Vertical):
         for wave in race.waves:
             if len(race.waves) == 1 and wave.offset_ms == 0:
                 break
-            at = wave_time(race, wave, now)
+            at = wave_time(race, wave, now, master_offset=master_offset)
             offset = f"+{at.offset_ms // 60000}:{at.offset_ms // 1000 % 60:02d}"
             lines.append(f"{wave.name:<10} {offset:>6}  {at.text():>8}")
         self.query_one(".waves", Static).update("\n".join(lines))
@@ -138,4 +138,4 @@ class ClockScreen(RaceScreen):
         for panel in self.query(RaceClockPanel):
             standings = self.state.engine.races.get(panel.race_id)
             if standings is not None:
-                panel.show(standings.race, now, panel.race_id == current)
+                panel.show(standings.race, now, panel.race_id == current, self.state.master_offset)
