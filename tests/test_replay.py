@@ -65,7 +65,12 @@ async def test_a_recorded_run_replays_to_the_same_standings(tmp_path: Path, poll
     live_event, replay_event = live.engine.event, replayed.engine.event
     assert live_event is not None and replay_event is not None
     assert replay_event.name == live_event.name
-    assert [r.model_dump() for r in replay_event.races] == [r.model_dump() for r in live_event.races]
+    # The master's clock offset is measured against the wall clock when a body is handled,
+    # so a replay later in the day legitimately differs there and nowhere else.
+    skip = {"clock": {"server_offset_ms"}}
+    assert [r.model_dump(exclude=skip) for r in replay_event.races] == [
+        r.model_dump(exclude=skip) for r in live_event.races
+    ]
     entry = replayed.engine.races["1"].entries["2"]
     assert entry.participant is not None and entry.participant.name == "First1 Last1"
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from racetui.model.incidents import Incident
 
@@ -111,7 +112,14 @@ class Paratriathlon(_Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
 
-class Participant(_Model):
+@pydantic_dataclass(slots=True, frozen=True, config=ConfigDict(extra="ignore"))
+class Participant:
+    """One athlete (or relay team) on the start list.
+
+    A validated, frozen, slotted dataclass rather than a BaseModel: the engine holds one per
+    athlete, and at 50,000 athletes a BaseModel's per-instance dict and field set cost
+    about 50 MB more (benchmarks/bench_ui.py's peak RSS)."""
+
     bib: str
     race_id: str
     id: str | None = None  # the timing system's own id (BBT result id, v1.1 athlete id)
