@@ -498,9 +498,13 @@ async def test_80x24_keeps_the_essential_columns() -> None:
         assert leader is not None and leader.key[1] in first  # type: ignore[index]
 
 
-async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pipeline, feed = sample_pipeline(120)
-    app = RaceApp(pipeline, [feed], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05)
+    app = RaceApp(
+        pipeline, [feed], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05
+    )
     calls = []
 
     def broken(self: LeaderboardScreen, changes: object) -> None:
