@@ -102,6 +102,7 @@ class RaceApp(App[None]):
         tracker_budget: float | None = 0.03,
         strict: bool = False,
         master_offset: bool = True,
+        publishing: Any = None,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -109,6 +110,8 @@ class RaceApp(App[None]):
         self._frozen_at = 0
         self.pipeline = pipeline
         self.sources = list(sources)
+        # publishing from the dashboard (commands/dashboard_options.Publishing) or None
+        self.publishing = publishing
         self.config = config or Config()
         self.clock = clock
         self.tick_seconds = tick
@@ -141,6 +144,10 @@ class RaceApp(App[None]):
         for source in self.sources:
             self.run_worker(
                 self._run_source(source), name=f"source {source.name}", group="sources", exit_on_error=False
+            )
+        if self.publishing is not None:
+            self.run_worker(
+                self.publishing.run(self.pipeline), name="publish", group="publish", exit_on_error=False
             )
         self.tick()
         self.set_interval(self.tick_seconds, self.tick, name="ui tick")
