@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ from textual.screen import ModalScreen, Screen
 from racetui.config import Config
 from racetui.engine import ChangeSet
 from racetui.sources.base import Pipeline
+from racetui.sources.desk import IncidentDesk
 from racetui.tui.clock import Clock, system_clock
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
@@ -103,6 +105,7 @@ class RaceApp(App[None]):
         strict: bool = False,
         master_offset: bool = True,
         publishing: Any = None,
+        desk: IncidentDesk | None = None,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -121,6 +124,15 @@ class RaceApp(App[None]):
         self.notices: list[str] = []
         self.ticks = 0
         self.last_changes = ChangeSet()
+        # The incident desk (officials' decisions, SQLite in the data dir): its overrides
+        # are applied whenever a race appears, and after every action (screens/desk.py).
+        self.desk: IncidentDesk | None = desk
+        self._desk_races: set[tuple[str, int]] = set()
+        if desk is None:
+            try:
+                self.desk = IncidentDesk(operator=self.config.operator)
+            except (OSError, sqlite3.Error) as exc:
+                self.notices.append(f"incident desk unavailable: {exc}")
         themes, problems = load_themes(theme_dirs)
         self.notices += problems
         for item in themes.values():
@@ -165,6 +177,7 @@ class RaceApp(App[None]):
 
     def tick(self) -> None:
         """One UI tick: drain, track, notify, refresh what is visible."""
+        self._apply_desk()
         changes = self.pipeline.drain()
         self.ticks += 1
         self.last_changes = changes
@@ -193,6 +206,19 @@ class RaceApp(App[None]):
                     severity="error",
                     markup=False,
                 )
+
+    def _apply_desk(self) -> None:
+        """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
+        races = self.pipeline.engine.races
+        seen = {(race_id, id(standings)) for race_id, standings in races.items()}
+        if self.desk is None or seen <= self._desk_races:
+            return
+        try:
+            self.desk.apply(self.pipeline)
+        except sqlite3.Error as exc:
+            log.error("incident desk: %s", exc)
+            return
+        self._desk_races = seen
 
     def _freeze_big_field(self) -> None:
         """Once a big field has loaded, move it out of the garbage collector's way.
