@@ -344,7 +344,8 @@ async def test_publish_placeholder_and_health() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6")
         await pilot.pause()
-        assert "not built yet" in str(app.screen.query_one(PublishPanel).render())
+        off = app.screen.query_one(PublishPanel).query_one("#publish-off")
+        assert "--publish-triathlon" in str(off.render())
         await pilot.press("7")
         await pilot.pause()
         row = table(app).row_at(0)

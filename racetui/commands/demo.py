@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, metavar="N", help="same seed, same race")
     parser.add_argument("--countdown", type=float, default=15.0, metavar="S", help="seconds to the first gun")
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
+    from racetui.commands.dashboard_options import add_dashboard_arguments
+
+    add_dashboard_arguments(parser)
 
 
 class SimulatedBBT:

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-journal", action="store_true", help="do not record received messages")
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
+    from racetui.commands.dashboard_options import add_dashboard_arguments
+
+    add_dashboard_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed", type=float, default=1.0, metavar="X", help="playback speed (1 = real time, 0 = at once)"
     )
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
+    from racetui.commands.dashboard_options import add_dashboard_arguments
+
+    add_dashboard_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

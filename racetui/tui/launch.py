@@ -42,22 +42,33 @@ def run_dashboard(
     except (ValueError, OSError) as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
+    from racetui.commands.dashboard_options import build_publishing, extra_sources
     from racetui.sources.base import Pipeline
     from racetui.tui.app import RaceApp
     from racetui.tui.clock import system_clock
 
+    pipeline = Pipeline()
+    sources += extra_sources(args, config)
+    try:
+        publishing = build_publishing(args, config, pipeline.engine)
+    except ValueError as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
     app = RaceApp(
-        Pipeline(),
+        pipeline,
         sources,
         config=config,
         theme=getattr(args, "theme", None),
         clock=clock or system_clock,
         master_offset=master_offset,
+        publishing=publishing,
     )
     app.notices += config.warnings
     try:
         app.run()
     finally:
+        if publishing is not None:
+            publishing.close()
         for source in sources:
             journal = getattr(source, "journal", None)
             close = getattr(journal, "close", None)

@@ -1,0 +1,375 @@
+"""The Publish screen (key 6) driven like a user drives it, against a real local World
+Triathlon stand-in (tests/test_publish_fakes.py: starlette + uvicorn on port 0); and
+``--startlist``: names from the local start-list cache on the leaderboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from textual.widgets import DataTable, Input, Static
+
+from racetui.cli import build_parser
+from racetui.commands.dashboard_options import (
+    CachedStartList,
+    Publishing,
+    build_publishing,
+    parse_mapping,
+)
+from racetui.config import Config, OpenTrackConfig, TriathlonConfig
+from racetui.model import Event, Participant, Race, RaceKind, TimingPoint
+from racetui.publish.outbox import ItemState, Outbox, PublishService
+from racetui.publish.triathlon import FileSender, TriathlonPublisher
+from racetui.sources.base import Pipeline, SourceHealth, SourceMode
+from racetui.sources.startlist import Fetched, StartEntry, StartListCache
+from racetui.tui.app import RaceApp
+from racetui.tui.clock import fixed_clock
+from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
+from racetui.tui.screens.publish import ConfirmScreen, PublishScreen
+from racetui.tui.themes import builtin_theme_dir
+from racetui.tui.widgets.table import RowTable
+from tests.test_publish_fakes import ServerThread, WorldTriathlonFake
+
+KEY = "wt-dash-key-4711"
+PROG = "307158"
+
+
+@pytest.fixture
+def wt() -> Iterator[WorldTriathlonFake]:
+    fake = WorldTriathlonFake(apikey=KEY)
+    with ServerThread(fake.app()) as server:
+        fake.url = server.url + "/v1/timing"
+        yield fake
+
+
+def options(*extra: str) -> Any:
+    return build_parser().parse_args(["demo", *extra])
+
+
+def make_app(publishing: Publishing | None, pipeline: Pipeline, sources: list[Any]) -> RaceApp:
+    return RaceApp(
+        pipeline,
+        sources,
+        clock=fixed_clock(SAMPLE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.05,
+        tracker_budget=None,
+        strict=True,
+        publishing=publishing,
+    )
+
+
+def triathlon_app(url: str, apikey: str = KEY, *extra: str) -> tuple[RaceApp, Publishing]:
+    pipeline, feed = sample_pipeline(12)
+    config = Config(triathlon=TriathlonConfig(apikey=SecretStr(apikey)))
+    args = options(
+        "--publish-triathlon",
+        "--api-url",
+        url,
+        "--event-id",
+        "107158",
+        "--prog",
+        f"elite={PROG}",
+        "--http-timeout",
+        "3",
+        "--backoff",
+        "0.2",
+        "0.5",
+        *extra,
+    )
+    publishing = build_publishing(args, config, pipeline.engine)
+    assert publishing is not None
+    return make_app(publishing, pipeline, [feed]), publishing
+
+
+def screen_text(app: RaceApp) -> str:
+    """What the Publish screen shows: its texts and the outbox rows."""
+    parts = [str(w.render()) for w in app.screen.query(Static)]
+    for table in app.screen.query(DataTable):
+        for row in range(table.row_count):
+            parts.append(" | ".join(str(cell) for cell in table.get_row_at(row)))
+    return "\n".join(parts)
+
+
+async def until(pilot: Any, check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the screen")
+        await pilot.pause(0.05)
+
+
+def messages(app: RaceApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# ------------------------------------------------------------------ options
+
+
+def test_options_parse_and_refuse_clearly() -> None:
+    args = options("--publish-triathlon", "--file", "/tmp/wt/{prog_id}.json", "--no-sandbox", "--startlist")
+    assert (args.publish_triathlon, args.file, args.sandbox, args.startlist) == (
+        True,
+        "/tmp/wt/{prog_id}.json",
+        False,
+        True,
+    )
+    assert build_parser().parse_args(["connect", "http://x", "--publish-opentrack"]).publish_opentrack
+    assert parse_mapping(["elite=307158", " ag = 9 "], "--prog") == {"elite": "307158", "ag": "9"}
+    with pytest.raises(ValueError, match=r"--event: expected RACE=ID, got 'elite'"):
+        parse_mapping(["elite"], "--event")
+    engine = Pipeline().engine
+    assert build_publishing(options(), Config(), engine) is None
+    with pytest.raises(ValueError, match="apikey"):
+        build_publishing(options("--publish-triathlon"), Config(), engine)
+    with pytest.raises(ValueError, match="--competition"):
+        config = Config(opentrack=OpenTrackConfig(token=SecretStr("t0ken-abc")))
+        build_publishing(options("--publish-opentrack"), config, engine)
+
+
+# ------------------------------------------------------------------ screens
+
+
+async def test_without_publishing_the_screen_says_which_options_enable_it() -> None:
+    pipeline, feed = sample_pipeline(12)
+    app = make_app(None, pipeline, [feed])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        assert isinstance(app.screen, PublishScreen)
+        text = screen_text(app)
+        assert "--publish-triathlon" in text and "--publish-opentrack" in text
+        await pilot.press("p")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # no action pretends to publish
+
+
+async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlonFake) -> None:
+    app, publishing = triathlon_app(wt.url)
+    wt.script[:] = [400]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"World Triathlon {wt.url} · sandbox ON · elite→{PROG}" in text
+        assert "waiting for p" in text
+        # declined: nothing is queued
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "12 added" in str(app.screen.query_one("#confirm-body Static", Static).render())
+        assert "(sandbox)" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert publishing.outbox.items() == []
+        # confirmed: sent, refused with the server's reason
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: "failed" in screen_text(app))
+        [item] = publishing.outbox.items()
+        assert item.state is ItemState.FAILED
+        text = screen_text(app)
+        assert "400 Bad Request: rejected by the test script (400)" in text
+        assert "status 400" in text and "response: " in text
+        assert publishing.live
+        # retry the failed item (asks first)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: publishing.outbox.get(item.id).state is ItemState.SENT)
+        await until(pilot, lambda: "| sent |" in screen_text(app))
+    [body] = wt.applied_bodies()
+    assert body["prog_id"] == PROG and body["sandbox"] in ("true", True)
+    assert len(body["athletes"]) == 12
+
+
+async def test_sandbox_off_needs_confirmation_and_on_does_not(wt: WorldTriathlonFake) -> None:
+    app, publishing = triathlon_app(wt.url)
+    tri = publishing.triathlon
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6", "s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "OFF" in app.screen.question
+        await pilot.press("escape")
+        await pilot.pause()
+        assert tri.sandbox is True
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert tri.sandbox is False
+        assert "sandbox OFF (live results)" in screen_text(app)
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert tri.sandbox is True
+
+
+async def test_official_needs_the_typed_word(wt: WorldTriathlonFake) -> None:
+    app, publishing = triathlon_app(wt.url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6", "o")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "OFFICIAL" in app.screen.question
+        await pilot.press("y", "enter")  # y is a letter here, not a yes
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        app.screen.query_one(Input).value = ""
+        await pilot.press(*"OFFICIAL", "enter")
+        await until(pilot, lambda: any(i.state is ItemState.SENT for i in publishing.outbox.items()))
+        assert publishing.triathlon.is_official("elite")
+    assert wt.applied_bodies()[-1]["status"] == "official"
+
+
+async def test_a_refused_key_is_never_shown_and_the_target_resumes(wt: WorldTriathlonFake) -> None:
+    wrong = "wrong-key-98765"
+    app, publishing = triathlon_app(wt.url, wrong)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6", "p")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: "HELD" in screen_text(app))
+        text = screen_text(app)
+        assert "401" in text and wrong not in text and "***" in text
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert publishing.service.targets()[0].held is None
+
+
+async def test_another_owner_makes_the_screen_read_only(wt: WorldTriathlonFake) -> None:
+    code = "from racetui.publish.outbox import Outbox; o = Outbox(); print('ready', flush=True); "
+    code += "import time; time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        app, publishing = triathlon_app(wt.url)
+        assert not publishing.owner
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("6")
+            await pilot.pause()
+            text = screen_text(app)
+            assert f"another racetui process (pid {holder.pid}) is publishing" in text
+            assert "read-only" in text
+            await pilot.press("p")
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert any("read-only" in m for m in messages(app))
+        publishing.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# ----------------------------------------------------------------- snapshots
+
+FIXED = datetime(2025, 6, 1, 7, 40, 0, tzinfo=UTC).timestamp()
+
+
+def fixed_publishing(pipeline: Pipeline) -> Publishing:
+    """An outbox with one upload in every state and fixed times; delivery never runs."""
+    ticks = iter(FIXED + 7 * n for n in range(100))
+    outbox = Outbox(clock=lambda: next(ticks))
+    service = PublishService(outbox, [FileSender()])
+    tri = TriathlonPublisher(
+        pipeline.engine,
+        service,
+        destination="/srv/wt/{prog_id}.json",
+        hosted_file=True,
+        event_id="107158",
+        programs={"elite": PROG},
+        races=["elite"],
+    )
+    url = "/srv/wt/307158.json"
+
+    def add(summary: str) -> int:
+        item = outbox.enqueue(
+            target="triathlon-file", group=f"g{summary}", method="WRITE", url=url, body=b"{}", summary=summary
+        )
+        return item.id
+
+    first = add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    outbox.claim(first)
+    outbox.mark_sent(first, None, None)
+    bad = add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    outbox.claim(bad)
+    outbox.mark_failed(bad, status_code=None, error="/srv/wt: Permission denied", response=None)
+    cancelled = add("Age Group Sprint (prog ag) live sandbox, 40 athletes")
+    outbox.cancel(cancelled)
+    add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    status = service.target("triathlon-file")
+    status.last_attempt_at = FIXED + 14
+    status.last_error = "/srv/wt: Permission denied"
+    status.sent = 1
+    publishing = Publishing(outbox, service, triathlon=tri)
+
+    async def no_delivery(_pipeline: Any) -> None:
+        return None
+
+    publishing.run = no_delivery  # type: ignore[method-assign,assignment]
+    return publishing
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "small"])
+def test_publish_screen_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
+    pipeline, feed = sample_pipeline(12)
+    app = RaceApp(
+        pipeline,
+        [feed],
+        clock=fixed_clock(SAMPLE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tracker_budget=None,
+        strict=True,
+        publishing=fixed_publishing(pipeline),
+    )
+    assert snap_compare(app, press=["6", "down"], terminal_size=size)
+
+
+# ---------------------------------------------------------------- start list
+
+
+class BibsOnly:
+    """A timing source that knows bibs and nothing else about the athletes."""
+
+    name = "bibs"
+
+    def __init__(self) -> None:
+        self.health = SourceHealth("bibs", mode=SourceMode.PUSH)
+
+    async def run(self, pipeline: Pipeline) -> None:
+        points = [TimingPoint(id="fin", race_id="r1", name="Finish", order=1, is_finish=True)]
+        race = Race(id="r1", name="10K", kind=RaceKind.ROAD, points=points)
+        pipeline.load_event(Event(id="ev", name="Town 10K", races=[race]))
+        pipeline.add_participants(Participant(bib=bib, race_id="r1") for bib in ("7", "8"))
+        await asyncio.sleep(3600)
+
+
+async def test_cached_start_list_fills_names_on_the_leaderboard() -> None:
+    def entry(bib: str, first: str, last: str) -> StartEntry:
+        return StartEntry(entry_id=bib, race_id="r1", bib=bib, first_name=first, last_name=last, gender="F")
+
+    StartListCache().apply(
+        "raceentry", "race 1", Fetched(entries=[entry("7", "Ada", "Lovelace"), entry("8", "Grace", "Hopper")])
+    )
+    assert options("--startlist").startlist
+
+    app = make_app(None, Pipeline(), [BibsOnly(), CachedStartList(interval=0.05)])
+    async with app.run_test(size=(120, 36)) as pilot:
+
+        def names() -> str:
+            table = app.screen.query_one(RowTable)
+            rows = [table.row_at(i) for i in range(2)]
+            return " ".join(str(cell[0]) for row in rows if row is not None for cell in row.cells)
+
+        await until(pilot, lambda: "Lovelace" in names() and "Hopper" in names())
