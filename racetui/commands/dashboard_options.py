@@ -199,32 +199,18 @@ def build_publishing(args: argparse.Namespace, config: Config, engine: Any) -> P
     timeout = float(getattr(args, "http_timeout", 10.0))
     programs = parse_mapping(getattr(args, "prog", []) or [], "--prog")
     events = parse_mapping(getattr(args, "event", []) or [], "--event")
+    from racetui.commands.publish import opentrack_sender, triathlon_sender
+
     tri_sender = ot_sender = None
     if want_tri:
-        from racetui.publish.triathlon import NO_APIKEY, FileSender, TriathlonSender
-
-        if args.file is None and config.triathlon.apikey is None:
-            raise ValueError(NO_APIKEY)
-        tri_sender = (
-            FileSender()
-            if args.file is not None
-            else TriathlonSender(
-                config.triathlon.apikey, api_url=args.api_url or config.triathlon.api_url, timeout=timeout
-            )
-        )
+        tri_sender = triathlon_sender(config, api_url=args.api_url, file=args.file, timeout=timeout)
     if want_ot:
-        from racetui.publish.opentrack import NO_CREDENTIALS, OpenTrackSender
-
         ot = config.opentrack
-        if ot.token is None and not (ot.username and ot.password is not None):
-            raise ValueError(NO_CREDENTIALS)
+        ot_sender = opentrack_sender(config, timeout=timeout)
         if not (args.competition or ot.competition):
             raise ValueError("--publish-opentrack: pass --competition URL or set opentrack.competition")
         if not (events or ot.events):
             raise ValueError("--publish-opentrack: pass --event RACE=EVENTID or set opentrack.events")
-        ot_sender = OpenTrackSender(
-            username=ot.username, password=ot.password, token=ot.token, server=ot.server, timeout=timeout
-        )
     problem = None
     try:
         outbox = Outbox(owner=True)

@@ -224,6 +224,42 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(stamp))
 
 
+# ================================================================ senders
+
+
+def triathlon_sender(
+    config: Any, *, api_url: str | None = None, file: str | None = None, timeout: float = 10.0
+) -> Any:
+    """The World Triathlon sender: a :class:`FileSender` for hosted-file delivery, else a
+    :class:`TriathlonSender` with the configured apikey (shared with the dashboard's
+    ``--publish-triathlon``). ValueError when POSTing without an apikey."""
+    from racetui.publish.triathlon import NO_APIKEY, FileSender, TriathlonSender
+
+    if file is not None:
+        return FileSender()
+    tri = config.triathlon
+    if tri.apikey is None:
+        raise ValueError(NO_APIKEY)
+    return TriathlonSender(tri.apikey, api_url=api_url or tri.api_url, timeout=timeout)
+
+
+def opentrack_sender(config: Any, *, server: str | None = None, timeout: float = 10.0) -> Any:
+    """The OpenTrack sender with the configured token or username/password (shared with the
+    dashboard's ``--publish-opentrack``). ValueError without credentials."""
+    from racetui.publish.opentrack import NO_CREDENTIALS, OpenTrackSender
+
+    ot = config.opentrack
+    if ot.token is None and not (ot.username and ot.password is not None):
+        raise ValueError(NO_CREDENTIALS)
+    return OpenTrackSender(
+        username=ot.username,
+        password=ot.password,
+        token=ot.token,
+        server=server or ot.server,
+        timeout=timeout,
+    )
+
+
 # ================================================================ sources
 
 
@@ -487,16 +523,17 @@ class _Session:
 
     def _build_triathlon(self, race_ids: list[str], backoff: Any) -> None:
         from racetui.publish.outbox import PublishService
-        from racetui.publish.triathlon import FileSender, TriathlonPublisher, TriathlonSender
+        from racetui.publish.triathlon import TriathlonPublisher
 
         tri = self.config.triathlon
         hosted = self.args.file is not None
         api_url = self.args.api_url or tri.api_url
-        sender = (
-            FileSender()
-            if hosted
-            else TriathlonSender(tri.apikey, api_url=api_url, timeout=self.args.http_timeout)
-        )
+        try:
+            sender = triathlon_sender(
+                self.config, api_url=api_url, file=self.args.file, timeout=self.args.http_timeout
+            )
+        except ValueError as exc:
+            raise _Exit(2, str(exc)) from None
         self.service = PublishService(self.outbox, [sender], backoff=backoff)
         programs = dict(tri.programs)
         if self.args.prog_id:
@@ -519,12 +556,7 @@ class _Session:
         )
 
     def _build_opentrack(self, race_ids: list[str], backoff: Any) -> None:
-        from racetui.publish.opentrack import (
-            OpenTrackEvent,
-            OpenTrackPublisher,
-            OpenTrackSender,
-            events_from_mapping,
-        )
+        from racetui.publish.opentrack import OpenTrackEvent, OpenTrackPublisher, events_from_mapping
         from racetui.publish.outbox import PublishService
 
         ot = self.config.opentrack
@@ -545,13 +577,10 @@ class _Session:
                     + ": pass --event EVENTID or set opentrack.events in the config",
                 )
         server = self.args.server or ot.server
-        sender = OpenTrackSender(
-            username=ot.username,
-            password=ot.password,
-            token=ot.token,
-            server=server,
-            timeout=self.args.http_timeout,
-        )
+        try:
+            sender = opentrack_sender(self.config, server=server, timeout=self.args.http_timeout)
+        except ValueError as exc:
+            raise _Exit(2, str(exc)) from None
         self.service = PublishService(self.outbox, [sender], backoff=backoff)
         self.publisher = OpenTrackPublisher(
             self.pipeline.engine,
@@ -805,29 +834,14 @@ async def _flush(args: argparse.Namespace, config: Any) -> int:
     import asyncio
     import contextlib
 
-    from racetui.publish.opentrack import OpenTrackSender
     from racetui.publish.outbox import Backoff, ItemState, PublishService
-    from racetui.publish.triathlon import FileSender, TriathlonSender
+    from racetui.publish.triathlon import FileSender
 
     outbox = _open_outbox(owner=True)
     senders: list[Any] = [FileSender()]
-    if config.triathlon.apikey is not None:
-        senders.append(
-            TriathlonSender(
-                config.triathlon.apikey, api_url=config.triathlon.api_url, timeout=args.http_timeout
-            )
-        )
-    ot = config.opentrack
-    if ot.token is not None or (ot.username and ot.password is not None):
-        senders.append(
-            OpenTrackSender(
-                username=ot.username,
-                password=ot.password,
-                token=ot.token,
-                server=ot.server,
-                timeout=args.http_timeout,
-            )
-        )
+    for make in (triathlon_sender, opentrack_sender):
+        with contextlib.suppress(ValueError):  # no credentials: its uploads wait (said below)
+            senders.append(make(config, timeout=args.http_timeout))
     base, cap = args.backoff
     service = PublishService(outbox, senders, backoff=Backoff(base=base, cap=cap))
     failures: list[str] = []
