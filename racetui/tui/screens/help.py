@@ -28,6 +28,8 @@ Leaderboard                     ?       this help
   g      gap ◆ → highlighted    a  mark all as read
 
 Splits: ← → scroll points     Passes: p / P  point or location
+Publish: p publish (asks)  a retry  x cancel  u resume held
+         s sandbox on/off  o official (final: type it)
 
 ▲ places gained   ▼ lost      ★ watched       ◆ marked
 PEN! not served   PEN✓ served DSQ DNF DNS     NEW unread
