@@ -1,4 +1,9 @@
-"""The athlete detail: splits, positions and gaps at every point, and incidents."""
+"""The athlete detail: splits, positions and gaps at every point, and incidents.
+
+The incident desk's keys act on this athlete (``+ s x n S L e del i``, see
+:mod:`racetui.tui.screens.desk`); what the desk says is marked ``⌂`` and listed with its
+entry numbers, operator and time.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,20 @@ from racetui.engine import ChangeSet
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap
 from racetui.tui.models import AthleteModel
+from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, standing_entries
 from racetui.tui.state import AthleteRef
+from racetui.tui.tracker import IncidentRecord
 from racetui.tui.widgets.table import InfoTable, RowTable
 
 __all__ = ["AthleteScreen"]
 
 
-class AthleteScreen(ModalScreen[None]):
+class AthleteScreen(DeskKeys, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("w", "watch", "Watch"),
-        Binding("m", "mark", "Mark"),
+        Binding("m", "mark", "Mark", show=False),
+        *DESK_BINDINGS,
     ]
 
     DEFAULT_CSS = """
@@ -102,7 +110,10 @@ class AthleteScreen(ModalScreen[None]):
         row = standings.row_for(entry, 0)
         where = f"at {at.name}" if at else "not started"
         rank = f"#{row.rank} overall" if row.rank else str(entry.status)
-        facts.append(f"{rank} {where}" + (f" · {badge}" if badge else ""))
+        local = ""
+        if entry.override is not None:
+            local = " ⌂ desk" + (f": {entry.override.status}" if entry.override.status else "")
+        facts.append(f"{rank} {where}" + (f" · {badge}" if badge else "") + local)
         if state.mark is not None and state.mark != self.ref:
             gap = state.gap(state.mark, self.ref)
             if gap is not None:
@@ -119,7 +130,22 @@ class AthleteScreen(ModalScreen[None]):
             text = "\n".join(lines)
         else:
             text = "No incidents."
+        desk = self.app.desk  # type: ignore[attr-defined]
+        entries = standing_entries(desk, *self.ref) if desk is not None else []
+        if entries:
+            lines = ["⌂ Incident desk (local, wins over the source):"]
+            for standing in entries:
+                act = standing.action
+                state_text = " NOT SERVED" if standing.kind == "penalty" and not standing.served else ""
+                lines.append(
+                    f"  #{standing.id} {standing.wording()}{state_text} · {act.operator}"
+                    f" {format_time_of_day(act.at.astimezone(state.clock().tzinfo))}"
+                )
+            text += "\n" + "\n".join(lines)
         self.query_one("#incidents", Static).update(text)
+
+    def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
+        return self.ref, None
 
     def action_watch(self) -> None:
         self.app.toggle_watch(self.ref)  # type: ignore[attr-defined]

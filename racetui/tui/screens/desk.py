@@ -1,0 +1,616 @@
+"""The incident desk in the dashboard: the keys, the forms, the confirmation, the audit trail.
+
+On the athlete detail and on a selected row of the Incidents screen:
+
+====================  =============================================================
+``+``                 time penalty (seconds, infringement)
+``s``                 penalty served (a source's unserved penalty is taken onto the
+                      desk and served there: two audit lines)
+``x``                 DSQ (infringement)
+``n``                 DNF (reason, e.g. "Withdrew from the race due to bike crash.")
+``S``                 DNS
+``L``                 lapped (LAP)
+``e``                 edit a desk entry (seconds / infringement / DNF reason)
+``delete``/``bksp``   withdraw a desk entry (reason)
+``i``                 reinstate: a DSQ overturned on protest
+====================  =============================================================
+
+Every action goes form (when it needs input) → :class:`ConfirmScreen`, which shows exactly
+what will be recorded in the Standard Incident Guidelines wording and by whom (``enter``/``y``
+confirms, ``esc``/``n`` cancels) → :meth:`IncidentDesk.record` (the config's operator, a UTC
+time stamp) → ``desk.apply(pipeline, race, bib)`` and an immediate UI tick. Bad input stays
+in the form with the desk's message; nothing is recorded. :class:`AuditScreen` lists every
+desk action, oldest first (``A`` on the Incidents screen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from racetui.model import IncidentKind
+from racetui.sources.desk import ActionKind, DeskAction, DeskError, IncidentDesk
+from racetui.tui.state import AthleteRef
+from racetui.tui.tracker import IncidentBadge, IncidentRecord
+
+if TYPE_CHECKING:
+    from racetui.tui.app import RaceApp
+
+__all__ = [
+    "DESK_BINDINGS",
+    "AuditScreen",
+    "ConfirmScreen",
+    "DeskForm",
+    "DeskKeys",
+    "DeskRequest",
+    "Standing",
+    "precheck",
+    "standing_entries",
+    "wording",
+]
+
+DESK_BINDINGS: list[BindingType] = [
+    Binding("plus", "desk('penalty')", "Penalty", key_display="+"),
+    Binding("s", "desk('serve')", "Served"),
+    Binding("x", "desk('dsq')", "DSQ"),
+    Binding("n", "desk('dnf')", "DNF"),
+    Binding("S", "desk('dns')", "DNS", key_display="S"),
+    Binding("L", "desk('lap')", "LAP", key_display="L", show=False),
+    Binding("e", "desk('edit')", "Edit", show=False),
+    Binding("delete,backspace", "desk('withdraw')", "Withdraw", key_display="del", show=False),
+    Binding("i", "desk('reinstate')", "Reinstate", show=False),
+]
+
+_TITLES = {
+    ActionKind.PENALTY: "Time penalty",
+    ActionKind.SERVE: "Penalty served",
+    ActionKind.DSQ: "Disqualification (DSQ)",
+    ActionKind.DNF: "Did not finish (DNF)",
+    ActionKind.DNS: "Did not start (DNS)",
+    ActionKind.LAP: "Lapped (LAP)",
+    ActionKind.EDIT: "Edit a desk entry",
+    ActionKind.WITHDRAW: "Withdraw a desk entry",
+    ActionKind.REINSTATE: "Reinstate (DSQ overturned)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One desk entry that stands in an athlete's record, with its current (edited) values."""
+
+    action: DeskAction
+    served: bool
+    seconds: int | None
+    infringement: str | None
+    reason: str | None
+
+    @property
+    def id(self) -> int:
+        return self.action.id
+
+    @property
+    def kind(self) -> ActionKind:
+        return self.action.action
+
+    def wording(self) -> str:
+        """The entry in the Standard Incident Guidelines wording (or its status)."""
+        if self.kind is ActionKind.PENALTY:
+            sentence = f"{self.seconds} second penalty for {self.infringement}"
+            return f"Served {sentence}" if self.served else sentence
+        if self.kind is ActionKind.DSQ:
+            return f"DSQ for {self.infringement}"
+        if self.kind is ActionKind.DNF:
+            return f"DNF: {self.reason}" if self.reason else "DNF"
+        if self.kind is ActionKind.DNS:
+            return "DNS"
+        if self.kind is ActionKind.LAP:
+            return "LAP (lapped)"
+        return "reinstated (DSQ overturned)"
+
+    def label(self) -> str:
+        return f"#{self.id} {self.wording()}"
+
+
+def standing_entries(desk: IncidentDesk, race_id: str, bib: str) -> list[Standing]:
+    """The athlete's standing desk entries, oldest first, as edited so far."""
+    # The desk's fold holds the edited values; entries() only gives the original actions.
+    folded = desk._fold(desk.audit(race_id, bib))
+    return [Standing(s.action, s.served, s.seconds, s.infringement, s.reason) for s in folded.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class DeskRequest:
+    """What the operator asked for, before it is recorded."""
+
+    race_id: str
+    bib: str
+    action: ActionKind
+    seconds: int | None = None
+    infringement: str | None = None
+    reason: str | None = None
+    target: int | None = None
+    # Serving a source's penalty: record it on the desk first (seconds/infringement), then serve.
+    adopt: bool = False
+
+
+def precheck(request: DeskRequest) -> None:
+    """The desk's input rules (same messages as :meth:`IncidentDesk.record`), so a form can
+    refuse bad input before the confirmation; the desk checks again when recording."""
+    kind = request.action
+    infringement = (request.infringement or "").strip()
+    reason = (request.reason or "").strip()
+    seconds = request.seconds
+    if kind is ActionKind.PENALTY or (kind is ActionKind.SERVE and request.adopt):
+        if seconds is None or seconds <= 0:
+            raise DeskError(f"seconds: a penalty needs a positive number of seconds, got {seconds!r}")
+        if not infringement:
+            raise DeskError("infringement: a penalty needs the infringement")
+    if kind is ActionKind.DSQ and not infringement:
+        raise DeskError("infringement: a DSQ needs the infringement")
+    if kind is ActionKind.EDIT and seconds is not None and seconds <= 0:
+        raise DeskError(f"seconds: must be positive, got {seconds!r}")
+    if kind is ActionKind.WITHDRAW and not reason:
+        raise DeskError("reason: say why the entry is withdrawn")
+    needs_target = kind in (ActionKind.SERVE, ActionKind.EDIT, ActionKind.WITHDRAW) and not request.adopt
+    if needs_target and request.target is None:
+        raise DeskError(f"target: bib {request.bib} has no desk entry to {kind}")
+
+
+def wording(request: DeskRequest, entries: list[Standing]) -> str:
+    """Exactly what the athlete's record will say once the request is recorded."""
+    by_id = {s.id: s for s in entries}
+    target = by_id.get(request.target) if request.target is not None else None
+    kind = request.action
+    if kind is ActionKind.PENALTY:
+        return f"{request.seconds} second penalty for {request.infringement}"
+    if kind is ActionKind.SERVE:
+        if request.adopt or target is None:
+            return f"Served {request.seconds} second penalty for {request.infringement}"
+        return replace(target, served=True).wording()
+    if kind is ActionKind.DSQ:
+        return f"DSQ for {request.infringement}  (status DSQ: to the bottom of the results)"
+    if kind is ActionKind.DNF:
+        return "status DNF" + (f"; incidents: {request.reason}" if request.reason else "")
+    if kind is ActionKind.DNS:
+        return "status DNS"
+    if kind is ActionKind.LAP:
+        return "status LAP (lapped)"
+    if kind is ActionKind.REINSTATE:
+        return "status OK: reinstated, DSQ overturned (back in place)"
+    if target is None:
+        return f"#{request.target}"
+    if kind is ActionKind.WITHDRAW:
+        return f"withdraw #{target.id} {target.wording()}"
+    edited = replace(
+        target,
+        seconds=request.seconds if request.seconds is not None else target.seconds,
+        infringement=request.infringement or target.infringement,
+        reason=request.reason if target.kind is ActionKind.DNF and request.reason else target.reason,
+    )
+    return f"#{target.id} {target.wording()} → {edited.wording()}"
+
+
+def _app(screen: Any) -> RaceApp:
+    from racetui.tui.app import RaceApp
+
+    app = screen.app
+    assert isinstance(app, RaceApp)
+    return app
+
+
+def _athlete(app: RaceApp, ref: AthleteRef) -> str:
+    entry = app.state.entry(ref)
+    standings = app.state.engine.races.get(ref[0])
+    race = standings.race.name if standings else ref[0]
+    name = entry.name() if entry else ""
+    return f"#{ref[1]} {name} · {race}".replace("  ", " ")
+
+
+def record_request(app: RaceApp, request: DeskRequest) -> list[DeskAction]:
+    """Record (two actions when a source penalty is adopted), apply, redraw. Raises DeskError."""
+    desk = app.desk
+    if desk is None:
+        raise DeskError("the incident desk is not available (see the start-up notice)")
+    operator = app.config.operator or None
+    done: list[DeskAction] = []
+    if request.action is ActionKind.SERVE and request.adopt:
+        pen = desk.record(
+            request.race_id,
+            request.bib,
+            ActionKind.PENALTY,
+            seconds=request.seconds,
+            infringement=request.infringement,
+            operator=operator,
+        )
+        done.append(pen)
+        request = replace(request, target=pen.id, adopt=False, seconds=None, infringement=None)
+    done.append(
+        desk.record(
+            request.race_id,
+            request.bib,
+            request.action,
+            seconds=request.seconds,
+            infringement=request.infringement,
+            reason=request.reason,
+            target=request.target,
+            operator=operator,
+        )
+    )
+    desk.apply(app.pipeline, request.race_id, request.bib)
+    app.tick()
+    return done
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """What will be recorded, in the guidelines' wording: enter/y records, esc/n cancels."""
+
+    BINDINGS = [
+        Binding("enter,y", "confirm", "Record", key_display="enter/y"),
+        Binding("escape,n", "cancel", "Cancel", key_display="esc/n"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > #confirm {
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    ConfirmScreen #wording { text-style: bold; padding: 1 0; }
+    """
+
+    def __init__(self, title: str, athlete: str, text: str, operator: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.athlete = athlete
+        self.text = text
+        self.operator = operator
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(f"⌂ Record on the incident desk: {self.title_text}", markup=False)
+            yield Static(self.athlete, id="who", markup=False)
+            yield Static(self.text, id="wording", markup=False)
+            yield Static(
+                f"by {self.operator}, time-stamped (UTC) when confirmed · enter/y record · esc/n cancel",
+                id="by",
+                markup=False,
+            )
+        yield Footer(compact=True)
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class DeskForm(ModalScreen[None]):
+    """The input an action needs; enter reviews it (confirmation), esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = """
+    DeskForm { align: center middle; }
+    DeskForm > #form {
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    DeskForm Input, DeskForm Select { margin: 0 0 0 0; }
+    DeskForm #error { color: $error; text-style: bold; }
+    DeskForm .hint { color: $foreground 70%; }
+    """
+
+    def __init__(
+        self,
+        ref: AthleteRef,
+        action: ActionKind,
+        *,
+        targets: list[tuple[str, str]] | None = None,
+        default: str | None = None,
+        prefill: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.ref = ref
+        self.action = action
+        self.targets = targets or []  # (label, value): "123" desk entry, "src:<seconds>:<what>" adopt
+        self.default = default
+        self.prefill = prefill or {}
+
+    def fields(self) -> list[str]:
+        kind = self.action
+        if kind is ActionKind.PENALTY:
+            return ["seconds", "infringement"]
+        if kind is ActionKind.DSQ:
+            return ["infringement"]
+        if kind is ActionKind.DNF:
+            return ["reason"]
+        if kind is ActionKind.EDIT:
+            return ["seconds", "infringement", "reason"]
+        if kind in (ActionKind.WITHDRAW, ActionKind.REINSTATE):
+            return ["reason"]
+        return []
+
+    def compose(self) -> ComposeResult:
+        app = _app(self)
+        placeholders = {
+            "seconds": "seconds, e.g. 15",
+            "infringement": "infringement, e.g. cutting the swim course",
+            "reason": {
+                ActionKind.DNF: "reason (optional), e.g. Withdrew from the race due to bike crash.",
+                ActionKind.WITHDRAW: "why it is withdrawn (required)",
+                ActionKind.REINSTATE: "why (optional), e.g. protest upheld",
+                ActionKind.EDIT: "DNF reason / why edited (optional)",
+            }.get(self.action, "reason"),
+        }
+        with Vertical(id="form"):
+            yield Label(f"⌂ {_TITLES[self.action]} · {_athlete(app, self.ref)}", markup=False)
+            if self.targets:
+                yield Select(
+                    [(label, value) for label, value in self.targets],
+                    value=self.default or self.targets[0][1],
+                    allow_blank=False,
+                    id="target",
+                )
+            for name in self.fields():
+                yield Input(
+                    self.prefill.get(name, ""),
+                    placeholder=placeholders[name],
+                    id=name,
+                    type="integer" if name == "seconds" else "text",
+                )
+            yield Static("", id="error", markup=False)
+            yield Static("enter: review and confirm · esc: cancel", classes="hint", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        inputs = list(self.query(Input))
+        if inputs:
+            inputs[0].focus()
+
+    def _value(self, name: str) -> str:
+        found = self.query(f"#{name}")
+        return found.first(Input).value.strip() if found else ""
+
+    def request(self) -> DeskRequest:
+        """The request the form holds; DeskError for input that is not even a number."""
+        text = self._value("seconds")
+        seconds: int | None = None
+        if text:
+            try:
+                seconds = int(text)
+            except ValueError:
+                raise DeskError(f"seconds: not a whole number of seconds: {text!r}") from None
+        target: int | None = None
+        adopt = False
+        infringement = self._value("infringement") or None
+        if self.targets:
+            value = str(self.query_one("#target", Select).value)
+            if value.startswith("src:"):
+                _, secs, what = value.split(":", 2)
+                adopt, seconds, infringement = True, int(secs), what
+            else:
+                target = int(value)
+        return DeskRequest(
+            self.ref[0],
+            self.ref[1],
+            self.action,
+            seconds=seconds,
+            infringement=infringement,
+            reason=self._value("reason") or None,
+            target=target,
+            adopt=adopt,
+        )
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#error", Static).update(f"✕ {message}")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_review()
+
+    def action_review(self) -> None:
+        try:
+            request = self.request()
+            precheck(request)
+        except DeskError as exc:
+            self.show_error(str(exc))
+            return
+        self.query_one("#error", Static).update("")
+        ask(self, request, done=lambda: self.dismiss(None), failed=self.show_error)
+
+    @on(Select.Changed, "#target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        if self.action is not ActionKind.EDIT:
+            return
+        app = _app(self)
+        if app.desk is None:
+            return
+        for standing in standing_entries(app.desk, *self.ref):
+            if str(standing.id) == str(event.value):
+                for name, value in (
+                    ("seconds", standing.seconds),
+                    ("infringement", standing.infringement),
+                    ("reason", standing.reason if standing.kind is ActionKind.DNF else None),
+                ):
+                    self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def ask(
+    screen: Any,
+    request: DeskRequest,
+    *,
+    done: Any = None,
+    failed: Any = None,
+) -> None:
+    """Push the confirmation; on confirm record it (errors go to ``failed`` or a notice)."""
+    app = _app(screen)
+    entries = standing_entries(app.desk, request.race_id, request.bib) if app.desk else []
+    text = wording(request, entries)
+    if request.reason and request.action not in (ActionKind.DNF,):
+        text += f"\nreason: {request.reason}"
+
+    def confirmed(ok: bool | None) -> None:
+        if not ok:
+            return
+        try:
+            actions = record_request(app, request)
+        except DeskError as exc:
+            if failed is not None:
+                failed(str(exc))
+            else:
+                app.notify(str(exc), title="⌂ Incident desk", severity="error", markup=False)
+            return
+        app.notify(
+            f"#{request.bib}: {wording(request, entries)} (desk #{actions[-1].id})",
+            title="⌂ Recorded",
+            markup=False,
+        )
+        if done is not None:
+            done()
+
+    app.push_screen(
+        ConfirmScreen(
+            _TITLES[request.action], _athlete(app, (request.race_id, request.bib)), text, app.config.operator
+        ),
+        confirmed,
+    )
+
+
+def _matches(standing: Standing, record: IncidentRecord | None) -> bool:
+    if record is None:
+        return False
+    kind = standing.kind
+    if record.badge is IncidentBadge.PENALTY:
+        return kind is ActionKind.PENALTY and record.text == (
+            f"{standing.seconds} s penalty for {standing.infringement}"
+        )
+    if record.badge is IncidentBadge.DSQ:
+        return kind is ActionKind.DSQ
+    return kind.value == str(record.badge).lower() or (
+        kind is ActionKind.DNF and record.badge is IncidentBadge.NOTE
+    )
+
+
+class DeskKeys:
+    """The desk's actions for a screen that knows its athlete (and maybe an incident row).
+
+    Screens add :data:`DESK_BINDINGS` to their ``BINDINGS`` and implement
+    :meth:`desk_target`."""
+
+    def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
+        raise NotImplementedError
+
+    def action_desk(self, action: str) -> None:
+        app = _app(self)
+        ref, record = self.desk_target()
+        kind = ActionKind(action)
+        if ref is None:
+            app.notify("Select an athlete first.", title="⌂ Incident desk", markup=False)
+            return
+        if app.desk is None:
+            app.notify("The incident desk is not available.", title="⌂ Incident desk", severity="error")
+            return
+        entries = standing_entries(app.desk, *ref)
+        request = DeskRequest(ref[0], ref[1], kind)
+        targets: list[tuple[str, str]] = []
+        default: str | None = None
+        prefill: dict[str, str] = {}
+        if kind is ActionKind.SERVE:
+            unserved = [s for s in entries if s.kind is ActionKind.PENALTY and not s.served]
+            targets = [(s.label(), str(s.id)) for s in unserved]
+            entry = app.state.entry(ref)
+            desk_texts = {s.wording() for s in entries}
+            for incident in entry.source_incidents if entry else []:
+                if (
+                    incident.kind is IncidentKind.PENALTY
+                    and not incident.served
+                    and incident.seconds
+                    and incident.infringement
+                    and incident.standard_text() not in desk_texts
+                    and f"Served {incident.standard_text()}" not in desk_texts
+                ):
+                    value = f"src:{incident.seconds}:{incident.infringement}"
+                    targets.append((f"(source) {incident.standard_text()}", value))
+            if not targets:
+                app.notify(f"#{ref[1]} has no unserved penalty.", title="⌂ Incident desk", markup=False)
+                return
+        elif kind in (ActionKind.EDIT, ActionKind.WITHDRAW):
+            editable = entries
+            if kind is ActionKind.EDIT:
+                editable = [
+                    s for s in entries if s.kind in (ActionKind.PENALTY, ActionKind.DSQ, ActionKind.DNF)
+                ]
+            targets = [(s.label(), str(s.id)) for s in editable]
+            if not targets:
+                app.notify(
+                    f"#{ref[1]} has no desk entry to {kind} (the desk only changes its own entries).",
+                    title="⌂ Incident desk",
+                    markup=False,
+                )
+                return
+            chosen = next((s for s in editable if _matches(s, record)), editable[-1])
+            default = str(chosen.id)
+            if kind is ActionKind.EDIT:
+                prefill = {
+                    "seconds": "" if chosen.seconds is None else str(chosen.seconds),
+                    "infringement": chosen.infringement or "",
+                    "reason": (chosen.reason or "") if chosen.kind is ActionKind.DNF else "",
+                }
+        elif kind is ActionKind.REINSTATE and not any(s.kind is ActionKind.DSQ for s in entries):
+            app.notify(f"#{ref[1]}: no DSQ on the desk to overturn.", title="⌂ Incident desk", markup=False)
+            return
+        if kind is ActionKind.SERVE and len(targets) == 1:
+            value = targets[0][1]
+            if value.startswith("src:"):
+                _, secs, what = value.split(":", 2)
+                request = replace(request, adopt=True, seconds=int(secs), infringement=what)
+            else:
+                request = replace(request, target=int(value))
+            ask(self, request)
+            return
+        if kind in (ActionKind.DNS, ActionKind.LAP):
+            ask(self, request)
+            return
+        app.push_screen(DeskForm(ref, kind, targets=targets, default=default, prefill=prefill))
+
+
+class AuditScreen(ModalScreen[None]):
+    """Every desk action in the order recorded (newest last): A / esc closes."""
+
+    BINDINGS = [Binding("escape,q,A", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    AuditScreen { align: center middle; }
+    AuditScreen > #audit {
+        width: 110; max-width: 100%; height: auto; max-height: 100%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    AuditScreen #lines { height: auto; max-height: 30; }
+    """
+
+    def compose(self) -> ComposeResult:
+        app = _app(self)
+        actions = app.desk.audit() if app.desk else []
+        names = {r: s.race.name for r, s in app.state.engine.races.items()}
+        with Vertical(id="audit"):
+            yield Static(
+                f"⌂ Incident desk audit trail · {len(actions)} change(s), oldest first", markup=False
+            )
+            with VerticalScroll(id="lines"):
+                text = "\n".join(f"{names.get(a.race_id, a.race_id)} · {a.describe()}" for a in actions)
+                yield Static(text or "Nothing recorded on the desk yet.", id="trail", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#lines", VerticalScroll).scroll_end(animate=False)
