@@ -39,6 +39,7 @@ def build_field(athletes: int, points: int, seed: int = 7) -> tuple[Engine, list
                 Passing.model_construct(race_id="m", bib=str(b), point_id=f"p{i}", time_ms=int(t))
             )
     passings.sort(key=lambda p: p.time_ms)  # arrival order, as at a race
+    engine.settle()  # the start list went in as one bulk batch: sort it before the race
     return engine, passings
 
 

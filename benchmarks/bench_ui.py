@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import subprocess
@@ -141,8 +142,36 @@ def build(athletes: int) -> tuple[Any, Any, list[Any]]:
     pipeline = Pipeline()
     feed.load(pipeline)
     pipeline.drain()
-    passings = [p for _, p in sample.plan]
+    # The generator's own leftovers are not the dashboard's memory: keep only the
+    # passings the stream can use (300/s for the longest run) and drop the results
+    # already loaded into the engine.
+    passings = [p for _, p in sample.plan[: RATE * 120]]
+    sample.plan[RATE * 120 :] = []
+    sample.results.clear()
+    gc.collect()
+    reset_peak_rss()
     return pipeline, feed, passings
+
+
+def reset_peak_rss() -> None:
+    """Start the kernel's peak-RSS counter (VmHWM) afresh, so the peak measured is the
+    dashboard's with the field loaded, not the sample generator's transient."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def landing(pipeline: Any, passings: list[Any]) -> int:
@@ -325,7 +354,7 @@ def child(scenario: str, seconds: float) -> dict[str, Any]:
     kind, _, size = scenario.partition("-")
     runner: Callable[[int, float], Any] = run_racetui if kind == "racetui" else run_datatable
     result: dict[str, Any] = asyncio.run(runner(int(size), seconds))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
@@ -377,7 +406,16 @@ def measurements(result: dict[str, Any]) -> list[Measurement]:
                 f"{result['lines_drawn']:,} lines drawn",
             )
         )
-    rows.append(Measurement(f"ui {who}: peak RSS", result["peak_rss_mb"], None, "MB"))
+    rows.append(
+        Measurement(
+            f"ui {who}: peak RSS",
+            result["peak_rss_mb"],
+            None,
+            "MB",
+            "< 250 (50,000)" if who.startswith("racetui") else "",
+            "field loaded, through first draw and the stream",
+        )
+    )
     return rows
 
 

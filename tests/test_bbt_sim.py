@@ -51,7 +51,7 @@ def holds_the_truth(sim: Sim, pipeline: Pipeline) -> bool:
     for race_id, standings in pipeline.engine.races.items():
         for bib, entry in standings.entries.items():
             truth = sim.truth_athlete(race_id, bib)
-            if entry.times != truth.chips or entry.source_status != truth.status:
+            if list(entry.times) != list(truth.chips) or entry.source_status != truth.status:
                 return False
             if [i.standard_text() for i in entry.source_incidents] != [
                 i.standard_text() for i in truth.incidents

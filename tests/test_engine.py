@@ -211,7 +211,7 @@ def test_relay_teams_order_like_athletes() -> None:
     )
     standings = engine.race("mr")
     assert [e.bib for e in standings.ordered_entries()] == ["2", "1", "4", "3"]
-    assert standings.entries["1"].legs == legs
+    assert list(standings.entries["1"].legs) == legs
     assert standings.latest_point() == 3 and standings.passed(3) == 1
 
 

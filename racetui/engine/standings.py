@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -115,26 +115,28 @@ class Entry:
     participant: Participant | None = None
     status: Status = Status.OK
     offset_ms: int = 0  # wave start offset after the gun
-    times: list[int | None] = field(default_factory=list)  # chip time per point index
+    # chip time per point index; a tuple, replaced on change, so the indexed copy is shared
+    times: tuple[int | None, ...] = ()
     last: int = -1  # furthest point index with a time
-    incidents: list[Incident] = field(default_factory=list)
-    legs: list[RelayLeg] = field(default_factory=list)
+    # tuples: shared empty defaults cost nothing per athlete (50,000 of them)
+    incidents: tuple[Incident, ...] = ()
+    legs: tuple[RelayLeg, ...] = ()
     key: OverallKey = (0, 1, 0, 0, "")
     # What the source said; ``status``/``incidents`` above are the effective values once
     # the incident desk's override (if any) is merged in.
     source_status: Status = Status.OK
-    source_incidents: list[Incident] = field(default_factory=list)
+    source_incidents: tuple[Incident, ...] = ()
     override: Override | None = None
     # what the ordered structures hold for this entry: its gender/category buckets and
     # (chip times, placed) as indexed; None while not indexed
     filters: tuple[tuple[str, str], ...] = ()
     indexed: tuple[tuple[int | None, ...], bool] | None = None
 
-    def effective(self) -> tuple[Status, list[Incident]]:
+    def effective(self) -> tuple[Status, tuple[Incident, ...]]:
         if self.override is None:
-            return self.source_status, list(self.source_incidents)
+            return self.source_status, self.source_incidents
         status = self.override.status if self.override.status is not None else self.source_status
-        return status, merge_incidents(self.override.incidents, self.source_incidents)
+        return status, tuple(merge_incidents(self.override.incidents, self.source_incidents))
 
     def name(self) -> str:
         return self.participant.display_name() if self.participant else ""
@@ -215,7 +217,7 @@ class RaceStandings:
                 for i, value in enumerate(entry.times):
                     if i in remap:
                         times[remap[i]] = value
-                entry.times = times
+                entry.times = tuple(times)
         self.points = points
         self.point_index = {p.id: i for i, p in enumerate(points)}
         for entry in self.entries.values():
@@ -254,7 +256,7 @@ class RaceStandings:
         for f in filters:
             _bucket(self._overall_by, f).add(entry.key)
         placed = entry.status not in _UNPLACED
-        entry.indexed = (tuple(entry.times), placed)
+        entry.indexed = (entry.times, placed)
         if not placed:
             return
         for index, chip in enumerate(entry.times):
@@ -293,7 +295,7 @@ class RaceStandings:
             entry.key = key = entry.make_key()
             entry.filters = self._filters(entry)
             placed = entry.status not in _UNPLACED
-            entry.indexed = (tuple(entry.times), placed)
+            entry.indexed = (entry.times, placed)
             overall.append(key)
             if placed:
                 number, bib = entry.number, entry.bib
@@ -376,7 +378,7 @@ class RaceStandings:
         entry = self.entries.get(bib)
         if entry is not None:
             return entry, False
-        entry = Entry(bib=bib, number=start_number(bib), times=[None] * len(self.points))
+        entry = Entry(bib=bib, number=start_number(bib), times=(None,) * len(self.points))
         self.entries[bib] = entry
         return entry, True
 
@@ -397,7 +399,7 @@ class RaceStandings:
         chip = gun_ms - entry.offset_ms
         if entry.times[index] == chip and not created:
             return None
-        entry.times[index] = chip
+        entry.times = (*entry.times[:index], chip, *entry.times[index + 1 :])
         if index > entry.last:
             entry.last = index
         if defer or created or self._pending:
@@ -424,7 +426,7 @@ class RaceStandings:
         self.overall.add(entry.key)
         for f in filters:
             _bucket(self._overall_by, f).add(entry.key)
-        entry.indexed = (tuple(entry.times), placed)
+        entry.indexed = (entry.times, placed)
         return old, int(self.overall.bisect_left(entry.key))
 
     def update_entry(
@@ -443,30 +445,31 @@ class RaceStandings:
         Returns the (old, new) overall index when anything changed, else None.
         """
         entry, created = self._entry(bib)
-        new_times: list[int | None] | None = None
+        new_times: tuple[int | None, ...] | None = None
         offset = entry.offset_ms
         if participant is not None and participant.wave_id != (
             entry.participant.wave_id if entry.participant else None
         ):
             offset = self.wave_offsets.get(participant.wave_id, 0) if participant.wave_id else 0
         if times is not None:
-            new_times = [None] * len(self.points)
+            building: list[int | None] = [None] * len(self.points)
             for point_id, gun in times.items():
                 index = self.point_index.get(point_id)
                 if index is None:
                     if created:
                         del self.entries[bib]
                     raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
-                new_times[index] = gun - offset
+                building[index] = gun - offset
+            new_times = tuple(building)
         elif offset != entry.offset_ms:
-            new_times = [None if t is None else t + entry.offset_ms - offset for t in entry.times]
+            new_times = tuple(None if t is None else t + entry.offset_ms - offset for t in entry.times)
         changed = (
             created
             or (participant is not None and participant != entry.participant)
             or (status is not None and status != entry.source_status)
             or (new_times is not None and new_times != entry.times)
-            or (incidents is not None and incidents != entry.source_incidents)
-            or (legs is not None and legs != entry.legs)
+            or (incidents is not None and tuple(incidents) != entry.source_incidents)
+            or (legs is not None and tuple(legs) != entry.legs)
         )
         if not changed:
             return None
@@ -476,13 +479,13 @@ class RaceStandings:
         if status is not None:
             entry.source_status = status
         if incidents is not None:
-            entry.source_incidents = list(incidents)
+            entry.source_incidents = tuple(incidents)
         entry.status, entry.incidents = entry.effective()
         if new_times is not None:
             entry.times = new_times
             entry.last = _last(new_times)
         if legs is not None:
-            entry.legs = list(legs)
+            entry.legs = tuple(legs)
         return self._touched(entry, defer or bool(self._pending))
 
     def set_override(self, bib: str, override: Override | None) -> tuple[int, int] | None:
@@ -602,7 +605,7 @@ class RaceStandings:
             gap_ahead_ms=gap_ahead,
             gender_position=gender_pos,
             category_position=category_pos,
-            incidents=tuple(entry.incidents),
+            incidents=entry.incidents,
             local=entry.override is not None,
         )
 

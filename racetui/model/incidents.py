@@ -15,6 +15,7 @@ The original text of every incident is kept for display and re-publishing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -101,7 +102,7 @@ def parse_incidents(text: str | None) -> list[Incident]:
     return [_parse_one(part) for part in parts if part]
 
 
-def format_incidents(incidents: list[Incident]) -> str | None:
+def format_incidents(incidents: Sequence[Incident]) -> str | None:
     """Join incidents for the v1.1 ``incidents`` field (``None`` when there are none)."""
     texts = [incident.standard_text() for incident in incidents if incident.standard_text()]
     return ", ".join(texts) if texts else None

@@ -1051,9 +1051,9 @@ class BBTSource:
                     status=status,
                     splits=splits,
                     incidents=(
-                        incidents if incidents is not None else (entry.source_incidents if entry else [])
+                        incidents if incidents is not None else list(entry.source_incidents if entry else ())
                     ),
-                    legs=legs if legs is not None else (entry.legs if entry is not None else []),
+                    legs=legs if legs is not None else list(entry.legs if entry is not None else ()),
                 )
             )
         pipeline.apply_results(race_id, results)
