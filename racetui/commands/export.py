@@ -132,9 +132,9 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
     """Load the source into ``pipeline``; returns the v1.1 message headers by race id."""
     headers = dict(config.sources.headers)
     if args.feed:
-        from racetui.sources.feed import FeedSource
+        from racetui.sources.feed import FeedSource, apikey_for
 
-        source = FeedSource(args.feed, apikey=_apikey_for(args.feed, config), headers=headers)
+        source = FeedSource(args.feed, apikey=apikey_for(args.feed, config), headers=headers)
         try:
             applied = await source.poll_once(pipeline)
         finally:
@@ -173,17 +173,6 @@ def _headers(readers: Any) -> dict[str, V11Header]:
         if race is not None and header is not None:
             out[race.id] = header
     return out
-
-
-def _apikey_for(target: str, config: Config) -> Any:
-    """The World Triathlon key goes only to World Triathlon's own host, never elsewhere."""
-    from urllib.parse import urlsplit
-
-    if config.triathlon.apikey is None or "://" not in target:
-        return None
-    host = urlsplit(target).hostname
-    allowed = {urlsplit(config.triathlon.live_url).hostname, urlsplit(config.triathlon.api_url).hostname}
-    return config.triathlon.apikey if host and host in allowed else None
 
 
 def _print_warnings(warnings: list[str]) -> None:

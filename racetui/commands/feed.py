@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from racetui.sources.feed import FeedSource
+        from racetui.sources.feed import FeedSource, apikey_for
     except (ImportError, AttributeError) as exc:
         print(f"racetui feed: not available yet (the feed poller is missing: {exc})", file=sys.stderr)
         return 2
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                 args.target,
                 interval=interval,
                 headers=dict(config.sources.headers),
-                apikey=config.triathlon.apikey,
+                apikey=apikey_for(args.target, config),
                 journal=journal,
                 stale_after=config.sources.stale_after,
             )

@@ -298,25 +298,15 @@ def _make_source(args: argparse.Namespace, config: Any) -> Any:
     if kind == "replay":
         # --once publishes the journal's final state; live mode replays in real time (a rehearsal)
         offered["speed"] = 0.0 if args.once or args.dry_run or getattr(args, "official", False) else 1.0
-    if (
-        kind == "feed"
-        and config.triathlon.apikey is not None
-        and _same_host(target, config.triathlon.live_url)
-    ):
-        offered["apikey"] = config.triathlon.apikey
+    if kind == "feed":
+        from racetui.sources.feed import apikey_for
+
+        offered["apikey"] = apikey_for(target, config)
     kwargs = {name: value for name, value in offered.items() if name in accepted}
     try:
         return source_class(target, **kwargs)
     except (ValueError, TypeError, OSError) as exc:
         raise _Exit(2, f"--{kind}: {exc}") from None
-
-
-def _same_host(url: str, other: str) -> bool:
-    from urllib.parse import urlsplit
-
-    if "://" not in url:
-        return False
-    return urlsplit(url).netloc.lower() == urlsplit(other).netloc.lower()
 
 
 class SnapshotSource:

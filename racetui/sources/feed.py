@@ -360,3 +360,17 @@ def _api_detail(body: bytes) -> str:
     if detail is None and isinstance(data, dict):
         detail = data.get("message") or data.get("error")
     return str(detail)[:200] if detail is not None else ""
+
+
+def apikey_for(target: str, config: Any) -> Any:
+    """The World Triathlon key for ``target``, or None: it goes only to World Triathlon's
+    own hosts (the configured live and POST endpoints), never to any other feed URL."""
+    apikey = config.triathlon.apikey
+    if apikey is None or "://" not in target:
+        return None
+    host = (urlsplit(target).hostname or "").lower()
+    allowed = {
+        (urlsplit(config.triathlon.live_url).hostname or "").lower(),
+        (urlsplit(config.triathlon.api_url).hostname or "").lower(),
+    }
+    return apikey if host and host in allowed else None
