@@ -24,7 +24,7 @@ from racetui.commands.dashboard_options import (
     parse_mapping,
 )
 from racetui.config import Config, OpenTrackConfig, TriathlonConfig
-from racetui.model import Event, Participant, Race, RaceKind, TimingPoint
+from racetui.model import Event, Participant, Passing, Race, RaceKind, TimingPoint
 from racetui.publish.outbox import ItemState, Outbox, PublishService
 from racetui.publish.triathlon import FileSender, TriathlonPublisher
 from racetui.sources.base import Pipeline, SourceHealth, SourceMode
@@ -35,7 +35,7 @@ from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.publish import ConfirmScreen, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
-from tests.test_publish_fakes import ServerThread, WorldTriathlonFake
+from tests.test_publish_fakes import OpenTrackFake, ServerThread, WorldTriathlonFake
 
 KEY = "wt-dash-key-4711"
 PROG = "307158"
@@ -373,3 +373,41 @@ async def test_cached_start_list_fills_names_on_the_leaderboard() -> None:
             return " ".join(str(cell[0]) for row in rows if row is not None for cell in row.cells)
 
         await until(pilot, lambda: "Lovelace" in names() and "Hopper" in names())
+
+
+async def test_opentrack_from_the_screen() -> None:
+    fake = OpenTrackFake()
+    with ServerThread(fake.app()) as server:
+        fake.url = server.url
+        pipeline, feed = sample_pipeline(12)
+        config = Config(
+            opentrack=OpenTrackConfig(
+                server=fake.url, username=fake.username, password=SecretStr(fake.password)
+            )
+        )
+        competition = fake.url + "/api/2026/GBR/api-test/"
+        args = options("--publish-opentrack", "--competition", competition, "--event", "elite=ELITE")
+        publishing = build_publishing(args, config, pipeline.engine)
+        assert publishing is not None and publishing.triathlon is None
+        standings = pipeline.engine.race("elite")
+        finish = next(point for point in standings.race.points if point.is_finish)
+        bib = standings.view().row(0).bib
+        pipeline.apply_passings([Passing(race_id="elite", bib=bib, point_id=finish.id, time_ms=6_000_000)])
+        app = make_app(publishing, pipeline, [feed])
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("6")
+            await pilot.pause()
+            assert f"OpenTrack {competition}roadxc_upload/ · replace · elite→ELITE/1/1" in screen_text(app)
+            await pilot.press("p")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen), messages(app)
+            assert "OpenTrack ELITE/1/1 (replace" in str(
+                app.screen.query_one("#confirm-body Static", Static).render()
+            )
+            await pilot.press("y")
+            await until(pilot, lambda: "| sent |" in screen_text(app))
+            assert fake.password not in screen_text(app)
+            await pilot.press("s")  # sandbox is World Triathlon's: said, nothing asked
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+    assert fake.results[("ELITE", 1, 1)] == {bib: "1:40:00.00"}
