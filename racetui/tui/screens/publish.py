@@ -180,6 +180,9 @@ class PublishPanel(Vertical):
             lines.append(" · ".join(parts))
             if status.last_error:
                 lines.append(f"  last error: {status.last_error}")
+        for publisher in pub.publishers:
+            if publisher.errors:  # live mode could not build a message (no prog_id…)
+                lines.append(f"  cannot publish: {publisher.errors[-1]}")
         return lines
 
     def _target_head(self, name: str) -> str:
