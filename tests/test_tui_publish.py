@@ -21,6 +21,7 @@ from racetui.commands.dashboard_options import (
     CachedStartList,
     Publishing,
     build_publishing,
+    extra_sources,
     parse_mapping,
 )
 from racetui.config import Config, OpenTrackConfig, TriathlonConfig
@@ -132,6 +133,18 @@ def test_options_parse_and_refuse_clearly() -> None:
     with pytest.raises(ValueError, match="--competition"):
         config = Config(opentrack=OpenTrackConfig(token=SecretStr("t0ken-abc")))
         build_publishing(options("--publish-opentrack"), config, engine)
+
+
+def test_dashboard_commands_refuse_publishing_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    from racetui.cli import main
+
+    assert main(["demo", "--publish-triathlon"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("racetui demo: ") and "RACETUI_TRIATHLON_APIKEY" in err and err.count("\n") == 1
+    assert main(["demo", "--publish-triathlon", "--file", "x.json", "--prog", "elite"]) == 2
+    assert "--prog: expected RACE=ID, got 'elite'" in capsys.readouterr().err
+    assert [type(s) for s in extra_sources(options("--startlist"), Config())] == [CachedStartList]
+    assert extra_sources(options(), Config()) == []
 
 
 # ------------------------------------------------------------------ screens

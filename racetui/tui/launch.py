@@ -37,23 +37,25 @@ def run_dashboard(
     except ConfigError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
-    try:
-        sources = list(make_sources(config))
-    except (ValueError, OSError) as exc:
-        print(f"racetui {command}: {exc}", file=sys.stderr)
-        return 2
     from racetui.commands.dashboard_options import build_publishing, extra_sources
     from racetui.sources.base import Pipeline
-    from racetui.tui.app import RaceApp
-    from racetui.tui.clock import system_clock
 
     pipeline = Pipeline()
-    sources += extra_sources(args, config)
-    try:
+    try:  # before the sources: a refused publishing option leaves no journal behind
         publishing = build_publishing(args, config, pipeline.engine)
     except ValueError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
+    try:
+        sources = list(make_sources(config)) + extra_sources(args, config)
+    except (ValueError, OSError) as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        if publishing is not None:
+            publishing.close()
+        return 2
+    from racetui.tui.app import RaceApp
+    from racetui.tui.clock import system_clock
+
     app = RaceApp(
         pipeline,
         sources,
