@@ -110,9 +110,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         row = standings.row_for(entry, 0)
         where = f"at {at.name}" if at else "not started"
         rank = f"#{row.rank} overall" if row.rank else str(entry.status)
-        local = ""
-        if entry.override is not None:
-            local = " ⌂ desk" + (f": {entry.override.status}" if entry.override.status else "")
+        local = " ⌂ desk" if entry.override is not None else ""  # the desk overrides the source
         facts.append(f"{rank} {where}" + (f" · {badge}" if badge else "") + local)
         if state.mark is not None and state.mark != self.ref:
             gap = state.gap(state.mark, self.ref)
