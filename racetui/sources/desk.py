@@ -27,7 +27,7 @@ from racetui.engine import ChangeSet, Override
 from racetui.model import Incident, IncidentKind, Status
 from racetui.sources.base import Pipeline
 
-__all__ = ["ActionKind", "DeskAction", "DeskError", "IncidentDesk"]
+__all__ = ["ActionKind", "DeskAction", "DeskError", "DeskStanding", "IncidentDesk"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -115,7 +115,7 @@ class DeskAction:
 
 
 @dataclass(slots=True)
-class _Standing:
+class DeskStanding:
     """One entry of an athlete's record, as edited so far."""
 
     action: DeskAction
@@ -184,14 +184,14 @@ class IncidentDesk:
         with self._db() as db:
             return [self._row(r) for r in db.execute(query + " ORDER BY id", args)]
 
-    def _fold(self, actions: list[DeskAction]) -> dict[int, _Standing]:
-        standing: dict[int, _Standing] = {}
+    def _fold(self, actions: list[DeskAction]) -> dict[int, DeskStanding]:
+        standing: dict[int, DeskStanding] = {}
         for act in actions:
             if act.action in _ENTRY_KINDS:
                 if act.action is ActionKind.REINSTATE:
                     for key in [k for k, s in standing.items() if s.action.action is ActionKind.DSQ]:
                         del standing[key]
-                standing[act.id] = _Standing(act, act.seconds, act.infringement, act.reason)
+                standing[act.id] = DeskStanding(act, act.seconds, act.infringement, act.reason)
             elif act.target in standing:
                 target = standing[act.target]
                 if act.action is ActionKind.SERVE:
@@ -208,6 +208,11 @@ class IncidentDesk:
                     )
         return standing
 
+    def standing(self, race_id: str, bib: str) -> list[DeskStanding]:
+        """The athlete's standing entries as edited so far (seconds, infringement, reason,
+        served), oldest first."""
+        return list(self._fold(self.audit(race_id, bib)).values())
+
     def entries(self, race_id: str, bib: str) -> list[tuple[DeskAction, bool]]:
         """The athlete's standing entries (action, served), oldest first: what can be served,
         edited or withdrawn."""
@@ -220,7 +225,7 @@ class IncidentDesk:
         return self._override(self._fold(actions))
 
     @staticmethod
-    def _override(standing: dict[int, _Standing]) -> Override | None:
+    def _override(standing: dict[int, DeskStanding]) -> Override | None:
         if not standing:
             return None
         status: Status | None = None

@@ -108,6 +108,14 @@ def passing_time_of_day(race: Race, gun_ms: int, now: datetime) -> datetime | No
     return (gun + timedelta(milliseconds=gun_ms)).astimezone(now.tzinfo)
 
 
+def _local(cell: Cell, local: bool) -> Cell:
+    """``⌂`` after the badge: the incident desk, not the source, says this athlete's status."""
+    if not local:
+        return cell
+    text, style = cell
+    return (f"{text}⌂", style or "rt--dim")
+
+
 # ---------------------------------------------------------------- leaderboard
 class LeaderboardModel(TableModel):
     """Position, bib, name, country, category, point, split, time, gaps, status."""
@@ -132,7 +140,7 @@ class LeaderboardModel(TableModel):
             Column("time", "Time", 8, 0, "right"),
             Column("gap", "Gap", 8, 0, "right"),
             Column("ahead", "Ahead", 7, 2, "right"),
-            Column("status", "St", 4, 1),
+            Column("status", "St", 5, 1),
             Column("club", "Club", 14, 5),
         ]
         return [c for c in cols if c is not None]
@@ -172,7 +180,7 @@ class LeaderboardModel(TableModel):
             (format_time(row.time_ms), None),
             (format_gap_cell(row.gap_leader_ms), None),
             (format_gap_cell(row.gap_ahead_ms), "rt--dim"),
-            badge_for(row.status, row.incidents, finished),
+            _local(badge_for(row.status, row.incidents, finished), row.local),
             (row.club or "", "rt--dim"),
         ]
         return DisplayRow(ref, tuple(cells), "rt--watched-row" if ref in self.state.watch else None)

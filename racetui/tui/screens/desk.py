@@ -120,9 +120,9 @@ class Standing:
 
 def standing_entries(desk: IncidentDesk, race_id: str, bib: str) -> list[Standing]:
     """The athlete's standing desk entries, oldest first, as edited so far."""
-    # The desk's fold holds the edited values; entries() only gives the original actions.
-    folded = desk._fold(desk.audit(race_id, bib))
-    return [Standing(s.action, s.served, s.seconds, s.infringement, s.reason) for s in folded.values()]
+    return [
+        Standing(s.action, s.served, s.seconds, s.infringement, s.reason) for s in desk.standing(race_id, bib)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

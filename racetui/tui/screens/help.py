@@ -24,14 +24,18 @@ Leaderboard                     ?       this help
   p / P  next / previous point  q       quit
   l      latest point (live)
   f      gender filter        Incidents
-  c      category filter        u  unserved penalties only
-  g      gap ◆ → highlighted    a  mark all as read
+  c      category filter        u  unserved only  f  kind filter
+  g      gap ◆ → highlighted    a  all read        A  audit trail
+
+Incident desk: on athlete details or an Incidents row; all confirm
+  + penalty  s served  x DSQ  n DNF  S DNS  L LAP
+  e edit  del withdraw (reason)  i reinstate an overturned DSQ
 
 Splits: ← → scroll points     Passes: p / P  point or location
 Publish: p publish (asks)  a retry  x cancel  u resume held
          s sandbox on/off  o official (final: type it)
 
-▲ places gained   ▼ lost      ★ watched       ◆ marked
+▲ places gained   ▼ lost      ★ watched   ◆ marked   ⌂ desk
 PEN! not served   PEN✓ served DSQ DNF DNS     NEW unread
 ● push  ◐ polling  ▤ file  ▶ replay  ○ stale  ✕ error
 """
