@@ -15,6 +15,7 @@ from textual.widgets import Footer
 
 from racetui.engine import ChangeSet
 from racetui.tui.widgets.header import RaceHeader
+from racetui.tui.widgets.table import RowTable
 
 if TYPE_CHECKING:
     from racetui.tui.app import RaceApp
@@ -69,3 +70,16 @@ class RaceScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self.ready:
             self.reload()
+
+
+class TableScreen(RaceScreen):
+    """A race screen whose body is one :class:`RowTable` (id ``TABLE_ID``), focused on mount."""
+
+    TABLE_ID = ""
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(f"#{self.TABLE_ID}", RowTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()

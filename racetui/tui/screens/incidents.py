@@ -29,7 +29,7 @@ from racetui.engine import ChangeSet, RaceStandings
 from racetui.model import IncidentKind, Status, TimingPoint
 from racetui.tui.columns import Column
 from racetui.tui.models import DisplayRow, IncidentsModel
-from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.desk import DESK_BINDINGS, AuditScreen, DeskKeys
 from racetui.tui.screens.leaderboard import InfoBar
 from racetui.tui.state import AthleteRef, UiState
@@ -139,8 +139,9 @@ class DeskIncidentsModel(IncidentsModel):
         return DisplayRow(row.key, tuple(cells), style)
 
 
-class IncidentsScreen(DeskKeys, RaceScreen):
+class IncidentsScreen(DeskKeys, TableScreen):
     TITLE = "Incidents"
+    TABLE_ID = "incidents"
 
     BINDINGS = [
         Binding("u", "unserved", "Unserved"),
@@ -156,17 +157,10 @@ class IncidentsScreen(DeskKeys, RaceScreen):
         yield RowTable(DeskIncidentsModel(self.state), empty="No incidents so far.", id="incidents")
 
     @property
-    def table(self) -> RowTable:
-        return self.query_one("#incidents", RowTable)
-
-    @property
     def model(self) -> DeskIncidentsModel:
         model = self.table.model
         assert isinstance(model, DeskIncidentsModel)
         return model
-
-    def on_mount(self) -> None:
-        self.table.focus()
 
     def on_changes(self, changes: ChangeSet) -> None:
         if changes or self.state.tracker.backlog:

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from racetui.engine import ChangeSet
 from racetui.tui.columns import format_signed_gap
 from racetui.tui.models import LeaderboardModel
-from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.base import TableScreen
 from racetui.tui.widgets.table import RowTable
 
 __all__ = ["InfoBar", "LeaderboardScreen"]
@@ -27,8 +27,9 @@ class InfoBar(Static):
     """
 
 
-class LeaderboardScreen(RaceScreen):
+class LeaderboardScreen(TableScreen):
     TITLE = "Leaderboard"
+    TABLE_ID = "board"
 
     BINDINGS = [
         Binding("p", "point(1)", "Point"),
@@ -44,13 +45,6 @@ class LeaderboardScreen(RaceScreen):
     def compose_body(self) -> ComposeResult:
         yield InfoBar(id="info")
         yield RowTable(LeaderboardModel(self.state), empty="No athletes in this race yet.", id="board")
-
-    @property
-    def table(self) -> RowTable:
-        return self.query_one("#board", RowTable)
-
-    def on_mount(self) -> None:
-        self.table.focus()
 
     def on_changes(self, changes: ChangeSet) -> None:
         self.table.update_rows(changes)

@@ -8,15 +8,16 @@ from textual.binding import Binding
 
 from racetui.engine import ChangeSet
 from racetui.tui.models import PassesModel
-from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.leaderboard import InfoBar
 from racetui.tui.widgets.table import RowTable
 
 __all__ = ["PassesScreen"]
 
 
-class PassesScreen(RaceScreen):
+class PassesScreen(TableScreen):
     TITLE = "Passes"
+    TABLE_ID = "passes"
 
     BINDINGS = [
         Binding("p", "filter(1)", "Where"),
@@ -30,17 +31,10 @@ class PassesScreen(RaceScreen):
         yield RowTable(PassesModel(self.state), empty="No passings seen yet.", id="passes")
 
     @property
-    def table(self) -> RowTable:
-        return self.query_one("#passes", RowTable)
-
-    @property
     def model(self) -> PassesModel:
         model = self.table.model
         assert isinstance(model, PassesModel)
         return model
-
-    def on_mount(self) -> None:
-        self.table.focus()
 
     def on_changes(self, changes: ChangeSet) -> None:
         if changes or self.state.tracker.backlog:

@@ -8,15 +8,16 @@ from textual.binding import Binding
 
 from racetui.engine import ChangeSet
 from racetui.tui.models import SplitsModel
-from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.leaderboard import InfoBar
 from racetui.tui.widgets.table import RowTable
 
 __all__ = ["SplitsScreen"]
 
 
-class SplitsScreen(RaceScreen):
+class SplitsScreen(TableScreen):
     TITLE = "Splits"
+    TABLE_ID = "splits"
 
     BINDINGS = [
         Binding("left", "shift(-1)", "Points", key_display="←→"),
@@ -30,17 +31,10 @@ class SplitsScreen(RaceScreen):
         yield RowTable(SplitsModel(self.state), empty="No athletes in this race yet.", id="splits")
 
     @property
-    def table(self) -> RowTable:
-        return self.query_one("#splits", RowTable)
-
-    @property
     def model(self) -> SplitsModel:
         model = self.table.model
         assert isinstance(model, SplitsModel)
         return model
-
-    def on_mount(self) -> None:
-        self.table.focus()
 
     def on_changes(self, changes: ChangeSet) -> None:
         # A passing changes positions at earlier points for athletes anywhere in the
