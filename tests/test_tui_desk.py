@@ -353,7 +353,10 @@ async def test_overrides_reach_a_race_that_appears_later() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         feed.load(empty)  # the source's races arrive after start-up
-        await pilot.pause(0.2)
+        for _ in range(40):  # the next tick applies the desk (tick 0.25 s): wait for it, bounded
+            if status(app, "44") is Status.DSQ:
+                break
+            await pilot.pause(0.1)
         assert status(app, "44") is Status.DSQ
 
 
@@ -380,7 +383,7 @@ async def test_a_source_update_does_not_undo_a_desk_entry() -> None:
                 )
             ],
         )
-        await pilot.pause(0.2)
+        await pilot.pause(0.6)  # over two 0.25 s ticks: the screen has redrawn
         assert status(app, "44") is Status.DSQ
         facts = static_text(app, "#facts")
         assert "DSQ" in facts and "⌂ desk" in facts
@@ -446,7 +449,7 @@ async def test_an_unserved_penalty_approaching_the_penalty_box_is_highlighted() 
         app.pipeline.apply_passings(
             [Passing(race_id="elite", bib="6", point_id="elite-bike", time_ms=chip + 1_800_000)]
         )
-        await pilot.pause(0.2)
+        await pilot.pause(0.6)  # over two 0.25 s ticks: the screen has redrawn
         index = incidents_row(app, "6", IncidentBadge.PENALTY)
         assert any(c.startswith("⚑ BOX NEXT · NOT SERVED") for c in row_cells(app, index))
         others = [incidents_row(app, b, IncidentBadge.PENALTY) for b in ("43", "120")]
