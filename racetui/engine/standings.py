@@ -16,13 +16,13 @@ positions are bisects too. Nothing ever re-sorts the field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedList
 
+from racetui.model.bibs import start_number
 from racetui.model.incidents import Incident, IncidentKind
 from racetui.model.race import Participant, Race, RelayLeg, Status, TimingPoint
 
@@ -38,8 +38,6 @@ _STATUS_RANK: dict[Status, int] = {
 }
 # Statuses that take no place in per-point positions.
 _UNPLACED = frozenset({Status.DSQ, Status.DNS})
-_DIGITS = re.compile(r"\d+")
-_NO_NUMBER = 10**12
 
 OverallKey = tuple[int, int, int, int, str]
 PointKey = tuple[int, int, str]
@@ -71,12 +69,6 @@ def _index_of(points: Sequence[TimingPoint], point_id: str) -> int | None:
 def status_rank(status: Status) -> int:
     """Where a status sorts: racing field first, DNF and DNS after, DSQ at the bottom."""
     return _STATUS_RANK[status]
-
-
-def start_number(bib: str) -> int:
-    """Numeric start number for ordering ("A12" -> 12); bibs without digits sort last."""
-    match = _DIGITS.search(bib)
-    return int(match.group()) if match else _NO_NUMBER
 
 
 @dataclass(slots=True, frozen=True)

@@ -40,6 +40,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from racetui.model.bibs import bib_key
+
 __all__ = [
     "SETTLED",
     "Backoff",
@@ -708,11 +710,6 @@ class PublishDiff:
         return ", ".join(parts)
 
 
-def _bib_key(bib: str) -> tuple[int, str]:
-    digits = "".join(ch for ch in bib if ch.isdigit())
-    return (int(digits) if digits else 10**12, bib)
-
-
 def apply_rows(server: Mapping[str, str], rows: Mapping[str, str], mode: str) -> dict[str, str]:
     """What the server holds after an upload of ``rows`` in ``mode`` (replace, append, update)."""
     if mode == "replace":
@@ -746,7 +743,7 @@ def diff_rows(
     changed: list[RowChange] = []
     ignored: list[RowChange] = []
     unchanged = 0
-    for bib in sorted(after, key=_bib_key):
+    for bib in sorted(after, key=bib_key):
         value = after[bib]
         if bib not in old:
             added.append(RowChange(bib, None, value))
@@ -758,7 +755,7 @@ def diff_rows(
             changed.append(RowChange(bib, old[bib], value))
     removed: list[RowChange] = []
     if mode == "replace":
-        removed = [RowChange(bib, old[bib], None) for bib in sorted(old, key=_bib_key) if bib not in after]
+        removed = [RowChange(bib, old[bib], None) for bib in sorted(old, key=bib_key) if bib not in after]
     fields: list[FieldChange] = []
     if after_fields is not None:
         previous = dict(before_fields or {})

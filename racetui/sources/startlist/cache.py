@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from racetui.config import data_dir
-from racetui.engine.standings import start_number
 from racetui.model import Participant
+from racetui.model.bibs import start_number
 from racetui.sources.startlist.common import Fetched, StartEntry, StartListError, Team
 
 __all__ = ["CACHE_NAME", "StartListCache", "SyncInfo", "SyncOutcome", "load_participants"]
