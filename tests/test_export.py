@@ -19,10 +19,8 @@ from racetui.commands import export
 from racetui.engine import Engine
 from racetui.model import Participant, Race, Result, TimingPoint
 from racetui.sources.v11 import parse_message
+from tests.support import INDIVIDUAL, RELAY
 
-EXAMPLES = Path("/work/shared/specs/examples")
-INDIVIDUAL = EXAMPLES / "v1.1-individual.json"
-RELAY = EXAMPLES / "v1.1-mixed-relay.json"
 SECRET = "wt-key-DO-NOT-PRINT"
 
 

@@ -24,13 +24,13 @@ import pytest
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.feed import CREDENTIALS_REJECTED, FeedSource, display_target
 from racetui.sources.journal import Journal, read_journal
+from tests.support import INDIVIDUAL
 
-EXAMPLE = Path("/work/shared/specs/examples/v1.1-individual.json")
 SECRET = "k3y-SHOULD-NOT-LEAK"
 
 
 def message(**athlete_changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(EXAMPLE.read_bytes())
+    data: dict[str, Any] = orjson.loads(INDIVIDUAL.read_bytes())
     data["athletes"][1].update(athlete_changes)
     return data
 

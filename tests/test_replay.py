@@ -13,10 +13,9 @@ from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTSource
 from racetui.sources.journal import Journal
 from racetui.sources.replay import ReplaySource
+from tests.support import INDIVIDUAL
 from tests.test_bbt_client import FAST, running
 from tests.test_bbt_fake import FakeBBT, engine_finishers, engine_state, until
-
-EXAMPLE = Path("/work/shared/specs/examples/v1.1-individual.json")
 
 
 async def _record_a_race(path: Path, *, poll: bool = False) -> Pipeline:
@@ -196,9 +195,7 @@ async def test_a_missing_journal_is_an_error_not_a_crash(tmp_path: Path) -> None
 async def test_feed_records_replay_through_the_v11_reader(tmp_path: Path) -> None:
     pytest.importorskip("racetui.sources.v11")
     feed = pytest.importorskip("racetui.sources.feed")
-    if not EXAMPLE.exists():
-        pytest.skip("needs the v1.1 example message")
-    message = orjson.loads(EXAMPLE.read_bytes())
+    message = orjson.loads(INDIVIDUAL.read_bytes())
     live_file = tmp_path / "live.json"
     path = tmp_path / "feed.jsonl.gz"
     journal = Journal(path, source="v1.1 live.json")

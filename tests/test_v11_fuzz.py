@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,9 +15,9 @@ from hypothesis import strategies as st
 from racetui.publish.v11 import build_message
 from racetui.sources.base import Pipeline
 from racetui.sources.v11 import V11Error, V11Reader, parse_message
+from tests.support import DATA
 
-EXAMPLES = Path("/work/shared/specs/examples")
-SAMPLES = [(EXAMPLES / name).read_bytes() for name in ("v1.1-individual.json", "v1.1-mixed-relay.json")]
+SAMPLES = [(DATA / name).read_bytes() for name in ("v1.1-individual.json", "v1.1-mixed-relay.json")]
 FAST = settings(
     max_examples=int(os.environ.get("RACETUI_FUZZ_EXAMPLES", "150")),
     deadline=None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,10 +11,7 @@ import pytest
 
 from racetui.model import ClockState, IncidentKind, RaceKind, Status
 from racetui.sources.v11 import V11ApiError, V11Error, V11Reader, parse_message, unwrap_envelope
-
-EXAMPLES = Path("/work/shared/specs/examples")
-INDIVIDUAL = EXAMPLES / "v1.1-individual.json"
-RELAY = EXAMPLES / "v1.1-mixed-relay.json"
+from tests.support import INDIVIDUAL, RELAY
 
 
 def individual() -> dict[str, Any]:

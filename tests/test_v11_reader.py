@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,8 +11,7 @@ from racetui.engine import ChangeSet
 from racetui.model import Status
 from racetui.sources.base import Pipeline
 from racetui.sources.v11 import V11Error, V11Reader
-
-INDIVIDUAL = Path("/work/shared/specs/examples/v1.1-individual.json")
+from tests.support import INDIVIDUAL
 
 
 def message(**changes: Any) -> dict[str, Any]:

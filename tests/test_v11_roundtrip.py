@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,8 +13,7 @@ from racetui.engine import Engine
 from racetui.model import ClockState, Incident, Participant, Race, RaceKind, Result, Status, TimingPoint
 from racetui.publish.v11 import build_bytes
 from racetui.sources.v11 import V11Update, parse_message
-
-EXAMPLES = Path("/work/shared/specs/examples")
+from tests.support import DATA
 
 
 def rebuild(update: V11Update) -> bytes:
@@ -49,7 +47,7 @@ def assert_same(first: V11Update, second: V11Update) -> None:
 
 @pytest.mark.parametrize("name", ["v1.1-individual.json", "v1.1-mixed-relay.json"])
 def test_spec_examples_round_trip(name: str) -> None:
-    first = parse_message((EXAMPLES / name).read_bytes())
+    first = parse_message((DATA / name).read_bytes())
     built = rebuild(first)
     second = parse_message(built)
     assert_same(first, second)
@@ -59,7 +57,7 @@ def test_spec_examples_round_trip(name: str) -> None:
 
 def test_relay_example_rebuilt_shape() -> None:
     built: dict[str, Any] = orjson.loads(
-        rebuild(parse_message((EXAMPLES / "v1.1-mixed-relay.json").read_bytes()))
+        rebuild(parse_message((DATA / "v1.1-mixed-relay.json").read_bytes()))
     )
     assert built["num_teams"] == "1"
     assert built["latest"] == {"segment_id": "8", "segment_name": "Leg 2 Swim Exit", "num_teams": "1"}

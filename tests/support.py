@@ -1,0 +1,46 @@
+"""Helpers every test may import: where the fixtures live, and how to wait for something
+without guessing how long it takes.
+
+- :data:`DATA` is ``tests/data`` (the spec's examples, copied verbatim), found from this file
+  so a fresh clone anywhere reads the same bytes.
+- :func:`wait_until` / :func:`async_wait_until` poll a condition until it holds or a generous
+  deadline passes (then fail naming what was awaited). A busy 2-core machine only makes them
+  slower, never wrong: nothing waits a fixed time for something to happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["DATA", "DEADLINE", "INDIVIDUAL", "RELAY", "async_wait_until", "wait_until"]
+
+DATA = Path(__file__).parent / "data"
+INDIVIDUAL = DATA / "v1.1-individual.json"
+RELAY = DATA / "v1.1-mixed-relay.json"
+
+DEADLINE = 30.0  # seconds: generous, so load only slows a test down
+
+
+def wait_until(
+    condition: Callable[[], object], *, deadline: float = DEADLINE, what: str = "", poll: float = 0.01
+) -> None:
+    """Block until ``condition()`` is true; fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:g} s waiting for {what or condition}")
+        time.sleep(poll)
+
+
+async def async_wait_until(
+    condition: Callable[[], object], *, deadline: float = DEADLINE, what: str = "", poll: float = 0.01
+) -> None:
+    """Yield to the loop until ``condition()`` is true; fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:g} s waiting for {what or condition}")
+        await asyncio.sleep(poll)
