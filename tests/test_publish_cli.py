@@ -28,7 +28,9 @@ from racetui.model import (
     TimingPoint,
 )
 from racetui.publish.outbox import ItemState, Outbox
-from tests.test_publish_fakes import OpenTrackFake, ServerThread, WorldTriathlonFake
+from tests.fakes.asgi import ServerThread
+from tests.fakes.opentrack import OpenTrackFake
+from tests.fakes.worldtriathlon import WorldTriathlonFake
 
 KEY = "wt-cli-key-4242"
 USER = "director@example.org"

@@ -1,343 +1,126 @@
-"""Local servers implementing the upstream contracts, for the publish tests.
-
-* :class:`WorldTriathlonFake` — ``POST /v1/timing``: checks ``apikey`` and
-  ``Content-Type: application/json``, validates the v1.1 message (required fields,
-  ``num_athletes == len(athletes)``), answers in World Triathlon's envelope.
-* :class:`OpenTrackFake` — ``POST /api/get-auth-token/`` (form fields) and
-  ``PUT /api/<competition>/roadxc_upload/`` with ``Authorization: Token``; the body is
-  JSON or zlib (detected like the real server: try JSON, else ``zlib.decompress``); rows
-  are validated; replace/append/update are applied to per-race results.
-
-Both record every arrival (monotonic time, idempotency key, body) and apply a request
-once per ``Idempotency-Key`` (a repeat gets the stored answer), so tests can tell "arrived"
-from "applied". ``script`` holds the answers for the next requests: an ``int`` status, or
-``("slow", seconds)`` (applied, then answered late), or ``"close"`` (no answer at all).
-
-:class:`ServerThread` runs a starlette app with uvicorn on port 0 in a background thread.
-"""
+"""The upstream stand-ins follow their documents: what the spec prints is accepted, what it
+forbids is refused with a 4xx naming why, and a repeated idempotency key is applied once.
+If these fail, the publish tests built on the stand-ins prove nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import socket
-import threading
-import time
+import copy
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+import httpx
+import orjson
+import pytest
 
-Action = int | str | tuple[str, float]
+from tests.fakes.asgi import ServerThread
+from tests.fakes.opentrack import OpenTrackFake
+from tests.fakes.worldtriathlon import WorldTriathlonFake, validate_v11
+from tests.support import INDIVIDUAL, RELAY
 
-
-def free_port() -> int:
-    """A port nothing listens on (for refused connections)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+KEY = "wt-fake-key-9"
 
 
-class ServerThread:
-    """uvicorn in a background thread; ``url`` once started."""
-
-    def __init__(self, app: Starlette, port: int = 0) -> None:
-        self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="error", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.port = port
-
-    def __enter__(self) -> ServerThread:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+@pytest.fixture
+def wt() -> Iterator[WorldTriathlonFake]:
+    fake = WorldTriathlonFake(apikey=KEY)
+    with ServerThread(fake.app()) as server:
+        fake.url = server.url + "/v1/timing"
+        yield fake
 
 
-@dataclass
-class Arrival:
-    at: float  # time.monotonic()
-    key: str | None
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-    status: int = 0
-    duplicate: bool = False
+@pytest.fixture
+def ot() -> Iterator[OpenTrackFake]:
+    fake = OpenTrackFake()
+    with ServerThread(fake.app()) as server:
+        fake.url = server.url
+        yield fake
 
 
-@dataclass
-class _Base:
-    url: str = ""  # set by the test once the server runs
-    script: list[Action] = field(default_factory=list)
-    arrivals: list[Arrival] = field(default_factory=list)
-    applied: dict[str, Any] = field(default_factory=dict)  # idempotency key -> body
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    _answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
-
-    def next_action(self) -> Action:
-        with self.lock:
-            return self.script.pop(0) if self.script else 200
-
-    def applied_bodies(self) -> list[Any]:
-        with self.lock:
-            return list(self.applied.values())
-
-    async def _finish(self, action: Action, arrival: Arrival, answer: Callable[[], Response]) -> Response:
-        if action == "close":
-            await asyncio.sleep(3600)  # never answers: the client times out
-        if isinstance(action, tuple) and action[0] == "slow":
-            await asyncio.sleep(action[1])
-        return answer()
+def example(path: Any = INDIVIDUAL) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
+    return data
 
 
-def _fail(code: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "status": "fail", "data": {"message": message}}, status_code=code)
+@pytest.mark.parametrize("path", [INDIVIDUAL, RELAY])
+def test_the_spec_examples_are_valid_v11(path: Any) -> None:
+    assert validate_v11(example(path)) is None
 
 
-def _error(code: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "status": "error", "message": message}, status_code=code)
-
-
-_REQUIRED = (
-    "date",
-    "event_id",
-    "event_name",
-    "prog_id",
-    "prog_name",
-    "status",
-    "sandbox",
-    "latest",
-    "conditions",
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda m: m.pop("prog_id"), "missing field(s): prog_id"),
+        (lambda m: m.update(status="finished"), "status must be prerace, live or official, not 'finished'"),
+        (lambda m: m.update(num_athletes="99"), "num_athletes (99) does not match the number of athletes"),
+        (lambda m: m["athletes"][0].update(time="1:02"), "bad time '1:02'"),
+    ],
 )
-_ATHLETE = ("id", "start_num", "name", "country", "segment_id", "time", "position", "status", "splits")
-_DURATION = re.compile(r"^\d{2,}:\d{2}:\d{2}(\.\d{3})?$")
+def test_a_broken_message_is_refused_naming_why(change: Any, problem: str) -> None:
+    message = copy.deepcopy(example())
+    change(message)
+    found = validate_v11(message)
+    assert found is not None and problem in found
 
 
-def validate_v11(message: Any) -> str | None:
-    """The checks a v1.1 receiver makes; the problem in one line, or None."""
-    if not isinstance(message, dict):
-        return "body must be a JSON object"
-    missing = [name for name in _REQUIRED if name not in message]
-    if missing:
-        return f"missing field(s): {', '.join(missing)}"
-    if message["status"] not in ("prerace", "live", "official"):
-        return f"status must be prerace, live or official, not {message['status']!r}"
-    if str(message["sandbox"]).lower() not in ("true", "false"):
-        return "sandbox must be a boolean"
-    group = "teams" if "teams" in message else "athletes"
-    count_field = "num_teams" if group == "teams" else "num_athletes"
-    records = message.get(group)
-    if not isinstance(records, list):
-        return f"{group} must be an array"
-    try:
-        count = int(message.get(count_field))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return f"{count_field} must be an integer"
-    if count != len(records):
-        return f"{count_field} ({count}) does not match the number of {group} ({len(records)})"
-    for record in records:
-        missing = [
-            name for name in _ATHLETE if name not in record and not (group == "teams" and name == "splits")
+def test_world_triathlon_post_checks_key_and_type_and_applies_once(wt: WorldTriathlonFake) -> None:
+    body = INDIVIDUAL.read_bytes()
+    json_type = {"content-type": "application/json"}
+    with httpx.Client(timeout=10) as client:
+        bad_key = client.post(wt.url, content=body, headers={**json_type, "apikey": "nope"})
+        assert bad_key.status_code == 401 and bad_key.json()["status"] == "fail"
+        wrong_type = client.post(wt.url, content=body, headers={"apikey": KEY, "content-type": "text/plain"})
+        assert wrong_type.status_code == 415
+        headers = {**json_type, "apikey": KEY, "idempotency-key": "k1"}
+        first = client.post(wt.url, content=body, headers=headers)
+        again = client.post(wt.url, content=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == {"code": 200, "status": "success", "data": {"prog_id": example()["prog_id"]}}
+    assert [a.status for a in wt.arrivals] == [401, 415, 200, 200]
+    assert [a.duplicate for a in wt.arrivals] == [False, False, False, True]
+    assert wt.applied_bodies() == [example()]
+
+
+def test_world_triathlon_script_answers_the_next_requests(wt: WorldTriathlonFake) -> None:
+    wt.script[:] = [503, 400]
+    headers = {"content-type": "application/json", "apikey": KEY}
+    with httpx.Client(timeout=10) as client:
+        codes = [
+            client.post(wt.url, content=INDIVIDUAL.read_bytes(), headers=headers).status_code for _ in "abc"
         ]
-        if missing:
-            return f"{group[:-1]} {record.get('start_num')}: missing {', '.join(missing)}"
-        if record["time"] is not None and not _DURATION.match(str(record["time"])):
-            return f"{group[:-1]} {record['start_num']}: bad time {record['time']!r}"
-    return None
+    assert codes == [503, 400, 200]
+    assert len(wt.applied_bodies()) == 1
 
 
-@dataclass
-class WorldTriathlonFake(_Base):
-    apikey: str = "wt-test-key-123"
+def test_opentrack_token_then_upload_json_and_zlib_in_every_mode(ot: OpenTrackFake) -> None:
+    with httpx.Client(base_url=ot.url, timeout=10) as client:
+        refused = client.post("/api/get-auth-token/", data={"username": ot.username, "password": "x"})
+        assert refused.status_code == 400
+        token = client.post(
+            "/api/get-auth-token/", data={"username": ot.username, "password": ot.password}
+        ).json()["token"]
+        url = "/api/2026/GBR/api-test/roadxc_upload/"
+        auth = {"Authorization": f"Token {token}"}
+        assert client.put(url, content=b"{}", headers={"Authorization": "Token wrong"}).status_code == 401
 
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/timing", self.timing, methods=["POST"])])
+        def unit(mode: str, rows: list[list[str]]) -> dict[str, Any]:
+            return {"eventid": "R1", "round": 1, "heat": 1, "mode": mode, "data": rows}
 
-    async def timing(self, request: Request) -> Response:
-        raw = await request.body()
-        key = request.headers.get("idempotency-key")
-        arrival = Arrival(time.monotonic(), key, dict(request.headers), None, raw)
-        with self.lock:
-            self.arrivals.append(arrival)
-        action = self.next_action()
-        if request.headers.get("apikey") != self.apikey:
-            arrival.status = 401
-            return _fail(401, f"Invalid API key {request.headers.get('apikey')}")  # echoes it, like some do
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            arrival.status = 415
-            return _fail(415, "Content-Type must be application/json")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            arrival.status = 400
-            return _fail(400, "body is not JSON")
-        arrival.body = body
-        problem = validate_v11(body)
-        if problem:
-            arrival.status = 400
-            return _fail(400, problem)
-        if isinstance(action, int) and action >= 400:
-            arrival.status = action
-            if action >= 500:
-                return _error(action, "Internal Server Error")
-            return _fail(action, f"rejected by the test script ({action})")
-        with self.lock:
-            if key is not None and key in self.applied:
-                arrival.duplicate = True
-            else:
-                self.applied[key or f"no-key-{len(self.applied)}"] = body
-        arrival.status = 200
-
-        def answer() -> Response:
-            return JSONResponse({"code": 200, "status": "success", "data": {"prog_id": body.get("prog_id")}})
-
-        return await self._finish(action, arrival, answer)
-
-
-_TIME = re.compile(r"^(?:\d+:)?\d{1,2}:\d{2}(?:\.\d{1,3})?$")
-
-
-@dataclass
-class OpenTrackFake(_Base):
-    username: str = "director@example.org"
-    password: str = "pw-s3cret-456"
-    token_value: str = "tok-0001"
-    tokens_issued: int = 0
-    valid_tokens: set[str] = field(default_factory=set)
-    results: dict[tuple[str, int, int], dict[str, str]] = field(default_factory=dict)
-    compressed: list[bool] = field(default_factory=list)
-    known_bibs: set[str] | None = None
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/api/get-auth-token/", self.auth, methods=["POST"]),
-                Route("/api/{year}/{country}/{slug}/roadxc_upload/", self.upload, methods=["PUT"]),
-            ]
+        # the document's own example rows, as JSON then compressed
+        put = client.put(
+            url,
+            content=orjson.dumps(unit("replace", [["349", "14:25.10"], ["347", "14:33.00"]])),
+            headers=auth,
         )
-
-    def revoke(self) -> None:
-        with self.lock:
-            self.valid_tokens.clear()
-
-    async def auth(self, request: Request) -> Response:
-        # form fields, parsed by hand (starlette's form parser needs python-multipart)
-        if request.headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
-            return JSONResponse({"detail": "expected form fields username and password"}, 415)
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        if form.get("username") != self.username or form.get("password") != self.password:
-            return JSONResponse({"non_field_errors": ["Unable to log in with provided credentials."]}, 400)
-        with self.lock:
-            self.tokens_issued += 1
-            token = f"{self.token_value}-{self.tokens_issued}"
-            self.valid_tokens.add(token)
-        return JSONResponse({"token": token})
-
-    async def upload(self, request: Request) -> Response:
-        raw = await request.body()
-        key = request.headers.get("idempotency-key")
-        arrival = Arrival(time.monotonic(), key, dict(request.headers), None, raw)
-        with self.lock:
-            self.arrivals.append(arrival)
-        action = self.next_action()
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Token ") or auth[6:] not in self.valid_tokens:
-            arrival.status = 401
-            return JSONResponse({"detail": "Invalid token."}, 401)
-        try:
-            body = json.loads(raw)
-            was_compressed = False
-        except ValueError:
-            try:
-                body = json.loads(zlib.decompress(raw))
-                was_compressed = True
-            except (zlib.error, ValueError):
-                arrival.status = 400
-                return JSONResponse({"detail": "payload is neither JSON nor zlib-compressed JSON"}, 400)
-        arrival.body = body
-        units = body if isinstance(body, list) else [body]
-        for unit in units:
-            problem = self._validate(unit)
-            if problem:
-                arrival.status = 400
-                return JSONResponse({"detail": problem}, 400)
-        if isinstance(action, int) and action >= 400:
-            arrival.status = action
-            return JSONResponse({"detail": f"rejected by the test script ({action})"}, action)
-        with self.lock:
-            if key is not None and key in self.applied:
-                arrival.duplicate = True
-            else:
-                self.applied[key or f"no-key-{len(self.applied)}"] = body
-                self.compressed.append(was_compressed)
-                for unit in units:
-                    self._apply(unit)
-        arrival.status = 200
-
-        def answer() -> Response:
-            return JSONResponse({"status": "ok", "races": len(units)})
-
-        return await self._finish(action, arrival, answer)
-
-    def _validate(self, unit: Any) -> str | None:
-        if not isinstance(unit, dict):
-            return "each race must be an object"
-        for name in ("eventid", "round", "heat", "mode", "data"):
-            if name not in unit:
-                return f"missing {name}"
-        if unit["mode"] not in ("replace", "append", "update"):
-            return f"unknown mode {unit['mode']!r}"
-        if not isinstance(unit["data"], list):
-            return "data must be a list"
-        for row in unit["data"]:
-            if not (isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row)):
-                return f"bad row {row!r}: expected [bib, time]"
-            if row[1] not in ("DNF", "DNS", "DQ") and not _TIME.match(row[1]):
-                return f"bib {row[0]}: bad time {row[1]!r}"
-            if (
-                self.known_bibs is not None
-                and row[0] not in self.known_bibs
-                and unit.get("ignore_unknowns") != "True"
-            ):
-                return f"bib {row[0]} is not in the start list"
-        return None
-
-    def _apply(self, unit: dict[str, Any]) -> None:
-        key = (str(unit["eventid"]), int(unit["round"]), int(unit["heat"]))
-        rows = {bib: value for bib, value in unit["data"]}
-        current = self.results.setdefault(key, {})
-        if unit["mode"] == "replace":
-            self.results[key] = rows
-        elif unit["mode"] == "append":
-            for bib, value in rows.items():
-                current.setdefault(bib, value)
-        else:
-            current.update(rows)
+        assert put.status_code == 200
+        compressed = zlib.compress(orjson.dumps([unit("append", [["347", "15:00.00"], ["393", "14:36.00"]])]))
+        assert client.put(url, content=compressed, headers=auth).status_code == 200
+        assert (
+            client.put(url, content=orjson.dumps(unit("update", [["349", "DNF"]])), headers=auth).status_code
+            == 200
+        )
+        bad = client.put(url, content=orjson.dumps(unit("update", [["1", "soon"]])), headers=auth)
+    assert bad.status_code == 400 and "bib 1: bad time 'soon'" in bad.json()["detail"]
+    assert ot.compressed == [False, True, False]
+    # append keeps the 347 already there and adds 393; update overwrites 349
+    assert ot.results[("R1", 1, 1)] == {"349": "DNF", "347": "14:33.00", "393": "14:36.00"}

@@ -21,7 +21,8 @@ from racetui.publish.opentrack import (
     race_rows,
 )
 from racetui.publish.outbox import Backoff, ItemState, Outbox, PublishError, PublishService
-from tests.test_publish_fakes import OpenTrackFake, ServerThread
+from tests.fakes.asgi import ServerThread
+from tests.fakes.opentrack import OpenTrackFake
 
 USER = "director@example.org"
 PASSWORD = "pw-s3cret-456"

@@ -28,7 +28,8 @@ from racetui.model import (
 from racetui.publish.outbox import Backoff, ItemState, Outbox, PublishError, PublishService
 from racetui.publish.triathlon import FileSender, TriathlonPublisher, TriathlonSender
 from racetui.sources.base import Pipeline
-from tests.test_publish_fakes import ServerThread, WorldTriathlonFake, free_port
+from tests.fakes.asgi import ServerThread, free_port
+from tests.fakes.worldtriathlon import WorldTriathlonFake
 
 KEY = "wt-test-key-123"
 GUN = datetime(2026, 6, 14, 9, 0, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """The Publish screen (key 6) driven like a user drives it, against a real local World
-Triathlon stand-in (tests/test_publish_fakes.py: starlette + uvicorn on port 0); and
+Triathlon stand-in (tests/fakes/worldtriathlon.py on a free loopback port); and
 ``--startlist``: names from the local start-list cache on the leaderboard.
 """
 
@@ -36,7 +36,9 @@ from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.publish import ConfirmScreen, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
-from tests.test_publish_fakes import OpenTrackFake, ServerThread, WorldTriathlonFake
+from tests.fakes.asgi import ServerThread
+from tests.fakes.opentrack import OpenTrackFake
+from tests.fakes.worldtriathlon import WorldTriathlonFake
 
 KEY = "wt-dash-key-4711"
 PROG = "307158"
