@@ -521,3 +521,40 @@ async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(
         await pilot.press("2")
         await pilot.pause()
         assert isinstance(app.screen, SplitsScreen)  # still running
+
+
+async def test_screens_ask_the_app_by_typed_messages() -> None:
+    from textual.message import Message
+
+    from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch, WorkerFailed
+
+    seen: list[Message] = []
+
+    def hook(message: Message) -> None:  # once per message, though it bubbles screen → app
+        if all(message is not other for other in seen):
+            seen.append(message)
+
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
+        await pilot.press("down", "w", "m")
+        await pilot.pause()
+        second = ("elite", pipeline.engine.races["elite"].view().row(1).bib)
+        asked = [m for m in seen if isinstance(m, ToggleWatch | ToggleMark)]
+        assert [(type(m), m.ref) for m in asked] == [(ToggleWatch, second), (ToggleMark, second)]
+        assert second in app.state.watch and app.state.mark == second  # the app did it
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [m.ref for m in seen if isinstance(m, OpenAthlete)] == [second]
+        assert isinstance(app.screen, AthleteScreen) and app.screen.ref == second
+
+        async def publisher_crashes() -> None:
+            raise RuntimeError("outbox disk full")
+
+        app.run_worker(publisher_crashes(), name="publish", exit_on_error=False)
+        for _ in range(200):  # the failure is reported by messages: wait for the notice
+            if any("outbox disk full" in m for m in messages(app)):
+                break
+            await pilot.pause(0.05)
+        failed = [m for m in seen if isinstance(m, WorkerFailed)]
+        assert [(m.name, str(m.error)) for m in failed] == [("publish", "outbox disk full")]
+        assert "publish stopped: outbox disk full" in messages(app)

@@ -20,7 +20,7 @@ from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.athlete import AthleteScreen
-from racetui.tui.screens.desk import AuditScreen, ConfirmScreen, DeskForm
+from racetui.tui.screens.desk import AuditScreen, ConfirmDeskEntry, DeskForm
 from racetui.tui.screens.incidents import DeskIncidentsModel, IncidentsScreen, penalty_box_index
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.tracker import IncidentBadge
@@ -81,7 +81,7 @@ async def fill(pilot: Any, text: str) -> None:
 async def confirm(pilot: Any, app: RaceApp, key: str = "enter") -> str:
     """Check the confirmation is up, return its wording, answer with ``key``."""
     await pilot.pause()
-    assert isinstance(app.screen, ConfirmScreen), app.screen
+    assert isinstance(app.screen, ConfirmDeskEntry), app.screen
     shown = static_text(app, "#wording")
     assert "TD Jane" in static_text(app, "#by")
     await pilot.press(key)

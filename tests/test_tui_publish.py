@@ -33,7 +33,7 @@ from racetui.sources.startlist import Fetched, StartEntry, StartListCache
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
-from racetui.tui.screens.publish import ConfirmScreen, PublishScreen
+from racetui.tui.screens.publish import ConfirmPublish, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
 from tests.fakes.asgi import ServerThread
@@ -163,7 +163,7 @@ async def test_without_publishing_the_screen_says_which_options_enable_it() -> N
         assert "--publish-triathlon" in text and "--publish-opentrack" in text
         await pilot.press("p")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmScreen)  # no action pretends to publish
+        assert not isinstance(app.screen, ConfirmPublish)  # no action pretends to publish
 
 
 async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlonFake) -> None:
@@ -178,7 +178,7 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         # declined: nothing is queued
         await pilot.press("p")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ConfirmPublish)
         assert "12 added" in str(app.screen.query_one("#confirm-body Static", Static).render())
         assert "(sandbox)" in app.screen.question
         await pilot.press("n")
@@ -198,7 +198,7 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         # retry the failed item (asks first)
         await pilot.press("a")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ConfirmPublish)
         await pilot.press("y")
         await until(pilot, lambda: publishing.outbox.get(item.id).state is ItemState.SENT)
         await until(pilot, lambda: "| sent |" in screen_text(app))
@@ -213,7 +213,7 @@ async def test_sandbox_off_needs_confirmation_and_on_does_not(wt: WorldTriathlon
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6", "s")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and "OFF" in app.screen.question
+        assert isinstance(app.screen, ConfirmPublish) and "OFF" in app.screen.question
         await pilot.press("escape")
         await pilot.pause()
         assert tri.sandbox is True
@@ -225,7 +225,7 @@ async def test_sandbox_off_needs_confirmation_and_on_does_not(wt: WorldTriathlon
         assert "sandbox OFF (live results)" in screen_text(app)
         await pilot.press("s")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmScreen)
+        assert not isinstance(app.screen, ConfirmPublish)
         assert tri.sandbox is True
 
 
@@ -234,10 +234,10 @@ async def test_official_needs_the_typed_word(wt: WorldTriathlonFake) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6", "o")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and "OFFICIAL" in app.screen.question
+        assert isinstance(app.screen, ConfirmPublish) and "OFFICIAL" in app.screen.question
         await pilot.press("y", "enter")  # y is a letter here, not a yes
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ConfirmPublish)
         app.screen.query_one(Input).value = ""
         await pilot.press(*"OFFICIAL", "enter")
         await until(pilot, lambda: any(i.state is ItemState.SENT for i in publishing.outbox.items()))
@@ -257,7 +257,7 @@ async def test_a_refused_key_is_never_shown_and_the_target_resumes(wt: WorldTria
         assert "401" in text and wrong not in text and "***" in text
         await pilot.press("u")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ConfirmPublish)
         await pilot.press("y")
         await pilot.pause()
         assert publishing.service.targets()[0].held is None
@@ -279,7 +279,7 @@ async def test_another_owner_makes_the_screen_read_only(wt: WorldTriathlonFake) 
             assert "read-only" in text
             await pilot.press("p")
             await pilot.pause()
-            assert not isinstance(app.screen, ConfirmScreen)
+            assert not isinstance(app.screen, ConfirmPublish)
             assert any("read-only" in m for m in messages(app))
         publishing.close()
     finally:
@@ -415,7 +415,7 @@ async def test_opentrack_from_the_screen() -> None:
             assert f"OpenTrack {competition}roadxc_upload/ · replace · elite→ELITE/1/1" in screen_text(app)
             await pilot.press("p")
             await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen), messages(app)
+            assert isinstance(app.screen, ConfirmPublish), messages(app)
             assert "OpenTrack ELITE/1/1 (replace" in str(
                 app.screen.query_one("#confirm-body Static", Static).render()
             )
@@ -424,5 +424,5 @@ async def test_opentrack_from_the_screen() -> None:
             assert fake.password not in screen_text(app)
             await pilot.press("s")  # sandbox is World Triathlon's: said, nothing asked
             await pilot.pause()
-            assert not isinstance(app.screen, ConfirmScreen)
+            assert not isinstance(app.screen, ConfirmPublish)
     assert fake.results[("ELITE", 1, 1)] == {bib: "1:40:00.00"}

@@ -19,18 +19,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
 
 from racetui.config import Config
 from racetui.engine import ChangeSet
 from racetui.sources.base import Pipeline
-from racetui.sources.desk import IncidentDesk
+from racetui.sources.desk import DeskError, IncidentDesk
 from racetui.tui.clock import Clock, system_clock
+from racetui.tui.messages import (
+    DeskEntryRecorded,
+    DeskEntryRejected,
+    OpenAthlete,
+    RecordDeskEntry,
+    ShowError,
+    ShowGap,
+    ToggleMark,
+    ToggleWatch,
+    WorkerFailed,
+)
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.screens.clock import ClockScreen
+from racetui.tui.screens.desk import record_request
 from racetui.tui.screens.health import HealthScreen
 from racetui.tui.screens.help import HelpScreen
 from racetui.tui.screens.incidents import IncidentsScreen
@@ -171,9 +185,24 @@ class RaceApp(App[None]):
             raise
         except Exception as exc:  # a source must never take the dashboard down
             source.health.error(f"{type(exc).__name__}: {exc}")
-            self.notify(
-                f"{source.name} stopped: {exc}", title="Source", severity="error", timeout=10, markup=False
-            )
+            self.post_message(WorkerFailed(source.name, exc))
+
+    # ------------------------------------------------- what workers report
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that died of an error (the publisher, say) is reported, never silent."""
+        worker = event.worker
+        if event.state is WorkerState.ERROR and worker.error is not None:
+            self.post_message(WorkerFailed(worker.name, worker.error))
+
+    @on(WorkerFailed)
+    def _worker_failed(self, message: WorkerFailed) -> None:
+        name = message.name.removeprefix("source ")
+        title = "Publish" if name == "publish" else "Source"
+        self._show_error(ShowError(title, f"{name} stopped: {message.error}"))
+
+    @on(ShowError)
+    def _show_error(self, message: ShowError) -> None:
+        self.notify(message.text, title=message.title, severity="error", timeout=10, markup=False)
 
     def tick(self) -> None:
         """One UI tick: drain, track, notify, refresh what is visible."""
@@ -262,6 +291,41 @@ class RaceApp(App[None]):
         for screen in self.visible_screens():
             if isinstance(screen, RaceScreen | AthleteScreen) and screen.ready:
                 screen.reload()
+
+    # -------------------------------------------------- what screens ask
+    @on(OpenAthlete)
+    def _open_athlete(self, message: OpenAthlete) -> None:
+        self.open_athlete(message.ref)
+
+    @on(ToggleWatch)
+    def _toggle_watch(self, message: ToggleWatch) -> None:
+        self.toggle_watch(message.ref)
+
+    @on(ToggleMark)
+    def _toggle_mark(self, message: ToggleMark) -> None:
+        self.toggle_mark(message.ref)
+
+    @on(ShowGap)
+    def _show_gap(self, message: ShowGap) -> None:
+        self.show_gap(message.ref)
+
+    @on(RecordDeskEntry)
+    def _record_desk_entry(self, message: RecordDeskEntry) -> None:
+        """Record what the official confirmed; the desk's refusal goes back to the form."""
+        request = message.request
+        try:
+            actions = record_request(self, request)
+        except DeskError as exc:
+            if message.reply_to is not None:
+                message.reply_to.post_message(DeskEntryRejected(request, str(exc)))
+            else:
+                self.notify(str(exc), title="⌂ Incident desk", severity="error", markup=False)
+            return
+        self.notify(
+            f"#{request.bib}: {message.text} (desk #{actions[-1].id})", title="⌂ Recorded", markup=False
+        )
+        if message.reply_to is not None:
+            message.reply_to.post_message(DeskEntryRecorded(request, actions))
 
     # -------------------------------------------------------------- actions
     def open_athlete(self, ref: AthleteRef | None) -> None:

@@ -7,6 +7,8 @@ entry numbers, operator and time.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,13 +16,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from racetui.engine import ChangeSet
+from racetui.tui.appref import race_app
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap
+from racetui.tui.messages import ToggleMark, ToggleWatch
 from racetui.tui.models import AthleteModel
 from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, standing_entries
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentRecord
 from racetui.tui.widgets.table import InfoTable, RowTable
+
+if TYPE_CHECKING:
+    from racetui.tui.app import RaceApp
 
 __all__ = ["AthleteScreen"]
 
@@ -55,14 +62,16 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         self.ref = ref
 
     @property
-    def race_app(self):  # type: ignore[no-untyped-def]
-        return self.app
+    def race_app(self) -> RaceApp:
+        return race_app(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="athlete"):
             yield Static("", id="who", markup=False)
             yield Static("", id="facts", markup=False)
-            yield InfoTable(AthleteModel(self.app.state, self.ref), empty="Unknown athlete.", id="points")  # type: ignore[attr-defined]
+            yield InfoTable(
+                AthleteModel(self.race_app.state, self.ref), empty="Unknown athlete.", id="points"
+            )
             yield Static("", id="incidents", markup=False)
         yield Footer(compact=True)
 
@@ -82,7 +91,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             self.reload()
 
     def reload(self) -> None:
-        state = self.app.state  # type: ignore[attr-defined]
+        state = self.race_app.state
         entry = state.entry(self.ref)
         standings = state.engine.races.get(self.ref[0])
         table = self.query_one("#points", RowTable)
@@ -128,7 +137,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             text = "\n".join(lines)
         else:
             text = "No incidents."
-        desk = self.app.desk  # type: ignore[attr-defined]
+        desk = self.race_app.desk
         entries = standing_entries(desk, *self.ref) if desk is not None else []
         if entries:
             lines = ["⌂ Incident desk (local, wins over the source):"]
@@ -145,10 +154,9 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
     def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
         return self.ref, None
 
+    # the app redraws the visible screens, this one included, once it has toggled
     def action_watch(self) -> None:
-        self.app.toggle_watch(self.ref)  # type: ignore[attr-defined]
-        self.reload()
+        self.post_message(ToggleWatch(self.ref))
 
     def action_mark(self) -> None:
-        self.app.toggle_mark(self.ref)  # type: ignore[attr-defined]
-        self.reload()
+        self.post_message(ToggleMark(self.ref))

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from racetui.engine import ChangeSet
+from racetui.tui.appref import race_app
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 
@@ -29,11 +30,7 @@ class RaceScreen(Screen[None]):
 
     @property
     def race_app(self) -> RaceApp:
-        from racetui.tui.app import RaceApp
-
-        app = self.app
-        assert isinstance(app, RaceApp)
-        return app
+        return race_app(self)
 
     @property
     def state(self) -> UiState:

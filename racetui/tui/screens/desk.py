@@ -15,38 +15,43 @@ On the athlete detail and on a selected row of the Incidents screen:
 ``i``                 reinstate: a DSQ overturned on protest
 ====================  =============================================================
 
-Every action goes form (when it needs input) → :class:`ConfirmScreen`, which shows exactly
+Every action goes form (when it needs input) → :class:`ConfirmDeskEntry`, which shows exactly
 what will be recorded in the Standard Incident Guidelines wording and by whom (``enter``/``y``
-confirms, ``esc``/``n`` cancels) → :meth:`IncidentDesk.record` (the config's operator, a UTC
-time stamp) → ``desk.apply(pipeline, race, bib)`` and an immediate UI tick. Bad input stays
-in the form with the desk's message; nothing is recorded. :class:`AuditScreen` lists every
+confirms, ``esc``/``n`` cancels) → the app, asked by :class:`~racetui.tui.messages.RecordDeskEntry`,
+records it with :meth:`IncidentDesk.record` (the config's operator, a UTC time stamp)
+→ ``desk.apply(pipeline, race, bib)`` and an immediate UI tick. Bad input stays in the
+form with the desk's message; nothing is recorded. :class:`AuditScreen` lists every
 desk action, oldest first (``A`` on the Incidents screen).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from racetui.model import IncidentKind
 from racetui.sources.desk import ActionKind, DeskAction, DeskError, IncidentDesk
+from racetui.tui.appref import race_app
+from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentBadge, IncidentRecord
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from racetui.tui.app import RaceApp
 
 __all__ = [
     "DESK_BINDINGS",
     "AuditScreen",
-    "ConfirmScreen",
+    "ConfirmDeskEntry",
     "DeskForm",
     "DeskKeys",
     "DeskRequest",
@@ -197,14 +202,6 @@ def wording(request: DeskRequest, entries: list[Standing]) -> str:
     return f"#{target.id} {target.wording()} → {edited.wording()}"
 
 
-def _app(screen: Any) -> RaceApp:
-    from racetui.tui.app import RaceApp
-
-    app = screen.app
-    assert isinstance(app, RaceApp)
-    return app
-
-
 def _athlete(app: RaceApp, ref: AthleteRef) -> str:
     entry = app.state.entry(ref)
     standings = app.state.engine.races.get(ref[0])
@@ -248,7 +245,7 @@ def record_request(app: RaceApp, request: DeskRequest) -> list[DeskAction]:
     return done
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmDeskEntry(ModalScreen[bool]):
     """What will be recorded, in the guidelines' wording: enter/y records, esc/n cancels."""
 
     BINDINGS = [
@@ -257,12 +254,12 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
 
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > #confirm {
+    ConfirmDeskEntry { align: center middle; }
+    ConfirmDeskEntry > #confirm {
         width: 80; max-width: 100%; height: auto; max-height: 100%;
         border: thick $warning; background: $surface; padding: 0 1;
     }
-    ConfirmScreen #wording { text-style: bold; padding: 1 0; }
+    ConfirmDeskEntry #wording { text-style: bold; padding: 1 0; }
     """
 
     def __init__(self, title: str, athlete: str, text: str, operator: str) -> None:
@@ -338,7 +335,7 @@ class DeskForm(ModalScreen[None]):
         return []
 
     def compose(self) -> ComposeResult:
-        app = _app(self)
+        app = race_app(self)
         placeholders = {
             "seconds": "seconds, e.g. 15",
             "infringement": "infringement, e.g. cutting the swim course",
@@ -416,6 +413,14 @@ class DeskForm(ModalScreen[None]):
         event.stop()
         self.action_review()
 
+    def on_desk_entry_recorded(self, message: DeskEntryRecorded) -> None:
+        message.stop()
+        self.dismiss(None)
+
+    def on_desk_entry_rejected(self, message: DeskEntryRejected) -> None:
+        message.stop()
+        self.show_error(message.error)
+
     def action_review(self) -> None:
         try:
             request = self.request()
@@ -424,13 +429,13 @@ class DeskForm(ModalScreen[None]):
             self.show_error(str(exc))
             return
         self.query_one("#error", Static).update("")
-        ask(self, request, done=lambda: self.dismiss(None), failed=self.show_error)
+        ask(self, request, reply_to=self)
 
     @on(Select.Changed, "#target")
     def _target_changed(self, event: Select.Changed) -> None:
         if self.action is not ActionKind.EDIT:
             return
-        app = _app(self)
+        app = race_app(self)
         if app.desk is None:
             return
         for standing in standing_entries(app.desk, *self.ref):
@@ -446,41 +451,23 @@ class DeskForm(ModalScreen[None]):
         self.dismiss(None)
 
 
-def ask(
-    screen: Any,
-    request: DeskRequest,
-    *,
-    done: Any = None,
-    failed: Any = None,
-) -> None:
-    """Push the confirmation; on confirm record it (errors go to ``failed`` or a notice)."""
-    app = _app(screen)
+def ask(screen: Any, request: DeskRequest, *, reply_to: DOMNode | None = None) -> None:
+    """Push the confirmation; on confirm ask the app to record it (:class:`RecordDeskEntry`).
+
+    The app's answer goes to ``reply_to`` (a form stays open on a refusal), or becomes a
+    notice."""
+    app = race_app(screen)
     entries = standing_entries(app.desk, request.race_id, request.bib) if app.desk else []
     text = wording(request, entries)
     if request.reason and request.action not in (ActionKind.DNF,):
         text += f"\nreason: {request.reason}"
 
     def confirmed(ok: bool | None) -> None:
-        if not ok:
-            return
-        try:
-            actions = record_request(app, request)
-        except DeskError as exc:
-            if failed is not None:
-                failed(str(exc))
-            else:
-                app.notify(str(exc), title="⌂ Incident desk", severity="error", markup=False)
-            return
-        app.notify(
-            f"#{request.bib}: {wording(request, entries)} (desk #{actions[-1].id})",
-            title="⌂ Recorded",
-            markup=False,
-        )
-        if done is not None:
-            done()
+        if ok:
+            screen.post_message(RecordDeskEntry(request, wording(request, entries), reply_to))
 
     app.push_screen(
-        ConfirmScreen(
+        ConfirmDeskEntry(
             _TITLES[request.action], _athlete(app, (request.race_id, request.bib)), text, app.config.operator
         ),
         confirmed,
@@ -512,7 +499,7 @@ class DeskKeys:
         raise NotImplementedError
 
     def action_desk(self, action: str) -> None:
-        app = _app(self)
+        app = race_app(cast("Screen[Any]", self))  # mixed into screens only
         ref, record = self.desk_target()
         kind = ActionKind(action)
         if ref is None:
@@ -600,7 +587,7 @@ class AuditScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        app = _app(self)
+        app = race_app(self)
         actions = app.desk.audit() if app.desk else []
         names = {r: s.race.name for r, s in app.state.engine.races.items()}
         with Vertical(id="audit"):

@@ -28,6 +28,7 @@ from textual.binding import Binding
 from racetui.engine import ChangeSet, RaceStandings
 from racetui.model import IncidentKind, Status, TimingPoint
 from racetui.tui.columns import Column
+from racetui.tui.messages import OpenAthlete, ToggleWatch
 from racetui.tui.models import DisplayRow, IncidentsModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.desk import DESK_BINDINGS, AuditScreen, DeskKeys
@@ -211,7 +212,7 @@ class IncidentsScreen(DeskKeys, TableScreen):
         self.app.push_screen(AuditScreen())
 
     def action_watch(self) -> None:
-        self.race_app.toggle_watch(self.table.current_key())
+        self.post_message(ToggleWatch(self.table.current_key()))
 
     def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
         record = self.model.record_at(self.table.cursor)
@@ -222,4 +223,4 @@ class IncidentsScreen(DeskKeys, TableScreen):
 
     @on(RowTable.Selected)
     def _selected(self, event: RowTable.Selected) -> None:
-        self.race_app.open_athlete(event.key)
+        self.post_message(OpenAthlete(event.key))

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from racetui.engine import ChangeSet
 from racetui.tui.columns import format_signed_gap
+from racetui.tui.messages import OpenAthlete, ShowGap, ToggleMark, ToggleWatch
 from racetui.tui.models import LeaderboardModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.widgets.table import RowTable
@@ -83,7 +84,7 @@ class LeaderboardScreen(TableScreen):
 
     @on(RowTable.Selected)
     def _selected(self, event: RowTable.Selected) -> None:
-        self.race_app.open_athlete(event.key)
+        self.post_message(OpenAthlete(event.key))
 
     # --------------------------------------------------------------- actions
     def action_point(self, step: int) -> None:
@@ -103,10 +104,10 @@ class LeaderboardScreen(TableScreen):
         self.reload()
 
     def action_watch(self) -> None:
-        self.race_app.toggle_watch(self.table.current_key())
+        self.post_message(ToggleWatch(self.table.current_key()))
 
     def action_mark(self) -> None:
-        self.race_app.toggle_mark(self.table.current_key())
+        self.post_message(ToggleMark(self.table.current_key()))
 
     def action_gap(self) -> None:
-        self.race_app.show_gap(self.table.current_key())
+        self.post_message(ShowGap(self.table.current_key()))

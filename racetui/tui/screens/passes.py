@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 
 from racetui.engine import ChangeSet
+from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
 from racetui.tui.models import PassesModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.leaderboard import InfoBar
@@ -55,11 +56,11 @@ class PassesScreen(TableScreen):
         self.reload()
 
     def action_watch(self) -> None:
-        self.race_app.toggle_watch(self.table.current_key())
+        self.post_message(ToggleWatch(self.table.current_key()))
 
     def action_mark(self) -> None:
-        self.race_app.toggle_mark(self.table.current_key())
+        self.post_message(ToggleMark(self.table.current_key()))
 
     @on(RowTable.Selected)
     def _selected(self, event: RowTable.Selected) -> None:
-        self.race_app.open_athlete(event.key)
+        self.post_message(OpenAthlete(event.key))

@@ -28,9 +28,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from racetui.engine import ChangeSet
+from racetui.tui.appref import race_app
 from racetui.tui.screens.base import RaceScreen
 
-__all__ = ["ConfirmScreen", "PublishPanel", "PublishScreen"]
+__all__ = ["ConfirmPublish", "PublishPanel", "PublishScreen"]
 
 _LIMIT = 200  # newest uploads listed (the outbox keeps a few thousand)
 _ANSWER = 32  # the answer column's width (the detail shows it whole)
@@ -44,19 +45,19 @@ _STATE_STYLE = {
 }
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmPublish(ModalScreen[bool]):
     """A question with the details under it; ``y`` confirms, ``n``/Esc declines. With
     ``word``, the user must type that word and press Enter (for final actions)."""
 
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
+    ConfirmPublish { align: center middle; }
+    ConfirmPublish > Vertical {
         width: 90%; max-width: 100; height: auto; max-height: 90%;
         border: thick $accent; background: $surface; padding: 0 1;
     }
-    ConfirmScreen #confirm-question { text-style: bold; padding: 1 0 0 0; }
-    ConfirmScreen #confirm-body { height: auto; max-height: 20; }
-    ConfirmScreen #confirm-keys { color: $foreground 70%; padding: 1 0 0 0; }
+    ConfirmPublish #confirm-question { text-style: bold; padding: 1 0 0 0; }
+    ConfirmPublish #confirm-body { height: auto; max-height: 20; }
+    ConfirmPublish #confirm-keys { color: $foreground 70%; padding: 1 0 0 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
@@ -146,10 +147,7 @@ class PublishPanel(Vertical):
     # ----------------------------------------------------------- reading
     @property
     def zone(self) -> tzinfo | None:
-        from racetui.tui.app import RaceApp
-
-        app = self.app
-        return app.clock().tzinfo if isinstance(app, RaceApp) else None
+        return race_app(self).clock().tzinfo
 
     def selected(self) -> Any:
         if self.publishing is None:
@@ -346,7 +344,7 @@ class PublishScreen(RaceScreen):
             else:
                 self._say("not confirmed: nothing was changed")
 
-        self.app.push_screen(ConfirmScreen(question, body, word=word), answered)
+        self.app.push_screen(ConfirmPublish(question, body, word=word), answered)
 
     def _guard(self, action: Callable[[], Any]) -> Any:
         from racetui.publish.outbox import OutboxError, PublishError

@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from racetui.tui.appref import race_app
 from racetui.tui.state import AthleteRef
 
 __all__ = ["SearchScreen"]
@@ -47,7 +48,7 @@ class SearchScreen(ModalScreen[AthleteRef | None]):
         self._fill(event.value)
 
     def _fill(self, text: str) -> list[AthleteRef]:
-        state = self.app.state  # type: ignore[attr-defined]
+        state = race_app(self).state
         found: list[AthleteRef] = state.find(text) if len(text.strip()) >= 1 else []
         options = self.query_one("#results", OptionList)
         options.clear_options()

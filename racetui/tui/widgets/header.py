@@ -8,6 +8,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
+from racetui.tui.appref import race_app
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import fit
 from racetui.tui.models import health_badge
@@ -66,21 +67,13 @@ class RaceHeader(Widget):
     def refresh_if_changed(self) -> None:
         """Redraw only when the text changes (once a second for the clock): over a slow
         link an unchanged header costs nothing."""
-        from racetui.tui.app import RaceApp
-
-        app = self.app
-        if isinstance(app, RaceApp):
-            parts = header_parts(app)
-            if parts != self._shown:
-                self._shown = parts
-                self.refresh()
+        parts = header_parts(race_app(self))
+        if parts != self._shown:
+            self._shown = parts
+            self.refresh()
 
     def render(self) -> Text:
-        from racetui.tui.app import RaceApp
-
-        app = self.app
-        assert isinstance(app, RaceApp)
-        left, right = header_parts(app)
+        left, right = header_parts(race_app(self))
         width = self.size.width
         sep = " │ "
         right_text = sep.join(text for text, _ in right)
