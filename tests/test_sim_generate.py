@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 
@@ -182,3 +183,31 @@ def test_race_specs_text() -> None:
     for bad in ("", "marathon:many", "10k@soon", "walk:10"):
         with pytest.raises(SimConfigError):
             parse_races(bad)
+
+
+# Digests of whole generated events (setup, start list, relay legs, schedule), taken before
+# the generator was split by race kind. Same seed, same event on every machine: a change
+# here means a seed no longer reproduces the event people have seen; if the generator was
+# changed on purpose, take the new digests from the failure message.
+PINNED = {
+    ("marathon:3000", 1): "ecaa6d138e8d601699c34df97d2f4dd995df1dd7a66f4de18aad40ea17359444",
+    ("half:200", 42): "0c4bf23a45c0a80bb16e86cdc468e1d0f857c2c11be6f36167260ca7d986fffe",
+    ("10k:300", 1): "9c1c101ceb3bf77a8d24f3c3cc86f4a7972b38952011192060089ce353e70316",
+    ("standard:60", 42): "511f82ae0c81dee451b39a1c75f3335eda5e02bc2c9f61a53fa318c6aaa619b1",
+    ("sprint:30", 1): "18c6710c956a9ce43e4a5a1524c0bcc6e2b265fc6d71572230db05df7ef488bb",
+    ("mixed:8", 42): "ede7014580de698adcde0e69dd5a42fcbf63fa9a73b0d2d5d3e0b1ebebc26ddc",
+    (
+        "10k:150,sprint:20@5,relay:4@10,standard:90@3",
+        1,
+    ): "e746679706bac6dd32e6233f3fe2b4a1d03210c981340b8aa706a98e0f3e56c3",
+}
+
+
+@pytest.mark.parametrize(("races", "seed"), list(PINNED))
+def test_a_seed_reproduces_the_same_event_byte_for_byte(races: str, seed: int) -> None:
+    event = generate_event(SimConfig(races=parse_races(races), seed=seed))
+    blob = repr(
+        (event.event, event.races, event.participants, sorted(event.legs.items()), event.schedule)
+    ).encode()
+    digest = hashlib.sha256(blob).hexdigest()
+    assert digest == PINNED[(races, seed)], f"{races} seed {seed}: the event changed, digest {digest}"
