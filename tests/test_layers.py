@@ -12,6 +12,7 @@ HEADLESS = [
     "racetui.engine",
     "racetui.sources",
     "racetui.publish",
+    "racetui.hub",
     "racetui.sim",
     "racetui.config",
     "racetui.cli",

@@ -1,0 +1,235 @@
+"""A viewer's replica: a pipeline fed from a hub's snapshot and then its numbered frames.
+
+The dashboard (and later ``export``, ``publish``, browser tabs) hold a :class:`ReplicaPipeline`
+instead of running sources: screens and publishers read its engine exactly as before, but
+nothing here parses a wire format or writes a journal. :class:`Replica` applies one frame at
+a time (a frame holds at most a few hundred athletes) and gives the event loop back whenever
+it has worked for ``budget`` seconds, so a 50,000-athlete load never stalls the screen; a
+frame whose number is not the next one means frames were lost, and the replica asks for a
+snapshot again instead of drifting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from racetui.engine import ChangeSet, Engine
+from racetui.hub.records import (
+    AddParticipants,
+    ApplyPassings,
+    ApplyResults,
+    Change,
+    Clock,
+    Errors,
+    Frame,
+    Health,
+    HealthRec,
+    Hello,
+    RemoveAthletes,
+    Request,
+    Reset,
+    SetEvent,
+    SetOverride,
+    SetRace,
+    as_any,
+    decode_frame,
+    encode_request,
+    event_from,
+    override_from,
+    participant_from,
+    race_from,
+    result_from,
+)
+from racetui.sources.base import Pipeline
+
+__all__ = ["Channel", "Replica", "ReplicaPipeline", "follow"]
+
+log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """A viewer's end of a hub's stream: frames in, requests out (any transport)."""
+
+    async def receive(self) -> bytes | None:
+        """The next encoded frame; None when the hub is gone."""
+
+    async def send(self, data: bytes) -> None:
+        """An encoded :class:`~racetui.hub.records.Request` to the hub."""
+
+
+class ReplicaPipeline(Pipeline):
+    """A :class:`Pipeline` that also forgets everything (a snapshot) and removes athletes."""
+
+    def reset(self) -> ChangeSet:
+        engine = self.engine
+        changes = ChangeSet(structure=set(engine.races))
+        engine.races.clear()
+        engine.event = None
+        engine.version += 1
+        changes.version = engine.version
+        return self._applied(changes)
+
+    def remove_athletes(self, race_id: str, bibs: Sequence[str]) -> ChangeSet:
+        changes = ChangeSet()
+        standings = self.engine.races.get(race_id)
+        if standings is not None:
+            for bib in bibs:
+                old = standings.remove_entry(bib)
+                if old is not None:
+                    changes.touch(race_id, bib, (old, max(old, len(standings.entries) - 1)))
+        if changes:
+            self.engine.version += 1
+        changes.version = self.engine.version
+        return self._applied(changes)
+
+    def add_errors(self, errors: Sequence[str]) -> None:
+        self._applied(ChangeSet(errors=list(errors)))
+
+
+class Replica:
+    """Applies a hub's frames to a :class:`ReplicaPipeline`.
+
+    ``loading`` is ``(athletes applied, athletes in the snapshot)`` while a snapshot is
+    being applied, else None; ``synced`` is False until the first snapshot is complete.
+    """
+
+    def __init__(
+        self,
+        pipeline: ReplicaPipeline | None = None,
+        *,
+        on_health: Callable[[list[HealthRec]], None] | None = None,
+        on_clock: Callable[[Clock], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline or ReplicaPipeline(Engine())
+        self.on_health = on_health
+        self.on_clock = on_clock
+        self.seq: int | None = None  # the last frame applied (None: waiting for a snapshot)
+        self.loading: tuple[int, int] | None = None
+        self.synced = False
+        self.gaps = 0
+        self.snapshots = 0
+        self.rejected = 0
+        self.frames = 0
+        self._snapshot_frames = 0
+        self._snapshot_seen = 0
+
+    # -------------------------------------------------------------- frames
+    def handle(self, data: bytes) -> bool:
+        """Apply one encoded frame. True when the replica needs a snapshot (a gap)."""
+        try:
+            frame = decode_frame(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.rejected += 1
+            self.pipeline.add_errors([f"hub frame: not a change frame ({exc}); skipped"])
+            return False
+        return self.apply(frame)
+
+    def apply(self, frame: Frame) -> bool:
+        self.frames += 1
+        if frame.snapshot:
+            return self._apply_snapshot_frame(frame)
+        if self.seq is None or self._snapshot_seen:
+            return False  # waiting for (the rest of) a snapshot: it covers this frame
+        if frame.seq <= self.seq:
+            return False  # already covered by the snapshot
+        if frame.seq != self.seq + 1:
+            self.gaps += 1
+            log.warning("hub stream: frame %d after %d: re-reading the snapshot", frame.seq, self.seq)
+            self.seq = None
+            return True
+        self.seq = frame.seq
+        self._apply_changes(frame.changes)
+        return False
+
+    def _apply_snapshot_frame(self, frame: Frame) -> bool:
+        first = frame.changes[0] if frame.changes else None
+        if isinstance(first, Reset):
+            self._snapshot_frames = first.frames
+            self._snapshot_seen = 0
+            self.loading = (0, first.athletes)
+        elif not self._snapshot_seen:
+            return False  # the tail of a snapshot whose start we did not see
+        self._snapshot_seen += 1
+        self._apply_changes(frame.changes)
+        if self._snapshot_seen >= self._snapshot_frames:
+            self.seq = frame.seq
+            self._snapshot_seen = 0
+            self.loading = None
+            self.synced = True
+            self.snapshots += 1
+        return False
+
+    def _apply_changes(self, changes: list[Change]) -> None:
+        pipeline = self.pipeline
+        for change in changes:
+            try:
+                self._apply_one(pipeline, change)
+            except (ValueError, KeyError, TypeError) as exc:  # a record the model refuses
+                self.rejected += 1
+                pipeline.add_errors([f"hub {type(change).__name__}: {exc}"])
+
+    def _apply_one(self, pipeline: ReplicaPipeline, change: Change) -> None:
+        if isinstance(change, ApplyPassings):
+            pipeline.apply_passings(as_any(change.items))
+        elif isinstance(change, ApplyResults):
+            pipeline.apply_results(change.race_id, [result_from(change.race_id, r) for r in change.items])
+            if self.loading is not None:
+                done, total = self.loading
+                self.loading = (min(total, done + len(change.items)), total)
+        elif isinstance(change, AddParticipants):
+            pipeline.add_participants([participant_from(p) for p in change.items])
+        elif isinstance(change, SetOverride):
+            pipeline.set_override(change.race_id, change.bib, override_from(change))
+        elif isinstance(change, RemoveAthletes):
+            pipeline.remove_athletes(change.race_id, change.bibs)
+        elif isinstance(change, SetRace):
+            pipeline.upsert_race(race_from(change))
+        elif isinstance(change, SetEvent):
+            pipeline.load_event(event_from(change))
+        elif isinstance(change, Errors):
+            pipeline.add_errors(change.items)
+        elif isinstance(change, Health | Hello) and self.on_health is not None:
+            self.on_health(change.sources)
+        elif isinstance(change, Clock) and self.on_clock is not None:
+            self.on_clock(change)
+        elif isinstance(change, Reset):
+            pipeline.reset()
+
+    def progress(self) -> str | None:
+        """'loading 23,000 of 50,000 athletes' while a snapshot is applied."""
+        if self.loading is None:
+            return None if self.synced else "waiting for the hub"
+        done, total = self.loading
+        return f"loading {done:,} of {total:,} athletes"
+
+
+async def follow(
+    channel: Channel,
+    replica: Replica,
+    *,
+    budget: float = 0.010,
+    pause: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """Ask for a snapshot, then apply every frame until the hub is gone.
+
+    After ``budget`` seconds of applying, the loop gets a turn (``pause``, default
+    ``asyncio.sleep(0)``): screens draw and keys are handled between frames.
+    """
+    rest = pause or (lambda: asyncio.sleep(0))
+    await channel.send(encode_request(Request("snapshot")))
+    started = time.perf_counter()
+    while True:
+        data = await channel.receive()
+        if data is None:
+            return
+        if replica.handle(data):
+            await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))
+        if time.perf_counter() - started >= budget:
+            await rest()
+            started = time.perf_counter()

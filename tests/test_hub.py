@@ -1,0 +1,268 @@
+"""The hub and its replicas: a real child process on a real socket pair, fed by the real
+simulator over real sockets; the replica must hold the simulator's truth and show the same
+rows as a direct connection, a gap in the numbers must bring a snapshot, the hub must end
+with its parent and its failures must reach the viewer's health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from racetui.engine import Engine
+from racetui.hub.core import FRAME_ITEMS, Hub
+from racetui.hub.local import HubError, LocalHub, fork_available
+from racetui.hub.records import Frame, decode_frame, encode_frame
+from racetui.hub.replica import Replica, ReplicaPipeline
+from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint
+from racetui.sim import RaceSpec, SimConfig, running_sim
+from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
+from racetui.sources.bbt import BBTSource
+from tests.test_bbt_client import FAST, running
+from tests.test_bbt_fake import engine_finishers, until
+from tests.test_bbt_sim import holds_the_truth
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="the embedded hub needs fork")
+
+RACES = (
+    RaceSpec(kind="road", variant="10k", entries=300, start_mode="waves"),
+    RaceSpec(kind="triathlon", variant="sprint", entries=60, start_after_s=120),
+    RaceSpec(kind="relay", entries=8, start_after_s=240),
+)
+
+
+def all_rows(engine: Engine) -> dict[str, list[Any]]:
+    """Every race's leaderboard (and each point's), as the read side gives it."""
+    rows: dict[str, list[Any]] = {}
+    for race_id, standings in engine.races.items():
+        rows[race_id] = standings.view().rows(0, 10**9)
+        for point in standings.points:
+            rows[f"{race_id}@{point.id}"] = standings.view(point_id=point.id).rows(0, 10**9)
+    return rows
+
+
+@contextlib.asynccontextmanager
+async def following(hub: LocalHub, pipeline: ReplicaPipeline) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(hub.run(pipeline))
+    try:
+        yield task
+    finally:
+        hub.close()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 10)
+
+
+async def test_replica_holds_the_truth_and_the_rows_of_a_direct_connection() -> None:
+    async with running_sim(SimConfig(races=RACES, clock="manual", countdown=30, seed=3)) as sim:
+        url = sim.base_url
+        hub = LocalHub.start(lambda: [BBTSource(url, name="bbt", **FAST)])
+        assert [s.name for s in hub.sources] == ["bbt"]
+        replica = ReplicaPipeline()
+        direct = Pipeline()
+        source = BBTSource(url, name="direct", **FAST)
+        async with running(source, direct), following(hub, replica):
+            await until(lambda: source.syncs > 0 and source.health.mode is SourceMode.PUSH, what="sync")
+            await until(lambda: hub.replica is not None and hub.replica.synced, what="replica synced")
+            await until(lambda: hub.sources[0].health.mode is SourceMode.PUSH, what="hub on push")
+            while not sim.finished:
+                await sim.advance(120)
+                await asyncio.sleep(0.01)
+            await until(lambda: holds_the_truth(sim, direct), timeout=30, what="direct holds the truth")
+            await until(lambda: holds_the_truth(sim, replica), timeout=30, what="replica holds the truth")
+            for race_id in sim.state.runs:
+                assert engine_finishers(replica, race_id), f"race {race_id} has finishers"
+            assert all_rows(replica.engine) == all_rows(direct.engine)
+            health = hub.sources[0].health
+            assert health.messages > 0 and health.effective_state() is FeedState.CONNECTED
+            assert hub.replica is not None and hub.replica.gaps == 0
+
+
+# --------------------------------------------------------------------- protocol
+def small_event(athletes: int) -> tuple[Event, list[Participant]]:
+    points = [
+        TimingPoint(id=f"p{i}", race_id="r1", name=f"km {i}", order=i, is_finish=i == 3) for i in (1, 2, 3)
+    ]
+    race = Race(id="r1", name="10k", points=points)
+    people = [
+        Participant(bib=str(n), race_id="r1", first_name="A", last_name=f"N{n}", gender="MF"[n % 2])
+        for n in range(1, athletes + 1)
+    ]
+    return Event(id="e", name="Test event", races=[race]), people
+
+
+async def test_a_gap_in_the_numbers_brings_the_snapshot_again() -> None:
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    event, people = small_event(1000)
+    hub.pipeline.load_event(event)
+    hub.pipeline.add_participants(people)
+    hub.flush()
+    replica = Replica()
+    for data in hub.snapshot():
+        assert replica.handle(data) is False
+    assert replica.synced and replica.seq == hub.seq
+    assert sum(len(s.entries) for s in replica.pipeline.engine.races.values()) == 1000
+
+    frames.clear()
+    for n in range(1, 31):
+        hub.pipeline.apply_passings([Passing(race_id="r1", bib=str(n), point_id="p1", time_ms=60_000 + n)])
+        hub.flush()
+    assert len(frames) == 30
+    for data in frames[:10]:
+        assert replica.handle(data) is False
+    # frame 11 is lost: frame 12 is a gap; the replica asks for a snapshot and ignores the rest
+    assert replica.handle(frames[11]) is True
+    assert replica.gaps == 1 and replica.seq is None
+    for data in frames[12:]:
+        assert replica.handle(data) is False
+    assert replica.pipeline.engine.races["r1"].view(point_id="p1").rows(0, 100)[-1].bib == "10"
+    for data in hub.snapshot():
+        replica.handle(data)
+    assert replica.snapshots == 2 and replica.seq == hub.seq
+    assert all_rows(replica.pipeline.engine) == all_rows(hub.engine)
+    assert len(replica.pipeline.engine.races["r1"].view(point_id="p1")) == 30
+
+
+async def test_a_full_message_travels_as_what_changed_and_removals() -> None:
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    event, people = small_event(900)
+    race = event.races[0]
+    hub.pipeline.load_event(event)
+    results = [
+        Result(race_id="r1", bib=p.bib, participant=p, splits={"p1": 100_000 + i})
+        for i, p in enumerate(people)
+    ]
+    hub.pipeline.apply_snapshot(race, results)
+    hub.flush()
+    replica = Replica()
+    for data in hub.snapshot():
+        replica.handle(data)
+    frames.clear()
+    # the next full message: two athletes moved on, one DNF, one gone
+    changed = list(results[:-1])
+    changed[0] = Result(race_id="r1", bib="1", participant=people[0], splits={"p1": 100_000, "p2": 200_000})
+    changed[5] = results[5].model_copy(update={"status": Status.DNF})
+    hub.pipeline.apply_snapshot(race, changed)
+    hub.flush()
+    decoded = [decode_frame(f) for f in frames]
+    items = [c for f in decoded for c in f.changes]
+    sent = sum(len(getattr(c, "items", getattr(c, "bibs", []))) for c in items)
+    assert sent == 3, items  # bib 1, bib 6 and the removal of bib 900, not 899 results
+    for data in frames:
+        replica.handle(data)
+    assert all_rows(replica.pipeline.engine) == all_rows(hub.engine)
+    assert "900" not in replica.pipeline.engine.races["r1"].entries
+
+
+def test_frames_stay_small_for_a_big_start_list() -> None:
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    event, people = small_event(5000)
+    hub.pipeline.load_event(event)
+    hub.pipeline.add_participants(people)
+    hub.flush()
+    sizes = [sum(len(getattr(c, "items", ())) for c in decode_frame(f).changes) for f in frames]
+    assert sum(sizes) == 5000 and max(sizes) <= FRAME_ITEMS
+    assert [decode_frame(f).seq for f in frames] == list(range(1, len(frames) + 1))
+
+
+def test_a_frame_that_is_not_one_is_counted_and_shown() -> None:
+    replica = Replica()
+    assert replica.handle(b"\x93not a frame") is False
+    assert replica.rejected == 1
+    assert "hub frame: not a change frame" in replica.pipeline.errors[-1]
+    assert replica.handle(encode_frame(Frame(1, []))) is False  # before a snapshot: ignored
+
+
+# ------------------------------------------------------------------- processes
+class BrokenSource:
+    """A source that fails after its first message (a bug in the hub's own code)."""
+
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.health = SourceHealth("broken", mode=SourceMode.POLLING)
+
+    async def run(self, pipeline: Pipeline) -> None:
+        event, people = small_event(10)
+        pipeline.load_event(event)
+        pipeline.add_participants(people)
+        self.health.received()
+        await asyncio.sleep(0)
+        raise RuntimeError("the parser met something new")
+
+
+async def test_a_hub_failure_reaches_the_viewers_health() -> None:
+    hub = LocalHub.start(lambda: [BrokenSource()])
+    replica = ReplicaPipeline()
+    async with following(hub, replica):
+        await until(
+            lambda: any("the parser met something new" in e for e in replica.errors), what="the error"
+        )
+        await until(lambda: hub.sources[0].health.state is FeedState.ERROR, what="the source's state")
+        assert "RuntimeError" in (hub.sources[0].health.last_error or "")
+        assert len(replica.engine.races["r1"].entries) == 10  # the last good state stays
+
+
+def refuse() -> list[Any]:
+    raise ValueError("--interval: expected more than 0 seconds, got -1")
+
+
+def test_sources_that_refuse_their_options_say_so_in_one_line() -> None:
+    with pytest.raises(HubError, match=r"--interval: expected more than 0 seconds, got -1"):
+        LocalHub.start(refuse)
+
+
+PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from racetui.hub.local import LocalHub
+    from tests.test_hub import BrokenSource
+    hub = LocalHub.start(lambda: [BrokenSource()])
+    print(hub.process.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def test_the_hub_ends_when_the_dashboard_is_killed() -> None:
+    root = Path(__file__).resolve().parent.parent
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert not _gone(pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 30
+        while not _gone(pid):
+            assert time.monotonic() < deadline, "the hub outlived the dashboard"
+            time.sleep(0.02)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
