@@ -90,6 +90,12 @@ def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="names, gender, age and category by bib from the local start-list cache (racetui startlist)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the timing connection inside the dashboard's own process instead of its hub "
+        "(slower screens on big races; for debugging)",
+    )
 
 
 def parse_mapping(values: Sequence[str], option: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ class SimulatedBBT:
         self.sim: Any = None
         self.bbt: Any = None
         self._health = SourceHealth("demo", mode=SourceMode.PUSH)
+        self._anchor: tuple[float, float] | None = None  # (wall, event) seconds, from the hub
 
     @property
     def health(self) -> Any:
@@ -53,9 +55,20 @@ class SimulatedBBT:
         """The simulator's event time (it runs ``--speed`` times faster than the wall clock)."""
         sim = self.sim
         if sim is None:
-            return datetime.now().astimezone()
+            if self._anchor is None:
+                return datetime.now().astimezone()
+            wall, event = self._anchor
+            return datetime.fromtimestamp(event + (time.time() - wall) * self.sim_config.speed).astimezone()
         moment: datetime = sim.event.epoch + timedelta(milliseconds=sim.now_ms)
         return moment.astimezone()
+
+    def clock_anchor(self) -> float | None:
+        """In the hub: the simulator's event time now (unix seconds), for the dashboard."""
+        return None if self.sim is None else self.clock().timestamp()
+
+    def follow_clock(self, clock: Any) -> None:
+        """In the dashboard: the hub's word on the simulator's time (``records.Clock``)."""
+        self._anchor = (clock.wall, clock.event)
 
     async def run(self, pipeline: Any) -> None:
         from racetui.sim.server import running_sim

@@ -3,6 +3,11 @@
 Command modules (``racetui demo|connect|feed|replay``) call :func:`run_dashboard` from
 their ``run()``; this module imports Textual only inside the function, so importing it
 costs nothing.
+
+By default the sources run in an embedded hub (:mod:`racetui.hub.local`): a child process
+that owns the timing connection, the journal and the parsing, and streams what changed to
+the dashboard's replica. The user sees one program; quitting it ends the hub.
+``--in-process`` (or a platform without ``fork``) runs the sources in the dashboard's loop.
 """
 
 from __future__ import annotations
@@ -38,17 +43,29 @@ def run_dashboard(
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
     from racetui.commands.dashboard_options import build_publishing, extra_sources
+    from racetui.hub.local import HubError, LocalHub, fork_available
+    from racetui.hub.replica import ReplicaPipeline
     from racetui.sources.base import Pipeline
 
-    pipeline = Pipeline()
+    embedded = fork_available() and not getattr(args, "in_process", False)
+    pipeline = ReplicaPipeline() if embedded else Pipeline()
     try:  # before the sources: a refused publishing option leaves no journal behind
         publishing = build_publishing(args, config, pipeline.engine)
     except ValueError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
+    hub: LocalHub | None = None
     try:
-        sources = list(make_sources(config)) + extra_sources(args, config)
-    except (ValueError, OSError) as exc:
+        if embedded:
+            hub = LocalHub.start(lambda: list(make_sources(config)) + extra_sources(args, config))
+            sources: list[Any] = list(hub.sources)
+            owner = getattr(clock, "__self__", None)
+            follow_clock = getattr(owner, "follow_clock", None)
+            if callable(follow_clock):  # the demo's simulator clock lives in the hub
+                hub.on_clock = follow_clock
+        else:
+            sources = list(make_sources(config)) + extra_sources(args, config)
+    except (ValueError, OSError, HubError) as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         if publishing is not None:
             publishing.close()
@@ -69,6 +86,8 @@ def run_dashboard(
     try:
         app.run()
     finally:
+        if hub is not None:
+            hub.close()
         if publishing is not None:
             publishing.close()
         for source in sources:

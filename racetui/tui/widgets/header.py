@@ -37,6 +37,10 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
         right.append((f"◷ {clock.text()}", "clock"))
     right.append((format_time_of_day(state.clock()), "dim"))
     for source in app.sources:
+        progress = getattr(source, "progress", None)  # a hub's replica still loading
+        text = progress() if callable(progress) else None
+        if text:
+            right.append((text, "dim"))
         badge, style = health_badge(source.health)
         name = f"{source.name} " if len(app.sources) > 1 else ""
         right.append((f"{name}{badge}", "alert" if style == "rt--alert" else "ok"))
