@@ -66,6 +66,9 @@ class StartListConfig(_Section):
     raceentry_url: str = "https://www.raceentry.com/rest"
     raceentry_key: SecretStr | None = None
     raceentry_secret: SecretStr | None = None
+    # The Timer API document does not show the login request: the names of its two form
+    # fields (key, secret) are racetui's reading, changeable without a new release.
+    raceentry_login_fields: tuple[str, str] = ("key", "secret")
     chronotrack_url: str = "https://api.chronotrack.com/api"
     chronotrack_client_id: str | None = None
     chronotrack_client_secret: SecretStr | None = None

@@ -11,7 +11,8 @@ import pytest
 
 from racetui.cli import main
 from racetui.sources.startlist import CACHE_NAME, StartListCache
-from racetui.sources.startlist.fakeserver import FakeChronoTrack, FakeRaceEntry
+from tests.fakes.chronotrack import FakeChronoTrack
+from tests.fakes.raceentry import FakeRaceEntry
 
 ENV = (
     "RACETUI_RACEENTRY_KEY",
@@ -72,6 +73,7 @@ def chronotrack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeChronoTra
             age=30 + n,
         )
     fake.advance(1000)
+    fake.page_size = 3  # the server's page size: 7 entries on three pages
     monkeypatch.setenv("RACETUI_CHRONOTRACK_CLIENT_ID", fake.client_id)
     monkeypatch.setenv("RACETUI_CHRONOTRACK_CLIENT_SECRET", fake.client_secret)
     monkeypatch.setenv("RACETUI_CHRONOTRACK_USERNAME", fake.username)
@@ -148,7 +150,7 @@ def test_chronotrack_import_with_paging(
     chronotrack: tuple[FakeChronoTrack, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake, url = chronotrack
-    code = main(["startlist", "chronotrack", "--event", "9001", "--url", url, "--page-size", "3"])
+    code = main(["startlist", "chronotrack", "--event", "9001", "--url", url])
     assert code == 0
     assert (
         "ChronoTrack event 9001: 7 added, 0 updated, 0 removed (full sync); 7 in the cache"
@@ -210,15 +212,15 @@ def test_server_error_exit_1_cache_unchanged(
     chronotrack: tuple[FakeChronoTrack, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake, url = chronotrack
-    assert main(["startlist", "chronotrack", "--event", "9001", "--url", url, "--page-size", "3"]) == 0
+    assert main(["startlist", "chronotrack", "--event", "9001", "--url", url]) == 0
     before = StartListCache().entries()
     fake.advance(10)
     fake.modify("9001", 100, athlete_last_name="Changed")
     fake.fault("/entry", status=500, page=2)
-    args = ["startlist", "chronotrack", "--event", "9001", "--url", url, "--page-size", "3", "--full"]
+    args = ["startlist", "chronotrack", "--event", "9001", "--url", url, "--full"]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert "server error HTTP 500; the cache is unchanged" in err
+    assert "server error HTTP 500 (injected failure); the cache is unchanged" in err
     assert StartListCache().entries() == before
 
 
@@ -273,7 +275,7 @@ def test_secrets_never_appear_in_output_logs_or_cache(
     re_fake.expire_keys()  # a second login during the next sync
     assert run("raceentry", "--race", "21", "--url", re_url) == 0
     assert run("raceentry", "--list", "--url", re_url) == 0
-    assert run("chronotrack", "--event", "9001", "--url", ct_url, "--page-size", "2") == 0
+    assert run("chronotrack", "--event", "9001", "--url", ct_url) == 0
     ct_fake.expire_tokens()
     assert run("chronotrack", "--event", "9001", "--url", ct_url, "--full") == 0
     assert run("show") == 0

@@ -17,8 +17,8 @@ from racetui.sources.startlist import (
     SyncOutcome,
     sync_once,
 )
-from racetui.sources.startlist.fakeserver import FakeRaceEntry
 from racetui.sources.startlist.raceentry import OVERLAP
+from tests.fakes.raceentry import FakeRaceEntry
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from racetui.sources.startlist import (
     StartListCache,
     StartListSync,
 )
-from racetui.sources.startlist.fakeserver import FakeRaceEntry
+from tests.fakes.raceentry import FakeRaceEntry
 
 
 @pytest.fixture

@@ -43,13 +43,6 @@ def _day(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
 
 
-def _page_size(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be 1..1000, not {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="service", metavar="SERVICE")
 
@@ -88,9 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chronotrack.add_argument("--event", help="ChronoTrack event id (see --list)")
     chronotrack.add_argument(
         "--race", action="append", default=[], help="only this ChronoTrack race id (repeatable)"
-    )
-    chronotrack.add_argument(
-        "--page-size", type=_page_size, default=100, help="entries per page request (default 100)"
     )
     common(chronotrack)
 
@@ -153,6 +143,7 @@ def _raceentry_client(args: argparse.Namespace, config: Config) -> Any:
         settings.raceentry_key,
         settings.raceentry_secret,
         timeout=args.timeout,
+        login_fields=settings.raceentry_login_fields,
     )
 
 
@@ -167,7 +158,6 @@ def _chronotrack_client(args: argparse.Namespace, config: Config) -> Any:
         username=settings.chronotrack_username,
         password=settings.chronotrack_password,
         timeout=args.timeout,
-        page_size=args.page_size,
     )
 
 

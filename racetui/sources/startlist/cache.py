@@ -19,18 +19,18 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from racetui.config import data_dir
 from racetui.model import Participant
 from racetui.model.bibs import start_number
-from racetui.sources.startlist.common import Fetched, StartEntry, StartListError, Team
+from racetui.sources.startlist.common import LOCAL_PREFIX, Fetched, StartEntry, StartListError, Team
 
-__all__ = ["CACHE_NAME", "StartListCache", "SyncInfo", "SyncOutcome", "load_participants"]
+__all__ = ["CACHE_NAME", "PendingWrites", "StartListCache", "SyncInfo", "SyncOutcome", "load_participants"]
 
 CACHE_NAME = "startlists.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _COLUMNS = StartEntry.columns()
 _SCHEMA = f"""
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS entries (
     region TEXT,
     country TEXT,
     modified INTEGER,
+    dob TEXT,
+    pending TEXT,
     PRIMARY KEY (source, source_key, entry_id)
 );
 CREATE INDEX IF NOT EXISTS entries_by_bib ON entries (race_id, bib);
@@ -62,7 +64,20 @@ CREATE TABLE IF NOT EXISTS syncs (
     label TEXT NOT NULL DEFAULT '',
     watermark INTEGER,
     synced_at REAL NOT NULL,
+    container TEXT NOT NULL DEFAULT '',
+    wanted TEXT NOT NULL DEFAULT '',
+    target TEXT,
+    full_at REAL,
+    since_full INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, source_key)
+);
+CREATE TABLE IF NOT EXISTS writes (
+    key TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    local_id TEXT,
+    service_id TEXT,
+    done_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS teams (
     source TEXT NOT NULL,
@@ -73,6 +88,16 @@ CREATE TABLE IF NOT EXISTS teams (
     PRIMARY KEY (source, source_key, team_id)
 );
 PRAGMA user_version = {SCHEMA_VERSION};
+"""
+# From version 1 (a cache written before write-back and the full-sync schedule).
+_MIGRATE_1 = """
+ALTER TABLE entries ADD COLUMN dob TEXT;
+ALTER TABLE entries ADD COLUMN pending TEXT;
+ALTER TABLE syncs ADD COLUMN container TEXT NOT NULL DEFAULT '';
+ALTER TABLE syncs ADD COLUMN wanted TEXT NOT NULL DEFAULT '';
+ALTER TABLE syncs ADD COLUMN target TEXT;
+ALTER TABLE syncs ADD COLUMN full_at REAL;
+ALTER TABLE syncs ADD COLUMN since_full INTEGER NOT NULL DEFAULT 0;
 """
 assert _COLUMNS[0] == "entry_id"
 
@@ -108,6 +133,30 @@ class SyncInfo:
     watermark: int | None
     synced_at: float
     entries: int
+    container: str = ""
+    wanted: tuple[str, ...] = ()
+    target: str | None = None
+    full_at: float | None = None  # when the last full sync committed (None: never recorded)
+    since_full: int = 0  # incremental syncs since then
+    pending: int = 0  # entries changed here and not yet confirmed by the service
+
+
+def _info(r: sqlite3.Row) -> SyncInfo:
+    names = set(r.keys())  # a Row's ``in`` looks at values, not column names
+    return SyncInfo(
+        r["source"],
+        r["source_key"],
+        r["label"],
+        r["watermark"],
+        r["synced_at"],
+        r["n"] if "n" in names else 0,
+        container=r["container"],
+        wanted=tuple(w for w in r["wanted"].split(",") if w),
+        target=r["target"],
+        full_at=r["full_at"],
+        since_full=r["since_full"],
+        pending=r["p"] if "p" in names else 0,
+    )
 
 
 def _sort_key(p: Participant) -> tuple[str, int, str]:
@@ -141,10 +190,11 @@ class StartListCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            if create:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    conn.executescript(_SCHEMA)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION and (create or version > 0):
+                if version == 1:
+                    conn.executescript(_MIGRATE_1)
+                conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             conn.close()
             raise StartListError(f"start-list cache {self.path}: {exc}") from None
@@ -184,14 +234,13 @@ class StartListCache:
             try:
                 rows = conn.execute(
                     "SELECT s.*, (SELECT count(*) FROM entries e WHERE e.source = s.source "
-                    "AND e.source_key = s.source_key) AS n FROM syncs s ORDER BY s.source, s.source_key"
+                    "AND e.source_key = s.source_key) AS n, (SELECT count(*) FROM entries e "
+                    "WHERE e.source = s.source AND e.source_key = s.source_key AND e.pending IS NOT NULL) "
+                    "AS p FROM syncs s ORDER BY s.source, s.source_key"
                 ).fetchall()
             except sqlite3.OperationalError:  # an empty file: no tables yet
                 return []
-        return [
-            SyncInfo(r["source"], r["source_key"], r["label"], r["watermark"], r["synced_at"], r["n"])
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
 
     def entries(self, source: str | None = None, source_key: str | None = None) -> list[StartEntry]:
         """Cached entries (of one list, or all), in a stable order."""
@@ -263,28 +312,99 @@ class StartListCache:
         return sorted(chosen.values(), key=_sort_key)
 
     # ----------------------------------------------------------------- writes
-    def apply(self, source: str, source_key: str, fetched: Fetched, *, label: str = "") -> SyncOutcome:
-        """Write one fetch in one transaction (entries, teams, watermark) and say what
-        changed. Raises :class:`StartListError` if the file cannot be written (and then
-        nothing was)."""
+    def apply(
+        self,
+        source: str,
+        source_key: str,
+        fetched: Fetched,
+        *,
+        label: str = "",
+        container: str = "",
+        wanted: tuple[str, ...] = (),
+        target: str | None = None,
+    ) -> SyncOutcome:
+        """Write one fetch in one transaction (entries, teams, watermark, the full-sync
+        schedule) and say what changed. ``container``/``wanted``/``target`` describe the
+        list (its remote list, the events/races it keeps, its racetui race): an entry that
+        moved out of it lands in the other cached lists of the same remote list that want
+        it, in the same transaction. Raises :class:`StartListError` if the file cannot be
+        written (and then nothing was)."""
         try:
-            return self._apply(source, source_key, fetched, label)
+            return self._apply(source, source_key, fetched, label, container, tuple(wanted), target)
         except sqlite3.Error as exc:
             raise StartListError(f"start-list cache {self.path}: {exc}; nothing written") from None
 
-    def _apply(self, source: str, source_key: str, fetched: Fetched, label: str) -> SyncOutcome:
-        outcome = SyncOutcome(skipped=fetched.skipped)
-        with self._transaction() as conn:
-            old = {
-                e.entry_id: e
-                for e in (
-                    StartEntry.from_row(r)
-                    for r in conn.execute(
-                        f"SELECT {', '.join(_COLUMNS)} FROM entries WHERE source = ? AND source_key = ?",
-                        (source, source_key),
-                    )
+    @staticmethod
+    def _held(conn: sqlite3.Connection, source: str, source_key: str) -> dict[str, StartEntry]:
+        return {
+            e.entry_id: e
+            for e in (
+                StartEntry.from_row(r)
+                for r in conn.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM entries WHERE source = ? AND source_key = ?",
+                    (source, source_key),
                 )
-            }
+            )
+        }
+
+    def _write_entries(
+        self,
+        conn: sqlite3.Connection,
+        source: str,
+        source_key: str,
+        old: dict[str, StartEntry],
+        incoming: dict[str, StartEntry],
+        removed: set[str],
+        outcome: SyncOutcome,
+        touched: set[tuple[str, str]],
+    ) -> None:
+        insert = (
+            f"INSERT INTO entries (source, source_key, {', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})"
+        )
+        update = (
+            f"UPDATE entries SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} "
+            "WHERE source = ? AND source_key = ? AND entry_id = ?"
+        )
+        for entry_id, entry in incoming.items():
+            before = old.get(entry_id)
+            if before is not None and before.pending is not None:
+                continue  # changed here, not yet answered: the local change wins until then
+            if before is None:
+                conn.execute(insert, (source, source_key, *entry.row()))
+                outcome.added += 1
+            elif before != entry:
+                conn.execute(update, (*entry.row()[1:], source, source_key, entry_id))
+                outcome.updated += 1
+                touched.add((before.race_id, before.bib))
+            else:
+                continue
+            touched.add((entry.race_id, entry.bib))
+        for entry_id in removed:
+            gone = old.get(entry_id)
+            if gone is None or gone.pending is not None or gone.local():
+                continue
+            conn.execute(
+                "DELETE FROM entries WHERE source = ? AND source_key = ? AND entry_id = ?",
+                (source, source_key, entry_id),
+            )
+            outcome.removed += 1
+            touched.add((gone.race_id, gone.bib))
+
+    def _apply(
+        self,
+        source: str,
+        source_key: str,
+        fetched: Fetched,
+        label: str,
+        container: str,
+        wanted: tuple[str, ...],
+        target: str | None,
+    ) -> SyncOutcome:
+        outcome = SyncOutcome(skipped=fetched.skipped)
+        now = time.time()
+        with self._transaction() as conn:
+            old = self._held(conn, source, source_key)
             incoming = {e.entry_id: e for e in fetched.entries}
             if fetched.complete:
                 removed = set(old) - set(incoming)
@@ -304,47 +424,41 @@ class StartListCache:
                     if entry.team != names[entry.team_id]:
                         incoming[entry_id] = entry.with_team(names[entry.team_id])
             touched: set[tuple[str, str]] = set()
-            insert = (
-                f"INSERT INTO entries (source, source_key, {', '.join(_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})"
-            )
-            update = (
-                f"UPDATE entries SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} "
-                "WHERE source = ? AND source_key = ? AND entry_id = ?"
-            )
-            for entry_id, entry in incoming.items():
-                before = old.get(entry_id)
-                if before is None:
-                    conn.execute(insert, (source, source_key, *entry.row()))
-                    outcome.added += 1
-                elif before != entry:
-                    conn.execute(update, (*entry.row()[1:], source, source_key, entry_id))
-                    outcome.updated += 1
-                    touched.add((before.race_id, before.bib))
-                else:
-                    continue
-                touched.add((entry.race_id, entry.bib))
-            for entry_id in removed:
-                gone = old[entry_id]
-                conn.execute(
-                    "DELETE FROM entries WHERE source = ? AND source_key = ? AND entry_id = ?",
-                    (source, source_key, entry_id),
-                )
-                outcome.removed += 1
-                touched.add((gone.race_id, gone.bib))
+            self._write_entries(conn, source, source_key, old, incoming, removed, outcome, touched)
+            if container:
+                self._move_between_lists(conn, source, source_key, container, fetched, touched)
             previous = conn.execute(
-                "SELECT watermark FROM syncs WHERE source = ? AND source_key = ?", (source, source_key)
+                "SELECT watermark, full_at, since_full FROM syncs WHERE source = ? AND source_key = ?",
+                (source, source_key),
             ).fetchone()
             watermark = fetched.watermark
             if not fetched.complete and previous is not None and previous["watermark"] is not None:
                 watermark = (
                     previous["watermark"] if watermark is None else max(watermark, previous["watermark"])
                 )
+            full_at = now if fetched.complete else (previous["full_at"] if previous is not None else None)
+            since_full = (
+                0 if fetched.complete else (previous["since_full"] + 1 if previous is not None else 1)
+            )
             conn.execute(
-                "INSERT INTO syncs (source, source_key, label, watermark, synced_at) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO syncs (source, source_key, label, watermark, synced_at, container, wanted, "
+                "target, full_at, since_full) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, source_key) DO UPDATE SET label = excluded.label, "
-                "watermark = excluded.watermark, synced_at = excluded.synced_at",
-                (source, source_key, label, watermark, time.time()),
+                "watermark = excluded.watermark, synced_at = excluded.synced_at, "
+                "container = excluded.container, wanted = excluded.wanted, target = excluded.target, "
+                "full_at = excluded.full_at, since_full = excluded.since_full",
+                (
+                    source,
+                    source_key,
+                    label,
+                    watermark,
+                    now,
+                    container,
+                    ",".join(wanted),
+                    target,
+                    full_at,
+                    since_full,
+                ),
             )
             outcome.watermark = watermark
             outcome.total = conn.execute(
@@ -358,6 +472,41 @@ class StartListCache:
         outcome.participants = sorted(current.values(), key=_sort_key)
         outcome.cleared = sorted(touched - set(current))
         return outcome
+
+    def _move_between_lists(
+        self,
+        conn: sqlite3.Connection,
+        source: str,
+        source_key: str,
+        container: str,
+        fetched: Fetched,
+        touched: set[tuple[str, str]],
+    ) -> None:
+        """The other cached lists of the same remote list: an entry this fetch saw (in this
+        list or outside its filter) goes to each list that wants its event/race and leaves
+        each list that no longer does; entries removed upstream leave them all."""
+        siblings = [
+            _info(r)
+            for r in conn.execute(
+                "SELECT * FROM syncs WHERE source = ? AND container = ? AND source_key != ?",
+                (source, container, source_key),
+            )
+        ]
+        seen = [*fetched.entries, *fetched.outside]
+        for sibling in siblings:
+            old = self._held(conn, source, sibling.source_key)
+            incoming: dict[str, StartEntry] = {}
+            removed = {i for i in fetched.removed if i in old}
+            for entry in seen:
+                if not sibling.wanted or entry.event_id in sibling.wanted:
+                    race = sibling.target or entry.event_id or entry.race_id
+                    incoming[entry.entry_id] = replace(entry, race_id=race)
+                elif entry.entry_id in old:
+                    removed.add(entry.entry_id)
+            removed -= set(incoming)
+            self._write_entries(
+                conn, source, sibling.source_key, old, incoming, removed, SyncOutcome(), touched
+            )
 
     def forget(self, source: str, source_key: str) -> int:
         """Drop one list from the cache (entries, teams, watermark); returns entries dropped."""
@@ -374,3 +523,144 @@ def load_participants(race_id: str | None = None) -> list[Participant]:
     """Participants from the start-list cache (every imported list), one per (race, bib),
     in start order; only ``race_id``'s when given. An absent cache is an empty list."""
     return StartListCache().participants(race_id)
+
+
+class PendingWrites:
+    """Race-day changes in the cache, before and after the service answers.
+
+    A change is shown at once: :meth:`stage` writes the changed entry marked ``pending``
+    (a new entry gets a local id, ``local-<key>``). When the service answers,
+    :meth:`confirm` clears the mark (a created entry takes the service's id, and the
+    idempotency record ``writes`` remembers which service id the change's key produced, so
+    a change re-sent after a crash is never created twice); a refusal :meth:`revert` s it.
+    """
+
+    def __init__(self, cache: StartListCache) -> None:
+        self.cache = cache
+
+    def stage(self, source: str, source_key: str, entry: StartEntry) -> SyncOutcome:
+        """Write ``entry`` (its ``pending`` says what changed) into the list; ``pending ==
+        "delete"`` keeps the row, marked, until the service confirms."""
+        outcome = SyncOutcome()
+        with self.cache._transaction() as conn:
+            before = StartListCache._held(conn, source, source_key).get(entry.entry_id)
+            conn.execute(
+                "DELETE FROM entries WHERE source = ? AND source_key = ? AND entry_id = ?",
+                (source, source_key, entry.entry_id),
+            )
+            conn.execute(
+                f"INSERT INTO entries (source, source_key, {', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+                (source, source_key, *entry.row()),
+            )
+            touched = {(entry.race_id, entry.bib)}
+            if before is not None:
+                touched.add((before.race_id, before.bib))
+            self._outcome(conn, outcome, touched)
+        return outcome
+
+    def confirm(
+        self,
+        source: str,
+        source_key: str,
+        entry_id: str,
+        *,
+        key: str,
+        service_id: str | None = None,
+    ) -> SyncOutcome:
+        """The service accepted the change ``key`` made to ``entry_id``: a pending delete
+        removes the row, a created entry takes ``service_id``; the mark goes."""
+        outcome = SyncOutcome()
+        with self.cache._transaction() as conn:
+            held = StartListCache._held(conn, source, source_key)
+            entry = held.get(entry_id)
+            touched: set[tuple[str, str]] = set()
+            where = "source = ? AND source_key = ? AND entry_id = ?"
+            if entry is not None:
+                touched.add((entry.race_id, entry.bib))
+                if entry.pending == "delete":
+                    conn.execute(f"DELETE FROM entries WHERE {where}", (source, source_key, entry_id))
+                elif service_id is not None and service_id != entry_id:
+                    if service_id in held:  # a sync already brought the service's record
+                        conn.execute(f"DELETE FROM entries WHERE {where}", (source, source_key, entry_id))
+                    else:
+                        conn.execute(
+                            f"UPDATE entries SET entry_id = ?, pending = NULL WHERE {where}",
+                            (service_id, source, source_key, entry_id),
+                        )
+                else:
+                    conn.execute(
+                        f"UPDATE entries SET pending = NULL WHERE {where}", (source, source_key, entry_id)
+                    )
+            conn.execute(
+                "INSERT INTO writes (key, source, source_key, local_id, service_id, done_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET service_id = excluded.service_id",
+                (key, source, source_key, entry_id, service_id or entry_id, time.time()),
+            )
+            self._outcome(conn, outcome, touched)
+        return outcome
+
+    def revert(self, source: str, source_key: str, entry_id: str, before: StartEntry | None) -> SyncOutcome:
+        """The service refused: the entry as it was (``before``), or gone if it was new."""
+        outcome = SyncOutcome()
+        with self.cache._transaction() as conn:
+            now = StartListCache._held(conn, source, source_key).get(entry_id)
+            conn.execute(
+                "DELETE FROM entries WHERE source = ? AND source_key = ? AND entry_id = ?",
+                (source, source_key, entry_id),
+            )
+            touched: set[tuple[str, str]] = set()
+            if now is not None:
+                touched.add((now.race_id, now.bib))
+            if before is not None:
+                restored = replace(before, pending=None)
+                conn.execute(
+                    f"INSERT INTO entries (source, source_key, {', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+                    (source, source_key, *restored.row()),
+                )
+                touched.add((before.race_id, before.bib))
+            self._outcome(conn, outcome, touched)
+        return outcome
+
+    def service_id(self, key: str) -> str | None:
+        """The service id the change ``key`` produced, if it was confirmed (the idempotency
+        record: a change found here is never sent again)."""
+        return self._one("SELECT service_id FROM writes WHERE key = ?", key)
+
+    def resolve(self, source: str, source_key: str, entry_id: str) -> str | None:
+        """The service id of ``entry_id``: itself unless it is a local id, else the id its
+        creation produced (None while the creation is unanswered)."""
+        if not entry_id.startswith(LOCAL_PREFIX):
+            return entry_id
+        return self._one(
+            "SELECT service_id FROM writes WHERE source = ? AND source_key = ? AND local_id = ?",
+            source,
+            source_key,
+            entry_id,
+        )
+
+    def entry(self, source: str, source_key: str, entry_id: str) -> StartEntry | None:
+        found = [e for e in self.cache.entries(source, source_key) if e.entry_id == entry_id]
+        return found[0] if found else None
+
+    def _one(self, sql: str, *params: str) -> str | None:
+        conn = self.cache._reader()
+        if conn is None:
+            return None
+        with closing(conn):
+            try:
+                row = conn.execute(sql, params).fetchone()
+            except sqlite3.OperationalError:
+                return None
+        return None if row is None else row[0]
+
+    @staticmethod
+    def _outcome(conn: sqlite3.Connection, outcome: SyncOutcome, touched: set[tuple[str, str]]) -> None:
+        current = {
+            (p.race_id, p.bib): p
+            for p in StartListCache._participants(conn, sorted({race for race, _ in touched}))
+            if (p.race_id, p.bib) in touched
+        }
+        outcome.participants = sorted(current.values(), key=_sort_key)
+        outcome.cleared = sorted(touched - set(current))

@@ -13,10 +13,14 @@ The contract (``/work/shared/specs/chronotrack-live-api.txt``; API base
   The token endpoint sits beside ``/api`` (``https://api.chronotrack.com/oauth2/token``).
 - every API request carries the ``client_id`` query parameter and asks for JSON
   (``format=json`` and ``Accept: application/json``).
-- collections are paged with ``page`` (from 1) and ``size``; the answer's
+- collections are paged with ``page`` (from 1), the only paging parameter the document
+  lists besides ``last_id``; the page size is the server's. The answer's
   ``X-Ctlive-Page-Count`` / ``X-Ctlive-Current-Page`` / ``X-Ctlive-Row-Count`` /
-  ``X-Ctlive-Page-Size`` headers say where we are. We read to the last page; without the
-  headers, a short page is the last.
+  ``X-Ctlive-Page-Size`` headers say where we are. We read every page they announce;
+  without them, a short page is the last.
+- ``503 over rate`` (past the connection limit) and other 503s back off (``Retry-After``
+  when given, else :class:`racetui.util.retry.Backoff`) and ask for the same page again:
+  the pages already read are kept.
 - resources: ``GET /event`` (events), ``GET /event/{id}/race`` (races of an event),
   ``GET /event/{id}/entry`` (entries, with ``modified_after`` for incremental fetches).
 
@@ -28,10 +32,11 @@ collection answer may be a bare list or an object holding one list (``event_entr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -42,13 +47,15 @@ from pydantic import SecretStr
 from racetui.sources.startlist.common import (
     CredentialsError,
     Fetched,
+    ServiceRefused,
+    ServiceUnavailable,
     StartEntry,
     StartListError,
-    install_log_redaction,
     normalise_gender,
-    redact,
     text_or_none,
 )
+from racetui.util.retry import Backoff, parse_retry_after
+from racetui.util.secrets import install_log_filter, register, reveal, scrub
 
 __all__ = ["DEFAULT_URL", "OVERLAP", "ChronoTrackClient", "ChronoTrackStartList", "parse_entry"]
 
@@ -62,12 +69,6 @@ SERVICE = "ChronoTrack"
 # to learn of a withdrawal; a full sync drops vanished entries anyway).
 INACTIVE_WORDS = ("cancel", "delete", "remove", "withdraw", "refund", "transfer")
 _LIST_KEYS = ("event_entry", "entries", "event_list", "events", "event_race", "races", "data")
-
-
-def _secret(value: SecretStr | str | None) -> str:
-    if value is None:
-        return ""
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def _int_header(headers: httpx.Headers, name: str) -> int | None:
@@ -101,15 +102,17 @@ class ChronoTrackClient:
         password: SecretStr | str | None,
         client_secret: SecretStr | str | None = None,
         timeout: float = 30.0,
-        page_size: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff | None = None,
+        busy_retries: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         missing = [
             variable
             for variable, value in (
                 ("RACETUI_CHRONOTRACK_CLIENT_ID", client_id),
                 ("RACETUI_CHRONOTRACK_USERNAME", username),
-                ("RACETUI_CHRONOTRACK_PASSWORD", _secret(password)),
+                ("RACETUI_CHRONOTRACK_PASSWORD", reveal(password)),
             )
             if not value
         ]
@@ -119,16 +122,21 @@ class ChronoTrackClient:
                 "fields under [startlist] in the config file; RACETUI_CHRONOTRACK_CLIENT_SECRET "
                 "as well for the OAuth2 password flow)"
             )
-        install_log_redaction()
+        register(password, client_secret)
+        install_log_filter()
         assert client_id is not None and username is not None
         self.base_url = base_url.rstrip("/") + "/"
         self.token_url = token_url(base_url)
         self.client_id = client_id
         self._username = username
-        self._password = _secret(password)
-        self._client_secret = _secret(client_secret)
+        self._password = reveal(password)
+        self._client_secret = reveal(client_secret)
         self.timeout = timeout
-        self.page_size = page_size
+        # 503 (over rate, or overloaded): wait and ask again, at most ``busy_retries`` times.
+        self.backoff = backoff or Backoff(base=2.0, factor=2.0, cap=60.0, jitter=0.1)
+        self.busy_retries = busy_retries
+        self.busy_waits: list[float] = []  # every wait taken after a 503 (for the Health screen)
+        self._sleep = sleep
         self._token: str | None = None
         self._refresh: str | None = None
         self._expires: float | None = None
@@ -153,31 +161,54 @@ class ChronoTrackClient:
 
     # ---------------------------------------------------------------- helpers
     def _scrub(self, text: str) -> str:
-        for value in (self._password, self._client_secret, self._token, self._refresh):
-            if value and len(value) >= 3:
-                text = text.replace(value, "***")
-        return text
+        return scrub(text, (self._password, self._client_secret, self._token or "", self._refresh or ""))
 
     def _fail(self, path: str, message: str, *, credentials: bool = False) -> StartListError:
         text = self._scrub(f"{SERVICE} {path}: {message}")
         return CredentialsError(text) if credentials else StartListError(text)
 
-    async def _send(self, url: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, url: str, path: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.get(url, **kwargs)
+            return await self._http.request(method, url, **kwargs)
         except httpx.TimeoutException:
-            raise self._fail(path, f"no answer within {self.timeout:g} s") from None
+            raise ServiceUnavailable(
+                self._scrub(f"{SERVICE} {path}: no answer within {self.timeout:g} s")
+            ) from None
         except httpx.TransportError as exc:
-            raise self._fail(path, f"cannot connect ({type(exc).__name__}: {exc})") from None
+            text = self._scrub(f"{SERVICE} {path}: cannot connect ({type(exc).__name__}: {exc})")
+            raise ServiceUnavailable(text) from None
         except (httpx.InvalidURL, httpx.HTTPError) as exc:
-            raise self._fail(path, f"bad request ({type(exc).__name__}: {redact(str(exc))})") from None
+            raise self._fail(path, f"bad request ({type(exc).__name__}: {exc})") from None
+
+    async def _patient(self, url: str, path: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
+        """:meth:`_send`, waiting out 503s (``over rate`` past the connection limit, or an
+        overloaded server): ``Retry-After`` when given, else the backoff; the caller's place
+        (the page it asked for) is kept. After ``busy_retries`` waits the 503 stands."""
+        failures = 0
+        while True:
+            response = await self._send(url, path, method, **kwargs)
+            if response.status_code != 503 or failures >= self.busy_retries:
+                return response
+            failures += 1
+            delay = self.backoff.delay(failures, parse_retry_after(response.headers.get("Retry-After")))
+            self.busy_waits.append(delay)
+            log.warning(
+                "ChronoTrack %s: 503%s, asking again in %.1f s (%d of %d)",
+                path,
+                " over rate" if "over rate" in response.text.casefold() else "",
+                delay,
+                failures,
+                self.busy_retries,
+            )
+            await self._sleep(delay)
 
     @staticmethod
     def _message(response: httpx.Response) -> str:
         try:
             body = response.json()
         except ValueError:
-            return ""
+            plain = " ".join(response.text.split())[:200]
+            return f" ({plain})" if plain else ""
         if isinstance(body, Mapping):
             for key in ("error_description", "message", "error", "detail"):
                 text = text_or_none(body.get(key))
@@ -193,7 +224,7 @@ class ChronoTrackClient:
             else {"grant_type": "password", "username": self._username, "password": self._password}
         )
         basic = base64.b64encode(f"{self.client_id}:{self._client_secret}".encode()).decode()
-        response = await self._send(
+        response = await self._patient(
             self.token_url, "oauth2/token", params=params, headers={"Authorization": f"Basic {basic}"}
         )
         self.token_requests += 1
@@ -209,7 +240,8 @@ class ChronoTrackClient:
                 credentials=True,
             )
         if response.status_code != 200:
-            raise self._fail("oauth2/token", f"token request failed: HTTP {response.status_code}")
+            text = self._scrub(f"{SERVICE} oauth2/token: token request failed: HTTP {response.status_code}")
+            raise ServiceUnavailable(text, status=response.status_code)
         try:
             body = response.json()
         except ValueError:
@@ -220,6 +252,7 @@ class ChronoTrackClient:
         assert isinstance(body, Mapping)
         self._token = str(token)
         self._refresh = text_or_none(body.get("refresh_token")) or self._refresh
+        register(self._token, self._refresh or "")
         self._expires = _token_deadline(body, response)
         log.info("ChronoTrack: got an access token")
 
@@ -234,17 +267,28 @@ class ChronoTrackClient:
     # ------------------------------------------------------------------ paths
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """One authenticated GET of ``path`` (relative to the API base); a 200 or an error."""
+        return await self.request("GET", path, params)
+
+    async def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, *, body: Any = None
+    ) -> httpx.Response:
+        """One authenticated request; a 401 renews the token (or asks again) once.
+        A 2xx comes back; anything else raises :class:`CredentialsError`,
+        :class:`ServiceRefused` (the service's reason) or :class:`ServiceUnavailable`."""
         query = {"client_id": self.client_id, "format": "json"}
         query.update({k: str(v) for k, v in (params or {}).items() if v is not None})
         url = self.base_url + path
-        response = await self._send(
-            url, path, params=query, headers={"Authorization": await self._auth_header()}
+        extra: dict[str, Any] = {} if body is None else {"json": body}
+        response = await self._patient(
+            url, path, method, params=query, headers={"Authorization": await self._auth_header()}, **extra
         )
+        # A 401 may be an expired token; the document says a 403 will not get better with
+        # other credentials (usage limits), so only a 401 renews.
         if response.status_code == 401 and self.mode == "oauth2":
-            log.info("ChronoTrack: access token refused, renewing it")
+            log.info("ChronoTrack: access token refused (HTTP %d), renewing it", response.status_code)
             await self._fetch_token(refresh=True)
-            response = await self._send(
-                url, path, params=query, headers={"Authorization": await self._auth_header()}
+            response = await self._patient(
+                url, path, method, params=query, headers={"Authorization": await self._auth_header()}, **extra
             )
         status = response.status_code
         if status == 401:
@@ -254,17 +298,22 @@ class ChronoTrackClient:
                 "_PASSWORD (and _CLIENT_ID / _CLIENT_SECRET)",
                 credentials=True,
             )
-        if status == 403:
-            raise self._fail(path, f"forbidden{self._message(response)}")
-        if status == 404:
-            raise self._fail(path, "not found (check the event id)")
-        if status == 503:
-            raise self._fail(path, f"service unavailable{self._message(response)}")
         if status >= 500:
-            raise self._fail(path, f"server error HTTP {status}")
-        if status != 200:
-            raise self._fail(path, f"HTTP {status}{self._message(response)}")
-        return response
+            word = "service unavailable" if status == 503 else f"server error HTTP {status}"
+            raise ServiceUnavailable(
+                self._scrub(f"{SERVICE} {path}: {word}{self._message(response)}"),
+                status=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if 200 <= status < 300:
+            return response
+        reason = self._message(response).strip(" ()")
+        what = {403: "forbidden", 404: "not found (check the event id)"}.get(status, f"HTTP {status}")
+        raise ServiceRefused(
+            self._scrub(f"{SERVICE} {path}: {what}{self._message(response)}"),
+            status=status,
+            reason=self._scrub(reason or what),
+        )
 
     def _items(self, path: str, response: httpx.Response) -> list[Any]:
         try:
@@ -285,13 +334,12 @@ class ChronoTrackClient:
         raise self._fail(path, "the answer holds no list of entities")
 
     async def collection(
-        self, path: str, params: Mapping[str, Any] | None = None, *, page_size: int | None = None
+        self, path: str, params: Mapping[str, Any] | None = None
     ) -> tuple[list[Any], int | None]:
         """Every entity of a paged collection, first page to last, and the server's clock
         (unix seconds, from the first answer's ``Date``) for an incremental watermark."""
-        size = page_size or self.page_size
         for attempt in (1, 2):
-            items, server_time, rows = await self._pages(path, params, size)
+            items, server_time, rows = await self._pages(path, params)
             if rows is None or len(items) >= rows or attempt == 2:
                 if rows is not None and len(items) < rows:
                     raise self._fail(
@@ -302,7 +350,7 @@ class ChronoTrackClient:
         raise AssertionError("unreachable")
 
     async def _pages(
-        self, path: str, params: Mapping[str, Any] | None, size: int
+        self, path: str, params: Mapping[str, Any] | None
     ) -> tuple[list[Any], int | None, int | None]:
         items: list[Any] = []
         seen: set[str] = set()
@@ -310,7 +358,7 @@ class ChronoTrackClient:
         rows: int | None = None
         page = 1
         while page <= MAX_PAGES:
-            response = await self.get(path, {**(params or {}), "page": page, "size": size})
+            response = await self.get(path, {**(params or {}), "page": page})
             if server_time is None:
                 server_time = _server_time(response)
             batch = self._items(path, response)
@@ -326,14 +374,14 @@ class ChronoTrackClient:
             pages = _int_header(headers, "X-Ctlive-Page-Count")
             current = _int_header(headers, "X-Ctlive-Current-Page") or page
             rows = _int_header(headers, "X-Ctlive-Row-Count")
-            served = _int_header(headers, "X-Ctlive-Page-Size") or size
+            served = _int_header(headers, "X-Ctlive-Page-Size")
             if pages is not None:
                 if current >= pages:
                     break
             elif rows is not None:
                 if len(items) >= rows or not batch:
                     break
-            elif len(batch) < served or not batch:
+            elif served is None or len(batch) < served:
                 break
             if not batch:
                 break
@@ -353,6 +401,35 @@ class ChronoTrackClient:
 
     async def entries(self, event: str, modified_after: int | None = None) -> tuple[list[Any], int | None]:
         return await self.collection(f"event/{event}/entry", {"modified_after": modified_after})
+
+    # ------------------------------------------------------------------ writes
+    async def post_entries(self, event: str, entities: list[Mapping[str, Any]]) -> list[str]:
+        """``POST /api/event/{id}/entry``: create (no ``entry_id``) or update entries; the
+        entry ids of the answer, one per entity in order."""
+        path = f"event/{event}/entry"
+        response = await self.request("POST", path, body=entities if len(entities) != 1 else entities[0])
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._fail(path, "the answer is not JSON") from None
+        if isinstance(body, list):
+            results: list[Any] = body
+        elif isinstance(body, Mapping) and any(isinstance(v, list) for v in body.values()):
+            results = self._items(path, response)
+        else:
+            results = [body]
+        ids = [text_or_none(r.get("entry_id")) if isinstance(r, Mapping) else None for r in results]
+        if len(ids) != len(entities) or any(i is None for i in ids):
+            raise self._fail(path, f"answer has no entry_id for each of the {len(entities)} entities")
+        return [i for i in ids if i is not None]
+
+    async def put_entry(self, entry: str, fields: Mapping[str, Any]) -> None:
+        """``PUT /api/entry/{id}``: a partial entity, only what changes."""
+        await self.request("PUT", f"entry/{entry}", body=dict(fields))
+
+    async def delete_entry(self, entry: str) -> None:
+        """``DELETE /api/entry/{id}``."""
+        await self.request("DELETE", f"entry/{entry}")
 
 
 def _server_time(response: httpx.Response) -> int | None:
@@ -432,6 +509,7 @@ def parse_entry(record: Mapping[str, Any], *, race_id: str | None, default_race:
         region=text_or_none(record.get("location_region")),
         country=text_or_none(record.get("location_country")),
         modified=None,
+        dob=text_or_none(record.get("athlete_birthdate")),
     )
 
 
@@ -455,6 +533,7 @@ class ChronoTrackStartList:
         race_id: str | None = None,
         overlap: int = OVERLAP,
         full_every: int = 10,
+        full_after: float = 3600.0,
     ) -> None:
         self.client = client
         self.event = str(event)
@@ -462,8 +541,10 @@ class ChronoTrackStartList:
         self.race_id = race_id
         self.overlap = overlap
         self.full_every = full_every
-        self._incremental = 0
+        self.full_after = full_after
         self.key = f"event {self.event}" + (f" races {','.join(self.races)}" if self.races else "")
+        self.container = f"event {self.event}"
+        self.wanted = tuple(self.races)
 
     @property
     def label(self) -> str:
@@ -474,8 +555,8 @@ class ChronoTrackStartList:
         await self.client.aclose()
 
     async def fetch(self, watermark: int | None) -> Fetched:
-        full = watermark is None or (self.full_every > 0 and self._incremental >= self.full_every)
-        since = None if full or watermark is None else max(0, watermark - self.overlap)
+        full = watermark is None
+        since = None if watermark is None else max(0, watermark - self.overlap)
         started = int(time.time())
         records, server_time = await self.client.entries(self.event, since)
         fetched = Fetched(complete=full, watermark=server_time if server_time is not None else started)
@@ -486,6 +567,17 @@ class ChronoTrackStartList:
                 continue
             remote_race = text_or_none(record.get("race_id", record.get("entry_race_id")))
             if self.races and remote_race not in self.races:
+                # In a race this list leaves out (moved there, or registered there): it
+                # leaves this list and joins any cached list that wants that race.
+                if not inactive(record.get("entry_status")):
+                    try:
+                        other = parse_entry(record, race_id=None, default_race=self.event)
+                    except ValueError:
+                        continue
+                    fetched.outside.append(other)
+                ident = text_or_none(record.get("entry_id"))
+                if ident is not None:
+                    fetched.removed.add(ident)
                 continue
             if inactive(record.get("entry_status")):
                 ident = text_or_none(record.get("entry_id"))
@@ -500,5 +592,4 @@ class ChronoTrackStartList:
             entries[entry.entry_id] = entry
         fetched.entries = list(entries.values())
         fetched.removed -= set(entries)
-        self._incremental = 0 if full else self._incremental + 1
         return fetched

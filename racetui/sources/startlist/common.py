@@ -13,18 +13,20 @@ the engine sees is derived from it in one place, :meth:`StartEntry.to_participan
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from racetui.model import Participant
+from racetui.util.secrets import install_log_filter, safe_url, scrub
 
 __all__ = [
+    "LOCAL_PREFIX",
     "CredentialsError",
     "Fetched",
+    "ServiceRefused",
+    "ServiceUnavailable",
     "StartEntry",
     "StartListError",
     "StartListFetcher",
@@ -48,59 +50,41 @@ class CredentialsError(StartListError):
     """Credentials missing, refused or expired beyond repair (log in again did not help)."""
 
 
-# ------------------------------------------------------------------ redaction
-# Query parameters and form fields that carry credentials in these two APIs.
-_SECRET_NAMES = re.compile(
-    r"^(tmp_key|tmp_secret|key|secret|password|user_pass|client_secret|access_token|refresh_token|code)$",
-    re.IGNORECASE,
-)
-_SECRET_IN_TEXT = re.compile(
-    r"(?P<name>tmp_key|tmp_secret|key|secret|password|user_pass|client_secret|access_token|refresh_token)"
-    r"=(?P<value>[^&\s\"']+)",
-    re.IGNORECASE,
-)
+class ServiceRefused(StartListError):
+    """The service understood the request and said no (a 4xx other than credentials):
+    ``reason`` is its own words. Sending the same request again will not help."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ServiceUnavailable(StartListError):
+    """No answer, or a temporary one (timeout, refused connection, 5xx, 503 over rate):
+    the same request may succeed later (``retry_after`` seconds, if the service said)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 def redact(text: str) -> str:
-    """``name=value`` pairs whose name looks like a credential become ``name=***``."""
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group('name')}=***", text)
+    """``text`` fit for a log or an error: the one scrubber (:func:`racetui.util.secrets.scrub`)."""
+    return scrub(text)
 
 
 def safe_path(url: str) -> str:
     """Path and query of ``url`` with credentials replaced: fit for a log or an error."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return parts.path or "/"
-    query = [(k, "***" if _SECRET_NAMES.match(k) else v) for k, v in parse_qsl(parts.query, True)]
-    return f"{parts.path or '/'}?{urlencode(query, safe='/,:*')}"
-
-
-class _RedactFilter(logging.Filter):
-    """httpx logs every request URL at INFO; RaceEntry and the ChronoTrack token endpoint
-    carry credentials in the query. This filter rewrites such records before any handler
-    sees them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
-        return True
-
-
-_FILTER = _RedactFilter()
+    shown = safe_url(url)
+    parts = urlsplit(shown)
+    return f"{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
 
 
 def install_log_redaction() -> None:
-    """Idempotent: attach the redaction filter to the loggers that print request URLs."""
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    """Idempotent: the one log filter (:func:`racetui.util.secrets.install_log_filter`)."""
+    install_log_filter()
 
 
 # -------------------------------------------------------------------- mapping
@@ -151,6 +135,10 @@ def hometown(city: str | None, region: str | None) -> str | None:
     return ", ".join(parts) or None
 
 
+#: Entry ids of entries created here before the service gave them its own id.
+LOCAL_PREFIX = "local-"
+
+
 @dataclass(frozen=True, slots=True)
 class Team:
     team_id: str
@@ -179,6 +167,10 @@ class StartEntry:
     region: str | None = None
     country: str | None = None
     modified: int | None = None  # the API's modification time (unix seconds), if any
+    dob: str | None = None  # date of birth, YYYY-MM-DD, when the API gives it
+    # A change made here and not yet confirmed by the service ("add", "edit", "move",
+    # "delete"): shown at once, marked, and never overwritten by a sync until answered.
+    pending: str | None = None
 
     def to_participant(self) -> Participant:
         return Participant(
@@ -193,6 +185,10 @@ class StartEntry:
             club=self.team or hometown(self.city, self.region),
             country=self.country,
         )
+
+    def local(self) -> bool:
+        """Created here and not yet known to the service (no service id yet)."""
+        return self.entry_id.startswith(LOCAL_PREFIX)
 
     def with_team(self, team: str | None) -> StartEntry:
         return replace(self, team=team)
@@ -214,7 +210,11 @@ class Fetched:
     """What one fetch brought back, before anything is written.
 
     ``complete``: ``entries`` is the whole start list (a full sync): cached entries of the
-    same sync that are not in it are removed. Otherwise ``entries`` are the modified ones
+    same sync that are not in it are removed. ``outside``: entries of the same remote list
+    (RaceEntry race, ChronoTrack event) that this list's event/race filter leaves out - an
+    entry that moved out of this list goes here (and its id into ``removed``), so the cache
+    moves it into whichever other cached list of the same remote list wants it, in the same
+    transaction. Otherwise ``entries`` are the modified ones
     and ``removed`` the entry ids the API reported removed. ``watermark`` is what the next
     incremental fetch asks from (None: keep the previous one).
     """
@@ -223,6 +223,7 @@ class Fetched:
     removed: set[str] = field(default_factory=set)
     complete: bool = False
     watermark: int | None = None
+    outside: list[StartEntry] = field(default_factory=list)
     teams: list[Team] | None = None  # None: this API has no team list
     skipped: int = 0  # entries without a bib or that could not be read
     problems: list[str] = field(default_factory=list)  # what was skipped and why (bounded)
@@ -237,7 +238,12 @@ class StartListFetcher(Protocol):
     """One remote start list (a RaceEntry race, a ChronoTrack event) feeding the cache."""
 
     source: str  # "raceentry" or "chronotrack"
-    key: str  # which remote list: "race 21", "event 123 races 7,9"
+    key: str  # which list: "race 21", "event 123 races 7,9"
+    container: str  # the remote list it is part of: "race 21", "event 123"
+    wanted: tuple[str, ...]  # the remote events/races it keeps (empty: all)
+    race_id: str | None  # the racetui race its entries go to (None: the remote event/race id)
+    full_every: int  # every n-th sync is a full one (0: only the first)
+    full_after: float  # a full sync when the last one is older than this (seconds; 0: never)
 
     @property
     def label(self) -> str: ...

@@ -20,6 +20,7 @@ the one assumption here, kept in :attr:`RaceEntryClient.LOGIN_FIELDS`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,14 +33,15 @@ from pydantic import SecretStr
 from racetui.sources.startlist.common import (
     CredentialsError,
     Fetched,
+    ServiceRefused,
+    ServiceUnavailable,
     StartEntry,
     StartListError,
     Team,
-    install_log_redaction,
     normalise_gender,
-    redact,
     text_or_none,
 )
+from racetui.util.secrets import install_log_filter, register, reveal, scrub
 
 __all__ = ["DEFAULT_URL", "OVERLAP", "RaceEntryClient", "RaceEntryStartList", "parse_participant"]
 
@@ -54,17 +56,16 @@ OVERLAP = 120
 SERVICE = "RaceEntry"
 
 
-def _secret(value: SecretStr | str | None) -> str:
-    if value is None:
-        return ""
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
+#: Words in an error answer that mean the temporary pair is no longer good.
+_EXPIRED_WORDS = ("expired", "invalid key", "invalid tmp", "not logged in", "login again", "log in again")
+DEFAULT_LOGIN_FIELDS = ("key", "secret")
 
 
 class RaceEntryClient:
     """Authenticated GETs against the Timer API, re-logging in when the pair expires."""
 
     LOGIN_PATH = "login"
-    LOGIN_FIELDS = ("key", "secret")
+    LOGIN_FIELDS = DEFAULT_LOGIN_FIELDS
     RELOGIN_AFTER = 23 * 3600.0  # the pair lives ~24 h: renew before it runs out
 
     def __init__(
@@ -76,15 +77,24 @@ class RaceEntryClient:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Any = time.monotonic,
+        login_fields: Sequence[str] | None = None,
     ) -> None:
-        self._key = _secret(key)
-        self._secret = _secret(secret)
+        self._key = reveal(key)
+        self._secret = reveal(secret)
         if not self._key or not self._secret:
             raise CredentialsError(
                 "RaceEntry: no credentials: set RACETUI_RACEENTRY_KEY and RACETUI_RACEENTRY_SECRET "
                 "(or raceentry_key / raceentry_secret under [startlist] in the config file)"
             )
-        install_log_redaction()
+        register(self._key, self._secret)
+        install_log_filter()
+        fields = tuple(login_fields or self.LOGIN_FIELDS)
+        if len(fields) != 2 or not all(fields):
+            raise CredentialsError(
+                "RaceEntry: raceentry_login_fields must be two names (key field, secret field), "
+                f"got {list(fields)!r}"
+            )
+        self.login_fields = (fields[0], fields[1])
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self._clock = clock
@@ -107,10 +117,7 @@ class RaceEntryClient:
     # ---------------------------------------------------------------- helpers
     def _scrub(self, text: str) -> str:
         """Any credential value we hold, should a server echo it back, becomes ***."""
-        for value in (self._key, self._secret, *(self._tmp or ())):
-            if value and len(value) >= 3:
-                text = text.replace(value, "***")
-        return text
+        return scrub(text, (self._key, self._secret, *(self._tmp or ())))
 
     def _fail(self, path: str, message: str, *, credentials: bool = False) -> StartListError:
         text = self._scrub(f"{SERVICE} {path}: {message}")
@@ -120,11 +127,13 @@ class RaceEntryClient:
         try:
             return await self._http.request(method, self.base_url + path, **kwargs)
         except httpx.TimeoutException:
-            raise self._fail(path, f"no answer within {self.timeout:g} s") from None
+            text = self._scrub(f"{SERVICE} {path}: no answer within {self.timeout:g} s")
+            raise ServiceUnavailable(text) from None
         except httpx.TransportError as exc:
-            raise self._fail(path, f"cannot connect ({type(exc).__name__}: {exc})") from None
+            text = self._scrub(f"{SERVICE} {path}: cannot connect ({type(exc).__name__}: {exc})")
+            raise ServiceUnavailable(text) from None
         except (httpx.InvalidURL, httpx.HTTPError) as exc:
-            raise self._fail(path, f"bad request ({type(exc).__name__}: {redact(str(exc))})") from None
+            raise self._fail(path, f"bad request ({type(exc).__name__}: {exc})") from None
 
     @staticmethod
     def _body(response: httpx.Response) -> Any:
@@ -155,15 +164,19 @@ class RaceEntryClient:
         return number, text_or_none(message)
 
     def _expired(self, response: httpx.Response) -> bool:
-        if response.status_code == 401:
+        """Any 401/403, error code 102, or an error whose words say the pair is no good."""
+        if response.status_code in (401, 403):
             return True
-        code, _ = self._error(self._body(response))
-        return code == EXPIRED_CODE
+        code, message = self._error(self._body(response))
+        if code == EXPIRED_CODE:
+            return True
+        text = (message or "").casefold()
+        return bool(text) and any(word in text for word in _EXPIRED_WORDS)
 
     # ------------------------------------------------------------------ login
     async def login(self) -> None:
         """Ask for a fresh temporary pair (the previous one stops working)."""
-        fields = dict(zip(self.LOGIN_FIELDS, (self._key, self._secret), strict=True))
+        fields = dict(zip(self.login_fields, (self._key, self._secret), strict=True))
         response = await self._send("POST", self.LOGIN_PATH, data=fields)
         body = self._body(response)
         code, message = self._error(body)
@@ -171,16 +184,20 @@ class RaceEntryClient:
             detail = f" ({message})" if message else ""
             raise self._fail(
                 self.LOGIN_PATH,
-                f"login refused{detail}: check RACETUI_RACEENTRY_KEY / RACETUI_RACEENTRY_SECRET",
+                f"login refused{detail}: check RACETUI_RACEENTRY_KEY / RACETUI_RACEENTRY_SECRET "
+                f"(and the login field names, now {self.login_fields[0]!r}/{self.login_fields[1]!r}: "
+                "raceentry_login_fields in the config)",
                 credentials=True,
             )
         if response.status_code != 200:
-            raise self._fail(self.LOGIN_PATH, f"login failed: HTTP {response.status_code}")
+            text = self._scrub(f"{SERVICE} {self.LOGIN_PATH}: login failed: HTTP {response.status_code}")
+            raise ServiceUnavailable(text, status=response.status_code)
         tmp_key = body.get("tmp_key") if isinstance(body, Mapping) else None
         tmp_secret = body.get("tmp_secret") if isinstance(body, Mapping) else None
         if not tmp_key or not tmp_secret:
             raise self._fail(self.LOGIN_PATH, "login answer has no tmp_key/tmp_secret")
         self._tmp = (str(tmp_key), str(tmp_secret))
+        register(*self._tmp)
         self._tmp_at = self._clock()
         self.logins += 1
         log.info("RaceEntry: logged in (temporary key valid ~24 h)")
@@ -196,21 +213,48 @@ class RaceEntryClient:
     ) -> Any:
         """GET ``path`` with the temporary pair; one transparent re-login on expiry.
         ``missing_ok``: a 404 is None (a race without teams), not an error."""
+        return await self._call("GET", path, params, missing_ok=missing_ok)
+
+    async def post(self, path: str, request: Mapping[str, Any]) -> Any:
+        """POST ``path`` with the form field ``request`` holding ``request`` as a JSON
+        string (how the Timer API's writes take their body)."""
+        return await self._call("POST", path, None, form={"request": json.dumps(request)})
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        *,
+        missing_ok: bool = False,
+        form: Mapping[str, str] | None = None,
+    ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         tmp_key, tmp_secret = await self._ensure_login()
+        extra: dict[str, Any] = {"data": dict(form)} if form is not None else {}
         response = await self._send(
-            "GET", path, params={"tmp_key": tmp_key, "tmp_secret": tmp_secret, **query}
+            method, path, params={"tmp_key": tmp_key, "tmp_secret": tmp_secret, **query}, **extra
         )
         if self._expired(response):
-            log.info("RaceEntry: temporary key expired, logging in again")
+            log.info(
+                "RaceEntry: temporary key no longer accepted (HTTP %d), logging in again",
+                response.status_code,
+            )
             await self.login()
             assert self._tmp is not None
             tmp_key, tmp_secret = self._tmp
             response = await self._send(
-                "GET", path, params={"tmp_key": tmp_key, "tmp_secret": tmp_secret, **query}
+                method, path, params={"tmp_key": tmp_key, "tmp_secret": tmp_secret, **query}, **extra
             )
             if self._expired(response):
-                raise self._fail(path, "a fresh temporary key was refused too", credentials=True)
+                _, message = self._error(self._body(response))
+                detail = f" ({message})" if message else ""
+                raise self._fail(
+                    path,
+                    f"refused right after a fresh login (HTTP {response.status_code}{detail}): this account "
+                    "may lack access to this race, or RACETUI_RACEENTRY_KEY / _SECRET are wrong",
+                    credentials=True,
+                )
         if missing_ok and response.status_code == 404:
             return None
         return self._answer(path, response)
@@ -219,18 +263,24 @@ class RaceEntryClient:
         body = self._body(response)
         code, message = self._error(body)
         status = response.status_code
-        if status == 403:
-            raise self._fail(
-                path, f"forbidden{f' ({message})' if message else ''}: no access with this account"
+        detail = f" ({message})" if message else ""
+        if status >= 500:
+            raise ServiceUnavailable(
+                self._scrub(f"{SERVICE} {path}: server error HTTP {status}"), status=status
             )
         if status == 404:
-            raise self._fail(path, "not found (check the race id)")
-        if status >= 500:
-            raise self._fail(path, f"server error HTTP {status}")
-        if status != 200:
-            raise self._fail(path, f"HTTP {status}{f' ({message})' if message else ''}")
-        if code is not None or message is not None:
-            raise self._fail(path, f"error {code if code is not None else ''} {message or ''}".strip())
+            raise ServiceRefused(
+                self._scrub(f"{SERVICE} {path}: not found (check the race id){detail}"),
+                status=status,
+                reason=message or "",
+            )
+        if status != 200 or code is not None or message is not None:
+            head = f"HTTP {status}" if status != 200 else f"error {code if code is not None else ''}".strip()
+            raise ServiceRefused(
+                self._scrub(f"{SERVICE} {path}: {head}{detail}"),
+                status=status,
+                reason=self._scrub(message or head),
+            )
         if body is None:
             raise self._fail(path, "the answer is not JSON")
         return body
@@ -279,6 +329,45 @@ class RaceEntryClient:
         if not isinstance(types, list):
             raise self._fail(path, "answer has no 'race_team_types' list")
         return [dict(t) for t in types if isinstance(t, Mapping)]
+
+    # ------------------------------------------------------------------ writes
+    def _ids(self, path: str, body: Any, key: str, field: str, expected: int) -> list[str]:
+        """The ids of a write's answer (``{"participants": [{"registration_id": ..}]}``),
+        one per item of the request, in its order."""
+        items = body.get(key) if isinstance(body, Mapping) else None
+        if not isinstance(items, list) or len(items) != expected:
+            raise self._fail(path, f"answer has no '{key}' list of {expected} item(s)")
+        ids = [text_or_none(i.get(field)) if isinstance(i, Mapping) else None for i in items]
+        if any(i is None for i in ids):
+            raise self._fail(path, f"answer: an item of '{key}' has no {field}")
+        return [i for i in ids if i is not None]
+
+    async def save_participants(self, race: str, participants: Sequence[Mapping[str, Any]]) -> list[str]:
+        """``POST race/{id}/participants``: add (blank ``registration_id``) or modify;
+        the registration ids, in order."""
+        path = f"race/{race}/participants"
+        body = await self.post(path, {"participants": list(participants)})
+        return self._ids(path, body, "participants", "registration_id", len(participants))
+
+    async def switch_events(self, race: str, moves: Sequence[tuple[str, str]]) -> list[str]:
+        """``POST race/{id}/switch_participant_events``: (registration id, new event id)."""
+        path = f"race/{race}/switch_participant_events"
+        request = {"registrations": [{"registration_id": _int(r), "new_event_id": _int(e)} for r, e in moves]}
+        return self._ids(path, await self.post(path, request), "participants", "registration_id", len(moves))
+
+    async def delete_participants(self, race: str, registrations: Sequence[str]) -> list[str]:
+        """``POST race/{id}/delete_participants``."""
+        path = f"race/{race}/delete_participants"
+        request = {"registrations": [{"registration_id": _int(r)} for r in registrations]}
+        return self._ids(
+            path, await self.post(path, request), "participants", "registration_id", len(registrations)
+        )
+
+    async def save_teams(self, race: str, teams: Sequence[Mapping[str, Any]]) -> list[str]:
+        """``POST race/{id}/teams``: add (blank ``team_id``) or rename teams."""
+        path = f"race/{race}/teams"
+        body = await self.post(path, {"race_teams": list(teams)})
+        return self._ids(path, body, "race_teams", "team_id", len(teams))
 
     def _flatten(self, path: str, body: Any) -> list[dict[str, Any]]:
         """``[{"event": {...}, "participants": [...]}, ...]`` -> participants with event_id."""
@@ -378,6 +467,7 @@ def parse_participant(
         region=text_or_none(address.get("state")),
         country=text_or_none(address.get("country_code")),
         modified=_int(record.get("last_modified")),
+        dob=text_or_none(user.get("dob")),
     )
 
 
@@ -405,6 +495,11 @@ class RaceEntryStartList:
         self.race_id = race_id
         self.overlap = overlap
         self.key = f"race {self.race}" + (f" events {','.join(self.events)}" if self.events else "")
+        self.container = f"race {self.race}"
+        self.wanted = tuple(self.events)
+        # RaceEntry reports removals, so a full pass is only a safety net: every 6 hours.
+        self.full_every = 0
+        self.full_after = 6 * 3600.0
 
     @property
     def label(self) -> str:
@@ -437,15 +532,24 @@ class RaceEntryStartList:
         fetched = Fetched(complete=full, teams=teams)
         stamps: list[int] = []
         entries: dict[str, StartEntry] = {}
+        outside: dict[str, StartEntry] = {}
         for record in records:
             if "_bad" in record:
                 fetched.problem("participant: not an object")
                 continue
-            if not self._wanted(record):
-                continue
             stamp = _int(record.get("last_modified"))
             if stamp is not None:
                 stamps.append(stamp)
+            if not self._wanted(record):
+                # In an event this list leaves out (moved there by switch_participant_events,
+                # or registered there): it leaves this list, and joins any cached list that
+                # wants that event, in the same transaction.
+                try:
+                    other = parse_participant(record, race_id=None, default_race=self.race, teams=team_names)
+                except ValueError:
+                    continue
+                outside[other.entry_id] = other
+                continue
             try:
                 entry = parse_participant(
                     record, race_id=self.race_id, default_race=self.race, teams=team_names
@@ -455,7 +559,8 @@ class RaceEntryStartList:
                 continue
             entries[entry.entry_id] = entry
         for record in removed_records:
-            if "_bad" in record or not self._wanted(record):
+            # Registration ids are the race's: a removal counts whatever event it names.
+            if "_bad" in record:
                 continue
             entry_id = text_or_none(record.get("registration_id"))
             stamp = _int(record.get("last_modified"))
@@ -463,12 +568,15 @@ class RaceEntryStartList:
                 stamps.append(stamp)
             if entry_id is None:
                 continue
-            kept = entries.get(entry_id)
+            kept = entries.get(entry_id) or outside.get(entry_id)
             # Removed, then registered again: the later of the two wins.
             if kept is not None and (kept.modified or 0) > (stamp or 0):
                 continue
             entries.pop(entry_id, None)
+            outside.pop(entry_id, None)
             fetched.removed.add(entry_id)
         fetched.entries = list(entries.values())
+        fetched.outside = list(outside.values())
+        fetched.removed |= set(outside)
         fetched.watermark = max(stamps) if stamps else None
         return fetched

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from racetui.engine import ChangeSet
 from racetui.model import Participant
@@ -25,23 +26,49 @@ from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.startlist.cache import StartListCache, SyncOutcome
 from racetui.sources.startlist.common import CredentialsError, StartListError, StartListFetcher
 
-__all__ = ["StartListSync", "push_outcome", "sync_once"]
+__all__ = ["StartListSync", "full_due", "push_outcome", "sync_once"]
 
 log = logging.getLogger(__name__)
+
+
+def full_due(fetcher: StartListFetcher, cache: StartListCache, *, now: float | None = None) -> bool:
+    """Whether the next sync of this list is a full one: never synced, never recorded
+    complete, ``full_every`` incremental syncs since the last full one, or the last full
+    one older than ``full_after`` seconds. Read from the cache, so the schedule survives
+    restarts (each CLI run counts as one sync)."""
+    info = cache.sync_info(fetcher.source, fetcher.key)
+    if info is None or info.watermark is None or info.full_at is None:
+        return True
+    every = getattr(fetcher, "full_every", 0)
+    after = getattr(fetcher, "full_after", 0.0)
+    if every > 0 and info.since_full + 1 >= every:
+        return True
+    return bool(after > 0 and (time.time() if now is None else now) - info.full_at >= after)
 
 
 async def sync_once(
     fetcher: StartListFetcher, cache: StartListCache | None = None, *, full: bool = False
 ) -> SyncOutcome:
-    """Fetch (incrementally from the cached watermark, or everything with ``full`` or on
-    the first sync) and commit in one transaction. Raises :class:`StartListError` (and then
-    nothing was written)."""
+    """Fetch (incrementally from the cached watermark; everything with ``full``, on the
+    first sync, or when the schedule says a full pass is due - see :func:`full_due`) and
+    commit in one transaction. Raises :class:`StartListError` (and then nothing was
+    written)."""
     cache = cache or StartListCache()
+    full = full or await asyncio.to_thread(full_due, fetcher, cache)
     watermark = None if full else await asyncio.to_thread(cache.watermark, fetcher.source, fetcher.key)
     fetched = await fetcher.fetch(watermark)
     for problem in fetched.problems:
         log.warning("%s: skipped %s", fetcher.label, problem)
-    return await asyncio.to_thread(cache.apply, fetcher.source, fetcher.key, fetched, label=fetcher.label)
+    return await asyncio.to_thread(
+        cache.apply,
+        fetcher.source,
+        fetcher.key,
+        fetched,
+        label=fetcher.label,
+        container=getattr(fetcher, "container", ""),
+        wanted=tuple(getattr(fetcher, "wanted", ())),
+        target=getattr(fetcher, "race_id", None),
+    )
 
 
 def push_outcome(pipeline: Pipeline, outcome: SyncOutcome) -> tuple[ChangeSet, int]:
