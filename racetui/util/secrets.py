@@ -48,7 +48,7 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
 _QUERY_PAIR = re.compile(rf"(?P<name>\b{_SECRET_NAME})=(?P<value>[^&\s'\"]+)", re.IGNORECASE)
 _HEADER = re.compile(
     r"(?P<name>\b(?:authorization|proxy-authorization|apikey|api-key|x-api-key|cookie|set-cookie)"
-    r"['\"]?\s*[:=,]\s*['\"]?)(?P<value>(?:(?:basic|bearer|token)\s+)?[^\s'\",)\]]+)",
+    r"['\"]?\s*[:=,]\s*['\"]?)(?P<value>(?:(?:basic|bearer|token)\s+)?[^\s'\",)\]&]+)",
     re.IGNORECASE,
 )
 _SECRET_QUERY_KEY = re.compile(_SECRET_NAME, re.IGNORECASE)
