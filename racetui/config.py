@@ -22,6 +22,8 @@ import platformdirs
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from racetui.util.secrets import register
+
 __all__ = ["Config", "ConfigError", "config_path", "data_dir", "load_config", "save_config"]
 
 APP = "racetui"
@@ -169,6 +171,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         )
         raise ConfigError(f"{path}: {problems}") from None
     config.path = path
+    register(*_secrets(config.model_dump(exclude={"path", "warnings"})))  # kept out of every text
     if path.exists():
         mode = stat.S_IMODE(path.stat().st_mode)
         file_has_secrets = any(_secrets(Config.model_validate(_file_only(path)).model_dump()))

@@ -45,14 +45,14 @@ from racetui.publish.outbox import (
     classify_response,
     diff_rows,
     render_diff,
-    scrub,
     transport_failure,
 )
+from racetui.util.secrets import reveal, scrub
 
 if TYPE_CHECKING:
     import httpx
 
-    from racetui.sources.base import Pipeline
+    from racetui.engine import Pipeline
 
 __all__ = [
     "COMPRESS_OVER",
@@ -181,8 +181,8 @@ class OpenTrackSender:
         min_interval: float = 1.0,
     ) -> None:
         self.username = username or None
-        self._password = password.get_secret_value() if isinstance(password, SecretStr) else password
-        self._static = token.get_secret_value() if isinstance(token, SecretStr) else token
+        self._password = reveal(password) or None
+        self._static = reveal(token) or None
         self.server = server
         self.timeout = timeout
         self.min_interval = min_interval
@@ -235,7 +235,7 @@ class OpenTrackSender:
         except httpx.HTTPError as exc:
             failure = transport_failure(exc, "OpenTrack login")
             raise _AuthProblem(
-                SendResult(failure.outcome, None, scrub(failure.message, self.secrets()) or "")
+                SendResult(failure.outcome, None, scrub(failure.message, self.secrets()))
             ) from None
         if not 200 <= response.status_code < 300:
             result = classify_response(
@@ -285,7 +285,7 @@ class OpenTrackSender:
                     )
                 except httpx.HTTPError as exc:
                     failure = transport_failure(exc)
-                    return SendResult(failure.outcome, None, scrub(failure.message, self.secrets()) or "")
+                    return SendResult(failure.outcome, None, scrub(failure.message, self.secrets()))
                 if response.status_code == 401 and not refreshed:
                     self._tokens.pop(server, None)
                     refreshed = True

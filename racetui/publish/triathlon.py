@@ -46,14 +46,14 @@ from racetui.publish.outbox import (
     classify_response,
     diff_rows,
     render_diff,
-    scrub,
     transport_failure,
 )
+from racetui.util.secrets import reveal, scrub
 
 if TYPE_CHECKING:
     import httpx
 
-    from racetui.sources.base import Pipeline
+    from racetui.engine import Pipeline
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -79,13 +79,6 @@ NO_APIKEY = (
 )
 
 
-def _secret(value: SecretStr | str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return text or None
-
-
 # ================================================================= senders
 
 
@@ -102,7 +95,7 @@ class TriathlonSender:
         timeout: float = 10.0,
         min_interval: float = 1.0,
     ) -> None:
-        self._apikey = _secret(apikey)
+        self._apikey = reveal(apikey) or None
         self.api_url = api_url
         self.timeout = timeout
         self.min_interval = min_interval
@@ -113,7 +106,7 @@ class TriathlonSender:
 
     def set_apikey(self, apikey: SecretStr | str | None) -> None:
         """A new key (the user fixed it); call :meth:`PublishService.resume` afterwards."""
-        self._apikey = _secret(apikey)
+        self._apikey = reveal(apikey) or None
 
     def secrets(self) -> list[str]:
         return [self._apikey] if self._apikey else []
@@ -130,7 +123,7 @@ class TriathlonSender:
             response = await self._client.request(item.method, item.url, content=item.body, headers=headers)
         except httpx.HTTPError as exc:
             result = transport_failure(exc)
-            return SendResult(result.outcome, None, scrub(result.message, self.secrets()) or "")
+            return SendResult(result.outcome, None, scrub(result.message, self.secrets()))
         return classify_response(
             response.status_code,
             response.text,

@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.v11 import V11ApiError, V11Error, V11Reader, V11Update
+from racetui.util.secrets import install_log_filter, register, reveal, scrub
 
 __all__ = ["CREDENTIALS_REJECTED", "FeedSource", "display_target"]
 
@@ -54,11 +55,6 @@ class _Journal(Protocol):
     def record(self, kind: str, payload: bytes, received: float) -> Any: ...
 
 
-def _reveal(value: object) -> str:
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if callable(getter) else str(value)
-
-
 def display_target(target: str) -> str:
     """``target`` safe to show: a URL without user info, query or fragment; a path as is."""
     if "://" not in target:
@@ -70,41 +66,6 @@ def display_target(target: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-class _SecretFilter(logging.Filter):
-    """httpx logs every request URL at INFO (a query may hold a token): records of the HTTP
-    loggers have the feeds' secret values replaced before any handler sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        cleaned = message
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            cleaned = cleaned.replace(secret, "***")
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_FILTER = _SecretFilter()
-
-
-def _protect(secrets: list[str]) -> None:
-    """Keep ``secrets`` out of the HTTP libraries' log records (idempotent)."""
-    _FILTER.secrets.update(secrets)
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
 
 
 class _Failure(Exception):
@@ -157,9 +118,9 @@ class FeedSource:
 
         self._headers: dict[str, str] = {"Accept": "application/json"}
         for key, value in (headers or {}).items():
-            self._headers[str(key)] = _reveal(value)
-        if apikey is not None and _reveal(apikey):
-            self._headers["apikey"] = _reveal(apikey)
+            self._headers[str(key)] = reveal(value)
+        if apikey is not None and reveal(apikey):
+            self._headers["apikey"] = reveal(apikey)
         parts = urlsplit(text) if self.is_url else None
         self._secrets = sorted(
             {
@@ -175,8 +136,9 @@ class FeedSource:
             key=len,
             reverse=True,
         )
-        if self.is_url:
-            _protect(self._secrets)
+        if self.is_url:  # httpx logs every request URL at INFO: a query may hold a token
+            register(*self._secrets)
+            install_log_filter()
         # What the last read message was (good or rejected): validators, file signature, body.
         self._etag: str | None = None
         self._last_modified: str | None = None
@@ -338,9 +300,7 @@ class FeedSource:
         log.warning("%s", message)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
 
 def _api_detail(body: bytes) -> str:

@@ -31,12 +31,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 import orjson
 
 from racetui.config import data_dir
+from racetui.util.secrets import safe_url
 
 __all__ = ["KINDS", "Journal", "iter_journal", "read_journal", "scrub_url"]
 
@@ -44,21 +45,18 @@ log = logging.getLogger(__name__)
 
 KINDS = frozenset({"rest", "push", "feed"})
 _UNSET: Any = object()
-_SECRET_PARAM = re.compile(r"(key|token|secret|pass|auth|sig|session|credential)", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def scrub_url(url: str) -> str:
-    """Path and query of ``url``; credentials-like query values become ``***``."""
+    """Path and query of ``url`` (no scheme, host or user info); credential-like query
+    values become ``***`` (the one scrubber, :func:`racetui.util.secrets.safe_url`)."""
     if not url:
         return ""
-    parts = urlsplit(url)
+    parts = urlsplit(safe_url(url))
     path = parts.path or "/"
-    if not parts.query:
-        return path
-    query = [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)]
-    return f"{path}?{urlencode(query, safe='/,:')}"
+    return f"{path}?{parts.query}" if parts.query else path
 
 
 class Journal:
