@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from racetui.model.bibs import bib_key
+from racetui.util.retry import Backoff, parse_retry_after
+from racetui.util.secrets import scrub
 
 __all__ = [
     "SETTLED",
@@ -62,7 +63,6 @@ __all__ = [
     "classify_response",
     "diff_rows",
     "render_diff",
-    "scrub",
     "server_message",
     "transport_failure",
 ]
@@ -92,16 +92,6 @@ class ItemState(StrEnum):
 
 
 SETTLED = frozenset({ItemState.SENT, ItemState.FAILED, ItemState.SUPERSEDED, ItemState.CANCELLED})
-
-
-def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
-    """``text`` with every secret value replaced by ``***`` (servers do echo keys back)."""
-    if text is None:
-        return None
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -836,22 +826,6 @@ class Sender(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff: ``base * factor**(n-1)`` capped at ``cap``, with ± ``jitter``."""
-
-    base: float = 1.0
-    factor: float = 2.0
-    cap: float = 60.0
-    jitter: float = 0.1
-
-    def delay(self, failures: int) -> float:
-        raw = min(self.cap, self.base * self.factor ** max(0, failures - 1))
-        if self.jitter:
-            raw *= 1 + random.uniform(-self.jitter, self.jitter)
-        return max(0.0, min(raw, self.cap))
-
-
 @dataclass(slots=True)
 class TargetStatus:
     """A delivery target as a screen shows it (times are ``time.time()``)."""
@@ -1094,9 +1068,7 @@ class PublishService:
             log.info("publish %s: #%d sent (%s)", sender.name, item.id, result.message)
         elif result.outcome is Outcome.RETRY:
             status.failures += 1
-            delay = self.backoff.delay(status.failures)
-            if result.retry_after is not None:
-                delay = min(max(delay, result.retry_after), max(self.backoff.cap, delay))
+            delay = self.backoff.delay(status.failures, result.retry_after)
             status._backoff_until = self._clock() + delay
             status.retry_at = time.time() + delay
             status.last_error = result.message
@@ -1173,15 +1145,12 @@ def classify_response(
     any other status failed with the server's message (auth refusals also hold the target)."""
     secrets = list(secrets)
     body = scrub(text[:4000], secrets)
-    detail = scrub(server_message(text), secrets) or ""
+    detail = scrub(server_message(text), secrets)
     head = f"{status_code} {reason}".strip()
     message = f"{head}: {detail}" if detail else head
     if 200 <= status_code < 300:
         return SendResult(Outcome.SENT, status_code, head, body)
-    after: float | None = None
-    if retry_after:
-        with contextlib.suppress(ValueError):
-            after = max(0.0, float(retry_after))
+    after = parse_retry_after(retry_after)
     if status_code >= 500 or status_code in _RETRYABLE_4XX:
         return SendResult(Outcome.RETRY, status_code, message, body, retry_after=after)
     return SendResult(Outcome.FAILED, status_code, message, body, hold=status_code in set(hold_on))
