@@ -1,6 +1,7 @@
 """The standings engine: pure, no I/O, no Textual."""
 
 from racetui.engine.engine import ChangeSet, Engine
+from racetui.engine.pipeline import Listener, Pipeline
 from racetui.engine.standings import (
     Entry,
     LeaderboardView,
@@ -16,7 +17,9 @@ __all__ = [
     "Engine",
     "Entry",
     "LeaderboardView",
+    "Listener",
     "Override",
+    "Pipeline",
     "RaceStandings",
     "Row",
     "merge_incidents",

@@ -1,22 +1,20 @@
-"""What every source shares: the pipeline it feeds and the health it reports.
+"""What every source shares: the health it reports and the ``Source`` protocol.
 
 A source (BBT client, v1.1 feed poller, replay) turns wire messages into deltas and
-applies them through a :class:`Pipeline`. The pipeline owns the engine, merges the change
-sets of everything applied since the last tick, and tells listeners (publishers) that
-something changed. The dashboard drains one merged change set per UI tick.
+applies them through a :class:`~racetui.engine.Pipeline` (the engine plus the change sets
+not yet drawn; it lives in the engine layer so publishers and screens use it without
+depending on sources). ``Pipeline`` is re-exported here for the sources' convenience.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from racetui.engine import ChangeSet, Engine, Override
-from racetui.model import Event, Participant, Passing, Race, Result
+from racetui.engine.pipeline import Pipeline
 
 __all__ = ["FeedState", "Pipeline", "Source", "SourceHealth", "SourceMode"]
 
@@ -84,62 +82,3 @@ class Source(Protocol):
 
     async def run(self, pipeline: Pipeline) -> None:
         """Feed the pipeline until cancelled. Never raises for bad input or a lost peer."""
-
-
-Listener = Callable[[ChangeSet], None]
-
-
-class Pipeline:
-    """The engine plus the change sets not yet taken by the screen."""
-
-    def __init__(self, engine: Engine | None = None) -> None:
-        self.engine = engine or Engine()
-        self.pending = ChangeSet()
-        self.listeners: list[Listener] = []
-        self.errors: list[str] = []  # recent per-field errors, newest last (bounded)
-
-    def _applied(self, changes: ChangeSet) -> ChangeSet:
-        if changes.errors:
-            self.errors.extend(changes.errors)
-            del self.errors[:-200]
-        if changes:
-            self.pending.merge(changes)
-            for listener in list(self.listeners):
-                listener(changes)
-        return changes
-
-    def drain(self) -> ChangeSet:
-        """Everything changed since the last drain, merged (one redraw per UI tick)."""
-        self.pending.merge(self.engine.settle())
-        changes, self.pending = self.pending, ChangeSet(version=self.engine.version)
-        return changes
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Wrap a source's full sync (thousands of items over many requests): everything
-        applied inside is re-sorted once at the end, and screens keep showing the last
-        sorted state meanwhile instead of re-sorting on every tick."""
-        with self.engine.hold():
-            yield
-        self._applied(self.engine.settle())
-
-    def load_event(self, event: Event) -> ChangeSet:
-        return self._applied(self.engine.load_event(event))
-
-    def upsert_race(self, race: Race) -> ChangeSet:
-        return self._applied(self.engine.upsert_race(race))
-
-    def add_participants(self, participants: Iterable[Participant]) -> ChangeSet:
-        return self._applied(self.engine.add_participants(participants))
-
-    def apply_passings(self, passings: Iterable[Passing]) -> ChangeSet:
-        return self._applied(self.engine.apply_passings(passings))
-
-    def apply_results(self, race_id: str, results: Sequence[Result], *, complete: bool = False) -> ChangeSet:
-        return self._applied(self.engine.apply_results(race_id, results, complete=complete))
-
-    def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
-        return self._applied(self.engine.apply_snapshot(race, results))
-
-    def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:
-        return self._applied(self.engine.set_override(race_id, bib, override))
