@@ -272,7 +272,6 @@ def test_feed_url_apikey_only_for_the_configured_host(
 
 
 def test_replay_of_a_recorded_feed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("racetui.sources.replay")
     from racetui.sources.journal import Journal
 
     journal = Journal(tmp_path / "feed.jsonl.gz", source="v1.1 test")

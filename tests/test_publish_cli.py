@@ -288,21 +288,6 @@ def test_missing_apikey_and_unknown_race_are_usage_errors(
     assert "Traceback" not in unknown.stderr + missing.stderr
 
 
-@pytest.mark.parametrize("flag", ["--replay", "--connect", "--feed"])
-def test_a_source_not_built_yet_says_so(
-    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from racetui.commands import publish
-
-    kind = flag[2:]
-    monkeypatch.setitem(publish.SOURCES, kind, (f"racetui.sources.not_written_{kind}", "Source"))
-    monkeypatch.setenv("RACETUI_TRIATHLON_APIKEY", KEY)
-    assert main(["publish", "triathlon", flag, str(tmp_path / "x"), "--once", "--yes"]) == 2
-    assert (
-        capsys.readouterr().err == f"racetui publish: the {flag} source is not available yet in this build\n"
-    )
-
-
 def test_official_is_published_only_when_asked(wt: WorldTriathlonFake, tmp_path: Path) -> None:
     snap = tmp_path / "snap.json"
     write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_700_000}})

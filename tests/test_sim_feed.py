@@ -11,10 +11,6 @@ import pytest
 from racetui.sim import Sim, SimConfig, parse_races, running_sim
 from racetui.sim.api import dur
 
-pytest.importorskip(
-    "racetui.publish.v11", reason="the v1.1 message builder (racetui/publish/v11.py) is not built yet"
-)
-
 CONFIG = SimConfig(races=parse_races("10k:50,standard:40@2,relay:8@4"), clock="manual", countdown=5, seed=5)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -56,16 +55,11 @@ def test_replay_refuses_a_missing_journal(tmp_path: Path, capsys: pytest.Capture
     missing = tmp_path / "journal.jsonl.gz"
     assert main(["replay", str(missing)]) == 2
     err = capsys.readouterr().err
-    if importlib.util.find_spec("racetui.sources.replay") is None:
-        assert "not available yet" in err
-    else:
-        assert "no such journal file" in err and "Traceback" not in err
+    assert "no such journal file" in err and "Traceback" not in err
     assert main(["replay", str(missing), "--speed", "-1"]) == 2
 
 
 def test_bad_arguments_end_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    if importlib.util.find_spec("racetui.sources.bbt") is None:
-        pytest.skip("no BBT client yet")
     assert main(["connect", "http://127.0.0.1:9", "--interval", "0"]) == 2
     err = capsys.readouterr().err
     assert "--interval" in err and "Traceback" not in err
@@ -92,20 +86,9 @@ def test_a_bad_source_argument_ends_with_one_line(capsys: pytest.CaptureFixture[
     assert "racetui feed: target: expected" in capsys.readouterr().err
 
 
-def _demo_available() -> bool:
-    try:
-        from racetui.sim.config import SimConfig  # noqa: F401
-        from racetui.sim.server import running_sim  # noqa: F401
-        from racetui.sources.bbt import BBTSource  # noqa: F401
-    except (ImportError, AttributeError):
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _demo_available(), reason="the simulator or the BBT client is not there yet")
 async def test_demo_shows_the_simulated_race_through_the_bbt_client() -> None:
-    from racetui.commands.demo import SimulatedBBT
     from racetui.sim.config import SimConfig
+    from racetui.sim.source import SimulatedBBT
     from racetui.sources.base import FeedState, Pipeline
     from racetui.tui.app import RaceApp
     from racetui.tui.themes import builtin_theme_dir
@@ -141,11 +124,6 @@ async def test_demo_shows_the_simulated_race_through_the_bbt_client() -> None:
         await asyncio.sleep(0)
 
 
-def _replay_available() -> bool:
-    return _demo_available() and importlib.util.find_spec("racetui.sources.replay") is not None
-
-
-@pytest.mark.skipif(not _replay_available(), reason="the replay source is not there yet")
 async def test_replay_of_a_recorded_run_shows_the_same_standings(tmp_path: Path) -> None:
     from racetui.sim.config import SimConfig
     from racetui.sim.server import running_sim

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from racetui.config import Config
+    from racetui.sources.base import Source
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,11 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from racetui.sources.bbt import BBTSource
-    except (ImportError, AttributeError) as exc:
-        print(f"racetui connect: not available yet (the BBT client is missing: {exc})", file=sys.stderr)
-        return 2
+    from racetui.sources.build import SourceKind, build_source
     from racetui.tui.launch import run_dashboard
 
     if args.interval is not None and args.interval <= 0:
@@ -36,23 +36,15 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
 
-    def sources(config: Any) -> list[Any]:
-        journal = None
-        if not args.no_journal:
-            from racetui.sources.journal import Journal
-
-            journal = Journal.open_default("bbt")
-        interval = args.interval if args.interval is not None else config.sources.poll_interval
-        source = BBTSource(
+    def sources(config: Config) -> list[Source]:
+        source = build_source(
+            SourceKind.BBT,
             args.url,
+            config,
             poll=args.poll,
-            poll_interval=interval,
-            journal=journal,
-            stale_after=config.sources.stale_after,
-            headers=dict(config.sources.headers),
+            interval=args.interval,
+            journal=not args.no_journal,
         )
-        if journal is not None:
-            source.health.journal_path = str(journal.path)
         return [source]
 
     return run_dashboard(args, sources, command="connect")

@@ -1,8 +1,9 @@
 """``racetui demo``: the live dashboard on the race simulator, in one process.
 
 The simulator serves a BBT master's API (REST + WebSocket push) on a free loopback port and
-the dashboard connects to it through the same BBT client as ``racetui connect``: what you
-see in the demo is exactly what a real connection shows.
+the dashboard connects to it through the same BBT client as ``racetui connect``
+(:class:`racetui.sim.source.SimulatedBBT`): what you see in the demo is exactly what a real
+connection shows.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
-from datetime import datetime, timedelta
-from typing import Any
 
-__all__ = ["SimulatedBBT", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,73 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dashboard_arguments(parser)
 
 
-class SimulatedBBT:
-    """A source that starts the simulator, then feeds the pipeline through ``BBTSource``."""
-
-    def __init__(self, sim_config: Any) -> None:
-        from racetui.sources.base import SourceHealth, SourceMode
-
-        self.sim_config = sim_config
-        self.name = "demo"
-        self.url: str | None = None
-        self.sim: Any = None
-        self.bbt: Any = None
-        self._health = SourceHealth("demo", mode=SourceMode.PUSH)
-        self._anchor: tuple[float, float] | None = None  # (wall, event) seconds, from the hub
-
-    @property
-    def health(self) -> Any:
-        return self.bbt.health if self.bbt is not None else self._health
-
-    def clock(self) -> datetime:
-        """The simulator's event time (it runs ``--speed`` times faster than the wall clock)."""
-        sim = self.sim
-        if sim is None:
-            if self._anchor is None:
-                return datetime.now().astimezone()
-            wall, event = self._anchor
-            return datetime.fromtimestamp(event + (time.time() - wall) * self.sim_config.speed).astimezone()
-        moment: datetime = sim.event.epoch + timedelta(milliseconds=sim.now_ms)
-        return moment.astimezone()
-
-    def clock_anchor(self) -> float | None:
-        """In the hub: the simulator's event time now (unix seconds), for the dashboard."""
-        return None if self.sim is None else self.clock().timestamp()
-
-    def follow_clock(self, clock: Any) -> None:
-        """In the dashboard: the hub's word on the simulator's time (``records.Clock``)."""
-        self._anchor = (clock.wall, clock.event)
-
-    async def run(self, pipeline: Any) -> None:
-        from racetui.sim.server import running_sim
-        from racetui.sources.bbt import BBTSource
-
-        async with running_sim(self.sim_config, host="127.0.0.1", port=0) as sim:
-            self.sim = sim
-            self.url = sim.base_url
-            self.bbt = BBTSource(sim.base_url, poll=False, name="demo")
-            await self.bbt.run(pipeline)
-
-
-def _missing() -> str | None:
-    try:
-        from racetui.sim.config import SimConfig  # noqa: F401
-        from racetui.sim.server import running_sim  # noqa: F401
-        from racetui.sources.bbt import BBTSource  # noqa: F401
-    except (ImportError, AttributeError) as exc:
-        return str(exc)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    missing = _missing()
-    if missing is not None:
-        print(
-            f"racetui demo: not available yet (the simulator or the BBT client is missing: {missing})",
-            file=sys.stderr,
-        )
-        return 2
     from racetui.sim.config import SimConfig, SimConfigError
+    from racetui.sim.source import SimulatedBBT
     from racetui.tui.launch import run_dashboard
 
     try:
@@ -112,10 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     source = SimulatedBBT(sim_config)
 
-    def sources(_config: Any) -> list[Any]:
-        return [source]
-
     with contextlib.suppress(KeyboardInterrupt):
         # The dashboard's clock is the simulator's own: no master-clock correction on top.
-        return run_dashboard(args, sources, command="demo", clock=source.clock, master_offset=False)
+        return run_dashboard(
+            args, lambda _config: [source], command="demo", clock=source.clock, master_offset=False
+        )
     return 130

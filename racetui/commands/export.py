@@ -29,6 +29,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from racetui.util.secrets import scrub
+
 if TYPE_CHECKING:
     from racetui.config import Config
     from racetui.engine import RaceStandings
@@ -58,21 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    secrets: list[str] = []
     try:
         from racetui.config import load_config
 
         config = load_config(getattr(args, "config", None))
-        secrets = _secret_values(config)
         for warning in config.warnings:
             print(f"racetui export: warning: {warning}", file=sys.stderr)
         with _quiet_sources(getattr(args, "verbose", 0)):
             text = _export(args, config)
     except ExportError as exc:
-        print(f"racetui export: {_scrub(str(exc), secrets)}", file=sys.stderr)
+        print(f"racetui export: {_one_line(str(exc))}", file=sys.stderr)
         return exc.code
     except Exception as exc:  # the command boundary: one line, never a traceback
-        reason = _scrub(str(exc), secrets) or type(exc).__name__
+        reason = _one_line(str(exc)) or type(exc).__name__
         print(f"racetui export: {reason}", file=sys.stderr)
         return 1
     out = sys.stdout
@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
     out.flush()
     return 0
+
+
+def _one_line(text: str) -> str:
+    """An error fit for stderr: one line, no secret (the config's secrets are registered)."""
+    return " ".join(scrub(text).split())
 
 
 @contextlib.contextmanager
@@ -129,12 +134,11 @@ def _export(args: argparse.Namespace, config: Config) -> str:
 
 
 async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) -> dict[str, V11Header]:
-    """Load the source into ``pipeline``; returns the v1.1 message headers by race id."""
-    headers = dict(config.sources.headers)
-    if args.feed:
-        from racetui.sources.feed import FeedSource, apikey_for
+    """Load the source once into ``pipeline``; returns the v1.1 message headers by race id."""
+    from racetui.sources.build import SourceKind, build_source
 
-        source = FeedSource(args.feed, apikey=apikey_for(args.feed, config), headers=headers)
+    if args.feed:
+        source = build_source(SourceKind.FEED, args.feed, config)
         try:
             applied = await source.poll_once(pipeline)
         finally:
@@ -144,25 +148,19 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
         _print_warnings(source.warnings)
         return _headers([source.reader])
     if args.connect:
-        try:
-            from racetui.sources.bbt import BBTSource
-        except ImportError:
-            raise ExportError("--connect is not available yet", 2) from None
-        bbt = BBTSource(args.connect, poll=True, headers=headers)
+        bbt = build_source(SourceKind.BBT, args.connect, config, poll=True)
         await bbt.sync_once(pipeline)
         _print_warnings(pipeline.errors)
         return {}
     try:
-        from racetui.sources.replay import ReplaySource
-    except ImportError:
-        raise ExportError("--replay is not available yet", 2) from None
-    replay = ReplaySource(args.replay, speed=0)
+        replay = build_source(SourceKind.REPLAY, args.replay, config, speed=0)
+    except ValueError as exc:
+        raise ExportError(f"--replay: {exc}", 2) from None
     await replay.run(pipeline)
-    health = getattr(replay, "health", None)
-    if not pipeline.engine.races and health is not None and health.last_error:
-        raise ExportError(str(health.last_error))
+    if not pipeline.engine.races and replay.health.last_error:
+        raise ExportError(str(replay.health.last_error))
     _print_warnings(pipeline.errors)
-    return _headers(getattr(replay, "_feeds", {}).values())  # the replay's v1.1 readers
+    return _headers(replay.feed_readers.values())
 
 
 def _headers(readers: Any) -> dict[str, V11Header]:
@@ -335,29 +333,3 @@ def _triathlon(standings: RaceStandings, config: Config, header: V11Header | Non
         water_temp=race.water_temp,
     )
     return data.decode()
-
-
-# ------------------------------------------------------------------------ secrets
-def _secret_values(config: Config) -> list[str]:
-    """Every secret of the config, to keep them out of error lines."""
-    from pydantic import SecretStr
-
-    values: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, SecretStr):
-            secret = value.get_secret_value()
-            if len(secret) >= 3:
-                values.append(secret)
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-
-    walk(config.model_dump(exclude={"path", "warnings"}))
-    return sorted(set(values), key=len, reverse=True)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())  # one line

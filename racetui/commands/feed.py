@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from racetui.config import Config
+    from racetui.sources.base import Source
 
 __all__ = ["add_arguments", "run"]
 
@@ -22,33 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from racetui.sources.feed import FeedSource, apikey_for
-    except (ImportError, AttributeError) as exc:
-        print(f"racetui feed: not available yet (the feed poller is missing: {exc})", file=sys.stderr)
-        return 2
+    from racetui.sources.build import SourceKind, build_source
     from racetui.tui.launch import run_dashboard
 
     if args.interval is not None and args.interval <= 0:
         print(f"racetui feed: --interval: expected more than 0 seconds, got {args.interval}", file=sys.stderr)
         return 2
 
-    def sources(config: Any) -> list[Any]:
-        journal = None
-        if not args.no_journal:
-            from racetui.sources.journal import Journal
-
-            journal = Journal.open_default("feed")
-        interval = args.interval if args.interval is not None else config.sources.poll_interval
-        return [
-            FeedSource(
-                args.target,
-                interval=interval,
-                headers=dict(config.sources.headers),
-                apikey=apikey_for(args.target, config),
-                journal=journal,
-                stale_after=config.sources.stale_after,
-            )
-        ]
+    def sources(config: Config) -> list[Source]:
+        source = build_source(
+            SourceKind.FEED, args.target, config, interval=args.interval, journal=not args.no_journal
+        )
+        return [source]
 
     return run_dashboard(args, sources, command="feed")

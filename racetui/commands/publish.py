@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SOURCES: dict[str, tuple[str, str]] = {
-    "connect": ("racetui.sources.bbt", "BBTSource"),
-    "feed": ("racetui.sources.feed", "FeedSource"),
-    "replay": ("racetui.sources.replay", "ReplaySource"),
-}
+if TYPE_CHECKING:
+    from racetui.config import Config
+    from racetui.sources.base import Source
 
 
 class _Exit(Exception):
@@ -263,50 +261,28 @@ def opentrack_sender(config: Any, *, server: str | None = None, timeout: float =
 # ================================================================ sources
 
 
-def _make_source(args: argparse.Namespace, config: Any) -> Any:
-    import importlib
-    import inspect
+def _make_source(args: argparse.Namespace, config: Config) -> Source:
     from pathlib import Path
+
+    from racetui.sources.build import SourceKind, build_source
 
     if args.snapshot:
         return SnapshotSource(Path(args.snapshot))
-    kind = next(name for name in SOURCES if getattr(args, name, None))
-    target = getattr(args, kind)
-    module_name, class_name = SOURCES[kind]
+    kind, flag, target = next(
+        (kind, flag, getattr(args, flag))
+        for flag, kind in (
+            ("connect", SourceKind.BBT),
+            ("feed", SourceKind.FEED),
+            ("replay", SourceKind.REPLAY),
+        )
+        if getattr(args, flag, None)
+    )
+    # --once publishes a journal's final state; live mode replays in real time (a rehearsal)
+    at_once = args.once or args.dry_run or getattr(args, "official", False)
     try:
-        module = importlib.import_module(module_name)
-        source_class = getattr(module, class_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise _Exit(2, f"the --{kind} source is not available yet in this build") from None
-        raise _Exit(2, f"cannot load the --{kind} source: {exc}") from None
-    except AttributeError:
-        raise _Exit(2, f"the --{kind} source is not available yet in this build") from None
-    except ImportError as exc:
-        raise _Exit(2, f"cannot load the --{kind} source: {exc}") from None
-    try:
-        accepted = set(inspect.signature(source_class).parameters)
-    except (TypeError, ValueError):
-        accepted = set()
-    offered: dict[str, Any] = {
-        "interval": config.sources.poll_interval,
-        "poll_interval": config.sources.poll_interval,
-        "stale_after": config.sources.stale_after,
-    }
-    if config.sources.headers:
-        offered["headers"] = config.sources.headers
-    if kind == "replay":
-        # --once publishes the journal's final state; live mode replays in real time (a rehearsal)
-        offered["speed"] = 0.0 if args.once or args.dry_run or getattr(args, "official", False) else 1.0
-    if kind == "feed":
-        from racetui.sources.feed import apikey_for
-
-        offered["apikey"] = apikey_for(target, config)
-    kwargs = {name: value for name, value in offered.items() if name in accepted}
-    try:
-        return source_class(target, **kwargs)
-    except (ValueError, TypeError, OSError) as exc:
-        raise _Exit(2, f"--{kind}: {exc}") from None
+        return build_source(kind, target, config, speed=0.0 if at_once else 1.0)
+    except (ValueError, OSError) as exc:
+        raise _Exit(2, f"--{flag}: {exc}") from None
 
 
 class SnapshotSource:

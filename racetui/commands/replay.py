@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
@@ -22,21 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from racetui.sources.replay import ReplaySource
-    except (ImportError, AttributeError) as exc:
-        print(f"racetui replay: not available yet (the replay source is missing: {exc})", file=sys.stderr)
-        return 2
+    from racetui.sources.build import SourceKind, build_source
     from racetui.tui.launch import run_dashboard
 
     if not args.speed >= 0:
         print(f"racetui replay: --speed: expected a number >= 0, got {args.speed}", file=sys.stderr)
         return 2
-    if not Path(args.path).is_file():
-        print(f"racetui replay: {args.path}: no such journal file", file=sys.stderr)
+    try:
+        source = build_source(SourceKind.REPLAY, args.path, speed=args.speed)
+    except ValueError as exc:
+        print(f"racetui replay: {exc}", file=sys.stderr)
         return 2
-
-    def sources(_config: Any) -> list[Any]:
-        return [ReplaySource(args.path, speed=args.speed)]
-
-    return run_dashboard(args, sources, command="replay")
+    return run_dashboard(args, lambda _config: [source], command="replay")

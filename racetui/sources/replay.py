@@ -30,6 +30,7 @@ import orjson
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.bbt import BBTSource
 from racetui.sources.journal import iter_journal
+from racetui.sources.v11 import V11Error, V11Reader
 
 __all__ = ["ReplaySource"]
 
@@ -69,12 +70,10 @@ class ReplaySource:
         self.first: float | None = None  # receive time of the first record
         self.finished = False
         self._bbt: dict[str, BBTSource] = {}
-        self._feeds: dict[str, Any] = {}
-        self._reader_class: Any = None
-        self._no_feed_parser: str | None = None
+        self._feeds: dict[str, V11Reader] = {}
 
     @property
-    def feed_readers(self) -> dict[str, Any]:
+    def feed_readers(self) -> dict[str, V11Reader]:
         """The v1.1 readers by recorded source name (their ``race`` and ``header``)."""
         return dict(self._feeds)
 
@@ -160,20 +159,7 @@ class ReplaySource:
     def _play_feed(self, pipeline: Pipeline, source: str, body: Any) -> bool:
         reader = self._feeds.get(source)
         if reader is None:
-            reader_class = self._feed_reader_class()
-            if reader_class is None:
-                self.skipped += 1
-                if self.skipped == 1 or self.skipped % 100 == 0:
-                    log.warning(
-                        "%s: v1.1 feed record skipped (%d so far): %s",
-                        self.name,
-                        self.skipped,
-                        self._no_feed_parser,
-                    )
-                return False
-            reader = self._feeds[source] = reader_class()
-        from racetui.sources.v11 import V11Error
-
+            reader = self._feeds[source] = V11Reader()
         data = body if isinstance(body, str) else orjson.dumps(body)
         try:
             update = reader.apply(data, pipeline)
@@ -186,16 +172,6 @@ class ReplaySource:
             pipeline.errors.extend(warnings)
             del pipeline.errors[:-200]
         return True
-
-    def _feed_reader_class(self) -> Any:
-        if self._reader_class is None and self._no_feed_parser is None:
-            try:
-                from racetui.sources.v11 import V11Reader
-            except ImportError as exc:
-                self._no_feed_parser = f"no v1.1 parser available ({exc})"
-            else:
-                self._reader_class = V11Reader
-        return self._reader_class
 
     def _problem(self, message: str) -> None:
         self.problems.append(message)
