@@ -173,3 +173,32 @@ def test_bad_datetimes(bad: object) -> None:
 def test_format_datetime_keeps_offset_and_millis() -> None:
     assert format_datetime(parse_datetime("2017-03-04T18:25:11+04:00")) == "2017-03-04T18:25:11.000+04:00"
     assert format_datetime(datetime(2017, 1, 1, 13, 34, 59, 123000)) == "2017-01-01T13:34:59.123+00:00"
+
+
+def test_canonical_fast_path_agrees_with_the_general_parser() -> None:
+    from racetui.model.times import parse_optional_duration
+
+    for text in ("00:00:00.000", "01:02:03.004", "99:59:59.999", "00:09:14.001"):
+        assert parse_duration(text) == parse_duration(" " + text)  # the padded one takes the regex
+        assert parse_optional_duration(text) == parse_duration(text)
+    for bad in ("00:60:00.000", "00:00:60.000", "0a:00:00.000", "00:00:00,000x"):
+        with pytest.raises(TimeValueError):
+            parse_duration(bad)
+
+
+def test_formatting_tables_and_short_forms() -> None:
+    from datetime import datetime
+
+    from racetui.model.times import format_duration_short, format_hms, format_time_of_day
+
+    assert format_hms(0) == "00:00:00" and format_hms(3725) == "01:02:05"
+    assert format_hms(48 * 3600 + 1) == "48:00:01"  # beyond the table: formatted each time
+    assert format_duration(3_725_001) == "01:02:05.001"
+    assert format_duration(3_725_001, millis=False) == "01:02:06"
+    assert format_duration_short(865_100) == "14:25.10"
+    assert format_duration_short(7_531_201, 1) == "2:05:31.3"  # rounded up
+    assert format_duration_short(90_000, 0) == "1:30"
+    with pytest.raises(TimeValueError):
+        format_duration_short(-1)
+    assert format_time_of_day(datetime(2026, 5, 1, 14, 5, 9)) == "14:05:09"
+    assert format_time_of_day(None, seconds=False) == "--:--"

@@ -215,11 +215,13 @@ def _open_outbox(*, owner: bool) -> Any:
 
 
 def _when(stamp: float | None) -> str:
-    import time
+    from datetime import datetime
+
+    from racetui.model.times import format_time_of_day
 
     if stamp is None:
         return "-"
-    return time.strftime("%H:%M:%S", time.localtime(stamp))
+    return format_time_of_day(datetime.fromtimestamp(stamp).astimezone())
 
 
 # ================================================================ senders

@@ -18,11 +18,16 @@ import re
 from datetime import UTC, datetime
 
 __all__ = [
+    "HMS_TEXT",
+    "MILLIS_TEXT",
     "TimeValueError",
     "format_clock",
     "format_datetime",
     "format_duration",
+    "format_duration_short",
     "format_gap",
+    "format_hms",
+    "format_time_of_day",
     "parse_datetime",
     "parse_duration",
     "parse_optional_duration",
@@ -44,6 +49,55 @@ _DURATION = re.compile(
 )
 
 
+# Fast paths: a feed carries hundreds of thousands of canonical "HH:MM:SS.fff" values and a
+# v1.1 message of 50,000 athletes formats as many. Parsing memoises the canonical text;
+# formatting reads "HH:MM:SS" by whole second from a table grown on demand up to two days
+# (a bogus 1000-hour time is formatted each time instead of allocating millions of strings).
+_PARSED: dict[str, int] = {}
+_PARSED_LIMIT = 400_000
+#: ``".000"`` … ``".999"``: the millisecond tail of ``HH:MM:SS.fff`` by value.
+MILLIS_TEXT: tuple[str, ...] = tuple(f".{i:03d}" for i in range(1000))
+#: ``"HH:MM:SS"`` by whole second, grown by :func:`format_hms` (read it after warming).
+HMS_TEXT: list[str] = []
+_HMS_CAP = 48 * 3600
+
+
+def _canonical(value: object) -> int | None:
+    """Milliseconds of a canonical ``"HH:MM:SS.fff"`` string, or None for any other value."""
+    if type(value) is not str or len(value) != 12 or value[2] != ":" or value[5] != ":" or value[8] != ".":
+        return None
+    known = _PARSED.get(value)
+    if known is not None:
+        return known
+    digits = value[0:2] + value[3:5] + value[6:8] + value[9:12]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    minutes, seconds = int(value[3:5]), int(value[6:8])
+    if minutes >= 60 or seconds >= 60:
+        return None
+    ms = int(value[0:2]) * MS_PER_HOUR + minutes * MS_PER_MINUTE + seconds * MS_PER_SECOND + int(value[9:12])
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.clear()
+    _PARSED[value] = ms
+    return ms
+
+
+def format_hms(seconds: int) -> str:
+    """``HH:MM:SS`` of a whole number of seconds (>= 0), from the shared table."""
+    if seconds < len(HMS_TEXT):
+        return HMS_TEXT[seconds]
+    if seconds >= _HMS_CAP:
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    start = len(HMS_TEXT)
+    for second in range(start, min(_HMS_CAP, max(seconds + 1, start + 3600))):
+        hours, rest = divmod(second, 3600)
+        minutes, secs = divmod(rest, 60)
+        HMS_TEXT.append(f"{hours:02d}:{minutes:02d}:{secs:02d}")
+    return HMS_TEXT[seconds]
+
+
 class TimeValueError(ValueError):
     """A time or date value that cannot be understood; names the field and the value."""
 
@@ -60,6 +114,9 @@ def parse_duration(value: object, field: str = "time") -> int:
     Fractions beyond milliseconds are rounded up (a timer never gains time by truncation).
     Negative or unparsable values raise :class:`TimeValueError`.
     """
+    fast = _canonical(value)
+    if fast is not None:
+        return fast
     if isinstance(value, bool) or value is None:
         raise TimeValueError(field, value, "not a time")
     if isinstance(value, int):
@@ -94,6 +151,9 @@ def parse_duration(value: object, field: str = "time") -> int:
 
 def parse_optional_duration(value: object, field: str = "time") -> int | None:
     """Like :func:`parse_duration`, but ``None`` and empty strings mean "no time yet"."""
+    fast = _canonical(value)
+    if fast is not None:
+        return fast
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return parse_duration(value, field)
@@ -108,14 +168,29 @@ def format_duration(ms: int, *, millis: bool = True) -> str:
     """``HH:MM:SS.fff`` (v1.1 wire form); with ``millis=False`` the whole-second rule applies."""
     if ms < 0:
         raise TimeValueError("duration", ms, "negative time")
-    if not millis:
-        ms = round_up_to_second(ms)
-    hours, rest = divmod(ms, MS_PER_HOUR)
-    minutes, rest = divmod(rest, MS_PER_MINUTE)
-    seconds, frac = divmod(rest, MS_PER_SECOND)
     if millis:
-        return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{frac:03d}"
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+        seconds, frac = divmod(ms, MS_PER_SECOND)
+        return format_hms(seconds) + MILLIS_TEXT[frac]
+    return format_hms(-(-ms // MS_PER_SECOND))
+
+
+def format_duration_short(ms: int, decimals: int = 2) -> str:
+    """No leading zero hours: ``14:25.10``, ``2:05:31.20``, ``1:30`` with ``decimals=0``.
+
+    The fraction is rounded up to ``decimals`` digits (0-3): a timer never gives time away."""
+    if ms < 0:
+        raise TimeValueError("duration", ms, "negative time")
+    if not 0 <= decimals <= 3:
+        raise ValueError(f"decimals: expected 0 to 3, got {decimals}")
+    unit = 10 ** (3 - decimals)
+    ticks = -(-ms // unit)
+    whole, frac = divmod(ticks, 10**decimals)
+    hours, rest = divmod(whole, 3600)
+    minutes, seconds = divmod(rest, 60)
+    tail = f".{frac:0{decimals}d}" if decimals else ""
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}{tail}"
+    return f"{minutes}:{seconds:02d}{tail}"
 
 
 def format_clock(ms: int | None, *, tenths: bool = False) -> str:
@@ -170,6 +245,13 @@ def parse_datetime(value: object, field: str = "date") -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def format_time_of_day(moment: datetime | None, *, seconds: bool = True) -> str:
+    """A wall-clock time for screens: ``14:05:09`` (or ``14:05``); dashes when unknown."""
+    if moment is None:
+        return "--:--:--" if seconds else "--:--"
+    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
 def format_datetime(value: datetime) -> str:

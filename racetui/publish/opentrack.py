@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from racetui.engine import ChangeSet, Engine, RaceStandings
 from racetui.model import Status
+from racetui.model.times import format_duration_short
 from racetui.publish.outbox import (
     ItemState,
     OutboxItem,
@@ -86,19 +87,7 @@ _STATUS_TEXT = {Status.DNF: "DNF", Status.DNS: "DNS", Status.DSQ: "DQ", Status.L
 
 def format_time(ms: int, decimals: int = 2) -> str:
     """OpenTrack finish time: ``14:25.10``, ``2:05:31.20`` (``decimals`` 0-3, rounded up)."""
-    if ms < 0:
-        raise ValueError(f"time: negative time {ms}")
-    if not 0 <= decimals <= 3:
-        raise ValueError(f"decimals: expected 0 to 3, got {decimals}")
-    unit = 10 ** (3 - decimals)
-    ticks = -(-ms // unit)  # round up to the shown precision
-    whole, frac = divmod(ticks, 10**decimals)
-    hours, rest = divmod(whole, 3600)
-    minutes, seconds = divmod(rest, 60)
-    tail = f".{frac:0{decimals}d}" if decimals else ""
-    if hours:
-        return f"{hours}:{minutes:02d}:{seconds:02d}{tail}"
-    return f"{minutes}:{seconds:02d}{tail}"
+    return format_duration_short(ms, decimals)
 
 
 def race_rows(standings: RaceStandings, *, decimals: int = 2) -> list[tuple[str, str]]:

@@ -51,32 +51,15 @@ import orjson
 from racetui.engine.standings import Entry, RaceStandings
 from racetui.model.incidents import format_incidents
 from racetui.model.race import RaceKind, Status, TimingPoint
-from racetui.model.times import format_datetime, round_up_to_second
+from racetui.model.times import HMS_TEXT, MILLIS_TEXT, format_datetime, format_duration, format_hms
 
 __all__ = ["build_bytes", "build_message", "segment_ids"]
 
 _UNPLACED = frozenset({Status.DSQ, Status.DNS})
-_MILLIS = [f".{i:03d}" for i in range(1000)]
-# "HH:MM:SS" by whole second, grown on demand up to two days (longer values are formatted
-# each time: a bogus 1000-hour time must not allocate millions of strings).
-_HMS: list[str] = []
-_HMS_CAP = 48 * 3600
-
-
-def _format_hms(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
-
-
-def _hms(seconds: int) -> str:
-    if seconds < len(_HMS):
-        return _HMS[seconds]
-    if seconds >= _HMS_CAP:
-        return _format_hms(seconds)
-    start = len(_HMS)
-    _HMS.extend(_format_hms(s) for s in range(start, min(_HMS_CAP, max(seconds + 1, start + 3600))))
-    return _HMS[seconds]
+# The shared duration tables of model/times (the hot loop reads them inline).
+_MILLIS = MILLIS_TEXT
+_HMS = HMS_TEXT
+_hms = format_hms
 
 
 _PLACES: list[str] = []
@@ -90,14 +73,13 @@ def _places(count: int) -> list[str]:
 
 
 def _duration(ms: int) -> str:
-    """``HH:MM:SS.fff`` for a non-negative duration (same as ``format_duration``, faster)."""
-    seconds, frac = divmod(ms, 1000)
-    return _hms(seconds) + _MILLIS[frac]
+    """``HH:MM:SS.fff`` for a non-negative duration."""
+    return format_duration(ms)
 
 
 def _duration_whole(ms: int) -> str:
     """``HH:MM:SS`` with the v1.1 whole-second rule (round up)."""
-    return _hms(round_up_to_second(ms) // 1000)
+    return format_duration(ms, millis=False)
 
 
 def _text(value: object) -> str | None:

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from racetui.model import RaceKind, Status
 from racetui.model.incidents import format_incidents
-from racetui.model.times import format_datetime
+from racetui.model.times import format_datetime, format_duration
 from racetui.sim.push import CLOSE_POLICY, EVENTS, Subscriber
 from racetui.sim.state import AthleteTruth, PassRecord, RaceRun
 
@@ -73,19 +73,11 @@ def _error(status: int, error: str, message: str, headers: dict[str, str] | None
 
 
 # ------------------------------------------------------------------ formatting
-_MILLIS = [f".{i:03d}" for i in range(1000)]
-
-
 def dur(ms: int | None) -> str | None:
-    """``HH:MM:SS.fff`` (``None`` stays ``None``)."""
+    """``HH:MM:SS.fff`` (``None`` stays ``None``; a negative value is shown as zero)."""
     if ms is None:
         return None
-    if ms < 0:
-        ms = 0
-    seconds, frac = divmod(ms, 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{_MILLIS[frac]}"
+    return format_duration(max(0, ms))
 
 
 # ------------------------------------------------------------------- parameters

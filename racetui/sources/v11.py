@@ -70,7 +70,7 @@ from racetui.model.race import (
     Status,
     TimingPoint,
 )
-from racetui.model.times import TimeValueError, parse_datetime, parse_duration
+from racetui.model.times import TimeValueError, parse_datetime, parse_optional_duration
 
 if TYPE_CHECKING:
     from racetui.sources.base import Pipeline
@@ -373,33 +373,15 @@ def _date(value: object, name: str) -> datetime | None:
 _TIME_MAX = 1000 * 3600 * 1000  # a thousand hours
 
 
-_PARSED: dict[str, int] = {}  # canonical duration text -> ms (a feed repeats its times)
-_PARSED_LIMIT = 400_000
-
-
 def _duration(value: object, name: str) -> int | None:
-    if type(value) is str and len(value) == 12 and value[2] == ":" and value[5] == ":" and value[8] == ".":
-        # The canonical "HH:MM:SS.fff" (nearly every value of a feed), without the regex.
-        known = _PARSED.get(value)
-        if known is not None:
-            return known
-        digits = value[0:2] + value[3:5] + value[6:8] + value[9:12]
-        if digits.isascii() and digits.isdigit():
-            minutes, seconds = int(value[3:5]), int(value[6:8])
-            if minutes < 60 and seconds < 60:
-                ms = int(value[0:2]) * 3_600_000 + minutes * 60_000 + seconds * 1000 + int(value[9:12])
-                if len(_PARSED) >= _PARSED_LIMIT:
-                    _PARSED.clear()
-                _PARSED[value] = ms
-                return ms
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
     try:
-        ms = parse_duration(value, name)
+        ms = parse_optional_duration(value, name)
     except TimeValueError as exc:
         raise _Bad(exc.reason) from None
     except (ValueError, OverflowError):  # absurdly long digit strings, huge floats
         raise _Bad("not a time") from None
+    if ms is None:
+        return None
     if ms >= _TIME_MAX:
         raise _Bad("time too large")
     return ms

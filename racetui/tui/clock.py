@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from racetui.model import ClockState, Race, Wave
-from racetui.model.times import format_clock
+from racetui.model.times import format_clock, format_time_of_day
 
 __all__ = [
     "Clock",
@@ -39,12 +39,6 @@ def fixed_clock(at: datetime) -> Clock:
         return moment
 
     return clock
-
-
-def format_time_of_day(moment: datetime | None, *, seconds: bool = True) -> str:
-    if moment is None:
-        return "--:--:--" if seconds else "--:--"
-    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
 class RaceTime:

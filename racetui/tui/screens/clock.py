@@ -11,6 +11,7 @@ from textual.widgets import Digits, Label, Static
 
 from racetui.engine import ChangeSet
 from racetui.model import ClockState, Race
+from racetui.model.times import format_duration_short
 from racetui.tui.clock import format_time_of_day, race_time, wave_time
 from racetui.tui.screens.base import RaceScreen
 
@@ -64,7 +65,7 @@ class RaceClockPanel(Vertical):
             if len(race.waves) == 1 and wave.offset_ms == 0:
                 break
             at = wave_time(race, wave, now, master_offset=master_offset)
-            offset = f"+{at.offset_ms // 60000}:{at.offset_ms // 1000 % 60:02d}"
+            offset = "+" + format_duration_short(max(0, at.offset_ms), decimals=0)
             lines.append(f"{wave.name:<10} {offset:>6}  {at.text():>8}")
         self.query_one(".waves", Static).update("\n".join(lines))
 

@@ -28,6 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from racetui.engine import ChangeSet
+from racetui.model.times import format_time_of_day
 from racetui.tui.appref import race_app
 from racetui.tui.screens.base import RaceScreen
 
@@ -107,7 +108,7 @@ class ConfirmPublish(ModalScreen[bool]):
 def _when(stamp: float | None, zone: tzinfo | None) -> str:
     if stamp is None:
         return "-"
-    return datetime.fromtimestamp(stamp, tz=zone).strftime("%H:%M:%S")
+    return format_time_of_day(datetime.fromtimestamp(stamp, tz=zone))
 
 
 class PublishPanel(Vertical):
