@@ -8,6 +8,19 @@ races/events to pick from.
     racetui startlist chronotrack --list [--event 9001]
     racetui startlist show [--race-id 10k]
 
+Race-day fixes, written back through the durable outbox (shown in the cache at once,
+marked pending until the service answers):
+
+    racetui startlist raceentry add --race 21 --event 16 --bib 512 --first Ann --last Lee
+        [--gender F] [--dob 1990-04-06] [--team-id 9]
+    racetui startlist raceentry move --race 21 (--entry 30 | --bib 50004) --to-event 67
+    racetui startlist raceentry edit --race 21 (--entry 30 | --bib 50004) [--first ..] [--last ..]
+        [--new-bib ..] [--gender ..] [--dob ..] [--team-id ..]
+    racetui startlist raceentry delete --race 21 (--entry 30 | --bib 50004)
+    racetui startlist raceentry send          # deliver what is still queued
+    racetui startlist chronotrack add --event 9001 --race 77 --bib 512 --first Ann --last Lee [--team T]
+    racetui startlist chronotrack move --event 9001 --bib 512 --to-race 78
+
 Credentials come from the environment (``RACETUI_RACEENTRY_KEY``/``_SECRET``,
 ``RACETUI_CHRONOTRACK_CLIENT_ID``/``_CLIENT_SECRET``/``_USERNAME``/``_PASSWORD``) or the
 config file; they are never printed. Exit status: 0 done, 1 the sync failed (nothing was
@@ -60,6 +73,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
         child.add_argument("--list", action="store_true", help="list what can be imported, import nothing")
 
+    def writes(child: argparse.ArgumentParser) -> None:
+        child.add_argument(
+            "action",
+            nargs="?",
+            choices=("sync", "add", "move", "edit", "delete", "send"),
+            default="sync",
+            help="sync (default) imports; add/move/edit/delete write a race-day fix back; "
+            "send delivers changes still queued",
+        )
+        child.add_argument("--entry", help="move/edit/delete: the entry's id (registration / entry id)")
+        child.add_argument("--bib", help="add: the new entry's bib; move/edit/delete: pick the entry by bib")
+        child.add_argument("--new-bib", help="edit: the corrected bib")
+        child.add_argument("--first", help="add/edit: first name")
+        child.add_argument("--last", help="add/edit: last name")
+        child.add_argument("--gender", help="add/edit: M, F or X")
+        child.add_argument("--dob", help="add/edit: date of birth, YYYY-MM-DD")
+        child.add_argument(
+            "--wait",
+            type=_positive,
+            default=30.0,
+            help="seconds to wait for the service's answer (default 30; it stays queued after)",
+        )
+
     raceentry = sub.add_parser(
         "raceentry",
         help="import participants of a RaceEntry race (Timer API)",
@@ -71,7 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     raceentry.add_argument("--start-date", type=_day, help="with --list: races from this day (YYYY-MM-DD)")
     raceentry.add_argument("--end-date", type=_day, help="with --list: races up to this day (YYYY-MM-DD)")
+    raceentry.add_argument("--to-event", help="move: the RaceEntry event to move the entry to")
+    raceentry.add_argument("--team-id", help="add/edit: the RaceEntry team id")
     common(raceentry)
+    writes(raceentry)
 
     chronotrack = sub.add_parser(
         "chronotrack",
@@ -82,7 +121,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chronotrack.add_argument(
         "--race", action="append", default=[], help="only this ChronoTrack race id (repeatable)"
     )
+    chronotrack.add_argument("--to-race", help="move: the ChronoTrack race to move the entry to")
+    chronotrack.add_argument("--team", help="add/edit: the team name")
     common(chronotrack)
+    writes(chronotrack)
 
     show = sub.add_parser(
         "show", help="print the cached start list", description="Print the cached start list."
@@ -117,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.list:
             return asyncio.run(_list(service, args, config))
+        if getattr(args, "action", "sync") != "sync":
+            from racetui.commands.startlist_write import run_write
+
+            return asyncio.run(run_write(service, args, config, _client(service, args, config)))
         return asyncio.run(_import(service, args, config))
     except CredentialsError as exc:
         _err(str(exc))
@@ -159,6 +205,10 @@ def _chronotrack_client(args: argparse.Namespace, config: Config) -> Any:
         password=settings.chronotrack_password,
         timeout=args.timeout,
     )
+
+
+def _client(service: str, args: argparse.Namespace, config: Config) -> Any:
+    return _raceentry_client(args, config) if service == "raceentry" else _chronotrack_client(args, config)
 
 
 async def _list(service: str, args: argparse.Namespace, config: Config) -> int:
