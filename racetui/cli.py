@@ -32,9 +32,34 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, so ``--help`` answers "what if I leave it out".
+
+    Like :class:`argparse.ArgumentDefaultsHelpFormatter`, minus the noise: no
+    ``(default: None)`` or ``(default: False)`` on flags and unset options, and nothing
+    added where the help already says its default.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or not action.option_strings
+            or isinstance(action, argparse.BooleanOptionalAction)
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="racetui",
+        formatter_class=DefaultsHelpFormatter,
         description="A terminal dashboard for live race monitoring: leaderboards, splits, race clocks, "
         "incidents; publishes results to World Triathlon and OpenTrack.",
     )
@@ -43,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in COMMANDS.items():
-        child = sub.add_parser(name, help=help_line, description=help_line)
+        child = sub.add_parser(
+            name, help=help_line, description=help_line, formatter_class=DefaultsHelpFormatter
+        )
         module.add_arguments(child)
         child.set_defaults(_module=module)
     return parser

@@ -124,6 +124,66 @@ async def test_demo_shows_the_simulated_race_through_the_bbt_client() -> None:
         await asyncio.sleep(0)
 
 
+def test_demo_defaults_open_an_event_under_way() -> None:
+    from racetui.commands.demo import DEMO_SKIP_MINUTES, demo_config
+
+    args = build_parser().parse_args(["demo"])
+    config, skip_s = demo_config(args)
+    kinds = [spec.kind for spec in config.race_specs()]
+    assert kinds == ["triathlon", "road", "relay"]
+    assert skip_s == args.countdown + DEMO_SKIP_MINUTES["event"] * 60
+    assert config.speed == 3.0
+    _config, skip_s = demo_config(build_parser().parse_args(["demo", "--kind", "road", "--skip", "0"]))
+    assert skip_s == 0.0
+    _config, skip_s = demo_config(build_parser().parse_args(["demo", "--skip", "5"]))
+    assert skip_s == args.countdown + 300
+
+
+def test_demo_refuses_a_negative_skip(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--skip", "-3"]) == 2
+    err = capsys.readouterr().err
+    assert "skip" in err and "-3" in err and "Traceback" not in err
+
+
+def test_every_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 3.0)" in out and "(default: event)" in out and "(default: None)" not in out
+
+
+async def test_demo_opens_with_the_triathlon_on_the_bike() -> None:
+    """The default demo's first sync already carries half an hour of racing: no waiting at 'start'."""
+    from racetui.commands.demo import demo_config
+    from racetui.sim.source import SimulatedBBT
+    from racetui.sources.base import Pipeline
+    from racetui.tui.app import RaceApp
+    from racetui.tui.themes import builtin_theme_dir
+
+    config, skip_s = demo_config(build_parser().parse_args(["demo"]))
+    source = SimulatedBBT(config, skip_s)
+    app = RaceApp(
+        Pipeline(),
+        [source],
+        clock=source.clock,
+        master_offset=False,
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.1,
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(600):
+            await pilot.pause(0.05)
+            standings = app.state.standings()
+            if standings is not None and len(standings) and standings.latest_point() >= 0:
+                break
+        standings = app.state.standings()
+        assert standings is not None and len(standings) == 60
+        points = [point.name for point in standings.points]
+        reached = points[standings.latest_point()]
+        assert reached.startswith("Bike"), f"expected the leaders on the bike, they are at {reached!r}"
+        assert len(app.state.engine.races) == 3
+
+
 async def test_replay_of_a_recorded_run_shows_the_same_standings(tmp_path: Path) -> None:
     from racetui.sim.config import SimConfig
     from racetui.sim.server import running_sim

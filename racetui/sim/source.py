@@ -27,8 +27,9 @@ __all__ = ["SimulatedBBT"]
 class SimulatedBBT:
     """A source that starts the simulator, then feeds the pipeline through ``BBTSource``."""
 
-    def __init__(self, sim_config: SimConfig) -> None:
+    def __init__(self, sim_config: SimConfig, skip_s: float = 0.0) -> None:
         self.sim_config = sim_config
+        self.skip_s = skip_s  # event seconds applied at once before the client connects
         self.name = "demo"
         self.url: str | None = None
         self.sim: Sim | None = None
@@ -61,6 +62,8 @@ class SimulatedBBT:
 
     async def run(self, pipeline: Pipeline) -> None:
         async with running_sim(self.sim_config, host="127.0.0.1", port=0) as sim:
+            if self.skip_s > 0:
+                await sim.advance(self.skip_s)
             self.sim = sim
             self.url = sim.base_url
             self.bbt = build_source(SourceKind.BBT, sim.base_url, name="demo")
