@@ -77,7 +77,22 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.reload()
-        self.query_one("#points", RowTable).focus()
+        table = self.query_one("#points", RowTable)
+        table.focus()
+        # Open at the latest split: at 80x24 the start of the race is above the fold and
+        # what the commentator wants (the point just passed) would be below it.
+        self.call_after_refresh(self.show_latest)
+
+    def show_latest(self) -> None:
+        """Put the cursor on the athlete's latest timing point (the first row before the start)."""
+        entry = self.app.state.entry(self.ref)  # type: ignore[attr-defined]
+        if entry is not None and entry.last >= 0 and self.ready:
+            self.query_one("#points", RowTable).move_cursor(entry.last)
+
+    def on_screen_resume(self) -> None:
+        # The app ticks only the top screen: catch up after a desk form or confirmation.
+        if self.ready:
+            self.reload()
 
     @property
     def ready(self) -> bool:

@@ -35,9 +35,19 @@ Splits: ← → scroll points     Passes: p / P  point or location
 Publish: p publish (asks)  a retry  x cancel  u resume held
          s sandbox on/off  o official (final: type it)
 
-▲ places gained   ▼ lost      ★ watched   ◆ marked   ⌂ desk
-PEN! not served   PEN✓ served DSQ DNF DNS     NEW unread
-● push  ◐ polling  ▤ file  ▶ replay  ○ stale  ✕ error
+Symbols and badges
+  ▲ / ▼ places gained / lost since the last point   = unchanged
+  ★ watched (w)   ◆ marked (m), gaps to it   ⌂ by the incident desk
+  PEN! penalty not served  PEN✓ served  ⚑ BOX NEXT due at the box
+  DSQ disqualified  DNF did not finish  DNS did not start
+  LAP lapped  NC not classified
+  FIN finished   NEW incident not read yet   – no position there
+Header
+  ◷ 1:02:03  race clock since the gun (-0:15 before); time of day
+  ⚑ 3 new    unread incidents (4 Incidents, a marks them read)
+  ● push  ◐ polling  ▤ file  ▶ replay   … connecting
+  ○ stale 12 s (nothing for 12 s)  ✕ error (7 Health)  ■ stopped
+q while a source is live or uploads are queued asks first (y / n)
 """
 
 
