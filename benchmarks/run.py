@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.common import Measurement, print_table
 
-BENCHES = ["bench_engine", "bench_v11", "bench_ui", "bench_sim", "bench_startup"]
+BENCHES = ["bench_engine", "bench_v11", "bench_ui", "bench_sim", "bench_startup", "bench_overlay"]
 
 
 def machine() -> dict[str, object]:

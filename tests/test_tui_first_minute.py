@@ -7,16 +7,36 @@ driven directly (``app.tick()``) instead of waiting for the timer.
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from textual.widgets import Static
+
 from racetui.model import Status
-from racetui.sources.base import FeedState, SourceHealth, SourceMode
+from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
+from racetui.sources.feed import FeedSource
+from racetui.tui.app import RaceApp
+from racetui.tui.clock import fixed_clock
 from racetui.tui.columns import badge_for
 from racetui.tui.models import health_badge
+from racetui.tui.sample import SAMPLE_NOW
 from racetui.tui.screens.athlete import AthleteScreen
+from racetui.tui.screens.health import HealthScreen, SourceStory, recent_problems, source_story
 from racetui.tui.screens.help import HELP_TEXT, HelpScreen
 from racetui.tui.screens.leaderboard import LeaderboardScreen
 from racetui.tui.screens.quit import QuitScreen
 from racetui.tui.screens.search import SearchScreen
+from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
+from racetui.util.logs import dashboard_logging
+from tests.fakes.asgi import LoopServer, free_port
 from tests.test_tui_app import make_app
 
 
@@ -104,3 +124,96 @@ async def test_help_explains_every_symbol_the_dashboard_shows() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+
+
+# ---------------------------------------------------------------- an empty board says why
+def _feed_app(target: str) -> tuple[RaceApp, FeedSource]:
+    source = FeedSource(target, interval=0.2, timeout=5.0)
+    app = RaceApp(
+        Pipeline(),
+        [source],
+        clock=fixed_clock(SAMPLE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.05,
+        strict=True,
+    )
+    return app, source
+
+
+async def _board_says(app: RaceApp, pilot: Any, *words: str) -> str:
+    """Wait (generous deadline) until the empty board's text has every word; return it."""
+    text = ""
+    for _ in range(400):
+        await pilot.pause(0.05)
+        text = app.screen.query_one(RowTable).empty_text
+        if all(word in text for word in words):
+            return text
+    raise AssertionError(f"the board never said {words!r}; it says {text!r}")
+
+
+def _stand_in(status: int, body: bytes, media_type: str) -> Starlette:
+    async def feed(_request: Request) -> Response:
+        return Response(body, status_code=status, media_type=media_type)
+
+    return Starlette(routes=[Route("/feed.json", feed)])
+
+
+async def test_a_dead_port_says_cannot_reach_and_when_it_retries() -> None:
+    port = free_port()
+    app, _ = _feed_app(f"http://127.0.0.1:{port}/feed.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = await _board_says(app, pilot, f"can't reach 127.0.0.1:{port}", "retrying in")
+        assert "No athletes" not in text
+
+
+async def test_a_404_and_html_say_what_they_are_and_health_tells_the_story() -> None:
+    async with LoopServer(_stand_in(404, b'{"message": "no such race"}', "application/json")) as server:
+        app, source = _feed_app(server.url + "/feed.json")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _board_says(app, pilot, "HTTP 404", server.url + "/feed.json")
+            await pilot.press("7")
+            await pilot.pause()
+            assert isinstance(app.screen, HealthScreen)
+            app.tick()
+            await pilot.pause()
+            listed = str(app.screen.query_one("#errors", Static).render())
+            assert "HTTP 404" in listed and "no such race" in listed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, SourceStory)
+            story = source_story(source)
+            assert "HTTP 404: no such race" in story and "journal" in story and "rejected 0" in story
+            # the same reason on every poll is one line with a count, not one line per poll
+            for _ in range(200):
+                if source.health.problems[-1].count >= 2:
+                    break
+                await pilot.pause(0.05)
+            assert len(source.health.problems) == 1 and source.health.problems[0].count >= 2
+    async with LoopServer(_stand_in(200, b"<html>maintenance</html>", "text/html")) as server:
+        app, source = _feed_app(server.url + "/feed.json")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _board_says(app, pilot, "not JSON")
+            assert source.health.rejected >= 1
+            problems = recent_problems([source], [])
+            assert problems and "rejected" in problems[0] and "not JSON" in problems[0]
+
+
+# ----------------------------------------------------------- logs never write under Textual
+def test_dashboard_logging_goes_to_a_file_and_health_not_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    terminal = logging.StreamHandler(sys.stderr)
+    root.addHandler(terminal)
+    try:
+        with dashboard_logging(tmp_path / "logs") as logs:
+            logging.getLogger("racetui.sources.feed").warning("http://x/feed.json: HTTP 404")
+            assert terminal not in root.handlers
+        assert logs.path == tmp_path / "logs" / "racetui.log"
+        assert "HTTP 404" in logs.path.read_text()
+        assert (logs.path.stat().st_mode & 0o777) == 0o600
+        assert any("HTTP 404" in line for line in logs.recent.lines)
+        assert "HTTP 404" not in capsys.readouterr().err
+        assert terminal in root.handlers  # headless again: stderr
+    finally:
+        root.removeHandler(terminal)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from racetui.engine.pipeline import Pipeline
 
-__all__ = ["FeedState", "Pipeline", "Source", "SourceHealth", "SourceMode"]
+__all__ = ["FeedState", "Pipeline", "Problem", "Source", "SourceHealth", "SourceMode"]
 
 
 class SourceMode(StrEnum):
@@ -35,8 +35,29 @@ class FeedState(StrEnum):
 
 
 @dataclass
+class Problem:
+    """One thing that went wrong with a source, in full: the Health screen lists these.
+
+    The same message again (a URL answering 404 on every poll) only bumps ``count`` and
+    ``last``: the list keeps distinct reasons, not one reason fifty times."""
+
+    kind: str  # "rejected" (a bad message, last good state kept) or "error" (no message)
+    message: str
+    first: float  # wall-clock time.time()
+    last: float
+    count: int = 1
+
+
+@dataclass
 class SourceHealth:
-    """Feed health, headless: the dashboard's header and Health screen read this."""
+    """Feed health, headless: the dashboard's header and Health screen read this.
+
+    ``problems`` keeps the recent distinct rejections and errors with their full reasons;
+    ``details`` is what a source wants on its story in the Health screen beyond the counts
+    (e.g. what a BBT master supports), label -> text; ``next_retry`` is the ``clock()`` time
+    of the next attempt after a failure (``None``: not waiting), so that an empty board can
+    say "retrying in 4 s".
+    """
 
     name: str
     mode: SourceMode = SourceMode.POLLING
@@ -49,21 +70,46 @@ class SourceHealth:
     journal_path: str | None = None
     stale_after: float = 10.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    problems: list[Problem] = field(default_factory=list, repr=False)
+    details: dict[str, str] = field(default_factory=dict, repr=False)
+    next_retry: float | None = None
+    wall: Callable[[], float] = field(default=time.time, repr=False)
+
+    MAX_PROBLEMS = 50
+
+    def _problem(self, kind: str, message: str) -> None:
+        now = self.wall()
+        for problem in reversed(self.problems[-5:]):
+            if problem.kind == kind and problem.message == message:
+                problem.count += 1
+                problem.last = now
+                return
+        self.problems.append(Problem(kind, message, now, now))
+        del self.problems[: -self.MAX_PROBLEMS]
 
     def received(self) -> None:
         self.last_message = self.clock()
         self.messages += 1
+        self.next_retry = None
         if self.state is not FeedState.CONNECTED:
             self.state = FeedState.CONNECTED
 
     def error(self, message: str) -> None:
         self.last_error = message
         self.state = FeedState.ERROR
+        self._problem("error", message)
 
     def reject(self, message: str) -> None:
         """A bad message: counted and remembered, the last good state stays."""
         self.rejected += 1
         self.last_error = message
+        self._problem("rejected", message)
+
+    def retry_in(self) -> float | None:
+        """Seconds to the next attempt after a failure (None: not waiting for one)."""
+        if self.next_retry is None:
+            return None
+        return max(0.0, self.next_retry - self.clock())
 
     def age(self) -> float | None:
         return None if self.last_message is None else self.clock() - self.last_message

@@ -1117,6 +1117,9 @@ class BBTSource:
                 response = await client.get(self.api_url + route, params=params)
             except httpx.TimeoutException:
                 raise BBTError(f"GET {route}: no answer within {self.timeout:g} s") from None
+            except httpx.ConnectError as exc:
+                where = _host_port(self.api_url)
+                raise BBTError(self._scrub(f"can't reach {where}: GET {route}: {exc}")) from None
             except httpx.HTTPError as exc:
                 raise BBTError(self._scrub(f"GET {route}: {type(exc).__name__}: {exc}")) from None
         received = time.time()
@@ -1480,15 +1483,23 @@ class BBTSource:
                     except BBTError as exc:
                         self._lost(str(exc))
                         self._failures += 1
-                        await asyncio.sleep(self._backoff(self._failures, exc.retry_after))
+                        await self._wait_retry(self._backoff(self._failures, exc.retry_after))
                     except Exception as exc:  # a bug must not kill the feed: say it, retry
                         log.exception("%s: unexpected error", self.name)
                         self._lost(self._scrub(f"internal error: {type(exc).__name__}: {exc}"))
                         self._failures += 1
-                        await asyncio.sleep(self._backoff(self._failures))
+                        await self._wait_retry(self._backoff(self._failures))
         finally:
             self.health.state = FeedState.STOPPED
             self._live = False
+
+    async def _wait_retry(self, delay: float) -> None:
+        """Sleep until the next attempt; the health says when it comes ("retrying in 4 s")."""
+        self.health.next_retry = self.health.clock() + delay
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.health.next_retry = None
 
     def _lost(self, why: str) -> None:
         self.health.reconnects += 1
@@ -1512,3 +1523,11 @@ class BBTSource:
             raise
         finally:
             self._live = False
+
+
+def _host_port(url: str) -> str:
+    """``host:port`` of a URL (the scheme's port when none is given), for "can't reach"."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme in ('https', 'wss') else 80)}"

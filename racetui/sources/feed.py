@@ -215,6 +215,10 @@ class FeedSource:
             response = await self._client.get(self.target, headers=headers)
         except httpx.TimeoutException:
             raise _Failure(f"{self.display}: no answer within {self.timeout:g} s") from None
+        except httpx.ConnectError as exc:
+            where = _host_port(self.target)
+            reason = self._scrub(str(exc)) or type(exc).__name__
+            raise _Failure(f"{self.display}: can't reach {where} ({reason})") from None
         except httpx.HTTPError as exc:
             reason = self._scrub(str(exc)) or type(exc).__name__
             raise _Failure(f"{self.display}: cannot fetch: {reason}") from None
@@ -267,6 +271,7 @@ class FeedSource:
     def _unchanged(self) -> None:
         """The source answered with the message already read: nothing new."""
         if self._bad:
+            self.health.next_retry = self.health.clock() + self.interval
             return  # still the rejected message: the error stands
         self.health.reconnects = 0
         if (
@@ -292,11 +297,13 @@ class FeedSource:
         self.health.reject(message)
         self.health.state = FeedState.ERROR
         self.health.reconnects += 1
+        self.health.next_retry = self.health.clock() + self.interval
         log.warning("%s", message)
 
     def _fail(self, message: str) -> None:
         self.health.error(message)
         self.health.reconnects += 1
+        self.health.next_retry = self.health.clock() + self.interval
         log.warning("%s", message)
 
     def _scrub(self, text: str) -> str:
@@ -334,3 +341,11 @@ def apikey_for(target: str, config: Any) -> Any:
         (urlsplit(config.triathlon.api_url).hostname or "").lower(),
     }
     return apikey if host and host in allowed else None
+
+
+def _host_port(url: str) -> str:
+    """``host:port`` of a URL (the scheme's port when none is given), for "can't reach"."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme in ('https', 'wss') else 80)}"

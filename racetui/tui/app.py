@@ -137,6 +137,8 @@ class RaceApp(App[None]):
         self.state = UiState(pipeline.engine, clock)
         self.state.master_offset = master_offset
         self.notices: list[str] = []
+        # racetui.util.logs.DashboardLog while run by a command: the log file, recent records
+        self.logs: Any = None
         self.ticks = 0
         self.last_changes = ChangeSet()
         # The incident desk (officials' decisions, SQLite in the data dir): its overrides

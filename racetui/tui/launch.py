@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from racetui.config import Config, ConfigError, load_config
@@ -83,8 +85,18 @@ def run_dashboard(
         publishing=publishing,
     )
     app.notices += config.warnings
+    from racetui.config import data_dir
+    from racetui.util.logs import dashboard_logging
+
     try:
-        app.run()
+        log_dir = data_dir() / "logs"
+    except OSError:
+        log_dir = Path(tempfile.gettempdir()) / "racetui-logs"
+    try:
+        # Textual owns the terminal: log records go to a file and the Health screen.
+        with dashboard_logging(log_dir) as logs:
+            app.logs = logs
+            app.run()
     finally:
         if hub is not None:
             hub.close()

@@ -7,7 +7,9 @@ back (:meth:`RaceScreen.reload`, on ``ScreenResume``). Hidden screens do no work
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -22,7 +24,41 @@ if TYPE_CHECKING:
     from racetui.tui.app import RaceApp
     from racetui.tui.state import UiState
 
-__all__ = ["RaceScreen"]
+__all__ = ["RaceScreen", "TableScreen", "why_empty"]
+
+
+def why_empty(sources: Sequence[Any]) -> str | None:
+    """Why there is no race to show, from the sources' health: the board says it instead of
+    a bare "no athletes" ("can't reach host:port — retrying in 4 s", "HTTP 404 for URL",
+    "not JSON: …"). None when no source has anything to say."""
+    from racetui.sources.base import FeedState
+
+    if not sources:
+        return "No sources: nothing is feeding this dashboard."
+    lines = []
+    for source in sources:
+        health = source.health
+        state = health.effective_state()
+        name = source.name
+        if state is FeedState.CONNECTING:
+            lines.append(f"{name}: connecting…")
+        elif state is FeedState.ERROR or (state is FeedState.STOPPED and health.last_error):
+            error = health.last_error or "error"
+            # A feed's messages already start with its URL, which is in its name too.
+            text = error if name.split()[-1] in error else f"{name}: {error}"
+            wait = health.retry_in()
+            if wait is not None:
+                text += f" — retrying in {math.ceil(wait)} s"
+            lines.append(text)
+        elif state is FeedState.STALE:
+            lines.append(f"{name}: no message for {int(health.age() or 0)} s")
+        elif state is FeedState.CONNECTED:
+            lines.append(f"{name}: connected, no race in it yet")
+        elif state is FeedState.STOPPED:
+            lines.append(f"{name}: stopped")
+    if not lines:
+        return None
+    return "\n".join(lines) + "\n(7 Health: every source's story)"
 
 
 class RaceScreen(Screen[None]):
@@ -73,6 +109,7 @@ class TableScreen(RaceScreen):
     """A race screen whose body is one :class:`RowTable` (id ``TABLE_ID``), focused on mount."""
 
     TABLE_ID = ""
+    _empty_default: str | None = None  # the table's own empty text, when there is a race
 
     @property
     def table(self) -> RowTable:
@@ -80,3 +117,19 @@ class TableScreen(RaceScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
+
+    def tick(self, changes: ChangeSet) -> None:
+        super().tick(changes)
+        if self.ready:
+            self.explain_empty()
+
+    def explain_empty(self) -> None:
+        """With no race at all, the empty table says why (see :func:`why_empty`)."""
+        table = self.table
+        if self._empty_default is None:
+            self._empty_default = table.empty_text
+        reason = why_empty(self.race_app.sources) if self.state.race() is None else None
+        text = reason or self._empty_default
+        if text != table.empty_text:
+            table.empty_text = text
+            table.refresh()

@@ -11,6 +11,7 @@ and refreshes exactly the lines whose content changed. Nothing scales with the f
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TypeGuard, cast
 
@@ -290,9 +291,15 @@ class RowTable(ScrollView, can_focus=True):
             return strip
         index = self.first_row + y - 1
         if self._count == 0:
-            if y == 1:
+            # The empty text can be several lines (why a board is empty, one per source).
+            lines = [
+                part
+                for paragraph in self.empty_text.splitlines()
+                for part in (textwrap.wrap(paragraph, max(8, width - 2)) or [""])
+            ]
+            if 1 <= y <= len(lines):
                 style = base + self._style("rt--empty")
-                return Strip([Segment(fit(" " + self.empty_text, width), style)])
+                return Strip([Segment(fit(" " + lines[y - 1], width), style)])
             return Strip.blank(width, base)
         row = self.row_at(index)
         if row is None:
