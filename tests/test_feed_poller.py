@@ -230,7 +230,9 @@ async def test_unreachable_and_slow_servers(server: tuple[str, Feed]) -> None:
     source = FeedSource(f"http://127.0.0.1:{closed_port}/feed")
     assert await source.poll_once(Pipeline()) is False
     assert source.health.state is FeedState.ERROR
-    assert (source.health.last_error or "").startswith(f"http://127.0.0.1:{closed_port}/feed: cannot fetch")
+    assert (source.health.last_error or "").startswith(
+        f"http://127.0.0.1:{closed_port}/feed: can't reach 127.0.0.1:{closed_port}"
+    )
     await source.aclose()
 
     feed.delay = 0.5

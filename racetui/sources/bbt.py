@@ -1119,7 +1119,9 @@ class BBTSource:
                 raise BBTError(f"GET {route}: no answer within {self.timeout:g} s") from None
             except httpx.ConnectError as exc:
                 where = _host_port(self.api_url)
-                raise BBTError(self._scrub(f"can't reach {where}: GET {route}: {exc}")) from None
+                raise BBTError(
+                    self._scrub(f"can't reach {where}: GET {route}: ConnectError: {exc}")
+                ) from None
             except httpx.HTTPError as exc:
                 raise BBTError(self._scrub(f"GET {route}: {type(exc).__name__}: {exc}")) from None
         received = time.time()
