@@ -85,7 +85,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
 
     def show_latest(self) -> None:
         """Put the cursor on the athlete's latest timing point (the first row before the start)."""
-        entry = self.app.state.entry(self.ref)  # type: ignore[attr-defined]
+        entry = self.race_app.state.entry(self.ref)
         if entry is not None and entry.last >= 0 and self.ready:
             self.query_one("#points", RowTable).move_cursor(entry.last)
 
