@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="event: a triathlon, a 10 km road race and a relay later; or one race of that kind",
     )
     parser.add_argument(
-        "--athletes", type=int, default=None, metavar="N", help="entries of the first race (default: the kind's)"
+        "--athletes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="entries of the first race (default: the kind's)",
     )
     parser.add_argument("--speed", type=float, default=3.0, metavar="X", help="race time per real second")
     parser.add_argument(
