@@ -29,3 +29,15 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         monkeypatch.delenv(name, raising=False)
     return data
+
+
+@pytest.fixture
+def redis_server():  # type: ignore[no-untyped-def]
+    """A real redis-server on a free loopback port (skipped where it is not installed:
+    CI's .ci/run installs it)."""
+    from tests.fakes.redis import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with RedisServer() as server:
+        yield server
