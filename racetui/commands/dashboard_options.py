@@ -27,6 +27,7 @@ __all__ = [
     "Publishing",
     "add_dashboard_arguments",
     "build_publishing",
+    "build_startlist_changes",
     "extra_sources",
     "parse_mapping",
 ]
@@ -309,6 +310,49 @@ class CachedStartList:
             pipeline.add_participants(participants)
         self.pushed |= fresh  # after our own change set: it must not ask for a re-push
         self.health.received()
+
+
+def build_startlist_changes(args: argparse.Namespace, config: Config, publishing: Any = None) -> Any:
+    """Race-day start-list fixes from the dashboard (the ``L`` screen) with ``--startlist``,
+    for every service whose credentials are configured; None otherwise. Shares the
+    publishing outbox when there is one (one delivering owner per process). ValueError
+    (one line) when the outbox cannot be opened."""
+    if not getattr(args, "startlist", False):
+        return None
+    from racetui.publish.outbox import Outbox, OutboxError
+    from racetui.sources.startlist import ChronoTrackClient, CredentialsError, RaceEntryClient, StartListCache
+    from racetui.sources.startlist.writeback import StartListWriter
+    from racetui.tui.startlist_changes import StartListChanges
+
+    settings = config.startlist
+    cache = StartListCache()
+    writers: dict[str, Any] = {}
+    with contextlib.suppress(CredentialsError):  # no credentials: that service is read-only
+        client = RaceEntryClient(
+            settings.raceentry_url,
+            settings.raceentry_key,
+            settings.raceentry_secret,
+            login_fields=settings.raceentry_login_fields,
+        )
+        writers["raceentry"] = StartListWriter(client, cache)
+    with contextlib.suppress(CredentialsError):
+        ct = ChronoTrackClient(
+            settings.chronotrack_url,
+            client_id=settings.chronotrack_client_id,
+            client_secret=settings.chronotrack_client_secret,
+            username=settings.chronotrack_username,
+            password=settings.chronotrack_password,
+        )
+        writers["chronotrack"] = StartListWriter(ct, cache)
+    if not writers:
+        return None
+    if publishing is not None and getattr(publishing, "owner", False):
+        return StartListChanges(writers, outbox=publishing.outbox, cache=cache, service=publishing.service)
+    try:
+        outbox = Outbox(owner=True)
+    except OutboxError as exc:
+        raise ValueError(f"--startlist: {exc}") from None
+    return StartListChanges(writers, outbox=outbox, cache=cache)
 
 
 def extra_sources(args: argparse.Namespace, config: Config) -> list[Any]:

@@ -54,6 +54,7 @@ from racetui.tui.screens.publish import PublishScreen
 from racetui.tui.screens.quit import QuitScreen
 from racetui.tui.screens.search import SearchScreen
 from racetui.tui.screens.splits import SplitsScreen
+from racetui.tui.screens.startlist import StartListScreen
 from racetui.tui.state import AthleteRef, UiState
 from racetui.tui.themes import DEFAULT_THEME, PREFIX, THEME_VARIABLES, load_themes
 from racetui.tui.tracker import AthleteEvent
@@ -98,6 +99,7 @@ class RaceApp(App[None]):
             for mode, key, title, about in SCREENS
         ),
         Binding("slash", "search", "Search", key_display="/"),
+        Binding("L", "startlist", "Start list", show=False),
         Binding("r", "race(1)", "Race"),
         Binding("R", "race(-1)", "Previous race", show=False),
         Binding("v", "wave", "Wave", show=False),
@@ -121,6 +123,7 @@ class RaceApp(App[None]):
         master_offset: bool = True,
         publishing: Any = None,
         desk: IncidentDesk | None = None,
+        startlists: Any = None,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -130,6 +133,8 @@ class RaceApp(App[None]):
         self.sources = list(sources)
         # publishing from the dashboard (commands/dashboard_options.Publishing) or None
         self.publishing = publishing
+        # race-day start-list fixes (racetui.tui.startlist_changes.StartListChanges) or None
+        self.startlists = startlists
         self.config = config or Config()
         self.clock = clock
         self.tick_seconds = tick
@@ -178,8 +183,30 @@ class RaceApp(App[None]):
             self.run_worker(
                 self.publishing.run(self.pipeline), name="publish", group="publish", exit_on_error=False
             )
+        if self.startlists is not None:
+            self.startlists.service.listeners.append(self._startlist_answered)
+            self.run_worker(
+                self.startlists.run(self.pipeline),
+                name="start-list changes",
+                group="publish",
+                exit_on_error=False,
+            )
         self.tick()
         self.set_interval(self.tick_seconds, self.tick, name="ui tick")
+
+    def _startlist_answered(self, item: Any) -> None:
+        """A start-list change answered: say so (a refusal with the service's reason)."""
+        if not item.target.startswith("startlist.") or not item.settled:
+            return
+        if item.state == "sent":
+            self.notify(f"{item.summary}: done", title="Start list", markup=False)
+        else:
+            self.notify(
+                item.error or item.summary, title="Start list", severity="error", timeout=12, markup=False
+            )
+        for screen in self.screen_stack:
+            if isinstance(screen, StartListScreen) and screen.is_mounted:
+                screen.reload()
 
     async def _run_source(self, source: Any) -> None:
         try:
@@ -411,6 +438,10 @@ class RaceApp(App[None]):
 
         self.push_screen(SearchScreen(), found)
 
+    def action_startlist(self, bib: str | None = None) -> None:
+        """The start list of the current race, with the race-day fixes."""
+        self.push_screen(StartListScreen(bib))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -459,6 +490,7 @@ class RaceApp(App[None]):
         for mode, key, title, about in SCREENS:
             yield SystemCommand(f"{key} {title}", about.capitalize(), partial(self.switch_mode, mode))
         yield SystemCommand("Search athlete", "Find an athlete by bib or name (/)", self.action_search)
+        yield SystemCommand("Start list", "Entries; add, fix, move or delete one (L)", self.action_startlist)
         yield SystemCommand("Next race", "Switch to the next race (r)", partial(self.action_race, 1))
         yield SystemCommand("Next wave", "Clock and leaderboard for the next wave (v)", self.action_wave)
         yield SystemCommand("Next theme", "Cycle racetui's themes (t)", self.action_cycle_theme)

@@ -44,7 +44,7 @@ def run_dashboard(
     except ConfigError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
-    from racetui.commands.dashboard_options import build_publishing, extra_sources
+    from racetui.commands.dashboard_options import build_publishing, build_startlist_changes, extra_sources
     from racetui.hub.local import HubError, LocalHub, fork_available
     from racetui.hub.replica import ReplicaPipeline
     from racetui.sources.base import Pipeline
@@ -55,6 +55,13 @@ def run_dashboard(
         publishing = build_publishing(args, config, pipeline.engine)
     except ValueError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        startlists = build_startlist_changes(args, config, publishing)
+    except ValueError as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        if publishing is not None:
+            publishing.close()
         return 2
     hub: LocalHub | None = None
     try:
@@ -71,6 +78,8 @@ def run_dashboard(
         print(f"racetui {command}: {exc}", file=sys.stderr)
         if publishing is not None:
             publishing.close()
+        if startlists is not None:
+            startlists.close()
         return 2
     from racetui.tui.app import RaceApp
     from racetui.tui.clock import system_clock
@@ -83,6 +92,7 @@ def run_dashboard(
         clock=clock or system_clock,
         master_offset=master_offset,
         publishing=publishing,
+        startlists=startlists,
     )
     app.notices += config.warnings
     from racetui.config import data_dir
@@ -102,6 +112,8 @@ def run_dashboard(
             hub.close()
         if publishing is not None:
             publishing.close()
+        if startlists is not None:
+            startlists.close()
         for source in sources:
             journal = getattr(source, "journal", None)
             close = getattr(journal, "close", None)

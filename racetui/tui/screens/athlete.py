@@ -37,6 +37,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close"),
         Binding("w", "watch", "Watch"),
         Binding("m", "mark", "Mark", show=False),
+        Binding("E", "startlist", "Fix entry", show=False),
         *DESK_BINDINGS,
     ]
 
@@ -175,3 +176,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
 
     def action_mark(self) -> None:
         self.post_message(ToggleMark(self.ref))
+
+    def action_startlist(self) -> None:
+        """This athlete's start-list entry: fix it, move it, delete it."""
+        self.race_app.action_startlist(self.ref[1])
