@@ -127,8 +127,8 @@ async def test_walk_up_entry_added_from_the_dashboard_shows_on_the_leaderboard(
 def test_dashboard_wires_start_list_fixes_for_configured_services(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from racetui.commands.dashboard_options import build_startlist_changes
     from racetui.config import load_config
+    from racetui.tui.launch import build_startlist_changes
 
     assert build_startlist_changes(argparse.Namespace(startlist=False), load_config(None)) is None
     # --startlist without any credentials: read-only names, no writers

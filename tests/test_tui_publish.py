@@ -17,21 +17,17 @@ from pydantic import SecretStr
 from textual.widgets import DataTable, Input, Static
 
 from racetui.cli import build_parser
-from racetui.commands.dashboard_options import (
-    CachedStartList,
-    Publishing,
-    build_publishing,
-    extra_sources,
-    parse_mapping,
-)
 from racetui.config import Config, OpenTrackConfig, TriathlonConfig
 from racetui.model import Event, Participant, Passing, Race, RaceKind, TimingPoint
 from racetui.publish.outbox import ItemState, Outbox, PublishService
+from racetui.publish.session import Publishing, PublishingOptions, build_publishing, parse_mapping
 from racetui.publish.triathlon import FileSender, TriathlonPublisher
 from racetui.sources.base import Pipeline, SourceHealth, SourceMode
 from racetui.sources.startlist import Fetched, StartEntry, StartListCache
+from racetui.sources.startlist.cached import CachedStartList
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
+from racetui.tui.launch import startlist_sources
 from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.publish import ConfirmPublish, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
@@ -87,7 +83,7 @@ def triathlon_app(url: str, apikey: str = KEY, *extra: str) -> tuple[RaceApp, Pu
         "0.5",
         *extra,
     )
-    publishing = build_publishing(args, config, pipeline.engine)
+    publishing = build_publishing(PublishingOptions.from_args(args), config, pipeline.engine)
     assert publishing is not None
     return make_app(publishing, pipeline, [feed]), publishing
 
@@ -129,12 +125,12 @@ def test_options_parse_and_refuse_clearly() -> None:
     with pytest.raises(ValueError, match=r"--event: expected RACE=ID, got 'elite'"):
         parse_mapping(["elite"], "--event")
     engine = Pipeline().engine
-    assert build_publishing(options(), Config(), engine) is None
+    assert build_publishing(PublishingOptions.from_args(options()), Config(), engine) is None
     with pytest.raises(ValueError, match="apikey"):
-        build_publishing(options("--publish-triathlon"), Config(), engine)
+        build_publishing(PublishingOptions.from_args(options("--publish-triathlon")), Config(), engine)
     with pytest.raises(ValueError, match="--competition"):
         config = Config(opentrack=OpenTrackConfig(token=SecretStr("t0ken-abc")))
-        build_publishing(options("--publish-opentrack"), config, engine)
+        build_publishing(PublishingOptions.from_args(options("--publish-opentrack")), config, engine)
 
 
 def test_dashboard_commands_refuse_publishing_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,8 +141,8 @@ def test_dashboard_commands_refuse_publishing_without_credentials(capsys: pytest
     assert err.startswith("racetui demo: ") and "RACETUI_TRIATHLON_APIKEY" in err and err.count("\n") == 1
     assert main(["demo", "--publish-triathlon", "--file", "x.json", "--prog", "elite"]) == 2
     assert "--prog: expected RACE=ID, got 'elite'" in capsys.readouterr().err
-    assert [type(s) for s in extra_sources(options("--startlist"), Config())] == [CachedStartList]
-    assert extra_sources(options(), Config()) == []
+    assert [type(s) for s in startlist_sources(options("--startlist"))] == [CachedStartList]
+    assert startlist_sources(options()) == []
 
 
 # ------------------------------------------------------------------ screens
@@ -402,7 +398,7 @@ async def test_opentrack_from_the_screen() -> None:
         )
         competition = fake.url + "/api/2026/GBR/api-test/"
         args = options("--publish-opentrack", "--competition", competition, "--event", "elite=ELITE")
-        publishing = build_publishing(args, config, pipeline.engine)
+        publishing = build_publishing(PublishingOptions.from_args(args), config, pipeline.engine)
         assert publishing is not None and publishing.triathlon is None
         standings = pipeline.engine.race("elite")
         finish = next(point for point in standings.race.points if point.is_finish)

@@ -224,42 +224,6 @@ def _when(stamp: float | None) -> str:
     return format_time_of_day(datetime.fromtimestamp(stamp).astimezone())
 
 
-# ================================================================ senders
-
-
-def triathlon_sender(
-    config: Any, *, api_url: str | None = None, file: str | None = None, timeout: float = 10.0
-) -> Any:
-    """The World Triathlon sender: a :class:`FileSender` for hosted-file delivery, else a
-    :class:`TriathlonSender` with the configured apikey (shared with the dashboard's
-    ``--publish-triathlon``). ValueError when POSTing without an apikey."""
-    from racetui.publish.triathlon import NO_APIKEY, FileSender, TriathlonSender
-
-    if file is not None:
-        return FileSender()
-    tri = config.triathlon
-    if tri.apikey is None:
-        raise ValueError(NO_APIKEY)
-    return TriathlonSender(tri.apikey, api_url=api_url or tri.api_url, timeout=timeout)
-
-
-def opentrack_sender(config: Any, *, server: str | None = None, timeout: float = 10.0) -> Any:
-    """The OpenTrack sender with the configured token or username/password (shared with the
-    dashboard's ``--publish-opentrack``). ValueError without credentials."""
-    from racetui.publish.opentrack import NO_CREDENTIALS, OpenTrackSender
-
-    ot = config.opentrack
-    if ot.token is None and not (ot.username and ot.password is not None):
-        raise ValueError(NO_CREDENTIALS)
-    return OpenTrackSender(
-        username=ot.username,
-        password=ot.password,
-        token=ot.token,
-        server=server or ot.server,
-        timeout=timeout,
-    )
-
-
 # ================================================================ sources
 
 
@@ -474,7 +438,8 @@ class _Session:
 
     # ---------------------------------------------------------------- build
     def _build(self) -> None:
-        from racetui.publish.outbox import Backoff, PublishError, PublishService
+        from racetui.publish.outbox import PublishError, PublishService
+        from racetui.util.retry import Backoff
 
         base, cap = self.args.backoff
         backoff = Backoff(base=base, cap=cap)
@@ -497,6 +462,8 @@ class _Session:
         hosted = self.args.file is not None
         api_url = self.args.api_url or tri.api_url
         try:
+            from racetui.publish.session import triathlon_sender
+
             sender = triathlon_sender(
                 self.config, api_url=api_url, file=self.args.file, timeout=self.args.http_timeout
             )
@@ -546,6 +513,8 @@ class _Session:
                 )
         server = self.args.server or ot.server
         try:
+            from racetui.publish.session import opentrack_sender
+
             sender = opentrack_sender(self.config, server=server, timeout=self.args.http_timeout)
         except ValueError as exc:
             raise _Exit(2, str(exc)) from None
@@ -802,11 +771,14 @@ async def _flush(args: argparse.Namespace, config: Any) -> int:
     import asyncio
     import contextlib
 
-    from racetui.publish.outbox import Backoff, ItemState, PublishService
+    from racetui.publish.outbox import ItemState, PublishService
     from racetui.publish.triathlon import FileSender
+    from racetui.util.retry import Backoff
 
     outbox = _open_outbox(owner=True)
     senders: list[Any] = [FileSender()]
+    from racetui.publish.session import opentrack_sender, triathlon_sender
+
     for make in (triathlon_sender, opentrack_sender):
         with contextlib.suppress(ValueError):  # no credentials: its uploads wait (said below)
             senders.append(make(config, timeout=args.http_timeout))

@@ -123,8 +123,13 @@ class SourceHealth:
 
 
 class Source(Protocol):
-    name: str
-    health: SourceHealth
+    """Anything that feeds a pipeline: a timing client, a feed poller, a replay, a cache."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def health(self) -> SourceHealth: ...
 
     async def run(self, pipeline: Pipeline) -> None:
         """Feed the pipeline until cancelled. Never raises for bad input or a lost peer."""

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, SystemCommand
@@ -26,10 +26,13 @@ from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from racetui.config import Config
-from racetui.engine import ChangeSet
-from racetui.sources.base import Pipeline
+from racetui.engine import ChangeSet, Pipeline
+from racetui.sources.base import Source
 from racetui.sources.desk import DeskError, IncidentDesk
 from racetui.tui.clock import Clock, system_clock
+
+if TYPE_CHECKING:
+    from racetui.publish.session import Publishing
 from racetui.tui.messages import (
     DeskEntryRecorded,
     DeskEntryRejected,
@@ -111,7 +114,7 @@ class RaceApp(App[None]):
     def __init__(
         self,
         pipeline: Pipeline,
-        sources: Sequence[Any] = (),
+        sources: Sequence[Source] = (),
         *,
         config: Config | None = None,
         clock: Clock = system_clock,
@@ -121,7 +124,7 @@ class RaceApp(App[None]):
         tracker_budget: float | None = 0.03,
         strict: bool = False,
         master_offset: bool = True,
-        publishing: Any = None,
+        publishing: Publishing | None = None,
         desk: IncidentDesk | None = None,
         startlists: Any = None,
     ) -> None:
@@ -131,7 +134,7 @@ class RaceApp(App[None]):
         self._frozen_at = 0
         self.pipeline = pipeline
         self.sources = list(sources)
-        # publishing from the dashboard (commands/dashboard_options.Publishing) or None
+        # publishing from the dashboard (racetui.publish.session.Publishing) or None
         self.publishing = publishing
         # race-day start-list fixes (racetui.tui.startlist_changes.StartListChanges) or None
         self.startlists = startlists

@@ -13,18 +13,79 @@ the dashboard's replica. The user sees one program; quitting it ends the hub.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from racetui.config import Config, ConfigError, load_config
 
-__all__ = ["SourcesFactory", "run_dashboard"]
+if TYPE_CHECKING:
+    from racetui.publish.session import Publishing
+    from racetui.sources.base import Source
+    from racetui.sources.startlist.writeback import StartListWriter
+    from racetui.tui.startlist_changes import StartListChanges
 
-SourcesFactory = Callable[[Config], Sequence[Any]]
+__all__ = ["SourcesFactory", "build_startlist_changes", "run_dashboard", "startlist_sources"]
+
+SourcesFactory = Callable[[Config], Sequence["Source"]]
+
+
+def startlist_sources(args: argparse.Namespace) -> list[Source]:
+    """``--startlist``: names by bib from the local start-list cache, next to the timing source."""
+    if not getattr(args, "startlist", False):
+        return []
+    from racetui.sources.startlist.cached import CachedStartList
+
+    return [CachedStartList()]
+
+
+def build_startlist_changes(
+    args: argparse.Namespace, config: Config, publishing: Publishing | None = None
+) -> StartListChanges | None:
+    """Race-day start-list fixes from the dashboard (the ``L`` screen) with ``--startlist``,
+    for every service whose credentials are configured; None otherwise. Shares the
+    publishing outbox when there is one (one delivering owner per process). ValueError
+    (one line) when the outbox cannot be opened."""
+    if not getattr(args, "startlist", False):
+        return None
+    from racetui.publish.outbox import Outbox, OutboxError
+    from racetui.sources.startlist import ChronoTrackClient, CredentialsError, RaceEntryClient, StartListCache
+    from racetui.sources.startlist.writeback import StartListWriter
+    from racetui.tui.startlist_changes import StartListChanges
+
+    settings = config.startlist
+    cache = StartListCache()
+    writers: dict[str, StartListWriter] = {}
+    with contextlib.suppress(CredentialsError):  # no credentials: that service is read-only
+        client = RaceEntryClient(
+            settings.raceentry_url,
+            settings.raceentry_key,
+            settings.raceentry_secret,
+            login_fields=settings.raceentry_login_fields,
+        )
+        writers["raceentry"] = StartListWriter(client, cache)
+    with contextlib.suppress(CredentialsError):
+        ct = ChronoTrackClient(
+            settings.chronotrack_url,
+            client_id=settings.chronotrack_client_id,
+            client_secret=settings.chronotrack_client_secret,
+            username=settings.chronotrack_username,
+            password=settings.chronotrack_password,
+        )
+        writers["chronotrack"] = StartListWriter(ct, cache)
+    if not writers:
+        return None
+    if publishing is not None and publishing.owner:
+        return StartListChanges(writers, outbox=publishing.outbox, cache=cache, service=publishing.service)
+    try:
+        outbox = Outbox(owner=True)
+    except OutboxError as exc:
+        raise ValueError(f"--startlist: {exc}") from None
+    return StartListChanges(writers, outbox=outbox, cache=cache)
 
 
 def run_dashboard(
@@ -44,15 +105,15 @@ def run_dashboard(
     except ConfigError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
-    from racetui.commands.dashboard_options import build_publishing, build_startlist_changes, extra_sources
+    from racetui.engine import Pipeline
     from racetui.hub.local import HubError, LocalHub, fork_available
     from racetui.hub.replica import ReplicaPipeline
-    from racetui.sources.base import Pipeline
+    from racetui.publish.session import PublishingOptions, build_publishing
 
     embedded = fork_available() and not getattr(args, "in_process", False)
     pipeline = ReplicaPipeline() if embedded else Pipeline()
     try:  # before the sources: a refused publishing option leaves no journal behind
-        publishing = build_publishing(args, config, pipeline.engine)
+        publishing = build_publishing(PublishingOptions.from_args(args), config, pipeline.engine)
     except ValueError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
@@ -66,14 +127,14 @@ def run_dashboard(
     hub: LocalHub | None = None
     try:
         if embedded:
-            hub = LocalHub.start(lambda: list(make_sources(config)) + extra_sources(args, config))
-            sources: list[Any] = list(hub.sources)
+            hub = LocalHub.start(lambda: list(make_sources(config)) + startlist_sources(args))
+            sources: list[Source] = list(hub.sources)
             owner = getattr(clock, "__self__", None)
             follow_clock = getattr(owner, "follow_clock", None)
             if callable(follow_clock):  # the demo's simulator clock lives in the hub
                 hub.on_clock = follow_clock
         else:
-            sources = list(make_sources(config)) + extra_sources(args, config)
+            sources = list(make_sources(config)) + startlist_sources(args)
     except (ValueError, OSError, HubError) as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         if publishing is not None:

@@ -9,7 +9,7 @@ upload's detail underneath. Actions, each behind a confirmation where it matters
     u  resume a held target                    s  sandbox on/off (asks before turning it off)
     o  mark the current race official (asks for the word OFFICIAL: it is final)
 
-The screen drives :class:`racetui.commands.dashboard_options.Publishing` (``app.publishing``);
+The screen drives :class:`racetui.publish.session.Publishing` (``app.publishing``);
 without publishing options it says which options enable it. Secrets never reach it: the
 outbox stores none and scrubs every server answer.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -31,6 +31,9 @@ from racetui.engine import ChangeSet
 from racetui.model.times import format_time_of_day
 from racetui.tui.appref import race_app
 from racetui.tui.screens.base import RaceScreen
+
+if TYPE_CHECKING:
+    from racetui.publish.session import Publishing
 
 __all__ = ["ConfirmPublish", "PublishPanel", "PublishScreen"]
 
@@ -125,7 +128,7 @@ class PublishPanel(Vertical):
     }
     """
 
-    def __init__(self, publishing: Any = None) -> None:
+    def __init__(self, publishing: Publishing | None = None) -> None:
         super().__init__(id="publish-panel")
         self.publishing = publishing
         self._signature: tuple[Any, ...] = ()
@@ -133,7 +136,7 @@ class PublishPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         if self.publishing is None:
-            from racetui.commands.dashboard_options import ENABLE_HINT
+            from racetui.publish.session import ENABLE_HINT
 
             yield Static("Publish\n\n" + ENABLE_HINT, id="publish-off", markup=False)
             return
@@ -161,6 +164,8 @@ class PublishPanel(Vertical):
 
     def target_lines(self) -> list[str]:
         pub = self.publishing
+        if pub is None:
+            return []
         zone = self.zone
         lines: list[str] = []
         for status in pub.service.targets():
@@ -188,6 +193,8 @@ class PublishPanel(Vertical):
         from racetui.publish.outbox import PublishError
 
         pub = self.publishing
+        if pub is None:
+            return name
         tri = pub.triathlon
         if tri is not None and name == tri.target:
             where = f"file {tri.destination}" if tri.hosted_file else tri.destination
