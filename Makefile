@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint types pytest bench bench-smoke clean
+.PHONY: demo test lint imports types pytest bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/racetui demo
 
-test: $(STAMP) lint types pytest
+test: $(STAMP) lint imports types pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check racetui tests benchmarks
 	$(BIN)/ruff format --check racetui tests benchmarks
+
+# The layer order (contracts in pyproject.toml): model → engine → sources, publish → hub → tui, sim → commands.
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy
