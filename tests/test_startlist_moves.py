@@ -272,3 +272,22 @@ async def test_chronotrack_over_rate_for_too_long_fails_and_writes_nothing(
     with pytest.raises(StartListError, match=r"service unavailable \(over rate"):
         await ct_sync(ct_fake, ct_url, cache, [], "half", sleep=sleep, busy_retries=3)
     assert cache.entries() == [] and cache.syncs() == []
+
+
+async def test_raceentry_teams_written_back_and_read_on_the_next_sync(
+    re_fake: FakeRaceEntry, re_url: str, cache: StartListCache
+) -> None:
+    re_fake.add_team("21", 9, "Sole Survivors")
+    async with RaceEntryClient(re_url, re_fake.key, re_fake.secret, timeout=10) as client:
+        (new,) = await client.save_teams(
+            "21", [{"team_id": "", "team_type_id": 68, "team_name": "Track Pack"}]
+        )
+        assert await client.save_teams(
+            "21", [{"team_id": "9", "team_type_id": 68, "team_name": "Sole Sisters"}]
+        ) == ["9"]
+        john = {"first_name": "John", "last_name": "Doe", "team_id": new}
+        await client.save_participants("21", [{"registration_id": "30", "user": john, "event_id": 16}])
+    await re_sync(re_fake, re_url, cache, "16", "10k")
+    clubs = {p.bib: p.club for p in cache.participants("10k")}
+    assert clubs["101"] == "Track Pack"
+    assert {t.name for t in cache.teams("raceentry", "race 21 events 16")} == {"Sole Sisters", "Track Pack"}
