@@ -6,25 +6,23 @@ desk, start-list cache) lives in ``$RACETUI_DATA_DIR`` or the platformdirs data 
 
 Secrets (API keys, passwords, tokens) are ``SecretStr``: their repr is ``**********``,
 so they never reach a log, a screen or an error message by accident. A config file that
-holds secrets is written 0600, and loading one that others can read warns.
+holds secrets must be 0600 (``chmod 600``): loading one that others can read warns.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from racetui.util.secrets import register
 
-__all__ = ["Config", "ConfigError", "config_path", "data_dir", "load_config", "save_config"]
+__all__ = ["Config", "ConfigError", "config_path", "data_dir", "load_config"]
 
 APP = "racetui"
 
@@ -188,36 +186,3 @@ def _file_only(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return {}
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    return value
-
-
-def save_config(config: Config, path: str | os.PathLike[str] | None = None) -> Path:
-    """Write the config atomically; 0600 whenever it holds a secret."""
-    target = Path(path) if path else (config.path or config_path())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    plain = config.model_dump(exclude={"path", "warnings"})
-
-    def reveal(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return value.get_secret_value()
-        if isinstance(value, dict):
-            return {k: reveal(v) for k, v in value.items()}
-        return value
-
-    text = tomli_w.dumps(_drop_none(reveal(plain)))
-    mode = 0o600 if config.has_secrets() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-", suffix=".toml")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
