@@ -20,9 +20,11 @@ Measured per passing:
   includes waiting for the tick (racetui coalesces to one tick every ``tick`` seconds on
   purpose, so this is about half a tick plus the above).
 
-A tick whose changes touch nothing on screen produces no frame: its passings count as
-shown when the tick ends. Also: time from app start to the first drawn leaderboard, and
-the peak RSS of each run (every scenario runs in its own process).
+A tick's passings count as shown at the frame written after it (a widget's ``refresh()``
+reaches the screen only when Textual delivers the update, after the tick); a tick whose
+changes touch nothing on screen produces no frame, and its passings count as shown when
+Textual has refreshed without writing one (``call_after_refresh``). Also: time from app
+start to the first drawn leaderboard, and the peak RSS of each run (every scenario runs in its own process).
 
 Usage: python -m benchmarks.bench_ui [--smoke] [--seconds S] [--only racetui-2000 …]
 """
@@ -68,6 +70,10 @@ class Probe:
         self.awaiting.clear()
 
 
+def _unshown(probe: Probe) -> None:
+    probe.resolve(time.perf_counter())
+
+
 def instrument(app: Any, probe: Probe, tick_name: str = "tick") -> None:
     """Wrap the app's UI tick and its frame output (``_display``, headless included)."""
     original_tick = getattr(app, tick_name)
@@ -80,9 +86,11 @@ def instrument(app: Any, probe: Probe, tick_name: str = "tick") -> None:
             probe.tick_seconds.append(time.perf_counter() - started)
         if drained:
             probe.awaiting.append((started, drained))
-        screen = app.screen
-        if not (screen._dirty_widgets or screen._repaint_required or screen._layout_required):
-            probe.resolve(time.perf_counter())  # nothing on screen changed: already shown
+            # A widget's refresh() reaches the screen only when Textual delivers the update
+            # after this tick: the passings are shown by the next frame (``display`` below
+            # resolves them). Only if Textual refreshes and writes no frame did the tick
+            # change nothing on screen; they count as shown then, not at the tick's end.
+            app.call_after_refresh(_unshown, probe)
 
     setattr(app, tick_name, tick)
     original_display = app._display

@@ -20,7 +20,16 @@ from pathlib import Path
 
 from benchmarks.common import Measurement, print_table
 
-BENCHES = ["bench_engine", "bench_v11", "bench_ui", "bench_sim", "bench_startup", "bench_overlay"]
+BENCHES = [
+    "bench_engine",
+    "bench_v11",
+    "bench_ui",
+    "bench_sim",
+    "bench_startup",
+    "bench_overlay",
+    "bench_hub",
+    "bench_pty",
+]
 
 
 def machine() -> dict[str, object]:

@@ -1,0 +1,194 @@
+"""The viewer's loop while a hub ingests a 50,000-athlete race: the longest stall.
+
+A 50,000-athlete marathon two hours in (``racetui sim --kind road --speed 60 --skip
+7200``, its own process) feeds an embedded hub (a forked child, BBT push, journal on);
+the viewer's loop holds the replica and a UI tick (``pipeline.drain()`` every 0.15 s,
+what the dashboard does before drawing) and a loop-lag probe: a task that asks to wake
+every 5 ms and records how late it wakes. The same for a 50,000-athlete v1.1 feed
+(``--kind triathlon``, journal on), polled once a second: each poll is a full message.
+
+Reported: the longest stall and p99 while loading and while live, the time to the first
+athletes and to the whole field in the replica, the frames and athletes per second the
+replica applies, and the peak RSS of the viewer and of the hub. Drawing is not included
+(bench_pty measures key→frame in a real terminal).
+
+Usage: python -m benchmarks.bench_hub [--smoke] [--athletes N] [--live S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Measurement, percentile, print_table
+from benchmarks.simproc import SimProcess, peak_rss_mb
+
+PROBE = 0.005
+
+
+class LagProbe:
+    """How late the loop wakes a 5 ms sleeper, and how much of that lateness was this
+    thread's own CPU work (the rest is the OS running other processes: on a shared
+    2-core machine that is most of the wall-clock lateness)."""
+
+    def __init__(self) -> None:
+        self.phase = "loading"
+        self.by_phase: dict[str, list[float]] = {"loading": [], "live": []}
+        self.cpu_by_phase: dict[str, list[float]] = {"loading": [], "live": []}
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            cpu = time.thread_time()
+            await asyncio.sleep(PROBE)
+            late = loop.time() - start - PROBE
+            self.by_phase[self.phase].append(max(0.0, late))
+            self.cpu_by_phase[self.phase].append(time.thread_time() - cpu)
+
+
+async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Path) -> dict[str, Any]:
+    from racetui.hub.local import LocalHub
+    from racetui.hub.replica import ReplicaPipeline
+
+    started = time.perf_counter()
+    hub = LocalHub.start(make_sources)
+    pipeline = ReplicaPipeline()
+    probe = LagProbe()
+    result: dict[str, Any] = {"first": float("nan"), "full": float("nan")}
+
+    def count() -> int:
+        return sum(len(s.entries) for s in pipeline.engine.races.values())
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.15)
+            pipeline.drain()
+
+    tasks = [
+        asyncio.create_task(probe.run()),
+        asyncio.create_task(tick()),
+        asyncio.create_task(hub.run(pipeline)),
+    ]
+    try:
+        deadline = time.perf_counter() + 600
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+            n = count()
+            if n and result["first"] != result["first"]:
+                result["first"] = time.perf_counter() - started
+            if n >= athletes:
+                result["full"] = time.perf_counter() - started
+                break
+        probe.phase = "live"
+        frames_before = hub.replica.frames if hub.replica else 0
+        await asyncio.sleep(live)
+        result["live_frames_per_s"] = ((hub.replica.frames if hub.replica else 0) - frames_before) / live
+        result["viewer_rss"] = peak_rss_mb(os.getpid())
+        result["hub_rss"] = peak_rss_mb(hub.process.pid)
+        result["probe"] = probe.by_phase
+        result["cpu"] = probe.cpu_by_phase
+        result["errors"] = list(pipeline.errors[-3:])
+    finally:
+        for task in tasks:
+            task.cancel()
+        hub.close()
+    return result
+
+
+def scenario(kind: str, athletes: int, live: float) -> list[Measurement]:
+    from racetui.sources.journal import Journal
+
+    sim_kind = "road" if kind == "bbt" else "triathlon"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimProcess(
+            "--kind",
+            sim_kind,
+            "--athletes",
+            str(athletes),
+            "--speed",
+            "60",
+            "--skip",
+            "7200",
+            "--countdown",
+            "5",
+        ) as sim,
+    ):
+        journal_dir = Path(tmp)
+
+        def make_sources() -> list[Any]:
+            journal = Journal(journal_dir / f"{kind}.jsonl.gz", source=kind)
+            if kind == "bbt":
+                from racetui.sources.bbt import BBTSource
+
+                return [BBTSource(sim.base_url, journal=journal)]
+            from racetui.sources.feed import FeedSource
+
+            return [FeedSource(sim.feed_url, interval=1.0, journal=journal)]
+
+        r = asyncio.run(follow(make_sources, athletes, live, journal_dir))
+    label = f"{kind} {athletes:,}"
+    rows = []
+    for phase in ("loading", "live"):
+        lags = [x * 1000 for x in r["probe"][phase]]
+        cpu = [x * 1000 for x in r["cpu"][phase]]
+        if lags:
+            rows.append(
+                Measurement(
+                    f"hub: viewer loop stall while {phase} ({label}, journal on), wall",
+                    max(lags),
+                    percentile(lags, 99),
+                    "ms (max, p99)",
+                    "",
+                    f"{len(lags)} probes of {PROBE * 1000:.0f} ms; includes waiting for a CPU",
+                )
+            )
+            rows.append(
+                Measurement(
+                    f"hub: viewer loop stall while {phase} ({label}, journal on), own CPU",
+                    max(cpu),
+                    percentile(cpu, 99),
+                    "ms (max, p99)",
+                    "<= 50",
+                    "the loop's own work between two probe wake-ups",
+                )
+            )
+    rows += [
+        Measurement(f"hub: first athletes in the replica ({label})", r["first"], None, "s", "", "from spawn"),
+        Measurement(f"hub: whole field in the replica ({label})", r["full"], None, "s", "", "from spawn"),
+        Measurement(f"hub: peak RSS, viewer ({label})", r["viewer_rss"], None, "MB", "<= 250", ""),
+        Measurement(f"hub: peak RSS, hub process ({label})", r["hub_rss"], None, "MB", "<= 250", ""),
+    ]
+    if r["errors"]:
+        rows.append(Measurement(f"hub: errors ({label}): {r['errors']}", len(r["errors"]), None, "", "", ""))
+    return rows
+
+
+def measure(smoke: bool = False, athletes: int = 50_000, live: float = 20.0) -> list[Measurement]:
+    if smoke:
+        athletes, live = 300, 2.0
+    return scenario("bbt", athletes, live) + scenario("v1.1", athletes, live)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--athletes", type=int, default=50_000)
+    parser.add_argument("--live", type=float, default=20.0)
+    parser.add_argument("--only", choices=["bbt", "v1.1"])
+    args = parser.parse_args()
+    if args.only:
+        athletes, live = (300, 2.0) if args.smoke else (args.athletes, args.live)
+        print_table(scenario(args.only, athletes, live))
+    else:
+        print_table(measure(args.smoke, args.athletes, args.live))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The race simulator as its own process (``racetui sim``), as a timing PC would be: the
+benchmarks' dashboards and hubs reach it over real sockets only."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SimProcess:
+    def __init__(self, *args: str, timeout: float = 300.0) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "racetui", "sim", "--port", "0", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.base_url = ""
+        self.feed_url = ""
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("racetui sim ended before printing its URLs")
+            found = re.search(r"API base:\s+(\S+)/api/1\.1", line)
+            if found:
+                self.base_url = found.group(1)
+            found = re.search(r"v1\.1 feed:\s+(\S+)", line)
+            if found and not self.feed_url:
+                self.feed_url = found.group(1)
+            if "Ctrl-C stops" in line:
+                return
+        raise RuntimeError("racetui sim did not start in time")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> SimProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a live process, in MB (nan when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
