@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,9 +78,15 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
     ]
     try:
         deadline = time.perf_counter() + 600
+        said = time.perf_counter()
         while time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
             n = count()
+            if time.perf_counter() - said > 5:
+                said = time.perf_counter()
+                health = hub.sources[0].health
+                frames = hub.replica.frames if hub.replica else 0
+                print(f"  … {n:,} athletes, {frames} frames, {health.messages} messages", file=sys.stderr)
             if n and result["first"] != result["first"]:
                 result["first"] = time.perf_counter() - started
             if n >= athletes:
@@ -166,7 +173,9 @@ def scenario(kind: str, athletes: int, live: float) -> list[Measurement]:
         Measurement(f"hub: peak RSS, hub process ({label})", r["hub_rss"], None, "MB", "<= 250", ""),
     ]
     if r["errors"]:
-        rows.append(Measurement(f"hub: errors ({label}): {r['errors']}", len(r["errors"]), None, "", "", ""))
+        rows.append(
+            Measurement(f"hub: errors shown ({label})", len(r["errors"]), None, "", "", r["errors"][-1][:60])
+        )
     return rows
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -48,7 +48,12 @@ from racetui.hub.records import (
 )
 from racetui.sources.base import Pipeline
 
-__all__ = ["Channel", "Replica", "ReplicaPipeline", "follow"]
+__all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "follow"]
+
+# Athletes applied in one step: new athletes cost the engine a few dozen ordered-list
+# inserts each (overall, every point, gender and category), so a step stays at a few
+# milliseconds even on a busy machine, and the loop gets a turn between steps.
+SLICE = 25
 
 log = logging.getLogger(__name__)
 
@@ -116,63 +121,91 @@ class Replica:
         self.snapshots = 0
         self.rejected = 0
         self.frames = 0
+        self.want_snapshot = False
         self._snapshot_frames = 0
         self._snapshot_seen = 0
 
     # -------------------------------------------------------------- frames
     def handle(self, data: bytes) -> bool:
-        """Apply one encoded frame. True when the replica needs a snapshot (a gap)."""
+        """Apply one encoded frame at once. True when the replica needs a snapshot (a gap)."""
+        for _ in self.steps(data):
+            pass
+        return self.take_snapshot_request()
+
+    def apply(self, frame: Frame) -> bool:
+        for _ in self.frame_steps(frame):
+            pass
+        return self.take_snapshot_request()
+
+    def take_snapshot_request(self) -> bool:
+        wanted, self.want_snapshot = self.want_snapshot, False
+        return wanted
+
+    def steps(self, data: bytes) -> Iterator[None]:
+        """Apply one encoded frame in steps of at most ``SLICE`` athletes: the engine is
+        consistent after every step, so the caller may let the loop run between two."""
         try:
             frame = decode_frame(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.rejected += 1
             self.pipeline.add_errors([f"hub frame: not a change frame ({exc}); skipped"])
-            return False
-        return self.apply(frame)
+            return
+        yield from self.frame_steps(frame)
 
-    def apply(self, frame: Frame) -> bool:
+    def frame_steps(self, frame: Frame) -> Iterator[None]:
         self.frames += 1
         if frame.snapshot:
-            return self._apply_snapshot_frame(frame)
+            yield from self._snapshot_steps(frame)
+            return
         if self.seq is None or self._snapshot_seen:
-            return False  # waiting for (the rest of) a snapshot: it covers this frame
+            return  # waiting for (the rest of) a snapshot: it covers this frame
         if frame.seq <= self.seq:
-            return False  # already covered by the snapshot
+            return  # already covered by the snapshot
         if frame.seq != self.seq + 1:
             self.gaps += 1
             log.warning("hub stream: frame %d after %d: re-reading the snapshot", frame.seq, self.seq)
             self.seq = None
-            return True
+            self.want_snapshot = True
+            return
         self.seq = frame.seq
-        self._apply_changes(frame.changes)
-        return False
+        yield from self._change_steps(frame.changes)
 
-    def _apply_snapshot_frame(self, frame: Frame) -> bool:
+    def _snapshot_steps(self, frame: Frame) -> Iterator[None]:
         first = frame.changes[0] if frame.changes else None
         if isinstance(first, Reset):
             self._snapshot_frames = first.frames
             self._snapshot_seen = 0
             self.loading = (0, first.athletes)
         elif not self._snapshot_seen:
-            return False  # the tail of a snapshot whose start we did not see
+            return  # the tail of a snapshot whose start we did not see
         self._snapshot_seen += 1
-        self._apply_changes(frame.changes)
+        yield from self._change_steps(frame.changes)
         if self._snapshot_seen >= self._snapshot_frames:
             self.seq = frame.seq
             self._snapshot_seen = 0
             self.loading = None
             self.synced = True
             self.snapshots += 1
-        return False
 
-    def _apply_changes(self, changes: list[Change]) -> None:
+    def _change_steps(self, changes: list[Change]) -> Iterator[None]:
         pipeline = self.pipeline
         for change in changes:
-            try:
-                self._apply_one(pipeline, change)
-            except (ValueError, KeyError, TypeError) as exc:  # a record the model refuses
-                self.rejected += 1
-                pipeline.add_errors([f"hub {type(change).__name__}: {exc}"])
+            items = getattr(change, "items", None)
+            parts = (
+                [change]
+                if not isinstance(items, list) or len(items) <= SLICE
+                else [
+                    msgspec.structs.replace(change, items=items[start : start + SLICE])
+                    for start in range(0, len(items), SLICE)
+                ]
+            )
+            for part in parts:
+                try:
+                    self._apply_one(pipeline, part)
+                except (ValueError, KeyError, TypeError) as exc:  # a record the model refuses
+                    self.rejected += 1
+                    pipeline.add_errors([f"hub {type(change).__name__}: {exc}"])
+                yield
 
     def _apply_one(self, pipeline: ReplicaPipeline, change: Change) -> None:
         if isinstance(change, ApplyPassings):
@@ -228,8 +261,9 @@ async def follow(
         data = await channel.receive()
         if data is None:
             return
-        if replica.handle(data):
+        for _ in replica.steps(data):
+            if time.perf_counter() - started >= budget:
+                await rest()
+                started = time.perf_counter()
+        if replica.take_snapshot_request():
             await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))
-        if time.perf_counter() - started >= budget:
-            await rest()
-            started = time.perf_counter()
