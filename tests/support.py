@@ -3,6 +3,8 @@ without guessing how long it takes.
 
 - :data:`DATA` is ``tests/data`` (the spec's examples, copied verbatim), found from this file
   so a fresh clone anywhere reads the same bytes.
+- :func:`spin` lets the loop turn a number of times (not seconds): to show that a task that
+  was woken did *not* act, give it its turns, then look.
 - :func:`wait_until` / :func:`async_wait_until` poll a condition until it holds or a generous
   deadline passes (then fail naming what was awaited). A busy 2-core machine only makes them
   slower, never wrong: nothing waits a fixed time for something to happen.
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DATA", "DEADLINE", "INDIVIDUAL", "RELAY", "async_wait_until", "wait_until"]
+__all__ = ["DATA", "DEADLINE", "INDIVIDUAL", "RELAY", "async_wait_until", "spin", "wait_until"]
 
 DATA = Path(__file__).parent / "data"
 INDIVIDUAL = DATA / "v1.1-individual.json"
@@ -44,3 +46,10 @@ async def async_wait_until(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline:g} s waiting for {what or condition}")
         await asyncio.sleep(poll)
+
+
+async def spin(turns: int = 50) -> None:
+    """Let every woken task run a few times: loop turns, not seconds, so load cannot make a
+    "nothing happened" check pass early or fail late."""
+    for _ in range(turns):
+        await asyncio.sleep(0)

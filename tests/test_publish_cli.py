@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from racetui.publish.outbox import ItemState, Outbox
 from tests.fakes.asgi import ServerThread
 from tests.fakes.opentrack import OpenTrackFake
 from tests.fakes.worldtriathlon import WorldTriathlonFake
+from tests.support import wait_until
 
 KEY = "wt-cli-key-4242"
 USER = "director@example.org"
@@ -145,14 +145,6 @@ def spawn(*args: str) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL,
         text=True,
     )
-
-
-def wait_for(condition: object, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def outbox_items() -> list:  # type: ignore[type-arg]
@@ -303,9 +295,9 @@ def test_live_mode_publishes_changes_until_stopped(wt: WorldTriathlonFake, tmp_p
     write_snapshot(snap, {"em": {}})
     proc = spawn(*tri_args(snap, wt, "--yes"))
     try:
-        wait_for(lambda: len(wt.applied_bodies()) == 1, what="the first message")
+        wait_until(lambda: len(wt.applied_bodies()) == 1, what="the first message")
         write_snapshot(snap, {"em": {3: 3_550_000}})
-        wait_for(lambda: len(wt.applied_bodies()) == 2, what="the changed message")
+        wait_until(lambda: len(wt.applied_bodies()) == 2, what="the changed message")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
         assert "sent #2" in out
@@ -324,14 +316,14 @@ def test_kill_9_mid_upload_then_restart_delivers_every_upload_once_in_its_latest
     wt.script[:] = [("slow", 30.0)]  # the first upload hangs in flight (the server applies it)
     proc = spawn(*tri_args(snap, wt, "--yes"))
     try:
-        wait_for(lambda: len(wt.arrivals) == 1, what="the first upload to be in flight")
+        wait_until(lambda: len(wt.arrivals) == 1, what="the first upload to be in flight")
         first = wt.arrivals[0]
         write_snapshot(snap, {"em": {1: 3_600_000}, "ew": {1: 3_900_000, 2: 3_905_000}, "jm": {}})
 
         def superseded() -> bool:
             return any(i.state is ItemState.SUPERSEDED for i in outbox_items())
 
-        wait_for(superseded, what="the ew message to be superseded by a newer one")
+        wait_until(superseded, what="the ew message to be superseded by a newer one")
         before = outbox_items()
         assert [i.state for i in before].count(ItemState.SENDING) == 1
         proc.send_signal(signal.SIGKILL)
@@ -387,11 +379,11 @@ def test_opentrack_kill_9_with_appends_queued_then_restart(ot: OpenTrackFake, tm
     ot.script[:] = [("slow", 30.0)]
     proc = spawn(*ot_args(snap, ot, "--event", "TRI-M", "--mode", "append", "--yes"))
     try:
-        wait_for(lambda: len(ot.arrivals) == 1, what="the first upload to be in flight")
+        wait_until(lambda: len(ot.arrivals) == 1, what="the first upload to be in flight")
         write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_000, 3: 3_602_000}})
-        wait_for(lambda: len(outbox_items()) == 2, what="the second append to be queued")
+        wait_until(lambda: len(outbox_items()) == 2, what="the second append to be queued")
         write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_000, 3: 3_602_000, 4: 3_603_000}})
-        wait_for(lambda: len(outbox_items()) == 3, what="the third append to be queued")
+        wait_until(lambda: len(outbox_items()) == 3, what="the third append to be queued")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

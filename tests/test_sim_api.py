@@ -13,6 +13,7 @@ from racetui.model import Status
 from racetui.sim import Sim, SimConfig, parse_races, running_sim
 from racetui.sim.api import dur
 from racetui.sim.generate import PASS
+from tests.support import async_wait_until
 
 CONFIG = SimConfig(races=parse_races("10k:300,sprint:60@5,relay:8@10"), clock="manual", countdown=10, seed=7)
 
@@ -279,11 +280,11 @@ async def test_bad_requests_answer_4xx_json(sim: Sim, client: httpx.AsyncClient)
 
 
 async def test_refuse_http_answers_503_then_recovers(sim: Sim, client: httpx.AsyncClient) -> None:
-    sim.refuse_http(0.4)
+    sim.refuse_http(2.0)  # generous: the first request below must fall inside the window
     response = await client.get("/event/races")
     assert response.status_code == 503 and response.json()["error"] == "unavailable"
     assert int(response.headers["retry-after"]) >= 1
-    await asyncio.sleep(0.5)
+    await async_wait_until(lambda: sim.http_refused_for() <= 0, what="the refusal to end")
     assert (await get(client, "/event/races"))["total"] == 3
 
 

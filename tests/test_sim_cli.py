@@ -10,6 +10,8 @@ import time
 
 import httpx
 
+from tests.support import wait_until
+
 COMMAND = [sys.executable, "-m", "racetui", "sim", "--port", "0"]
 
 
@@ -40,9 +42,13 @@ def test_sim_prints_its_urls_and_serves() -> None:
         assert feeds == [api.removesuffix("/api/1.1") + "/feeds/v1.1/2.json"]
         races = httpx.get(api + "/event/races", timeout=10).json()
         assert races["data"][0]["name"] == "10K Run"
-        time.sleep(1.0)  # the gun: 1 s of countdown at 50x
-        clock = httpx.get(api + "/timing/raceclock", params={"race_id": 1}, timeout=10).json()
-        assert clock["state"] == "live"
+
+        def clock_state() -> str:
+            return str(
+                httpx.get(api + "/timing/raceclock", params={"race_id": 1}, timeout=10).json()["state"]
+            )
+
+        wait_until(lambda: clock_state() == "live", what="the gun (1 s of countdown at 50x)")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) in (0, 130)
     finally:

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from racetui.sim import Sim, SimConfig, parse_races, running_sim
 from racetui.sim.api import dur
 from racetui.sim.generate import GUN, INCIDENT, OFFICIAL, PASS, STATUS, WAVE
+from tests.support import async_wait_until
 
 CONFIG = SimConfig(races=parse_races("10k:200,sprint:40@5"), clock="manual", countdown=5, seed=11)
 RESULT_KINDS = {PASS, STATUS, INCIDENT}
@@ -27,6 +28,11 @@ EVENTDATA_KINDS = {GUN, WAVE, OFFICIAL, "conditions"}
 async def sim() -> AsyncIterator[Sim]:
     async with running_sim(CONFIG) as running:
         yield running
+
+
+async def subscribed(sim: Sim, count: int) -> None:
+    """The server has registered ``count`` push subscribers (a connect returns before it)."""
+    await async_wait_until(lambda: len(sim.hub.subscribers) == count, what=f"{count} push subscriber(s)")
 
 
 def push_url(sim: Sim, events: str) -> str:
@@ -54,7 +60,7 @@ def due(sim: Sim, start: int, stop: int, kinds: set[str]) -> int:
 
 async def test_two_subscribers_get_the_same_results_in_order(sim: Sim) -> None:
     async with connect(sim.push_url) as one, connect(push_url(sim, "results")) as two:
-        await asyncio.sleep(0.05)
+        await subscribed(sim, 2)
         start = sim.now_ms
         await sim.advance(35 * 60)
         results = due(sim, start, sim.now_ms, RESULT_KINDS)
@@ -86,7 +92,7 @@ async def test_two_subscribers_get_the_same_results_in_order(sim: Sim) -> None:
 
 async def test_unsubscribed_events_are_not_sent(sim: Sim) -> None:
     async with connect(push_url(sim, "eventdata")) as only_eventdata:
-        await asyncio.sleep(0.05)
+        await subscribed(sim, 1)
         start = sim.now_ms
         await sim.advance(20 * 60)
         count = due(sim, start, sim.now_ms, EVENTDATA_KINDS)
@@ -120,14 +126,11 @@ async def test_a_slow_subscriber_is_closed_1013_and_stalls_nobody() -> None:
                 seqs.append(json.loads(message)["seq"])
 
         reader = asyncio.create_task(keep_reading())
-        await asyncio.sleep(0.05)
+        await subscribed(sim, 2)
         await sim.advance(2 * 3600)  # the whole race, while `slow` reads nothing
         assert sim.finished and sim.hub.dropped == 1
         expected = due(sim, 0, sim.now_ms, RESULT_KINDS)
-        for _ in range(200):
-            if len(seqs) >= expected:
-                break
-            await asyncio.sleep(0.05)
+        await async_wait_until(lambda: len(seqs) >= expected, what=f"{expected} results on the fast socket")
         assert seqs == list(range(1, expected + 1))  # the fast one got everything
         received = 0
         with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -142,8 +145,10 @@ async def test_a_slow_subscriber_is_closed_1013_and_stalls_nobody() -> None:
 
 async def test_drop_push_closes_and_refuses_for_a_while(sim: Sim) -> None:
     async with connect(sim.push_url) as ws:
-        await asyncio.sleep(0.05)
-        assert await sim.drop_push(refuse_for=0.6) == 1
+        await subscribed(sim, 1)
+        assert (
+            await sim.drop_push(refuse_for=2.0) == 1
+        )  # generous: the refused connect below must fall inside it
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
@@ -153,9 +158,9 @@ async def test_drop_push_closes_and_refuses_for_a_while(sim: Sim) -> None:
     assert refused.value.response.status_code == 503
     async with httpx.AsyncClient() as http:  # REST keeps working meanwhile
         assert (await http.get(sim.api_url + "/event/races")).status_code == 200
-    await asyncio.sleep(0.7)
+    await async_wait_until(lambda: sim.hub.refusing() <= 0, what="the refusal to end")
     async with connect(sim.push_url) as again:
-        await asyncio.sleep(0.05)
+        await subscribed(sim, 1)
         await sim.advance(10)  # the gun
         assert json.loads(await asyncio.wait_for(again.recv(), 5)) == {"event": "eventdata", "seq": 1}
 
@@ -164,7 +169,7 @@ async def test_reconnecting_twenty_times_during_a_race(sim: Sim) -> None:
     total = 0
     for _ in range(20):
         async with connect(push_url(sim, "results")) as ws:
-            await asyncio.sleep(0.01)
+            await subscribed(sim, 1)
             start = sim.now_ms
             await sim.advance(60)
             count = due(sim, start, sim.now_ms, RESULT_KINDS)
