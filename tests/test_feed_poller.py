@@ -24,7 +24,7 @@ import pytest
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.feed import CREDENTIALS_REJECTED, FeedSource, display_target
 from racetui.sources.journal import Journal, read_journal
-from tests.support import INDIVIDUAL
+from tests.support import INDIVIDUAL, async_wait_until
 
 SECRET = "k3y-SHOULD-NOT-LEAK"
 
@@ -249,23 +249,15 @@ async def test_run_loop_survives_failures_and_follows_changes(server: tuple[str,
     source = FeedSource(url, interval=0.02)
     task = asyncio.create_task(source.run(pipeline))
     try:
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if source.health.reconnects >= 2:
-                break
+        await async_wait_until(lambda: source.health.reconnects >= 2, what="two failed polls")
         assert source.health.state is FeedState.ERROR
         feed.status = 200
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if "307158" in pipeline.engine.races:
-                break
+        await async_wait_until(lambda: "307158" in pipeline.engine.races, what="the race after recovery")
         assert len(pipeline.engine.race("307158")) == 2
         feed.body = orjson.dumps(message(status="DNS"))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if pipeline.engine.race("307158").entries["22"].status.value == "DNS":
-                break
-        assert pipeline.engine.race("307158").entries["22"].status.value == "DNS"
+        await async_wait_until(
+            lambda: pipeline.engine.race("307158").entries["22"].status.value == "DNS", what="bib 22's DNS"
+        )
         assert source.health.effective_state() is FeedState.CONNECTED
     finally:
         task.cancel()

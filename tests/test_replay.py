@@ -13,7 +13,7 @@ from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTSource
 from racetui.sources.journal import Journal
 from racetui.sources.replay import ReplaySource
-from tests.support import INDIVIDUAL
+from tests.support import INDIVIDUAL, spin
 from tests.test_bbt_client import FAST, running
 from tests.test_bbt_fake import FakeBBT, engine_finishers, engine_state, until
 
@@ -38,7 +38,10 @@ async def _record_a_race(path: Path, *, poll: bool = False) -> Pipeline:
                 if step in (4, 8) and not poll:
                     await bbt.drop_push(refuse_for=0.05)
                     await until(lambda: bool(bbt.subscribers), what="reconnect")
-                await asyncio.sleep(0.02)
+                if step == 5 and not poll:
+                    await asyncio.sleep(0)  # the lost push is noticed at the next one
+                else:  # the client caught up before the race moves on: a record per step
+                    await until(lambda: engine_state(pipeline) == bbt.truth(), what=f"step {step}")
             await bbt.advance(20_000_000)
             bbt.set_status("7", "DSQ")
             await until(lambda: engine_state(pipeline) == bbt.truth(), what="live standings")
@@ -162,7 +165,7 @@ async def test_speed_scales_the_recorded_gaps_and_holds_at_the_end(tmp_path: Pat
     replay = ReplaySource(path, speed=1.0)
     task = asyncio.create_task(replay.run(pipeline))
     await until(lambda: replay.played == 3, what="the first three records")
-    await asyncio.sleep(0.2)
+    await spin()  # the replay gets its turns: it must wait, not play the fourth
     assert replay.played == 3 and not replay.finished  # the fourth is an hour away
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -171,7 +174,7 @@ async def test_speed_scales_the_recorded_gaps_and_holds_at_the_end(tmp_path: Pat
     fast = ReplaySource(path, speed=100_000.0)  # the hour takes 40 ms
     task = asyncio.create_task(fast.run(Pipeline()))
     await until(lambda: fast.finished, what="the end")
-    await asyncio.sleep(0.05)
+    await spin()
     assert not task.done()  # speed > 0 holds the source until cancelled
     assert fast.health.state is FeedState.STOPPED
     task.cancel()
