@@ -1,11 +1,11 @@
 """The dashboard's headless parts: columns, views, tracker, state, themes, table models.
 
-None of these import Textual's app machinery; they run on a seeded sample event.
+None of these import Textual's app machinery; they run on a seeded race festival
+(tests/fakes/race.py, made by the product's own generator).
 """
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,10 +30,10 @@ from racetui.tui.models import (
     SplitsModel,
     health_badge,
 )
-from racetui.tui.sample import SAMPLE_NOW, sample_event, sample_pipeline
 from racetui.tui.state import UiState
 from racetui.tui.tracker import IncidentBadge, Tracker, Watchlist
 from racetui.tui.views import FilteredView, make_view
+from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, festival, race_pipeline
 
 
 # ------------------------------------------------------------------ columns
@@ -87,20 +87,21 @@ def _brute(standings, predicate):  # type: ignore[no-untyped-def]
 
 
 def test_filtered_view_matches_brute_force_and_follows_passings() -> None:
-    pipeline, feed = sample_pipeline(300, seed=3)
-    standings = pipeline.engine.races["ag"]
-    view = FilteredView(standings, gender="F", wave_id="ag-w2")
+    pipeline, feed = race_pipeline(300, seed=3)
+    standings = pipeline.engine.races[WAVES]
+    men_40 = standings.race.waves[1].id  # Men 40+
+    view = FilteredView(standings, gender="M", wave_id=men_40)
 
     def wanted(entry):  # type: ignore[no-untyped-def]
         p = entry.participant
-        return p is not None and p.gender == "F" and p.wave_id == "ag-w2"
+        return p is not None and p.gender == "M" and p.wave_id == men_40
 
     assert [r.bib for r in view.rows(0, len(view))] == _brute(standings, wanted)
     pipeline.drain()
-    feed.advance_to(pipeline, SAMPLE_NOW + timedelta(minutes=20))
+    feed.advance_to(pipeline, RACE_NOW + timedelta(minutes=20))
     changes = pipeline.drain()
-    assert changes.athletes.get("ag")
-    view.update(changes.athletes["ag"])
+    assert changes.athletes.get(WAVES)
+    view.update(changes.athletes[WAVES])
     rows = view.rows(0, len(view))
     assert [r.bib for r in rows] == _brute(standings, wanted)
     ranked = [r.rank for r in rows if r.rank is not None]
@@ -109,20 +110,20 @@ def test_filtered_view_matches_brute_force_and_follows_passings() -> None:
 
 
 def test_filtered_view_at_a_point_orders_by_chip_time() -> None:
-    pipeline, _ = sample_pipeline(200, seed=5)
-    standings = pipeline.engine.races["ag"]
+    pipeline, _ = race_pipeline(200, seed=5)
+    standings = pipeline.engine.races[WAVES]
     swim = standings.points[0].id
-    view = FilteredView(standings, point_id=swim, wave_id="ag-w1")
+    view = FilteredView(standings, point_id=swim, wave_id=standings.race.waves[0].id)
     chips = [standings.entries[r.bib].times[0] for r in view.rows(0, len(view))]
     assert chips == sorted(chips) and len(chips) > 5
 
 
 def test_make_view_uses_the_engine_when_it_can() -> None:
-    pipeline, _ = sample_pipeline(50)
-    standings = pipeline.engine.races["elite"]
+    pipeline, _ = race_pipeline(50)
+    standings = pipeline.engine.races[OPEN]
     assert not isinstance(make_view(standings, gender="F"), FilteredView)
     assert isinstance(make_view(standings, gender="F", category="Elite"), FilteredView)
-    assert isinstance(make_view(standings, wave_id="elite-w1"), FilteredView)
+    assert isinstance(make_view(standings, wave_id=standings.race.waves[0].id), FilteredView)
 
 
 # ------------------------------------------------------------------ tracker
@@ -134,11 +135,11 @@ def splits_of(standings, entry) -> dict[str, int]:  # type: ignore[no-untyped-de
 
 
 def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
-    pipeline, feed = sample_pipeline(120)
-    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW), passes_per_point=10)
+    pipeline, feed = race_pipeline(120)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW), passes_per_point=10)
     tracker.process(pipeline.drain())
-    elite = tracker.passes("elite")
-    assert elite and len(elite) <= 10 * len(pipeline.engine.races["elite"].points)
+    elite = tracker.passes(OPEN)
+    assert elite and len(elite) <= 10 * len(pipeline.engine.races[OPEN].points)
     guns = [p.gun_ms for p in elite]
     assert guns == sorted(guns, reverse=True)
     before = {(p.bib, p.point_id) for p in elite}
@@ -153,43 +154,43 @@ def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
 
 
 def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
-    pipeline, _ = sample_pipeline(60)
-    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, _ = race_pipeline(60)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
     tracker.process(pipeline.drain())
     seen = tracker.seq
-    entry = next(e for e in pipeline.engine.races["elite"].entries.values() if e.status is Status.OK)
+    entry = next(e for e in pipeline.engine.races[OPEN].entries.values() if e.status is Status.OK)
     result = Result(
-        race_id="elite",
+        race_id=OPEN,
         bib=entry.bib,
         participant=entry.participant,
-        splits=splits_of(pipeline.engine.races["elite"], entry),
+        splits=splits_of(pipeline.engine.races[OPEN], entry),
         incidents=[Incident.penalty(30, "drafting")],
     )
-    pipeline.apply_results("elite", [result])
+    pipeline.apply_results(OPEN, [result])
     watch = Watchlist()
-    watch.toggle("elite", entry.bib)
+    watch.toggle(OPEN, entry.bib)
     events = tracker.process(pipeline.drain(), watch)
-    records = tracker.athlete_incidents("elite", entry.bib)
+    records = tracker.athlete_incidents(OPEN, entry.bib)
     assert len(records) == 1 and records[0].unserved and records[0].seq > seen
     assert records[0].badge is IncidentBadge.PENALTY
     assert [e.kind for e in events] == ["incident"]
     assert tracker.count_new_incidents(seen) == 1
     # Served: the same record, changed (new again); then withdrawn.
     served = result.model_copy(update={"incidents": [Incident.penalty(30, "drafting", served=True)]})
-    pipeline.apply_results("elite", [served])
+    pipeline.apply_results(OPEN, [served])
     tracker.process(pipeline.drain())
-    records = tracker.athlete_incidents("elite", entry.bib)
+    records = tracker.athlete_incidents(OPEN, entry.bib)
     assert len(records) == 1 and records[0].served and not records[0].unserved
-    pipeline.apply_results("elite", [served.model_copy(update={"incidents": []})])
+    pipeline.apply_results(OPEN, [served.model_copy(update={"incidents": []})])
     tracker.process(pipeline.drain())
-    assert not tracker.athlete_incidents("elite", entry.bib)[0].active
+    assert not tracker.athlete_incidents(OPEN, entry.bib)[0].active
 
 
 def test_tracker_reports_watched_passings_and_status() -> None:
-    pipeline, feed = sample_pipeline(120)
-    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, feed = race_pipeline(120)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
     tracker.process(pipeline.drain())
-    upcoming = feed.sample.plan[feed.cursor][1]
+    upcoming = next(feed.upcoming())
     watch = Watchlist()
     watch.toggle(upcoming.race_id, upcoming.bib)
     feed.step(pipeline, 1)
@@ -211,8 +212,8 @@ def test_tracker_reports_watched_passings_and_status() -> None:
 
 
 def test_tracker_budget_spreads_a_big_first_look_over_ticks() -> None:
-    pipeline, _ = sample_pipeline(3000)
-    tracker = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, _ = race_pipeline(3000)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
     tracker.process(pipeline.drain(), budget=0.0)
     assert tracker.backlog > 0
     calls = 1
@@ -220,30 +221,31 @@ def test_tracker_budget_spreads_a_big_first_look_over_ticks() -> None:
         tracker.process(ChangeSet(), budget=0.0)
         calls += 1
         assert calls < 100
-    full = Tracker(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    full = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
     everything = ChangeSet(structure=set(pipeline.engine.races))
     full.process(everything)
     assert len(full.incidents()) == len(tracker.incidents())
-    assert [p.gun_ms for p in full.passes("elite")] == [p.gun_ms for p in tracker.passes("elite")]
+    assert [p.gun_ms for p in full.passes(OPEN)] == [p.gun_ms for p in tracker.passes(OPEN)]
 
 
 # -------------------------------------------------------------------- state
 def test_state_cycles_races_points_and_filters() -> None:
-    pipeline, _ = sample_pipeline(80)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
-    assert state.ensure_race() == "elite"
-    assert state.cycle_race() == "ag"
-    assert state.cycle_race() == "kids"
-    assert state.cycle_race(-1) == "ag"
+    pipeline, _ = race_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
+    assert state.ensure_race() == OPEN
+    assert state.cycle_race() == WAVES
+    assert state.cycle_race() == LATER
+    assert state.cycle_race(-1) == WAVES
     state.cycle_wave()
-    assert state.wave_id == "ag-w1"
+    waves = pipeline.engine.races[WAVES].race.waves
+    assert state.wave_id == waves[0].id
     clock = state.race_clock()
     assert clock is not None and clock.elapsed_ms == 35 * 60_000  # wave 1 starts with the gun
     state.cycle_wave()
     clock = state.race_clock()
     assert clock is not None and clock.elapsed_ms == 30 * 60_000  # wave 2: five minutes later
-    assert state.cycle_point() == "ag-swim"
-    assert state.point_name() == "Swim"
+    assert state.cycle_point() == pipeline.engine.races[WAVES].points[0].id
+    assert state.point_name() == "Swim Lap 1"
     genders = state.genders()
     assert state.cycle_gender() == genders[0]
     view = state.view()
@@ -252,48 +254,47 @@ def test_state_cycles_races_points_and_filters() -> None:
 
 
 def test_state_gap_between_any_two_athletes() -> None:
-    pipeline, _ = sample_pipeline(80)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
-    rows = pipeline.engine.races["elite"].view().rows(0, 5)
-    gap = state.gap(("elite", rows[0].bib), ("elite", rows[3].bib))
-    assert gap is not None and gap.ms > 0 and gap.point_name == "T2"
-    back = state.gap(("elite", rows[3].bib), ("elite", rows[0].bib))
+    pipeline, _ = race_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
+    rows = pipeline.engine.races[OPEN].view().rows(0, 5)
+    gap = state.gap((OPEN, rows[0].bib), (OPEN, rows[3].bib))
+    assert gap is not None and gap.ms > 0 and gap.point_name == "Transition 2"
+    back = state.gap((OPEN, rows[3].bib), (OPEN, rows[0].bib))
     assert back is not None and back.ms == -gap.ms
-    assert state.gap(("elite", rows[0].bib), ("ag", "1001")) is None
+    assert state.gap((OPEN, rows[0].bib), (WAVES, rows[0].bib)) is None
 
 
 def test_state_find_by_bib_or_name() -> None:
-    pipeline, _ = sample_pipeline(80)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
-    assert state.find("12") == [("elite", "12")]
-    entry = pipeline.engine.races["elite"].entries["12"]
+    pipeline, _ = race_pipeline(80)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
+    assert state.find("12") == [(OPEN, "12"), (WAVES, "12")]  # a bib in each race
+    entry = pipeline.engine.races[OPEN].entries["12"]
     last = entry.participant.last_name.lower()  # type: ignore[union-attr]
     found = state.find(last)
-    assert ("elite", "12") in found
+    assert (OPEN, "12") in found
     assert all(last in pipeline.engine.races[r].entries[b].name().lower() for r, b in found)
     assert state.find("zzzz") == []
 
 
 def test_race_clock_follows_the_timing_masters_clock_unless_told_not_to() -> None:
-    event = sample_event(10).event
-    elite = next(r for r in event.races if r.id == "elite")
-    assert elite.clock is not None
-    ahead = elite.model_copy(update={"clock": elite.clock.model_copy(update={"server_offset_ms": 3000})})
-    assert race_time(ahead, SAMPLE_NOW).text() == "45:03"
-    assert race_time(ahead, SAMPLE_NOW, master_offset=False).text() == "45:00"
+    pipeline, _ = race_pipeline(10)
+    race = pipeline.engine.races[OPEN].race
+    assert race.clock is not None
+    ahead = race.model_copy(update={"clock": race.clock.model_copy(update={"server_offset_ms": 3000})})
+    assert race_time(ahead, RACE_NOW).text() == "45:03"
+    assert race_time(ahead, RACE_NOW, master_offset=False).text() == "45:00"
 
 
 def test_race_clock_counts_down_before_the_gun() -> None:
-    event = sample_event(10).event
-    kids = next(r for r in event.races if r.id == "kids")
-    clock = race_time(kids, SAMPLE_NOW)
+    pipeline, _ = race_pipeline(10)
+    clock = race_time(pipeline.engine.races[LATER].race, RACE_NOW)
     assert not clock.started and clock.text() == "-55:00" and clock.label() == "starts in"
 
 
 # ------------------------------------------------------------------- models
 def test_leaderboard_model_rows_carry_marks_and_badges() -> None:
-    pipeline, _ = sample_pipeline(120)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, _ = race_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
     state.tracker.process(pipeline.drain())
     model = LeaderboardModel(state)
     names = [c.key for c in model.columns()]
@@ -307,21 +308,21 @@ def test_leaderboard_model_rows_carry_marks_and_badges() -> None:
     assert again != first
     assert again.cells[names.index("name")][0].startswith("★◆ ")
     penalised = next(
-        e for e in pipeline.engine.races["elite"].entries.values()
+        e for e in pipeline.engine.races[OPEN].entries.values()
         if any(not i.served and i.kind == "penalty" for i in e.incidents) and e.status is Status.OK
     )  # fmt: skip
-    index = model.index_of(("elite", penalised.bib))
+    index = model.index_of((OPEN, penalised.bib))
     assert index is not None
     row = model.fetch(index, index + 1)[0]
     assert row.cells[names.index("status")] == ("PEN!", "rt--alert")
 
 
 def test_splits_model_shows_positions_and_changes() -> None:
-    pipeline, _ = sample_pipeline(120)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, _ = race_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
     model = SplitsModel(state)
     row = model.fetch(0, 1)[0]
-    standings = pipeline.engine.races["elite"]
+    standings = pipeline.engine.races[OPEN]
     entry = standings.entries[row.key[1]]  # type: ignore[index]
     t1 = row.cells[4]  # the second timing point
     assert isinstance(t1, tuple) and len(t1) == 4
@@ -333,8 +334,8 @@ def test_splits_model_shows_positions_and_changes() -> None:
 
 
 def test_incidents_and_passes_models() -> None:
-    pipeline, _ = sample_pipeline(120)
-    state = UiState(pipeline.engine, fixed_clock(SAMPLE_NOW))
+    pipeline, _ = race_pipeline(120)
+    state = UiState(pipeline.engine, fixed_clock(RACE_NOW))
     state.tracker.process(pipeline.drain())
     incidents = IncidentsModel(state)
     incidents.reload()
@@ -352,8 +353,9 @@ def test_incidents_and_passes_models() -> None:
     passes.reload()
     assert len(passes) > 0
     passes.cycle()  # the first timing point
-    assert passes.filter == ("point", "elite-swim")
-    assert {r.point_id for r in passes.records} == {"elite-swim"}
+    first = pipeline.engine.races[OPEN].points[0].id
+    assert passes.filter == ("point", first)
+    assert {r.point_id for r in passes.records} == {first}
     while passes.filter is None or passes.filter[0] != "location":
         passes.cycle()
     assert {"Race"} <= {c.title for c in passes.columns() if c.priority < 99}
@@ -408,17 +410,12 @@ def test_without_any_theme_files_the_default_still_exists(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sample_is_deterministic(seed: int) -> None:
-    a = sample_event(50, seed=seed)
-    b = sample_event(50, seed=seed)
-    assert [p.bib for _, p in a.plan] == [p.bib for _, p in b.plan]
-    assert a.results == b.results
-    rng = random.Random(seed)
-    assert rng.random() == random.Random(seed).random()
-
-
-def test_sample_passings_apply_in_time_order() -> None:
-    sample = sample_event(40)
-    moments = [m for m, _ in sample.plan]
+def test_the_festival_is_the_same_on_every_run(seed: int) -> None:
+    a, b = festival(50, seed=seed), festival(50, seed=seed)
+    assert a.participants == b.participants and a.schedule == b.schedule
+    moments = [h.at_ms for h in a.schedule]
     assert moments == sorted(moments)
-    assert all(isinstance(p, Passing) for _, p in sample.plan)
+    _, feed = race_pipeline(50, seed=seed)
+    upcoming = list(feed.upcoming())
+    assert upcoming and all(isinstance(p, Passing) for p in upcoming)
+    assert all(h.at_ms > 45 * 60_000 for h in a.schedule[feed.state.cursor :])  # the rest is later
