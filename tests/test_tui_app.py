@@ -1,11 +1,13 @@
 """The dashboard driven like a user drives it (Textual's Pilot): every screen and key.
 
-Deterministic: a seeded sample event, a fixed clock, the built-in themes only, no sockets.
+Deterministic: a seeded race festival (tests/fakes/race.py), a fixed clock, the built-in
+themes only, no sockets; the UI tick is driven directly where a test waits for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -15,7 +17,6 @@ from racetui.model import Passing
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.tui.app import SCREENS, RaceApp
 from racetui.tui.clock import fixed_clock
-from racetui.tui.sample import SAMPLE_NOW, SampleFeed, sample_pipeline
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.clock import ClockScreen, RaceClockPanel
 from racetui.tui.screens.health import HealthScreen
@@ -29,17 +30,19 @@ from racetui.tui.screens.splits import SplitsScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
+from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, RaceFeed, race_pipeline
+from tests.support import async_wait_until
 
 
 def make_app(
-    athletes: int = 120, *, config: Config | None = None, **kwargs: Any
-) -> tuple[RaceApp, Pipeline, SampleFeed]:
-    pipeline, feed = sample_pipeline(athletes)
+    athletes: int = 120, *, config: Config | None = None, kind: str = "sprint", **kwargs: Any
+) -> tuple[RaceApp, Pipeline, RaceFeed]:
+    pipeline, feed = race_pipeline(athletes, kind=kind)
     app = RaceApp(
         pipeline,
         [feed],
         config=config,
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         tick=0.05,
         tracker_budget=None,
@@ -47,6 +50,12 @@ def make_app(
         **kwargs,
     )
     return app, pipeline, feed
+
+
+async def tick(app: RaceApp, pilot: Any) -> None:
+    """One UI tick now (what the 0.05 s timer would do next), then let the screen draw."""
+    app.tick()
+    await pilot.pause()
 
 
 def table(app: RaceApp) -> RowTable:
@@ -97,11 +106,11 @@ async def test_leaderboard_and_header_at_a_glance() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         board = table(app)
-        leader = pipeline.engine.races["elite"].view().row(0)
-        assert board.row_at(0).key == ("elite", leader.bib)  # type: ignore[union-attr]
+        leader = pipeline.engine.races[OPEN].view().row(0)
+        assert board.row_at(0).key == (OPEN, leader.bib)  # type: ignore[union-attr]
         text = header_text(app)
-        assert "Lakeside Triathlon Festival 2025" in text and "Elite Men & Women" in text
-        assert "◷ 45:00" in text and "07:45:00" in text and "▶ replay" in text
+        assert "Harbour City Triathlon Festival" in text and "Age Group Sprint" in text
+        assert "◷ 45:00" in text and "08:45:00" in text and "▶ replay" in text
         assert "new" in text  # incidents not looked at yet
 
 
@@ -111,12 +120,12 @@ async def test_enter_opens_the_athlete_and_escape_closes() -> None:
         await pilot.press("down", "down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, AthleteScreen)
-        third = pipeline.engine.races["elite"].view().row(2)
-        assert app.screen.ref == ("elite", third.bib)
+        third = pipeline.engine.races[OPEN].view().row(2)
+        assert app.screen.ref == (OPEN, third.bib)
         who = str(app.screen.query_one("#who").render())
         assert third.bib in who and third.name in who
         points = app.screen.query_one(RowTable)
-        assert len(points.model) == 5
+        assert len(points.model) == len(pipeline.engine.races[OPEN].points)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, LeaderboardScreen)
@@ -130,12 +139,12 @@ async def test_search_by_bib_opens_the_athlete() -> None:
         assert isinstance(app.screen, SearchScreen)
         await pilot.press("4", "2", "enter")  # digits go to the search box, not to the screens
         await pilot.pause()
-        assert isinstance(app.screen, AthleteScreen) and app.screen.ref == ("elite", "42")
+        assert isinstance(app.screen, AthleteScreen) and app.screen.ref == (OPEN, "42")
 
 
 async def test_search_by_name_lists_matches() -> None:
     app, pipeline, _ = make_app()
-    name = pipeline.engine.races["elite"].entries["7"].participant.last_name  # type: ignore[union-attr]
+    name = pipeline.engine.races[OPEN].entries["7"].participant.last_name  # type: ignore[union-attr]
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("slash", *name[:4].lower())
         await pilot.pause()
@@ -152,18 +161,18 @@ async def test_watched_athlete_is_marked_and_notified_on_passing() -> None:
     app, pipeline, feed = make_app(config=Config(bell=True))
     rang: list[bool] = []
     app.bell = lambda: rang.append(True)  # type: ignore[method-assign]
-    upcoming = next(p for _, p in feed.sample.plan[feed.cursor :] if p.race_id == "elite")
+    upcoming = next(p for p in feed.upcoming() if p.race_id == OPEN)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         board = table(app)
-        assert board.move_to_key(("elite", upcoming.bib))
+        assert board.move_to_key((OPEN, upcoming.bib))
         await pilot.press("w")
         await pilot.pause()
-        assert ("elite", upcoming.bib) in app.state.watch
+        assert (OPEN, upcoming.bib) in app.state.watch
         row = board.row_at(board.cursor)
         assert row is not None and str(row.cells[2][0]).startswith("★")
         pipeline.apply_passings([upcoming])
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         assert any(f"#{upcoming.bib}" in m and "passed" in m for m in messages(app))
         assert rang
 
@@ -174,8 +183,12 @@ async def test_mark_then_gap_to_another_athlete() -> None:
         await pilot.press("m", "down", "down", "down")
         await pilot.pause()
         info = str(app.screen.query_one("#info").render())
-        rows = pipeline.engine.races["elite"].view().rows(0, 4)
-        assert f"◆ #{rows[0].bib}" in info and f"→ #{rows[3].bib}" in info and " at T2" in info
+        rows = pipeline.engine.races[OPEN].view().rows(0, 4)
+        gap_at = app.state.gap((OPEN, rows[0].bib), (OPEN, rows[3].bib))
+        assert gap_at is not None
+        assert (
+            f"◆ #{rows[0].bib}" in info and f"→ #{rows[3].bib}" in info and f" at {gap_at.point_name}" in info
+        )
         await pilot.press("g")
         await pilot.pause()
         gap = rows[3].time_ms - rows[0].time_ms  # type: ignore[operator]
@@ -187,22 +200,24 @@ async def test_race_wave_point_and_filters() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("r")
         await pilot.pause()
-        assert app.state.race_id == "ag"
-        assert table(app).row_at(0).key[0] == "ag"  # type: ignore[union-attr,index]
-        assert "Age Group Sprint" in header_text(app)
+        assert app.state.race_id == WAVES
+        assert table(app).row_at(0).key[0] == WAVES  # type: ignore[union-attr,index]
+        assert "Age Group Standard" in header_text(app)
         await pilot.press("v", "v")
         await pilot.pause()
-        assert app.state.wave_id == "ag-w2"
-        assert "Wave 2" in header_text(app) and "◷ 30:00" in header_text(app)
+        men_40 = pipeline.engine.races[WAVES].race.waves[1]
+        assert app.state.wave_id == men_40.id
+        assert men_40.name in header_text(app) and "◷ 30:00" in header_text(app)
         board = table(app)
         assert all(
-            pipeline.engine.races["ag"].entries[r.key[1]].participant.wave_id == "ag-w2"  # type: ignore[union-attr,index]
+            pipeline.engine.races[WAVES].entries[r.key[1]].participant.wave_id == men_40.id  # type: ignore[union-attr,index]
             for r in board.model.fetch(0, len(board.model))
         )
         await pilot.press("p")
         await pilot.pause()
-        assert app.state.point_id == "ag-swim"
-        assert "at Swim" in str(app.screen.query_one("#info").render())
+        first = pipeline.engine.races[WAVES].points[0]
+        assert app.state.point_id == first.id
+        assert f"at {first.name}" in str(app.screen.query_one("#info").render())
         await pilot.press("l", "v", "v", "f")
         await pilot.pause()
         assert app.state.point_id is None and app.state.gender == "F" and app.state.wave_id is None
@@ -211,12 +226,12 @@ async def test_race_wave_point_and_filters() -> None:
         assert app.state.category is not None
         rows = table(app).model.fetch(0, 100)
         assert rows and all(
-            pipeline.engine.races["ag"].entries[r.key[1]].participant.category == app.state.category  # type: ignore[union-attr,index]
+            pipeline.engine.races[WAVES].entries[r.key[1]].participant.category == app.state.category  # type: ignore[union-attr,index]
             for r in rows
         )
         await pilot.press("R")
         await pilot.pause()
-        assert app.state.race_id == "elite" and app.state.wave_id is None
+        assert app.state.race_id == OPEN and app.state.wave_id is None
 
 
 async def test_theme_key_cycles_and_a_bad_theme_falls_back() -> None:
@@ -291,24 +306,28 @@ async def test_passes_filter_by_point_and_location() -> None:
         assert before > 0
         await pilot.press("p")
         await pilot.pause()
-        assert {r.point_id for r in screen.model.records} == {"elite-swim"}
-        for _ in range(5):
+        points = pipeline.engine.races[OPEN].points
+        assert {r.point_id for r in screen.model.records} == {points[0].id}
+        for _ in range(len(points)):  # past every timing point: the first location
             await pilot.press("p")
         await pilot.pause()
-        assert screen.model.filter == ("location", "loc-swim")
-        assert {r.race_id for r in screen.model.records} == {"elite", "ag"}
-        await pilot.press("P", "P", "P", "P", "P", "P")
+        assert screen.model.filter is not None and screen.model.filter[0] == "location"
+        location = screen.model.filter[1]
+        assert location == points[0].location_id  # the swim exit, shared by both triathlons
+        assert {r.race_id for r in screen.model.records} == {OPEN, WAVES}
+        for _ in range(len(points) + 1):
+            await pilot.press("P")
         await pilot.pause()
         assert screen.model.filter is None
-        upcoming = next(p for _, p in feed.sample.plan[feed.cursor :] if p.race_id == "elite")
+        upcoming = next(p for p in feed.upcoming() if p.race_id == OPEN)
         pipeline.apply_passings([upcoming])
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         top = table(app).row_at(0)
-        assert top is not None and top.key == ("elite", upcoming.bib)
+        assert top is not None and top.key == (OPEN, upcoming.bib)
 
 
 async def test_splits_scroll_points() -> None:
-    app, _, _ = make_app()
+    app, pipeline, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await pilot.pause()
@@ -319,23 +338,24 @@ async def test_splits_scroll_points() -> None:
         await pilot.pause()
         assert screen.model.first_point == 2
         titles = [c.title for c in screen.model.columns()]
-        assert titles[3].startswith("‹ ") and "Bike 20k" in titles[3]
+        third = pipeline.engine.races[OPEN].points[2].name
+        assert titles[3].startswith("‹ ") and third in titles[3]
         await pilot.press("left")
         await pilot.pause()
         assert screen.model.first_point == 1
 
 
 async def test_clock_screen_shows_every_race_side_by_side() -> None:
-    app, _, _ = make_app()
+    app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("3")
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         panels = list(app.screen.query(RaceClockPanel))
-        assert [p.race_id for p in panels] == ["elite", "ag", "kids"]
+        assert [p.race_id for p in panels] == [OPEN, WAVES, LATER]
         digits = [str(p.query_one("Digits").value) for p in panels]  # type: ignore[attr-defined]
         assert digits == ["45:00", "35:00", "-55:00"]
         waves = str(panels[1].query_one(".waves").render())
-        assert "Wave 2" in waves and "30:00" in waves
+        assert pipeline.engine.races[WAVES].race.waves[1].name in waves and "30:00" in waves
         assert len({p.region.y for p in panels}) == 1  # side by side
 
 
@@ -349,7 +369,7 @@ async def test_publish_placeholder_and_health() -> None:
         await pilot.press("7")
         await pilot.pause()
         row = table(app).row_at(0)
-        assert row is not None and row.cells[0][0] == "sample" and row.cells[1][0] == "▶ replay"
+        assert row is not None and row.cells[0][0] == "sim" and row.cells[1][0] == "▶ replay"
 
 
 class _FailingSource:
@@ -381,14 +401,18 @@ class _LiveSource:
 
 
 async def test_sources_run_as_workers_and_failures_show_in_health() -> None:
-    pipeline, feed = sample_pipeline(120)
-    upcoming = [p for _, p in feed.sample.plan[:10]]
+    pipeline, feed = race_pipeline(120)
+    upcoming = list(itertools.islice(feed.upcoming(), 10))
     live, broken = _LiveSource(upcoming), _FailingSource()
     app = RaceApp(
-        pipeline, [live, broken], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05
+        pipeline, [live, broken], clock=fixed_clock(RACE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05
     )
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.3)
+        await async_wait_until(
+            lambda: live.health.messages == 10 and any("broken stopped" in m for m in messages(app)),
+            what="both workers to have run",
+        )
+        await tick(app, pilot)
         assert live.health.messages == 10
         entry = pipeline.engine.races[upcoming[-1].race_id].entries[upcoming[-1].bib]
         assert upcoming[-1].time_ms - entry.offset_ms in entry.times
@@ -413,47 +437,44 @@ async def test_mouse_click_selects_and_double_click_opens() -> None:
         await pilot.click(RowTable, offset=(10, 4), times=2)
         await pilot.pause()
         assert isinstance(app.screen, AthleteScreen)
-        assert app.screen.ref[1] == pipeline.engine.races["elite"].view().row(3).bib
+        assert app.screen.ref[1] == pipeline.engine.races[OPEN].view().row(3).bib
 
 
 async def test_live_tick_redraws_only_what_changed() -> None:
     app, pipeline, feed = make_app(2000)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         board = table(app)
-        view = pipeline.engine.races["elite"].view()
+        view = pipeline.engine.races[OPEN].view()
         visible = {r.bib for r in view.rows(0, board.visible_rows)}
         # A passing far down the field: the rows in view are not touched, nothing is re-read.
         far = next(
-            p for _, p in feed.sample.plan
-            if p.race_id == "elite" and p.bib not in visible and (view.index_of(p.bib) or 0) > 500
+            p for p in feed.upcoming()
+            if p.race_id == OPEN and p.bib not in visible and (view.index_of(p.bib) or 0) > 500
         )  # fmt: skip
-        entry = pipeline.engine.races["elite"].entries[far.bib]
-        if entry.last >= pipeline.engine.races["elite"].point_index[far.point_id]:
-            pytest.skip("sample passing already applied")
         fetched = board.rows_fetched
         old_index = view.index_of(far.bib)
         pipeline.apply_passings([far])
         new_index = view.index_of(far.bib)
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         if min(old_index or 0, new_index or 0) > board.first_row + board.visible_rows:
             assert board.rows_fetched == fetched
         # A new leader at the top: the rows in view are re-read and redrawn.
-        standings = pipeline.engine.races["elite"]
+        standings = pipeline.engine.races[OPEN]
         finish = standings.points[-1].id
         winner = view.row(0).bib
-        pipeline.apply_passings([Passing(race_id="elite", bib=winner, point_id=finish, time_ms=50 * 60_000)])
+        pipeline.apply_passings([Passing(race_id=OPEN, bib=winner, point_id=finish, time_ms=50 * 60_000)])
         refreshed = board.update_rows(pipeline.drain())
         assert refreshed >= 1
-        await pilot.pause(0.1)
+        await pilot.pause()
         row = board.row_at(0)
-        assert row is not None and row.key == ("elite", winner) and "Finish" in str(row.cells[5][0])
+        assert row is not None and row.key == (OPEN, winner) and "Finish" in str(row.cells[5][0])
 
 
 async def test_big_field_opens_reading_only_visible_rows() -> None:
-    app, _, _ = make_app(8000)
+    app, _, _ = make_app(8000, kind="half")
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.2)
+        await tick(app, pilot)
         board = table(app)
         assert len(board.model) == 8000
         assert board.rows_fetched <= 3 * board.visible_rows  # not the field
@@ -478,7 +499,7 @@ async def test_hidden_screens_do_no_work() -> None:
         fetched = splits.rows_fetched
         for _ in range(3):
             feed.step(pipeline, 5)
-            await pilot.pause(0.1)
+            await tick(app, pilot)
         assert splits.rows_fetched == fetched  # the splits screen was not visible
         await pilot.press("2")
         await pilot.pause()
@@ -502,10 +523,8 @@ async def test_80x24_keeps_the_essential_columns() -> None:
 async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pipeline, feed = sample_pipeline(120)
-    app = RaceApp(
-        pipeline, [feed], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05
-    )
+    pipeline, feed = race_pipeline(120)
+    app = RaceApp(pipeline, [feed], clock=fixed_clock(RACE_NOW), theme_dirs=[builtin_theme_dir()], tick=0.05)
     calls = []
 
     def broken(self: LeaderboardScreen, changes: object) -> None:
@@ -513,9 +532,10 @@ async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(
         raise ZeroDivisionError("bad row")
 
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.1)
+        await pilot.pause()
         monkeypatch.setattr(LeaderboardScreen, "on_changes", broken)
-        await pilot.pause(0.3)
+        feed.step(pipeline, 5)
+        await tick(app, pilot)
         assert calls and app.tick_errors >= 1
         assert any("display error (ZeroDivisionError: bad row)" in m for m in messages(app))
         await pilot.press("2")

@@ -4,7 +4,8 @@ source feeds it: same seed, same race, no sockets, no wall clock.
 
 The festival (event time 0 is the first gun, :data:`RACE_EPOCH` its time of day):
 
-* race :data:`OPEN` — a sprint triathlon, mass start at 0, ``athletes`` strong;
+* race :data:`OPEN` — a sprint triathlon (or any simulator variant: ``kind="half"`` for a
+  field too big for a triathlon), mass start at 0, ``athletes`` strong;
 * race :data:`WAVES` — an age-group standard triathlon, gun at 10:00, three waves five
   minutes apart (Men 18-39, Men 40+, Women);
 * race :data:`LATER` — a mixed relay whose gun is at 1:40:00, not started at :data:`RACE_NOW`.
@@ -43,13 +44,15 @@ RACE_EPOCH = DEFAULT_EPOCH
 RACE_NOW = RACE_EPOCH + timedelta(minutes=45)
 
 
-def festival(athletes: int = 120, *, seed: int = 7) -> SimEvent:
+def festival(athletes: int = 120, *, seed: int = 7, kind: str = "sprint") -> SimEvent:
     """The festival's event and schedule (see the module docstring). Same arguments, same
     event, on every machine."""
     config = SimConfig(
         races=(
-            RaceSpec("sprint", entries=athletes, start_mode="mass"),
-            RaceSpec("standard", entries=max(90, athletes // 2), start_after_s=600, start_mode="waves"),
+            RaceSpec(kind, entries=athletes, start_mode="mass"),
+            RaceSpec(
+                "standard", entries=min(max(90, athletes // 2), 1000), start_after_s=600, start_mode="waves"
+            ),
             RaceSpec("relay", entries=8, start_after_s=6000),
         ),
         seed=seed,
@@ -173,9 +176,9 @@ class RaceFeed:
         await asyncio.Event().wait()
 
 
-def race_pipeline(athletes: int = 120, *, seed: int = 7) -> tuple[Pipeline, RaceFeed]:
+def race_pipeline(athletes: int = 120, *, seed: int = 7, kind: str = "sprint") -> tuple[Pipeline, RaceFeed]:
     """A pipeline loaded with the festival at :data:`RACE_NOW`, and its feed."""
-    feed = RaceFeed(festival(athletes, seed=seed))
+    feed = RaceFeed(festival(athletes, seed=seed, kind=kind))
     pipeline = Pipeline()
     feed.load(pipeline)
     return pipeline, feed
