@@ -1,7 +1,8 @@
 """The incident desk in the dashboard (issue 8), driven by keys like an official drives it.
 
-Seeded sample event, fixed clock, the per-test data dir (tests/conftest.py) for the desk's
-SQLite file, no sockets.
+Seeded race festival (tests/fakes/race.py) plus the source penalties these tests act on
+(:func:`source_penalties`), fixed clock, the UI tick driven directly, the per-test data dir
+(tests/conftest.py) for the desk's SQLite file, no sockets.
 """
 
 from __future__ import annotations
@@ -18,20 +19,54 @@ from racetui.sources.base import Pipeline
 from racetui.sources.desk import ActionKind, IncidentDesk
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
-from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.desk import AuditScreen, ConfirmDeskEntry, DeskForm
 from racetui.tui.screens.incidents import DeskIncidentsModel, IncidentsScreen, penalty_box_index
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.tracker import IncidentBadge
 from racetui.tui.widgets.table import RowTable
+from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
 
 SWIM = "cutting the swim course"
 
 
+def source_penalties(pipeline: Pipeline) -> None:
+    """Unserved penalties as the timing source reports them (the festival's own at this
+    moment: bib 74's 10 s): bib 6 (on the bike, two points before the penalty box), 43
+    and 120."""
+    standings = pipeline.engine.races[OPEN]
+    for bib, seconds, infringement in (
+        ("6", 30, "drafting"),
+        ("43", 10, "littering"),
+        ("120", 15, "dangerous riding"),
+    ):
+        entry = standings.entries[bib]
+        splits = {
+            point.id: t + entry.offset_ms
+            for point, t in zip(standings.points, entry.times, strict=True)
+            if t is not None
+        }
+        result = Result(
+            race_id=OPEN,
+            bib=bib,
+            splits=splits,
+            status=entry.status,
+            incidents=[Incident.penalty(seconds, infringement)],
+        )
+        pipeline.apply_results(OPEN, [result])
+
+
+def assert_at_the_bottom(app: RaceApp, bib: str) -> None:
+    """A DSQ goes to the bottom of the standings, among the other DSQs."""
+    ordered = list(app.pipeline.engine.races[OPEN].ordered_entries())
+    tail = [e.bib for e in ordered[[e.bib for e in ordered].index(bib) :]]
+    assert all(app.pipeline.engine.races[OPEN].entries[b].status is Status.DSQ for b in tail), tail
+
+
 def make_app(pipeline: Pipeline | None = None, **kwargs: Any) -> RaceApp:
     if pipeline is None:
-        pipeline, feed = sample_pipeline(120)
+        pipeline, feed = race_pipeline(120)
+        source_penalties(pipeline)
         sources: list[Any] = [feed]
     else:
         sources = []
@@ -39,7 +74,7 @@ def make_app(pipeline: Pipeline | None = None, **kwargs: Any) -> RaceApp:
         pipeline,
         sources,
         config=Config(operator="TD Jane"),
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         # Slower than the other tests' 0.05 s: with a modal open every tick re-renders the
         # dimmed screen behind it, and at 20 ticks/s that alone filled a loaded machine.
@@ -50,11 +85,17 @@ def make_app(pipeline: Pipeline | None = None, **kwargs: Any) -> RaceApp:
     )
 
 
-def texts(app: RaceApp, bib: str, race: str = "elite") -> list[str]:
+async def tick(app: RaceApp, pilot: Any) -> None:
+    """One UI tick now (what the 0.25 s timer would do next), then let the screen draw."""
+    app.tick()
+    await pilot.pause()
+
+
+def texts(app: RaceApp, bib: str, race: str = OPEN) -> list[str]:
     return [i.standard_text() for i in app.pipeline.engine.races[race].entries[bib].incidents]
 
 
-def status(app: RaceApp, bib: str, race: str = "elite") -> Status:
+def status(app: RaceApp, bib: str, race: str = OPEN) -> Status:
     return app.pipeline.engine.races[race].entries[bib].status
 
 
@@ -90,7 +131,7 @@ async def confirm(pilot: Any, app: RaceApp, key: str = "enter") -> str:
 
 
 async def open_athlete(pilot: Any, app: RaceApp, bib: str) -> None:
-    app.open_athlete(("elite", bib))
+    app.open_athlete((OPEN, bib))
     await pilot.pause()
     assert isinstance(app.screen, AthleteScreen)
 
@@ -98,7 +139,7 @@ async def open_athlete(pilot: Any, app: RaceApp, bib: str) -> None:
 async def test_every_kind_from_the_athlete_detail() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_athlete(pilot, app, "44")
+        await open_athlete(pilot, app, "42")
         # penalty: a form, then the confirmation in the guidelines' wording
         await pilot.press("plus")
         await pilot.pause()
@@ -109,21 +150,21 @@ async def test_every_kind_from_the_athlete_detail() -> None:
         await pilot.press("enter")
         assert await confirm(pilot, app) == "15 second penalty for cutting the swim course"
         assert isinstance(app.screen, AthleteScreen)
-        assert texts(app, "44") == ["15 second penalty for cutting the swim course"]
+        assert texts(app, "42") == ["15 second penalty for cutting the swim course"]
         # served: one unserved penalty, so straight to the confirmation
         await pilot.press("s")
         assert await confirm(pilot, app, "y") == "Served 15 second penalty for cutting the swim course"
-        assert texts(app, "44") == ["Served 15 second penalty for cutting the swim course"]
+        assert texts(app, "42") == ["Served 15 second penalty for cutting the swim course"]
         # DSQ
         await pilot.press("x")
         await pilot.pause()
         await fill(pilot, SWIM)
         await pilot.press("enter")
         assert (await confirm(pilot, app)).startswith("DSQ for cutting the swim course")
-        assert status(app, "44") is Status.DSQ
-        assert app.pipeline.engine.races["elite"].view().row(0).bib != "44"
-        assert list(app.pipeline.engine.races["elite"].ordered_entries())[-1].bib == "44"
-        assert texts(app, "44") == [
+        assert status(app, "42") is Status.DSQ
+        assert app.pipeline.engine.races[OPEN].view().row(0).bib != "42"
+        assert_at_the_bottom(app, "42")
+        assert texts(app, "42") == [
             "Served 15 second penalty for cutting the swim course",
             "DSQ for cutting the swim course",
         ]
@@ -136,22 +177,22 @@ async def test_every_kind_from_the_athlete_detail() -> None:
         await fill(pilot, "protest upheld")
         await pilot.press("enter")
         assert "reinstated" in await confirm(pilot, app)
-        assert status(app, "44") is Status.OK
-        assert app.pipeline.engine.races["elite"].view().row(0).bib == "44"
+        assert status(app, "42") is Status.OK
+        assert app.pipeline.engine.races[OPEN].view().row(0).bib == "42"
         # DNF with a reason, DNS, LAP: the latest status wins
         await pilot.press("n")
         await pilot.pause()
         await fill(pilot, "Withdrew from the race due to bike crash.")
         await pilot.press("enter")
         assert "status DNF" in await confirm(pilot, app)
-        assert status(app, "44") is Status.DNF
-        assert "Withdrew from the race due to bike crash." in texts(app, "44")
+        assert status(app, "42") is Status.DNF
+        assert "Withdrew from the race due to bike crash." in texts(app, "42")
         await pilot.press("S")
         assert await confirm(pilot, app) == "status DNS"
-        assert status(app, "44") is Status.DNS
+        assert status(app, "42") is Status.DNS
         await pilot.press("L")
         assert await confirm(pilot, app) == "status LAP (lapped)"
-        assert status(app, "44") is Status.LAP
+        assert status(app, "42") is Status.LAP
         audit = app.desk.audit()  # type: ignore[union-attr]
         assert [a.action for a in audit] == [
             "penalty",
@@ -169,7 +210,7 @@ async def test_every_kind_from_the_athlete_detail() -> None:
 async def test_edit_and_withdraw_with_a_reason() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_athlete(pilot, app, "72")
+        await open_athlete(pilot, app, "31")
         await pilot.press("plus")
         await pilot.pause()
         await fill(pilot, "10")
@@ -188,7 +229,7 @@ async def test_edit_and_withdraw_with_a_reason() -> None:
         await pilot.press("enter")
         shown = await confirm(pilot, app)
         assert "10 second penalty for drafting → 30 second penalty for drafting" in shown
-        assert texts(app, "72") == ["30 second penalty for drafting"]
+        assert texts(app, "31") == ["30 second penalty for drafting"]
         # withdraw: a reason is required
         await pilot.press("delete")
         await pilot.pause()
@@ -199,15 +240,15 @@ async def test_edit_and_withdraw_with_a_reason() -> None:
         await fill(pilot, "wrong athlete")
         await pilot.press("enter")
         assert "withdraw #1 30 second penalty for drafting" in await confirm(pilot, app)
-        assert texts(app, "72") == []
-        assert app.pipeline.engine.races["elite"].view().row(1).local is False
+        assert texts(app, "31") == []
+        assert app.pipeline.engine.races[OPEN].view().row(1).local is False
         assert [a.action for a in app.desk.audit()] == ["penalty", "edit", "withdraw"]  # type: ignore[union-attr]
 
 
 async def test_bad_input_is_refused_in_the_form_and_cancel_records_nothing() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_athlete(pilot, app, "44")
+        await open_athlete(pilot, app, "42")
         await pilot.press("plus")
         await pilot.pause()
         await pilot.press("enter")  # no seconds
@@ -233,9 +274,9 @@ async def test_bad_input_is_refused_in_the_form_and_cancel_records_nothing() -> 
         await pilot.press("S")
         await confirm(pilot, app, "n")
         assert app.desk.audit() == []  # type: ignore[union-attr]
-        assert status(app, "44") is Status.OK
+        assert status(app, "42") is Status.OK
         # actions that have nothing to act on say so
-        await open_athlete(pilot, app, "44")
+        await open_athlete(pilot, app, "42")
         for key in ("s", "e", "delete", "i"):
             await pilot.press(key)
             await pilot.pause()
@@ -283,7 +324,7 @@ async def test_incidents_screen_rows_keys_filter_and_audit() -> None:
         dsq = incidents_row(app, "43", IncidentBadge.DSQ)
         assert "⌂" in row_cells(app, dsq)
         # rows from the source carry no desk mark
-        source = incidents_row(app, "25", IncidentBadge.PENALTY)
+        source = incidents_row(app, "74", IncidentBadge.PENALTY)
         assert "⌂" not in row_cells(app, source)
         # filter by kind: f cycles all → PEN → DSQ → …
         model = table.model
@@ -318,7 +359,7 @@ async def test_incidents_screen_rows_keys_filter_and_audit() -> None:
         assert "penalty #1 served" in lines[1]
         assert "bib 43: DSQ for dangerous riding" in lines[2]
         assert "#3 withdrawn — wrong bib" in lines[3]
-        assert all("TD Jane" in line and line.startswith("Elite Men & Women") for line in lines)
+        assert all("TD Jane" in line and line.startswith("Age Group Sprint") for line in lines)
         await pilot.press("A")
         await pilot.pause()
         assert isinstance(app.screen, IncidentsScreen)
@@ -327,7 +368,7 @@ async def test_incidents_screen_rows_keys_filter_and_audit() -> None:
 async def test_a_restart_keeps_the_desk() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_athlete(pilot, app, "44")
+        await open_athlete(pilot, app, "42")
         await pilot.press("x")
         await pilot.pause()
         await fill(pilot, SWIM)
@@ -336,46 +377,43 @@ async def test_a_restart_keeps_the_desk() -> None:
     again = make_app()
     async with again.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        assert status(again, "44") is Status.DSQ
-        assert texts(again, "44") == ["DSQ for cutting the swim course"]
-        assert list(again.pipeline.engine.races["elite"].ordered_entries())[-1].bib == "44"
+        assert status(again, "42") is Status.DSQ
+        assert texts(again, "42") == ["DSQ for cutting the swim course"]
+        assert_at_the_bottom(again, "42")
         await pilot.press("4")
         await pilot.pause()
-        assert "⌂" in row_cells(again, incidents_row(again, "44", IncidentBadge.DSQ))
+        assert "⌂" in row_cells(again, incidents_row(again, "42", IncidentBadge.DSQ))
 
 
 async def test_overrides_reach_a_race_that_appears_later() -> None:
     desk = IncidentDesk(operator="TD Jane")
-    desk.record("elite", "44", ActionKind.DSQ, infringement=SWIM)
-    _, feed = sample_pipeline(120)
+    desk.record(OPEN, "42", ActionKind.DSQ, infringement=SWIM)
+    _, feed = race_pipeline(120)
     empty = Pipeline()
     app = make_app(empty)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         feed.load(empty)  # the source's races arrive after start-up
-        for _ in range(40):  # the next tick applies the desk (tick 0.25 s): wait for it, bounded
-            if status(app, "44") is Status.DSQ:
-                break
-            await pilot.pause(0.1)
-        assert status(app, "44") is Status.DSQ
+        await tick(app, pilot)  # the next tick applies the desk
+        assert status(app, "42") is Status.DSQ
 
 
 async def test_a_source_update_does_not_undo_a_desk_entry() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_athlete(pilot, app, "44")
+        await open_athlete(pilot, app, "42")
         await pilot.press("x")
         await pilot.pause()
         await fill(pilot, SWIM)
         await pilot.press("enter")
         await confirm(pilot, app)
-        entry = app.pipeline.engine.races["elite"].entries["44"]
+        entry = app.pipeline.engine.races[OPEN].entries["42"]
         app.pipeline.apply_results(
-            "elite",
+            OPEN,
             [
                 Result(
-                    race_id="elite",
-                    bib="44",
+                    race_id=OPEN,
+                    bib="42",
                     participant=entry.participant,
                     status=Status.OK,
                     splits={"elite-swim": 600_000},
@@ -383,29 +421,29 @@ async def test_a_source_update_does_not_undo_a_desk_entry() -> None:
                 )
             ],
         )
-        await pilot.pause(0.6)  # over two 0.25 s ticks: the screen has redrawn
-        assert status(app, "44") is Status.DSQ
+        await tick(app, pilot)
+        assert status(app, "42") is Status.DSQ
         facts = static_text(app, "#facts")
         assert "DSQ" in facts and "⌂ desk" in facts
         assert "DSQ for cutting the swim course" in static_text(app, "#incidents")
         await pilot.press("escape", "4")
         await pilot.pause()
-        assert "⌂" in row_cells(app, incidents_row(app, "44", IncidentBadge.DSQ))
+        assert "⌂" in row_cells(app, incidents_row(app, "42", IncidentBadge.DSQ))
 
 
 def test_published_messages_and_exports_carry_the_desk(tmp_path: Any) -> None:
-    pipeline, _ = sample_pipeline(120)
+    pipeline, _ = race_pipeline(120)
     desk = IncidentDesk(tmp_path / "desk.sqlite3", operator="TD Jane")
-    pen = desk.record("elite", "44", "penalty", seconds=15, infringement=SWIM)
-    desk.record("elite", "72", "penalty", seconds=15, infringement=SWIM)
-    desk.record("elite", "72", "serve", target=pen.id + 1)
-    desk.record("elite", "72", "dsq", infringement=SWIM)
-    desk.record("elite", "115", "penalty", seconds=15, infringement=SWIM)
-    desk.record("elite", "115", "penalty", seconds=30, infringement="drafting")
-    desk.record("elite", "21", "dnf", reason="Withdrew from the race due to bike crash.")
-    desk.record("elite", "53", "dns")
+    pen = desk.record(OPEN, "42", "penalty", seconds=15, infringement=SWIM)
+    desk.record(OPEN, "31", "penalty", seconds=15, infringement=SWIM)
+    desk.record(OPEN, "31", "serve", target=pen.id + 1)
+    desk.record(OPEN, "31", "dsq", infringement=SWIM)
+    desk.record(OPEN, "115", "penalty", seconds=15, infringement=SWIM)
+    desk.record(OPEN, "115", "penalty", seconds=30, infringement="drafting")
+    desk.record(OPEN, "21", "dnf", reason="Withdrew from the race due to bike crash.")
+    desk.record(OPEN, "53", "dns")
     desk.apply(pipeline)
-    standings = pipeline.engine.races["elite"]
+    standings = pipeline.engine.races[OPEN]
     message = v11.build_message(
         standings,
         event_id="1",
@@ -421,20 +459,22 @@ def test_published_messages_and_exports_carry_the_desk(tmp_path: Any) -> None:
         water_temp=None,
     )
     by_bib = {a["start_num"]: a for a in message["athletes"]}
-    assert by_bib["44"]["incidents"] == "15 second penalty for cutting the swim course"
-    assert by_bib["72"]["incidents"] == (
+    assert by_bib["42"]["incidents"] == "15 second penalty for cutting the swim course"
+    assert by_bib["31"]["incidents"] == (
         "Served 15 second penalty for cutting the swim course, DSQ for cutting the swim course"
     )
-    assert by_bib["72"]["status"] == "DSQ"
+    assert by_bib["31"]["status"] == "DSQ"
     assert by_bib["115"]["incidents"] == (
         "15 second penalty for cutting the swim course, 30 second penalty for drafting"
     )
     assert by_bib["21"]["status"] == "DNF"
     assert by_bib["21"]["incidents"] == "Withdrew from the race due to bike crash."
     assert by_bib["53"]["status"] == "DNS"
-    assert message["athletes"][-1]["start_num"] == "72"  # DSQ at the bottom
+    statuses = [a["status"] for a in message["athletes"]]
+    first_dsq = statuses.index("DSQ")
+    assert set(statuses[first_dsq:]) == {"DSQ"} and by_bib["31"] in message["athletes"][first_dsq:]
     rows = dict(opentrack.race_rows(standings))
-    assert rows["72"] == "DQ" and rows["21"] == "DNF" and rows["53"] == "DNS"
+    assert rows["31"] == "DQ" and rows["21"] == "DNF" and rows["53"] == "DNS"
 
 
 async def test_an_unserved_penalty_approaching_the_penalty_box_is_highlighted() -> None:
@@ -444,15 +484,19 @@ async def test_an_unserved_penalty_approaching_the_penalty_box_is_highlighted() 
         await pilot.pause()
         index = incidents_row(app, "6", IncidentBadge.PENALTY)
         assert not any("BOX NEXT" in c for c in row_cells(app, index))
-        entry = app.pipeline.engine.races["elite"].entries["6"]
-        chip = entry.times[1] or 0
+        standings = app.pipeline.engine.races[OPEN]
+        entry = standings.entries["6"]
+        box = penalty_box_index(standings.points)
+        assert box is not None and entry.last == box - 2
+        chip = entry.times[entry.last] or 0
+        before_box = standings.points[box - 1].id
         app.pipeline.apply_passings(
-            [Passing(race_id="elite", bib="6", point_id="elite-bike", time_ms=chip + 1_800_000)]
+            [Passing(race_id=OPEN, bib="6", point_id=before_box, time_ms=chip + 600_000)]
         )
-        await pilot.pause(0.6)  # over two 0.25 s ticks: the screen has redrawn
+        await tick(app, pilot)
         index = incidents_row(app, "6", IncidentBadge.PENALTY)
         assert any(c.startswith("⚑ BOX NEXT · NOT SERVED") for c in row_cells(app, index))
-        others = [incidents_row(app, b, IncidentBadge.PENALTY) for b in ("43", "120")]
+        others = [incidents_row(app, b, IncidentBadge.PENALTY) for b in ("74", "120")]
         assert not any("BOX NEXT" in c for i in others for c in row_cells(app, i))
 
 
@@ -473,11 +517,11 @@ def test_penalty_box_point(names: list[str], expected: int | None) -> None:
 
 def desk_app() -> RaceApp:
     desk = IncidentDesk(operator="TD Jane")
-    pen = desk.record("elite", "44", "penalty", seconds=15, infringement=SWIM)
-    desk.record("elite", "72", "dsq", infringement=SWIM)
-    desk.record("elite", "6", "penalty", seconds=30, infringement="drafting")
-    desk.record("elite", "6", "serve", target=pen.id + 2)
-    desk.record("elite", "21", "dnf", reason="Withdrew from the race due to bike crash.")
+    pen = desk.record(OPEN, "42", "penalty", seconds=15, infringement=SWIM)
+    desk.record(OPEN, "31", "dsq", infringement=SWIM)
+    desk.record(OPEN, "6", "penalty", seconds=30, infringement="drafting")
+    desk.record(OPEN, "6", "serve", target=pen.id + 2)
+    desk.record(OPEN, "21", "dnf", reason="Withdrew from the race due to bike crash.")
     return make_app(desk=desk)
 
 
