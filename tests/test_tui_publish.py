@@ -9,7 +9,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,13 +28,14 @@ from racetui.sources.startlist.cached import CachedStartList
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.launch import startlist_sources
-from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.publish import ConfirmPublish, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
 from tests.fakes.asgi import ServerThread
 from tests.fakes.opentrack import OpenTrackFake
+from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
 from tests.fakes.worldtriathlon import WorldTriathlonFake
+from tests.support import DEADLINE
 
 KEY = "wt-dash-key-4711"
 PROG = "307158"
@@ -56,7 +57,7 @@ def make_app(publishing: Publishing | None, pipeline: Pipeline, sources: list[An
     return RaceApp(
         pipeline,
         sources,
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         tick=0.05,
         tracker_budget=None,
@@ -66,7 +67,7 @@ def make_app(publishing: Publishing | None, pipeline: Pipeline, sources: list[An
 
 
 def triathlon_app(url: str, apikey: str = KEY, *extra: str) -> tuple[RaceApp, Publishing]:
-    pipeline, feed = sample_pipeline(12)
+    pipeline, feed = race_pipeline(12)
     config = Config(triathlon=TriathlonConfig(apikey=SecretStr(apikey)))
     args = options(
         "--publish-triathlon",
@@ -75,7 +76,7 @@ def triathlon_app(url: str, apikey: str = KEY, *extra: str) -> tuple[RaceApp, Pu
         "--event-id",
         "107158",
         "--prog",
-        f"elite={PROG}",
+        f"{OPEN}={PROG}",
         "--http-timeout",
         "3",
         "--backoff",
@@ -97,7 +98,8 @@ def screen_text(app: RaceApp) -> str:
     return "\n".join(parts)
 
 
-async def until(pilot: Any, check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(pilot: Any, check: Callable[[], bool], timeout: float = DEADLINE) -> None:
+    """Poll the screen (a condition, not a guess at how long the server takes)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
         if asyncio.get_running_loop().time() > deadline:
@@ -149,7 +151,7 @@ def test_dashboard_commands_refuse_publishing_without_credentials(capsys: pytest
 
 
 async def test_without_publishing_the_screen_says_which_options_enable_it() -> None:
-    pipeline, feed = sample_pipeline(12)
+    pipeline, feed = race_pipeline(12)
     app = make_app(None, pipeline, [feed])
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6")
@@ -169,7 +171,7 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         await pilot.press("6")
         await pilot.pause()
         text = screen_text(app)
-        assert f"World Triathlon {wt.url} · sandbox ON · elite→{PROG}" in text
+        assert f"World Triathlon {wt.url} · sandbox ON · {OPEN}→{PROG}" in text
         assert "waiting for p" in text
         # declined: nothing is queued
         await pilot.press("p")
@@ -237,7 +239,7 @@ async def test_official_needs_the_typed_word(wt: WorldTriathlonFake) -> None:
         app.screen.query_one(Input).value = ""
         await pilot.press(*"OFFICIAL", "enter")
         await until(pilot, lambda: any(i.state is ItemState.SENT for i in publishing.outbox.items()))
-        assert publishing.triathlon.is_official("elite")
+        assert publishing.triathlon.is_official(OPEN)
     assert wt.applied_bodies()[-1]["status"] == "official"
 
 
@@ -285,7 +287,7 @@ async def test_another_owner_makes_the_screen_read_only(wt: WorldTriathlonFake) 
 
 # ----------------------------------------------------------------- snapshots
 
-FIXED = datetime(2025, 6, 1, 7, 40, 0, tzinfo=UTC).timestamp()
+FIXED = (RACE_NOW - timedelta(minutes=5)).timestamp()
 
 
 def fixed_publishing(pipeline: Pipeline) -> Publishing:
@@ -299,8 +301,8 @@ def fixed_publishing(pipeline: Pipeline) -> Publishing:
         destination="/srv/wt/{prog_id}.json",
         hosted_file=True,
         event_id="107158",
-        programs={"elite": PROG},
-        races=["elite"],
+        programs={OPEN: PROG},
+        races=[OPEN],
     )
     url = "/srv/wt/307158.json"
 
@@ -310,15 +312,15 @@ def fixed_publishing(pipeline: Pipeline) -> Publishing:
         )
         return item.id
 
-    first = add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    first = add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
     outbox.claim(first)
     outbox.mark_sent(first, None, None)
-    bad = add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    bad = add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
     outbox.claim(bad)
     outbox.mark_failed(bad, status_code=None, error="/srv/wt: Permission denied", response=None)
-    cancelled = add("Age Group Sprint (prog ag) live sandbox, 40 athletes")
+    cancelled = add("Age Group Standard (prog 300002) live sandbox, 90 athletes")
     outbox.cancel(cancelled)
-    add("Elite Men & Women (prog 307158) live sandbox, 12 athletes")
+    add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
     status = service.target("triathlon-file")
     status.last_attempt_at = FIXED + 14
     status.last_error = "/srv/wt: Permission denied"
@@ -334,11 +336,11 @@ def fixed_publishing(pipeline: Pipeline) -> Publishing:
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "small"])
 def test_publish_screen_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
-    pipeline, feed = sample_pipeline(12)
+    pipeline, feed = race_pipeline(12)
     app = RaceApp(
         pipeline,
         [feed],
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         tracker_budget=None,
         strict=True,
@@ -363,7 +365,7 @@ class BibsOnly:
         race = Race(id="r1", name="10K", kind=RaceKind.ROAD, points=points)
         pipeline.load_event(Event(id="ev", name="Town 10K", races=[race]))
         pipeline.add_participants(Participant(bib=bib, race_id="r1") for bib in ("7", "8"))
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()
 
 
 async def test_cached_start_list_fills_names_on_the_leaderboard() -> None:
@@ -390,25 +392,25 @@ async def test_opentrack_from_the_screen() -> None:
     fake = OpenTrackFake()
     with ServerThread(fake.app()) as server:
         fake.url = server.url
-        pipeline, feed = sample_pipeline(12)
+        pipeline, feed = race_pipeline(12)
         config = Config(
             opentrack=OpenTrackConfig(
                 server=fake.url, username=fake.username, password=SecretStr(fake.password)
             )
         )
         competition = fake.url + "/api/2026/GBR/api-test/"
-        args = options("--publish-opentrack", "--competition", competition, "--event", "elite=ELITE")
+        args = options("--publish-opentrack", "--competition", competition, "--event", f"{OPEN}=ELITE")
         publishing = build_publishing(PublishingOptions.from_args(args), config, pipeline.engine)
         assert publishing is not None and publishing.triathlon is None
-        standings = pipeline.engine.race("elite")
+        standings = pipeline.engine.race(OPEN)
         finish = next(point for point in standings.race.points if point.is_finish)
         bib = standings.view().row(0).bib
-        pipeline.apply_passings([Passing(race_id="elite", bib=bib, point_id=finish.id, time_ms=6_000_000)])
+        pipeline.apply_passings([Passing(race_id=OPEN, bib=bib, point_id=finish.id, time_ms=6_000_000)])
         app = make_app(publishing, pipeline, [feed])
         async with app.run_test(size=(120, 36)) as pilot:
             await pilot.press("6")
             await pilot.pause()
-            assert f"OpenTrack {competition}roadxc_upload/ · replace · elite→ELITE/1/1" in screen_text(app)
+            assert f"OpenTrack {competition}roadxc_upload/ · replace · {OPEN}→ELITE/1/1" in screen_text(app)
             await pilot.press("p")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmPublish), messages(app)
@@ -421,4 +423,5 @@ async def test_opentrack_from_the_screen() -> None:
             await pilot.press("s")  # sandbox is World Triathlon's: said, nothing asked
             await pilot.pause()
             assert not isinstance(app.screen, ConfirmPublish)
-    assert fake.results[("ELITE", 1, 1)] == {bib: "1:40:00.00"}
+    # the finisher, and the festival's DNF and DSQ at this moment
+    assert fake.results[("ELITE", 1, 1)] == {bib: "1:40:00.00", "7": "DNF", "10": "DQ"}

@@ -1,6 +1,6 @@
 """Snapshots of every screen at 120x36 and 80x24 (SVGs in tests/__snapshots__/).
 
-Seeded sample event, fixed clock, built-in themes, no sockets, no wall clock: the same
+Seeded race festival (tests/fakes/race.py), fixed clock, built-in themes, no sockets, no wall clock: the same
 screen every run. Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``
 and look at the SVGs before committing them.
 """
@@ -13,18 +13,18 @@ import pytest
 
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
-from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.themes import builtin_theme_dir
+from tests.fakes.race import RACE_NOW, race_pipeline
 
 SIZES = {"wide": (120, 36), "small": (80, 24)}
 
 
 def make_app(theme: str | None = None) -> RaceApp:
-    pipeline, feed = sample_pipeline(120)
+    pipeline, feed = race_pipeline(120)
     return RaceApp(
         pipeline,
         [feed],
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme=theme,
         theme_dirs=[builtin_theme_dir()],
         tracker_budget=None,
@@ -43,7 +43,7 @@ SCREENS: dict[str, list[str]] = {
     "athlete": ["1", "down", "down", "enter"],
     "help": ["question_mark"],
     "watch-mark": ["down", "w", "down", "down", "m", "down", "down"],
-    "age-group-wave-2": ["r", "v", "v"],
+    "age-group-men-40": ["r", "v", "v"],
 }
 
 
