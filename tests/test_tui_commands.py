@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from racetui.cli import build_parser, main
+from tests.support import async_wait_until
 
 
 def test_serve_builds_the_command_each_browser_runs() -> None:
@@ -105,23 +106,24 @@ async def test_demo_shows_the_simulated_race_through_the_bbt_client() -> None:
         tick=0.1,
     )
     async with app.run_test(size=(120, 36)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.1)
+
+        def arrived() -> bool:
             standings = app.state.standings()
-            if standings is not None and len(standings) >= 60 and standings.latest_point() >= 0:
-                break
+            return standings is not None and len(standings) >= 60 and standings.latest_point() >= 0
+
+        await async_wait_until(arrived, what="the simulated field and its first passings")
         assert source.url is not None and source.url.startswith("http://127.0.0.1:")
         standings = app.state.standings()
         assert standings is not None and len(standings) == 60
         assert standings.latest_point() >= 0  # passings arrived
         assert source.health.effective_state() is FeedState.CONNECTED
-        await pilot.pause(0.3)
+        app.tick()
+        await pilot.pause()
         board = app.screen.query_one(RowTable)
         first = board.row_at(0)
         assert first is not None and first.cells[0][0] == "1"
         header = str(app.screen.query_one("RaceHeader").render())
         assert "● push" in header
-        await asyncio.sleep(0)
 
 
 def test_demo_defaults_open_an_event_under_way() -> None:
@@ -204,11 +206,12 @@ async def test_replay_of_a_recorded_run_shows_the_same_standings(tmp_path: Path)
         journal = Journal(path, source="bbt")
         client = BBTSource(sim.base_url, journal=journal)
         task = asyncio.create_task(client.run(live))
-        for _ in range(200):
-            await asyncio.sleep(0.1)
+
+        def recorded() -> bool:
             races = list(live.engine.races.values())
-            if races and len(races[0]) == 40 and races[0].latest_point() >= 1:
-                break
+            return bool(races) and len(races[0]) == 40 and races[0].latest_point() >= 1
+
+        await async_wait_until(recorded, what="40 athletes past the second timing point")
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -220,10 +223,13 @@ async def test_replay_of_a_recorded_run_shows_the_same_standings(tmp_path: Path)
     replay = ReplaySource(path, speed=0)
     app = RaceApp(Pipeline(), [replay], clock=system_clock, theme_dirs=[builtin_theme_dir()], tick=0.05)
     async with app.run_test(size=(120, 36)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.1)
+
+        def replayed() -> bool:
             shown = app.state.standings()
-            if shown is not None and len(shown) == 40 and shown.latest_point() == standings.latest_point():
-                break
+            return shown is not None and len(shown) == 40 and shown.latest_point() == standings.latest_point()
+
+        await async_wait_until(replayed, what="the replayed standings")
+        app.tick()
+        await pilot.pause()
         board = app.screen.query_one(RowTable)
         assert [row.key[1] for row in board.model.fetch(0, 40) if row.key] == expected
