@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.common import Measurement, print_table, summarize
+from benchmarks.common import Measurement, print_table, race_in_progress, summarize
 
 RATE = 300  # passings per second
 TICK = 0.15  # the dashboard's default UI tick
@@ -141,29 +141,20 @@ async def feed_stream(
         await asyncio.sleep(0.002)
 
 
-def build(athletes: int) -> tuple[Any, Any, list[Any]]:
-    from racetui.sources.base import Pipeline
-    from racetui.tui.sample import SampleFeed, sample_event
-
-    sample = sample_event(athletes, second_race=False)
-    feed = SampleFeed(sample)
-    pipeline = Pipeline()
-    feed.load(pipeline)
-    pipeline.drain()
-    # The generator's own leftovers are not the dashboard's memory: keep only the
-    # passings the stream can use (300/s for the longest run) and drop the results
-    # already loaded into the engine.
-    passings = [p for _, p in sample.plan[: RATE * 120]]
-    sample.plan[RATE * 120 :] = []
-    sample.results.clear()
+def build(athletes: int) -> tuple[Any, Any, list[Any], Any]:
+    """The field loaded (the simulator's seeded half marathon, 45 minutes in), its source,
+    the stream (300/s for the longest run) and the race's moment."""
+    race = race_in_progress(athletes, stream=RATE * 120)
+    race.pipeline.drain()
+    # The generator's own leftovers are not the dashboard's memory.
     gc.collect()
     reset_peak_rss()
-    return pipeline, feed, passings
+    return race.pipeline, race.source, race.passings, race.now
 
 
 def reset_peak_rss() -> None:
     """Start the kernel's peak-RSS counter (VmHWM) afresh, so the peak measured is the
-    dashboard's with the field loaded, not the sample generator's transient."""
+    dashboard's with the field loaded, not the simulator's transient."""
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
@@ -192,16 +183,13 @@ def landing(pipeline: Any, passings: list[Any]) -> int:
 async def run_racetui(athletes: int, seconds: float) -> dict[str, Any]:
     from racetui.tui.app import RaceApp
     from racetui.tui.clock import fixed_clock
-    from racetui.tui.sample import SAMPLE_NOW
     from racetui.tui.themes import builtin_theme_dir
     from racetui.tui.widgets.table import RowTable
 
     started = time.perf_counter()
-    pipeline, feed, passings = build(athletes)
+    pipeline, feed, passings, now = build(athletes)
     load_s = time.perf_counter() - started
-    app = RaceApp(
-        pipeline, [feed], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()], tick=TICK
-    )
+    app = RaceApp(pipeline, [feed], clock=fixed_clock(now), theme_dirs=[builtin_theme_dir()], tick=TICK)
     # Everything is in the engine already: make the first tick see the whole field, as a
     # dashboard opening on a running race does.
     from racetui.engine import ChangeSet
@@ -256,7 +244,7 @@ async def run_datatable(athletes: int, seconds: float) -> dict[str, Any]:
     from racetui.tui.columns import badge_for, format_gap_cell, format_time
 
     started = time.perf_counter()
-    pipeline, _, passings = build(athletes)
+    pipeline, _, passings, _ = build(athletes)
     load_s = time.perf_counter() - started
     standings = next(iter(pipeline.engine.races.values()))
     view = standings.view()

@@ -2,7 +2,8 @@
 
 Every ``benchmarks/bench_*.py`` exposes ``measure(smoke: bool) -> list[Measurement]`` and a
 ``main()`` that prints them; ``benchmarks/run.py`` (``make bench``) collects them all into
-one table and ``benchmarks/results/latest.json``.
+one table and ``benchmarks/results/latest.json``. :func:`race_in_progress` gives the UI
+benchmarks a seeded race from the product's own simulator.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -54,3 +57,72 @@ def print_table(rows: list[Measurement]) -> None:
     for r in rows:
         p95 = "" if r.p95 is None else f"{r.p95:12.4g}"
         print(f"{r.name:<{width}}  {r.median:12.4g}  {p95:>12}  {r.unit:<14} {r.target:<16} {r.note}")
+
+
+# ------------------------------------------------------------ a race in progress
+@dataclass
+class RaceInProgress:
+    """A field loaded into a pipeline at ``now``, the passings still to come (the stream a
+    benchmark feeds) and a source that stands for the timing system."""
+
+    pipeline: Any
+    source: Any
+    passings: list[Any]
+    now: datetime
+
+
+class _Loaded:
+    """A source whose data is loaded already: connected, and nothing more arrives by
+    itself (the benchmark feeds the stream)."""
+
+    def __init__(self, name: str) -> None:
+        from racetui.sources.base import FeedState, SourceHealth, SourceMode
+
+        self.name = name
+        self.health = SourceHealth(
+            name=name, mode=SourceMode.REPLAY, state=FeedState.CONNECTED, clock=lambda: 0.0
+        )
+        self.health.last_message = 0.0
+
+    async def run(self, pipeline: Any) -> None:
+        import asyncio
+
+        await asyncio.Event().wait()
+
+
+def race_in_progress(
+    athletes: int, *, stream: int, minutes: float = 45.0, seed: int = 7, variant: str = "half"
+) -> RaceInProgress:
+    """The simulator's seeded race (one mass start, ``athletes`` strong) ``minutes`` after
+    the gun: every passing up to then applied to a fresh pipeline, the next ``stream``
+    passings kept for the benchmark. Only passings and the race clock go in (no statuses or
+    incidents): what the dashboard does with a stream of passings is what is measured."""
+    from racetui.model import ClockState
+    from racetui.sim import RaceSpec, SimConfig, generate_event
+    from racetui.sim.generate import PASS
+    from racetui.sources.base import Pipeline
+
+    config = SimConfig(
+        races=(RaceSpec(variant, entries=athletes, start_mode="mass"),),
+        seed=seed,
+        countdown=0,
+        clock="manual",
+    )
+    sim = generate_event(config)
+    now_ms = int(minutes * 60_000)
+    races = []
+    for sim_race in sim.races:
+        race = sim_race.race
+        assert race.clock is not None
+        clock = race.clock.model_copy(
+            update={"state": ClockState.LIVE, "gun_time": sim.time_of_day(sim_race.gun_at_ms)}
+        )
+        races.append(race.model_copy(update={"clock": clock}))
+    pipeline = Pipeline()
+    pipeline.load_event(sim.event.model_copy(update={"races": races}))
+    pipeline.add_participants(sim.participants)
+    passes = [h for h in sim.schedule if h.kind == PASS]
+    done = next((i for i, h in enumerate(passes) if h.at_ms > now_ms), len(passes))
+    pipeline.apply_passings(h.passing(sim.epoch) for h in passes[:done])
+    upcoming = [h.passing(sim.epoch) for h in passes[done : done + stream]]
+    return RaceInProgress(pipeline, _Loaded("sim"), upcoming, sim.time_of_day(now_ms))
