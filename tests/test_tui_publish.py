@@ -312,15 +312,15 @@ def fixed_publishing(pipeline: Pipeline) -> Publishing:
         )
         return item.id
 
-    first = add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
+    first = add("Elite Men Sprint (prog 307158) live sandbox, 12 athletes")
     outbox.claim(first)
     outbox.mark_sent(first, None, None)
-    bad = add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
+    bad = add("Elite Men Sprint (prog 307158) live sandbox, 12 athletes")
     outbox.claim(bad)
     outbox.mark_failed(bad, status_code=None, error="/srv/wt: Permission denied", response=None)
     cancelled = add("Age Group Standard (prog 300002) live sandbox, 90 athletes")
     outbox.cancel(cancelled)
-    add("Age Group Sprint (prog 307158) live sandbox, 12 athletes")
+    add("Elite Men Sprint (prog 307158) live sandbox, 12 athletes")
     status = service.target("triathlon-file")
     status.last_attempt_at = FIXED + 14
     status.last_error = "/srv/wt: Permission denied"
