@@ -558,7 +558,7 @@ async def test_screens_ask_the_app_by_typed_messages() -> None:
     async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
         await pilot.press("down", "w", "m")
         await pilot.pause()
-        second = ("elite", pipeline.engine.races["elite"].view().row(1).bib)
+        second = (OPEN, pipeline.engine.races[OPEN].view().row(1).bib)
         asked = [m for m in seen if isinstance(m, ToggleWatch | ToggleMark)]
         assert [(type(m), m.ref) for m in asked] == [(ToggleWatch, second), (ToggleMark, second)]
         assert second in app.state.watch and app.state.mark == second  # the app did it
@@ -571,10 +571,8 @@ async def test_screens_ask_the_app_by_typed_messages() -> None:
             raise RuntimeError("outbox disk full")
 
         app.run_worker(publisher_crashes(), name="publish", exit_on_error=False)
-        for _ in range(200):  # the failure is reported by messages: wait for the notice
-            if any("outbox disk full" in m for m in messages(app)):
-                break
-            await pilot.pause(0.05)
+        # the failure is reported by messages: wait for the notice
+        await async_wait_until(lambda: any("outbox disk full" in m for m in messages(app)), what="the notice")
         failed = [m for m in seen if isinstance(m, WorkerFailed)]
         assert [(m.name, str(m.error)) for m in failed] == [("publish", "outbox disk full")]
         assert "publish stopped: outbox disk full" in messages(app)
