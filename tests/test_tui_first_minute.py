@@ -1,7 +1,7 @@
 """What a new user meets in the first minute: cheap overlays, a quit that asks while live,
 the athlete detail at the latest split, and a help page that explains every symbol.
 
-Deterministic: the seeded sample event, a fixed clock, the built-in themes; the tick is
+Deterministic: the seeded race festival (tests/fakes/race.py), a fixed clock, the built-in themes; the tick is
 driven directly (``app.tick()``) instead of waiting for the timer.
 """
 
@@ -26,7 +26,6 @@ from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.columns import badge_for
 from racetui.tui.models import health_badge
-from racetui.tui.sample import SAMPLE_NOW
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.health import HealthScreen, SourceStory, recent_problems, source_story
 from racetui.tui.screens.help import HELP_TEXT, HelpScreen
@@ -37,6 +36,7 @@ from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
 from racetui.util.logs import dashboard_logging
 from tests.fakes.asgi import LoopServer, free_port
+from tests.fakes.race import RACE_NOW
 from tests.test_tui_app import make_app
 
 
@@ -64,7 +64,7 @@ async def test_a_modal_pauses_the_board_and_the_board_catches_up_when_it_closes(
 
 
 async def test_q_quits_at_once_when_nothing_is_live() -> None:
-    app, _, _ = make_app()  # the sample feed is a replay: nothing live
+    app, _, _ = make_app()  # the festival's feed is a replay: nothing live
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.quit_reasons() == []
         await pilot.press("q")
@@ -132,7 +132,7 @@ def _feed_app(target: str) -> tuple[RaceApp, FeedSource]:
     app = RaceApp(
         Pipeline(),
         [source],
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         tick=0.05,
         strict=True,
