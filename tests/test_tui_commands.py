@@ -22,7 +22,7 @@ def test_serve_builds_the_command_each_browser_runs() -> None:
     from racetui.commands.serve import build_command
 
     command = build_command(["--", "demo", "--athletes", "200"], config="/tmp/my config.toml")
-    assert command.startswith(sys.executable)
+    assert command.startswith(f"exec {sys.executable}")  # the shell becomes the dashboard
     assert "-m racetui --config '/tmp/my config.toml' demo --athletes 200" in command
     assert build_command(["replay", "x.jsonl.gz"]).endswith("-m racetui replay x.jsonl.gz")
     with pytest.raises(ValueError, match="expected one of demo, connect, feed, replay"):
