@@ -25,7 +25,7 @@ def test_serve_builds_the_command_each_browser_runs() -> None:
     assert command.startswith(f"exec {sys.executable}")  # the shell becomes the dashboard
     assert "-m racetui --config '/tmp/my config.toml' demo --athletes 200" in command
     assert build_command(["replay", "x.jsonl.gz"]).endswith("-m racetui replay x.jsonl.gz")
-    with pytest.raises(ValueError, match="expected one of demo, connect, feed, replay"):
+    with pytest.raises(ValueError, match="expected one of view, demo, connect, feed, replay"):
         build_command(["--", "publish"])
     with pytest.raises(ValueError, match="nothing"):
         build_command([])
@@ -33,7 +33,7 @@ def test_serve_builds_the_command_each_browser_runs() -> None:
 
 def test_serve_without_a_dashboard_command_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", "8123"]) == 2
-    assert "expected one of demo, connect, feed, replay" in capsys.readouterr().err
+    assert "expected one of view, demo, connect, feed, replay" in capsys.readouterr().err
 
 
 def test_parser_takes_every_dashboard_option() -> None:
