@@ -16,11 +16,11 @@ from racetui.sources.startlist import RaceEntryClient, RaceEntryStartList, Start
 from racetui.sources.startlist.writeback import StartListWriter
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
-from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
 from racetui.tui.screens.startlist import ConfirmScreen, EntryFormScreen, StartListScreen
 from racetui.tui.startlist_changes import StartListChanges
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
+from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
 from tests.fakes.raceentry import FakeRaceEntry
 from tests.support import async_wait_until
 
@@ -40,19 +40,19 @@ async def test_walk_up_entry_added_from_the_dashboard_shows_on_the_leaderboard(
     stand_in, url = fake
     cache = StartListCache(tmp_path / "startlists.sqlite3")
     source = RaceEntryStartList(
-        RaceEntryClient(url, stand_in.key, stand_in.secret, timeout=10), "21", race_id="elite"
+        RaceEntryClient(url, stand_in.key, stand_in.secret, timeout=10), "21", race_id=OPEN
     )
     await sync_once(source, cache)
     await source.aclose()
 
-    pipeline, _ = sample_pipeline(40)
+    pipeline, _ = race_pipeline(40)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     writer = StartListWriter(RaceEntryClient(url, stand_in.key, stand_in.secret, timeout=10), cache)
     changes = StartListChanges({"raceentry": writer}, outbox=outbox, cache=cache)
     app = RaceApp(
         pipeline,
         [],
-        clock=fixed_clock(SAMPLE_NOW),
+        clock=fixed_clock(RACE_NOW),
         theme_dirs=[builtin_theme_dir()],
         tick=0.05,
         tracker_budget=None,
@@ -96,23 +96,23 @@ async def test_walk_up_entry_added_from_the_dashboard_shows_on_the_leaderboard(
             )
 
             # the bib's first passing: the leaderboard names the walk-up athlete
-            standings = pipeline.engine.race("elite")
+            standings = pipeline.engine.race(OPEN)
             first_point = (
                 standings.points[0].id if hasattr(standings.points[0], "id") else standings.race.points[0].id
             )
             pipeline.apply_passings(
-                [Passing(race_id="elite", bib="9999", point_id=first_point, time_ms=600_000)]
+                [Passing(race_id=OPEN, bib="9999", point_id=first_point, time_ms=600_000)]
             )
             board = app.screen.query_one(RowTable)
 
             def named_on_board() -> bool:
-                if not board.move_to_key(("elite", "9999")):
+                if not board.move_to_key((OPEN, "9999")):
                     return False
                 row = board.row_at(board.cursor)
                 return row is not None and "Up" in " ".join(str(c[0]) for c in row.cells)
 
             await async_wait_until(named_on_board, what="bib 9999 named on the leaderboard")
-            entry = app.state.entry(("elite", "9999"))
+            entry = app.state.entry((OPEN, "9999"))
             assert entry is not None and entry.participant is not None
             assert (entry.participant.first_name, entry.participant.last_name, entry.participant.gender) == (
                 "Walk",
