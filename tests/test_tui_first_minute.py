@@ -217,3 +217,24 @@ def test_dashboard_logging_goes_to_a_file_and_health_not_the_terminal(
         assert terminal in root.handlers  # headless again: stderr
     finally:
         root.removeHandler(terminal)
+
+
+# ------------------------------------------------------------ footers fit, ? and q always
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
+async def test_footers_fit_and_keep_help_and_quit(size: tuple[int, int]) -> None:
+    from rich.cells import cell_len
+
+    from racetui.tui.widgets.footer import RaceFooter
+
+    app, _, _ = make_app()
+    async with app.run_test(size=size) as pilot:
+        for key in "1234567":
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.pause()
+            footer = app.screen.query_one(RaceFooter)
+            keys = [(w.key_display, w.description) for w in footer.query("FooterKey")]
+            shown = [f"{k} {d}".strip() for k, d in keys]
+            assert "? Help" in shown and "q Quit" in shown, (key, size, shown)
+            used = sum(cell_len(k) + cell_len(d) + 2 for k, d in keys)
+            assert used <= size[0], (key, size, shown)

@@ -1,4 +1,5 @@
-"""Snapshots of every screen at 120x36 and 80x24 (SVGs in tests/__snapshots__/).
+"""Snapshots of every screen at 120x36, 100x30 and 80x24, with and without an overlay
+(SVGs in tests/__snapshots__/).
 
 Seeded race festival (tests/fakes/race.py), fixed clock, built-in themes, no sockets, no wall clock: the same
 screen every run. Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``
@@ -16,7 +17,7 @@ from racetui.tui.clock import fixed_clock
 from racetui.tui.themes import builtin_theme_dir
 from tests.fakes.race import RACE_NOW, race_pipeline
 
-SIZES = {"wide": (120, 36), "small": (80, 24)}
+SIZES = {"wide": (120, 36), "medium": (100, 30), "small": (80, 24)}
 
 
 def make_app(theme: str | None = None) -> RaceApp:
@@ -42,6 +43,9 @@ SCREENS: dict[str, list[str]] = {
     "health": ["7"],
     "athlete": ["1", "down", "down", "enter"],
     "help": ["question_mark"],
+    "search": ["slash", "R", "o"],
+    "health-story": ["7", "enter"],
+    "incidents-help": ["4", "question_mark"],
     "watch-mark": ["down", "w", "down", "down", "m", "down", "down"],
     "age-group-men-40": ["r", "v", "v"],
 }

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from racetui.engine import ChangeSet
 from racetui.tui.appref import race_app
@@ -24,6 +24,7 @@ from racetui.tui.models import AthleteModel
 from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, standing_entries
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentRecord
+from racetui.tui.widgets.footer import RaceFooter
 from racetui.tui.widgets.table import InfoTable, RowTable
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
                 AthleteModel(self.race_app.state, self.ref), empty="Unknown athlete.", id="points"
             )
             yield Static("", id="incidents", markup=False)
-        yield Footer(compact=True)
+        yield RaceFooter()
 
     def on_mount(self) -> None:
         self.reload()

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from racetui.engine import ChangeSet
 from racetui.tui.appref import race_app
+from racetui.tui.widgets.footer import RaceFooter
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 
@@ -75,7 +75,7 @@ class RaceScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield RaceHeader()
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield RaceFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

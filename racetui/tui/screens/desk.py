@@ -34,7 +34,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from racetui.model import IncidentKind
 from racetui.sources.desk import ActionKind, DeskAction, DeskError, IncidentDesk
@@ -42,6 +42,7 @@ from racetui.tui.appref import race_app
 from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentBadge, IncidentRecord
+from racetui.tui.widgets.footer import RaceFooter
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -279,7 +280,7 @@ class ConfirmDeskEntry(ModalScreen[bool]):
                 id="by",
                 markup=False,
             )
-        yield Footer(compact=True)
+        yield RaceFooter()
 
     def action_confirm(self) -> None:
         self.dismiss(True)
@@ -364,7 +365,7 @@ class DeskForm(ModalScreen[None]):
                 )
             yield Static("", id="error", markup=False)
             yield Static("enter: review and confirm · esc: cancel", classes="hint", markup=False)
-        yield Footer(compact=True)
+        yield RaceFooter()
 
     def on_mount(self) -> None:
         inputs = list(self.query(Input))
@@ -597,7 +598,7 @@ class AuditScreen(ModalScreen[None]):
             with VerticalScroll(id="lines"):
                 text = "\n".join(f"{names.get(a.race_id, a.race_id)} · {a.describe()}" for a in actions)
                 yield Static(text or "Nothing recorded on the desk yet.", id="trail", markup=False)
-        yield Footer(compact=True)
+        yield RaceFooter()
 
     def on_mount(self) -> None:
         self.query_one("#lines", VerticalScroll).scroll_end(animate=False)
