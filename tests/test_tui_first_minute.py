@@ -238,3 +238,24 @@ async def test_footers_fit_and_keep_help_and_quit(size: tuple[int, int]) -> None
             assert "? Help" in shown and "q Quit" in shown, (key, size, shown)
             used = sum(cell_len(k) + cell_len(d) + 2 for k, d in keys)
             assert used <= size[0], (key, size, shown)
+
+
+# ------------------------------------------------------------------- the README's config
+def test_the_readme_example_config_has_every_key_and_loads(tmp_path: Path) -> None:
+    import re
+
+    from racetui.config import Config, load_config
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert block is not None, "the README shows no example config"
+    path = tmp_path / "config.toml"
+    path.write_text(block.group(1))
+    path.chmod(0o600)
+    config = load_config(path)
+    assert config.triathlon.event_id == "123456" and config.opentrack.events == {"1": "10K"}
+    shown = set(re.findall(r"^\s*([a-z_]+)\s*=", block.group(1), re.M))
+    fields = set(Config.model_fields) - {"path", "warnings", "sources", "triathlon", "opentrack", "startlist"}
+    for section in ("sources", "triathlon", "opentrack", "startlist"):
+        fields |= set(type(getattr(config, section)).model_fields)
+    assert fields - shown == set()
