@@ -49,6 +49,8 @@ class TriathlonConfig(_Section):
     sandbox: bool = True
     # racetui race id -> (event_id, prog_id) for BBT races published as v1.1
     event_id: str | None = None
+    # the event's name in published messages (default: the source's name for the event)
+    event_name: str | None = None
     programs: dict[str, str] = Field(default_factory=dict)
 
 

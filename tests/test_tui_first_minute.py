@@ -259,3 +259,45 @@ def test_the_readme_example_config_has_every_key_and_loads(tmp_path: Path) -> No
     for section in ("sources", "triathlon", "opentrack", "startlist"):
         fields |= set(type(getattr(config, section)).model_fields)
     assert fields - shown == set()
+
+
+# ------------------------------------------------- publishing warns about placeholders
+async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_sending(tmp_path: Path) -> None:
+    from racetui.commands.dashboard_options import build_publishing
+    from racetui.config import Config, TriathlonConfig
+    from racetui.tui.sample import sample_pipeline
+    from racetui.tui.screens.publish import ConfirmPublish
+    from tests.test_tui_publish import make_app as publish_app
+    from tests.test_tui_publish import options, screen_text
+
+    pipeline, feed = sample_pipeline(12)
+    target = tmp_path / "{prog_id}.json"
+    publishing = build_publishing(
+        options("--publish-triathlon", "--file", str(target)), Config(), pipeline.engine
+    )
+    assert publishing is not None and publishing.triathlon is not None
+    event = pipeline.engine.event
+    assert event is not None
+    app = publish_app(publishing, pipeline, [feed])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"event_id {event.id!r} is the source's placeholder" in text
+        assert f"event_name {event.name!r} comes from the source" in text
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmPublish)
+        assert "event_id" in " ".join(str(s.render()) for s in app.screen.query(Static))
+        await pilot.press("n")
+        await pilot.pause()
+    assert publishing.outbox.items() == []
+    publishing.close()
+
+    configured = Config(triathlon=TriathlonConfig(event_id="107158", event_name="Lakeside 2026"))
+    publishing = build_publishing(
+        options("--publish-triathlon", "--file", str(target)), configured, pipeline.engine
+    )
+    assert publishing is not None and publishing.triathlon is not None
+    assert publishing.triathlon.placeholders() == []
+    publishing.close()

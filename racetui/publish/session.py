@@ -255,6 +255,7 @@ def build_publishing(options: PublishingOptions, config: Config, engine: Engine)
                 destination=options.file if options.file is not None else (options.api_url or tri.api_url),
                 hosted_file=hosted,
                 event_id=options.event_id or tri.event_id,
+                event_name=tri.event_name,
                 programs=mapping,
                 sandbox=tri.sandbox if options.sandbox is None else options.sandbox,
                 races=list(mapping) if mapping and not hosted else None,

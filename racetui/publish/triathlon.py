@@ -371,6 +371,25 @@ class TriathlonPublisher:
                 )
         return Program(race_id, str(event_id), event_name, str(prog_id), race.name)
 
+    def placeholders(self) -> list[str]:
+        """Warnings for an ``event_id`` or ``event_name`` that nobody configured.
+
+        Without ``triathlon.event_id`` / ``--event-id`` the message carries the timing
+        system's own event id (BBT's is ``bbt``) and the source's name for the event
+        (``BBT 127.0.0.1:…``): the Publish screen says so before anything is sent."""
+        event = self.engine.event
+        out = []
+        if not self.event_id:
+            shown = repr(event.id) if event is not None else "none"
+            out.append(
+                f"event_id {shown} is the source's placeholder, not a World Triathlon event: "
+                "set triathlon.event_id in the config or pass --event-id"
+            )
+        if not self.event_name:
+            shown = repr(event.name) if event is not None else "none"
+            out.append(f"event_name {shown} comes from the source: set triathlon.event_name in the config")
+        return out
+
     def status_of(self, race_id: str) -> str:
         """``official`` only after :meth:`mark_official`; ``live`` once the gun went or
         anyone passed a point; ``prerace`` before."""

@@ -184,6 +184,8 @@ class PublishPanel(Vertical):
             lines.append(" · ".join(parts))
             if status.last_error:
                 lines.append(f"  last error: {status.last_error}")
+        if pub.triathlon is not None:
+            lines += [f"  ⚠ {warning}" for warning in pub.triathlon.placeholders()]
         for publisher in pub.publishers:
             if publisher.errors:  # live mode could not build a message (no prog_id…)
                 lines.append(f"  cannot publish: {publisher.errors[-1]}")
@@ -377,6 +379,7 @@ class PublishScreen(RaceScreen):
         changed = False
         try:
             if pub.triathlon is not None:
+                texts += [f"⚠ {warning}" for warning in pub.triathlon.placeholders()]
                 previews = pub.triathlon.preview(resend_failed=True)
                 texts += [p.render() for p in previews]
                 changed |= any(p.changed for p in previews)
