@@ -263,8 +263,8 @@ def test_the_readme_example_config_has_every_key_and_loads(tmp_path: Path) -> No
 
 # ------------------------------------------------- publishing warns about placeholders
 async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_sending(tmp_path: Path) -> None:
-    from racetui.commands.dashboard_options import build_publishing
     from racetui.config import Config, TriathlonConfig
+    from racetui.publish.session import PublishingOptions, build_publishing
     from racetui.tui.sample import sample_pipeline
     from racetui.tui.screens.publish import ConfirmPublish
     from tests.test_tui_publish import make_app as publish_app
@@ -273,7 +273,9 @@ async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_send
     pipeline, feed = sample_pipeline(12)
     target = tmp_path / "{prog_id}.json"
     publishing = build_publishing(
-        options("--publish-triathlon", "--file", str(target)), Config(), pipeline.engine
+        PublishingOptions.from_args(options("--publish-triathlon", "--file", str(target))),
+        Config(),
+        pipeline.engine,
     )
     assert publishing is not None and publishing.triathlon is not None
     event = pipeline.engine.event
@@ -296,7 +298,9 @@ async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_send
 
     configured = Config(triathlon=TriathlonConfig(event_id="107158", event_name="Lakeside 2026"))
     publishing = build_publishing(
-        options("--publish-triathlon", "--file", str(target)), configured, pipeline.engine
+        PublishingOptions.from_args(options("--publish-triathlon", "--file", str(target))),
+        configured,
+        pipeline.engine,
     )
     assert publishing is not None and publishing.triathlon is not None
     assert publishing.triathlon.placeholders() == []
