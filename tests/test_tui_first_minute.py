@@ -265,12 +265,12 @@ def test_the_readme_example_config_has_every_key_and_loads(tmp_path: Path) -> No
 async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_sending(tmp_path: Path) -> None:
     from racetui.config import Config, TriathlonConfig
     from racetui.publish.session import PublishingOptions, build_publishing
-    from racetui.tui.sample import sample_pipeline
     from racetui.tui.screens.publish import ConfirmPublish
+    from tests.fakes.race import race_pipeline
     from tests.test_tui_publish import make_app as publish_app
     from tests.test_tui_publish import options, screen_text
 
-    pipeline, feed = sample_pipeline(12)
+    pipeline, feed = race_pipeline(12)
     target = tmp_path / "{prog_id}.json"
     publishing = build_publishing(
         PublishingOptions.from_args(options("--publish-triathlon", "--file", str(target))),
