@@ -48,7 +48,7 @@ def test_every_kind_of_action_reaches_the_engine(pipeline: Pipeline, tmp_path: P
     assert [entries[b].status for b in "1234"] == [Status.OK, Status.DSQ, Status.DNF, Status.LAP]
     assert texts(pipeline, "2") == ["DSQ for dangerous riding"]
     assert texts(pipeline, "3") == ["Withdrew from the race due to bike crash."]
-    order = [e.bib for e in pipeline.engine.race("r").ordered_entries()]
+    order = [e.bib for e in pipeline.engine.race("r").ordered()]
     assert order == ["1", "4", "3", "2"]  # LAP, then DNF, DSQ at the bottom
     audit = desk.audit()
     assert [a.action for a in audit] == ["penalty", "serve", "dsq", "dnf", "lap"]
@@ -69,10 +69,10 @@ def test_edit_withdraw_and_reinstate(pipeline: Pipeline, tmp_path: Path) -> None
 
     dsq = desk.record("r", "2", "dsq", infringement="unsportsmanlike conduct")
     desk.apply(pipeline, "r", "2")
-    assert [e.bib for e in pipeline.engine.race("r").ordered_entries()][-1] == "2"
+    assert [e.bib for e in pipeline.engine.race("r").ordered()][-1] == "2"
     desk.record("r", "2", "reinstate", reason="protest upheld")
     desk.apply(pipeline, "r", "2")
-    assert [e.bib for e in pipeline.engine.race("r").ordered_entries()] == ["1", "2", "3", "4"]
+    assert [e.bib for e in pipeline.engine.race("r").ordered()] == ["1", "2", "3", "4"]
     assert desk.entries("r", "2")[0][0].action is ActionKind.REINSTATE
     assert all(a.id != dsq.id for a, _ in desk.entries("r", "2"))
 

@@ -58,7 +58,7 @@ def source_penalties(pipeline: Pipeline) -> None:
 
 def assert_at_the_bottom(app: RaceApp, bib: str) -> None:
     """A DSQ goes to the bottom of the standings, among the other DSQs."""
-    ordered = list(app.pipeline.engine.races[OPEN].ordered_entries())
+    ordered = list(app.pipeline.engine.races[OPEN].ordered())
     tail = [e.bib for e in ordered[[e.bib for e in ordered].index(bib) :]]
     assert all(app.pipeline.engine.races[OPEN].entries[b].status is Status.DSQ for b in tail), tail
 

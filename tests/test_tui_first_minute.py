@@ -25,7 +25,7 @@ from racetui.sources.feed import FeedSource
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.columns import badge_for
-from racetui.tui.models import health_badge
+from racetui.tui.rows import health_badge
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.health import HealthScreen, SourceStory, recent_problems, source_story
 from racetui.tui.screens.help import HELP_TEXT, HelpScreen

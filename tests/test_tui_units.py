@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from racetui.engine import ChangeSet
-from racetui.model import Incident, Passing, Result, Status
+from racetui.model import Incident, Passing, RankBy, Result, Status
 from racetui.tui.clock import fixed_clock, race_time
 from racetui.tui.columns import (
     Column,
@@ -23,7 +23,7 @@ from racetui.tui.columns import (
     format_signed_gap,
     format_time,
 )
-from racetui.tui.models import (
+from racetui.tui.rows import (
     IncidentsModel,
     LeaderboardModel,
     PassesModel,
@@ -32,7 +32,6 @@ from racetui.tui.models import (
 )
 from racetui.tui.state import UiState
 from racetui.tui.tracker import IncidentBadge, Tracker, Watchlist
-from racetui.tui.views import FilteredView, make_view
 from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, festival, race_pipeline
 
 
@@ -83,14 +82,14 @@ def test_badges_carry_meaning_in_text() -> None:
 
 # -------------------------------------------------------------------- views
 def _brute(standings, predicate):  # type: ignore[no-untyped-def]
-    return [e.bib for e in standings.ordered_entries() if predicate(e)]
+    return [e.bib for e in standings.ordered() if predicate(e)]
 
 
 def test_filtered_view_matches_brute_force_and_follows_passings() -> None:
     pipeline, feed = race_pipeline(300, seed=3)
     standings = pipeline.engine.races[WAVES]
     men_40 = standings.race.waves[1].id  # Men 40+
-    view = FilteredView(standings, gender="M", wave_id=men_40)
+    view = standings.view(gender="M", wave_id=men_40)
 
     def wanted(entry):  # type: ignore[no-untyped-def]
         p = entry.participant
@@ -101,7 +100,6 @@ def test_filtered_view_matches_brute_force_and_follows_passings() -> None:
     feed.advance_to(pipeline, RACE_NOW + timedelta(minutes=20))
     changes = pipeline.drain()
     assert changes.athletes.get(WAVES)
-    view.update(changes.athletes[WAVES])
     rows = view.rows(0, len(view))
     assert [r.bib for r in rows] == _brute(standings, wanted)
     ranked = [r.rank for r in rows if r.rank is not None]
@@ -113,17 +111,21 @@ def test_filtered_view_at_a_point_orders_by_chip_time() -> None:
     pipeline, _ = race_pipeline(200, seed=5)
     standings = pipeline.engine.races[WAVES]
     swim = standings.points[0].id
-    view = FilteredView(standings, point_id=swim, wave_id=standings.race.waves[0].id)
+    view = standings.view(point_id=swim, wave_id=standings.race.waves[0].id)
     chips = [standings.entries[r.bib].times[0] for r in view.rows(0, len(view))]
     assert chips == sorted(chips) and len(chips) > 5
 
 
-def test_make_view_uses_the_engine_when_it_can() -> None:
+def test_views_say_what_they_rank_by() -> None:
     pipeline, _ = race_pipeline(50)
     standings = pipeline.engine.races[OPEN]
-    assert not isinstance(make_view(standings, gender="F"), FilteredView)
-    assert isinstance(make_view(standings, gender="F", category="Elite"), FilteredView)
-    assert isinstance(make_view(standings, wave_id=standings.race.waves[0].id), FilteredView)
+    assert standings.view().rank_by is RankBy.CHIP
+    pipeline.engine.upsert_race(standings.race.model_copy(update={"rank_by": RankBy.GUN}))
+    assert standings.view().rank_by is RankBy.GUN
+    assert standings.view(gender="F").rank_by is RankBy.GUN
+    wave = standings.race.waves[0].id
+    assert standings.view(wave_id=wave).rank_by is RankBy.CHIP  # within a wave: chip
+    assert standings.view(category="Elite").rank_by is RankBy.CHIP
 
 
 # ------------------------------------------------------------------ tracker
@@ -249,7 +251,7 @@ def test_state_cycles_races_points_and_filters() -> None:
     genders = state.genders()
     assert state.cycle_gender() == genders[0]
     view = state.view()
-    assert isinstance(view, FilteredView)  # wave + gender: the dashboard's own view
+    assert view is not None and view.filter.wave_id == waves[1].id
     assert all(r.gender == genders[0] for r in view.rows(0, len(view)))
 
 
@@ -323,12 +325,12 @@ def test_splits_model_shows_positions_and_changes() -> None:
     model = SplitsModel(state)
     row = model.fetch(0, 1)[0]
     standings = pipeline.engine.races[OPEN]
-    entry = standings.entries[row.key[1]]  # type: ignore[index]
+    bib = row.key[1]  # type: ignore[index]
     t1 = row.cells[4]  # the second timing point
     assert isinstance(t1, tuple) and len(t1) == 4
-    position = standings.position_at(1, entry.times[1])  # type: ignore[arg-type]
+    position = standings.placing(bib, 1)
     assert t1[2][0].strip() == str(position)
-    before = standings.position_at(0, entry.times[0])  # type: ignore[arg-type]
+    before = standings.placing(bib, 0)
     text, style = format_change(before, position)
     assert (t1[3][0].strip(), t1[3][1]) == (text, style)
 

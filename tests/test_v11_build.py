@@ -145,7 +145,11 @@ def test_athlete_and_splits() -> None:
         },
     ]
     assert athletes[2]["segment_id"] == "1"
-    assert athletes[2]["position"] == "1"
+    # athlete.position is the place in the athletes array (the spec's example: Bishop, 2nd
+    # in the array, first at Swim Lap 1, has position 2); his split keeps his place there
+    assert athletes[2]["position"] == "3"
+    assert athletes[2]["difference"] == "00:00:00.000"
+    assert athletes[2]["splits"][0]["position"] == "1"
     assert "paratriathlon" not in first
 
 

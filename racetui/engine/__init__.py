@@ -1,27 +1,41 @@
-"""The standings engine: pure, no I/O, no Textual."""
+"""The standings engine: pure, no I/O, no Textual.
+
+Its read side is the one place rankings come from: :meth:`RaceStandings.view` rows,
+:meth:`RaceStandings.splits`, :meth:`RaceStandings.athlete` snapshots, counts. The ranking
+rules are :mod:`racetui.engine.ranking`.
+"""
 
 from racetui.engine.engine import ChangeSet, Engine
 from racetui.engine.pipeline import Listener, Pipeline
+from racetui.engine.ranking import Filter, placed_at_point, status_rank, takes_place
 from racetui.engine.standings import (
-    Entry,
+    Athlete,
+    Counts,
+    Held,
     LeaderboardView,
     Override,
     RaceStandings,
     Row,
+    SplitRow,
     merge_incidents,
-    status_rank,
 )
 
 __all__ = [
+    "Athlete",
     "ChangeSet",
+    "Counts",
     "Engine",
-    "Entry",
+    "Filter",
+    "Held",
     "LeaderboardView",
     "Listener",
     "Override",
     "Pipeline",
     "RaceStandings",
     "Row",
+    "SplitRow",
     "merge_incidents",
+    "placed_at_point",
     "status_rank",
+    "takes_place",
 ]

@@ -101,14 +101,14 @@ class Engine:
         indexed state; the expensive re-sort happens once, when the last hold ends."""
         self._holds += 1
         for standings in self.races.values():
-            standings.held = True
+            standings.on_hold = True
         try:
             yield
         finally:
             self._holds -= 1
             if not self._holds:
                 for standings in self.races.values():
-                    standings.held = False
+                    standings.on_hold = False
 
     @property
     def held(self) -> bool:
@@ -137,7 +137,7 @@ class Engine:
         standings = self.races.get(race.id)
         if standings is None:
             standings = self.races[race.id] = RaceStandings(race)
-            standings.held = self._holds > 0
+            standings.on_hold = self._holds > 0
             changes.structure.add(race.id)
         elif standings.race != race:
             standings.set_race(race)
@@ -207,6 +207,7 @@ class Engine:
                     times=result.splits,
                     incidents=result.incidents,
                     legs=result.legs,
+                    reported=result.reported,
                     defer=defer,
                 )
             except KeyError as exc:
@@ -216,10 +217,10 @@ class Engine:
                 changes.touch(race_id, result.bib, moved)
         if complete:
             keep = {result.bib for result in results}
-            for bib in [bib for bib in standings.entries if bib not in keep]:
+            for bib in [bib for bib in standings.bibs() if bib not in keep]:
                 old = standings.remove_entry(bib)
                 if old is not None:
-                    changes.touch(race_id, bib, (old, max(old, len(standings.entries) - 1)))
+                    changes.touch(race_id, bib, (old, max(old, len(standings) - 1)))
         return changes
 
     def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:

@@ -1,54 +1,68 @@
-"""Standings of one race, kept in ordered structures so that one passing costs O(log n).
+"""Standings of one race, kept in ordered structures so that one passing costs O(log n),
+and the engine's read side: the rows every screen, export and upload shows.
 
-Ordering follows World Triathlon Live Timing v1.1:
+The ranking rules are :mod:`racetui.engine.ranking`. The whole field is kept ordered at
+all times: one overall ``SortedList`` of :data:`~racetui.engine.ranking.OverallKey` and
+one ``SortedList`` of :data:`~racetui.engine.ranking.PointKey` per timing point. Orderings
+of a slice of the field (a gender, category or wave; overall or at one point) are built
+only when a view asks for one, kept up to date while views keep reading them, and
+dropped when no one has read them for a while: a passing costs three list operations
+plus one per slice someone is looking at, not one per gender and category of the race.
 
-1. athletes who passed the furthest timing point first, then earlier points;
-2. at the same point, by (chip) time; equal times share a position;
-3. start number where nothing else orders (before the first point);
-4. DNF and DNS after the racing field, DSQ at the very bottom (each group keeps the
-   same progress/time ordering within itself).
-
-Every entry has one *overall key*; the leaderboard is a ``SortedList`` of those keys, and
-each timing point keeps a ``SortedList`` of ``(time, start number, bib)`` for positions and
-gaps. Gender and category get their own lists, so filtered views and gender/category
-positions are bisects too. Nothing ever re-sorts the field.
+Read it through :meth:`RaceStandings.view` (rows with ranks and gaps),
+:meth:`RaceStandings.splits` (one athlete at every point), :meth:`RaceStandings.athlete`
+(what the engine holds about one athlete, as a frozen snapshot), :meth:`RaceStandings.held`
+(what a source already delivered) and :meth:`RaceStandings.counts`. The entries
+themselves are private to the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedList
 
+from racetui.engine.ranking import (
+    Filter,
+    OverallKey,
+    PointKey,
+    overall_key,
+    placed_at_point,
+    point_key,
+    status_rank,
+    takes_place,
+)
 from racetui.model.bibs import start_number
 from racetui.model.incidents import Incident, IncidentKind
-from racetui.model.race import Participant, Race, RelayLeg, Status, TimingPoint
+from racetui.model.race import (
+    Participant,
+    Race,
+    RankBy,
+    RelayLeg,
+    Reported,
+    Status,
+    TimingPoint,
+)
 
-__all__ = ["Entry", "Override", "RaceStandings", "Row", "merge_incidents", "status_rank"]
+__all__ = [
+    "Athlete",
+    "Counts",
+    "Entry",
+    "Filter",
+    "Held",
+    "LeaderboardView",
+    "Override",
+    "RaceStandings",
+    "Row",
+    "SplitRow",
+    "merge_incidents",
+    "status_rank",
+]
 
-_STATUS_RANK: dict[Status, int] = {
-    Status.OK: 0,
-    Status.LAP: 1,
-    Status.NC: 1,
-    Status.DNF: 2,
-    Status.DNS: 3,
-    Status.DSQ: 4,
-}
-# Statuses that take no place in per-point positions.
-_UNPLACED = frozenset({Status.DSQ, Status.DNS})
-
-OverallKey = tuple[int, int, int, int, str]
-PointKey = tuple[int, int, str]
-
-
-def _bucket(lists: dict[Any, SortedList], key: Any) -> SortedList:
-    """The sorted list under ``key``, created on first use (never a throwaway per call)."""
-    found = lists.get(key)
-    if found is None:
-        found = lists[key] = SortedList()
-    return found
+# Slice orderings unread for this many settles (UI ticks) are dropped.
+_IDLE_TICKS = 600
 
 
 def _last(times: Sequence[int | None]) -> int:
@@ -64,11 +78,6 @@ def _index_of(points: Sequence[TimingPoint], point_id: str) -> int | None:
         if point.id == point_id:
             return index
     return None
-
-
-def status_rank(status: Status) -> int:
-    """Where a status sorts: racing field first, DNF and DNS after, DSQ at the bottom."""
-    return _STATUS_RANK[status]
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,7 +109,9 @@ def merge_incidents(desk: Sequence[Incident], source: Sequence[Incident]) -> lis
 
 @dataclass(slots=True, eq=False)
 class Entry:
-    """One athlete or relay team in a race, with chip times per timing point index."""
+    """One athlete or relay team in a race, with chip times per timing point index.
+
+    Private to the engine: everything outside reads :class:`Athlete` snapshots and rows."""
 
     bib: str
     number: int
@@ -119,9 +130,9 @@ class Entry:
     source_status: Status = Status.OK
     source_incidents: tuple[Incident, ...] = ()
     override: Override | None = None
-    # what the ordered structures hold for this entry: its gender/category buckets and
-    # (chip times, placed) as indexed; None while not indexed
-    filters: tuple[tuple[str, str], ...] = ()
+    reported: Reported | None = None  # the source's own positions, while still true
+    # what the field's ordered structures hold: ranking times per point and whether
+    # placed at points; None while not indexed
     indexed: tuple[tuple[int | None, ...], bool] | None = None
 
     def effective(self) -> tuple[Status, tuple[Incident, ...]]:
@@ -133,9 +144,56 @@ class Entry:
     def name(self) -> str:
         return self.participant.display_name() if self.participant else ""
 
-    def gun_time(self, index: int) -> int | None:
-        chip = self.times[index] if 0 <= index < len(self.times) else None
-        return None if chip is None else chip + self.offset_ms
+    @property
+    def gender(self) -> str | None:
+        return self.participant.gender if self.participant else None
+
+    @property
+    def category(self) -> str | None:
+        return self.participant.category if self.participant else None
+
+    @property
+    def wave_id(self) -> str | None:
+        return self.participant.wave_id if self.participant else None
+
+    def ranking_times(self, by_gun: bool) -> tuple[int | None, ...]:
+        if not by_gun or not self.offset_ms:
+            return self.times
+        offset = self.offset_ms
+        return tuple(None if t is None else t + offset for t in self.times)
+
+    def make_key(self, by_gun: bool) -> OverallKey:
+        at = self.last
+        time = self.times[at] if at >= 0 else None
+        if time is not None and by_gun:
+            time += self.offset_ms
+        return overall_key(self.status, at, time, self.number, self.bib)
+
+
+# --------------------------------------------------------------------- read side
+@dataclass(slots=True, frozen=True)
+class Athlete:
+    """What the engine holds about one athlete (or relay team), as a frozen snapshot."""
+
+    bib: str
+    participant: Participant | None
+    status: Status  # effective: the desk's word over the source's
+    source_status: Status
+    incidents: tuple[Incident, ...]  # effective: the desk's merged with the source's
+    source_incidents: tuple[Incident, ...]
+    legs: tuple[RelayLeg, ...]
+    override: Override | None  # the incident desk's word, winning over the source's
+    times: tuple[int | None, ...]  # chip time per point index
+    offset_ms: int  # wave start after the gun
+    last: int  # furthest point index passed, -1 before the first
+
+    @property
+    def local(self) -> bool:
+        """True when the incident desk overrides the source for this athlete."""
+        return self.override is not None
+
+    def name(self) -> str:
+        return self.participant.display_name() if self.participant else ""
 
     @property
     def gender(self) -> str | None:
@@ -145,36 +203,149 @@ class Entry:
     def category(self) -> str | None:
         return self.participant.category if self.participant else None
 
-    def make_key(self) -> OverallKey:
-        chip = self.times[self.last] if self.last >= 0 else 0
-        return (_STATUS_RANK[self.status], -self.last, chip or 0, self.number, self.bib)
+    @property
+    def wave_id(self) -> str | None:
+        return self.participant.wave_id if self.participant else None
+
+    def gun_time(self, index: int) -> int | None:
+        chip = self.times[index] if 0 <= index < len(self.times) else None
+        return None if chip is None else chip + self.offset_ms
+
+
+@dataclass(slots=True, frozen=True)
+class Held:
+    """What a source already delivered for an athlete (to merge a partial update into)."""
+
+    status: Status  # the source's, not the desk's
+    incidents: tuple[Incident, ...]
+    splits: dict[str, int]  # point id -> gun time ms
 
 
 @dataclass(slots=True, frozen=True)
 class Row:
-    """What a screen shows for one leaderboard line; computed on demand, O(log n)."""
+    """What a screen shows for one leaderboard line; computed on demand, O(log n).
+
+    Times and gaps are in the view's ranking time (chip or gun, :attr:`LeaderboardView.rank_by`);
+    ``time_ms`` is the chip time and ``gun_ms`` the gun time whatever the view ranks by."""
 
     index: int  # 0-based place in the view
-    rank: int | None  # place in this view, shared by equal times; None for DNF/DNS/DSQ
-    position: int | None  # place at the athlete's own latest point (the v1.1 position)
+    rank: int | None  # place in this view, shared by equal times; None when not placed
+    position: int | None  # place in the whole field at the athlete's own latest point
     bib: str
     name: str
     country: str | None
     club: str | None
     gender: str | None
     category: str | None
+    wave_id: str | None
     status: Status
     point_index: int  # -1 before the first point
     point_id: str | None
     time_ms: int | None  # chip time at the point
     gun_ms: int | None
     split_ms: int | None  # since the previous point passed
-    gap_leader_ms: int | None
-    gap_ahead_ms: int | None
-    gender_position: int | None
-    category_position: int | None
+    gap_leader_ms: int | None  # to this view's leader at the point
+    gap_ahead_ms: int | None  # to the athlete just ahead in this view at the point
     incidents: tuple[Incident, ...]
     local: bool = False  # the incident desk overrides the source for this athlete
+
+
+@dataclass(slots=True, frozen=True)
+class SplitRow:
+    """One athlete at one timing point they passed (whole-field places and gaps)."""
+
+    point_index: int
+    point_id: str
+    point_name: str
+    time_ms: int  # chip time
+    gun_ms: int
+    split_ms: int  # since the previous point passed (or the start)
+    position: int | None  # None for DSQ and DNS
+    gap_leader_ms: int | None
+    gap_ahead_ms: int | None
+    gender_position: int | None = None
+    category_position: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Counts:
+    """How many athletes: in the race, started, finished, per status, past each point."""
+
+    athletes: int
+    started: int  # passed at least one point
+    finished: int  # passed the finish point (racing or not)
+    by_status: dict[Status, int]
+    passed: tuple[int, ...]  # placed athletes past each point index
+
+
+class _Ordering:
+    """The order of one slice of the field (overall, or at one point), kept while read."""
+
+    __slots__ = ("by_gun", "filter", "keys", "ordered", "point", "used")
+
+    def __init__(self, point: int | None, flt: Filter, by_gun: bool, tick: int) -> None:
+        self.point = point
+        self.filter = flt
+        self.by_gun = by_gun
+        self.keys: dict[str, tuple[Any, ...]] = {}
+        self.ordered: SortedList = SortedList()
+        self.used = tick
+
+    def key(self, entry: Entry) -> tuple[Any, ...] | None:
+        if not self.filter.matches(entry.gender, entry.category, entry.wave_id):
+            return None
+        if self.point is None:
+            return entry.make_key(self.by_gun)
+        if not placed_at_point(entry.status):
+            return None
+        chip = entry.times[self.point] if self.point < len(entry.times) else None
+        if chip is None:
+            return None
+        return point_key(chip + entry.offset_ms if self.by_gun else chip, entry.number, entry.bib)
+
+    def build(self, entries: Iterable[Entry]) -> None:
+        keys = {}
+        for entry in entries:
+            key = self.key(entry)
+            if key is not None:
+                keys[entry.bib] = key
+        self.keys = keys
+        self.ordered = SortedList(keys.values())
+
+    def update(self, entry: Entry) -> None:
+        old = self.keys.pop(entry.bib, None)
+        if old is not None:
+            self.ordered.remove(old)
+        key = self.key(entry)
+        if key is not None:
+            self.keys[entry.bib] = key
+            self.ordered.add(key)
+
+    def drop(self, bib: str) -> None:
+        old = self.keys.pop(bib, None)
+        if old is not None:
+            self.ordered.remove(old)
+
+
+class _Athletes(Mapping[str, Athlete]):
+    """The athletes of a race by bib, read-only: each value is a fresh :class:`Athlete`."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[str, Entry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, bib: str) -> Athlete:
+        return RaceStandings._snapshot(self._entries[bib])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, bib: object) -> bool:
+        return bib in self._entries
 
 
 class RaceStandings:
@@ -182,29 +353,32 @@ class RaceStandings:
 
     def __init__(self, race: Race) -> None:
         self.race = race
-        self.entries: dict[str, Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self.overall: SortedList = SortedList()
-        self._overall_by: dict[tuple[str, str], SortedList] = {}
         self._at_point: list[SortedList] = []
-        self._at_point_by: dict[tuple[int, str, str], SortedList] = {}
+        self._orderings: dict[tuple[int | None, Filter, bool], _Ordering] = {}
+        self._tick = 0
         self.points: list[TimingPoint] = []
         self.point_index: dict[str, int] = {}
         self.wave_offsets: dict[str, int] = {}
+        self.by_gun = race.rank_by is RankBy.GUN
         self._pending: dict[str, Entry] = {}  # changed, not yet re-indexed (deferred mode)
-        self.held = False  # a source is mid-sync: reads skip the expensive rebuild
-        self.set_race(race)
+        self.on_hold = False  # a source is mid-sync: reads skip the expensive rebuild
+        self.set_race(race, _first=True)
 
     # ----------------------------------------------------------------- setup
-    def set_race(self, race: Race) -> bool:
-        """Take new race data; returns True when timing points changed (a full re-sort)."""
+    def set_race(self, race: Race, *, _first: bool = False) -> bool:
+        """Take new race data; returns True when the order changed as a whole (points,
+        or what the race ranks by): then everything is re-sorted."""
         self.race = race
+        old_offsets = self.wave_offsets
         self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
         points = sorted(race.points, key=lambda p: (p.order, p.id))
-        changed = [p.id for p in points] != [p.id for p in self.points]
-        if changed:
+        changed = _first or [p.id for p in points] != [p.id for p in self.points]
+        if changed and not _first:
             # Re-map every entry's times onto the new point order.
             remap = {i: j for i, p in enumerate(self.points) if (j := _index_of(points, p.id)) is not None}
-            for entry in self.entries.values():
+            for entry in self._entries.values():
                 times: list[int | None] = [None] * len(points)
                 for i, value in enumerate(entry.times):
                     if i in remap:
@@ -212,137 +386,117 @@ class RaceStandings:
                 entry.times = tuple(times)
         self.points = points
         self.point_index = {p.id: i for i, p in enumerate(points)}
-        for entry in self.entries.values():
+        by_gun = race.rank_by is RankBy.GUN
+        if by_gun != self.by_gun or (by_gun and old_offsets != self.wave_offsets):
+            changed = True
+        self.by_gun = by_gun
+        for entry in self._entries.values():
             # A wave start re-timed: chip times (what ranks) stand, gun times follow.
-            wave = entry.participant.wave_id if entry.participant else None
+            wave = entry.wave_id
             entry.offset_ms = self.wave_offsets.get(wave, 0) if wave else 0
+        if old_offsets != self.wave_offsets:
+            self._orderings.clear()
         if changed:
-            for entry in self.entries.values():
+            for entry in self._entries.values():
                 entry.last = _last(entry.times)
-            self._pending.update(self.entries)
+            self._pending.update(self._entries)
             self._rebuild()
-        return changed
+        return changed and not _first
 
     # -------------------------------------------------------------- indexing
     #
-    # Every entry is indexed in: the overall list (its key), the gender/category overall
-    # lists (its filters), and, unless DSQ/DNS, every point it passed (chip, number, bib)
-    # and that point's gender/category lists. ``entry.indexed`` remembers exactly what was
-    # put in, so an entry can change first and be re-indexed later (deferred mode).
-
-    def _filters(self, entry: Entry) -> tuple[tuple[str, str], ...]:
-        participant = entry.participant
-        if participant is None:
-            return ()
-        keys = []
-        if participant.gender:
-            keys.append(("gender", participant.gender))
-        if participant.category:
-            keys.append(("category", participant.category))
-        return tuple(keys)
+    # Every entry is in the overall list (its key) and, unless DSQ/DNS, in the list of every
+    # point it passed (ranking time, number, bib). ``entry.indexed`` remembers exactly what
+    # was put in, so an entry can change first and be re-indexed later (deferred mode).
 
     def _insert(self, entry: Entry) -> None:
-        entry.key = entry.make_key()
+        entry.key = entry.make_key(self.by_gun)
         self.overall.add(entry.key)
-        filters = entry.filters = self._filters(entry)
-        for f in filters:
-            _bucket(self._overall_by, f).add(entry.key)
-        placed = entry.status not in _UNPLACED
-        entry.indexed = (entry.times, placed)
-        if not placed:
-            return
-        for index, chip in enumerate(entry.times):
-            if chip is not None:
-                pkey = (chip, entry.number, entry.bib)
-                self._at_point[index].add(pkey)
-                for kind, value in filters:
-                    _bucket(self._at_point_by, (index, kind, value)).add(pkey)
+        placed = placed_at_point(entry.status)
+        ranking = entry.ranking_times(self.by_gun)
+        entry.indexed = (ranking, placed)
+        if placed:
+            for index, time in enumerate(ranking):
+                if time is not None:
+                    self._at_point[index].add((time, entry.number, entry.bib))
+        self._slices_update(entry, None)
 
     def _remove(self, entry: Entry) -> None:
         if entry.indexed is None:
             return
-        times, placed = entry.indexed
+        ranking, placed = entry.indexed
         entry.indexed = None
         self.overall.remove(entry.key)
-        filters = entry.filters
-        for f in filters:
-            self._overall_by[f].remove(entry.key)
-        if not placed:
-            return
-        for index, chip in enumerate(times):
-            if chip is not None:
-                pkey = (chip, entry.number, entry.bib)
-                self._at_point[index].remove(pkey)
-                for kind, value in filters:
-                    self._at_point_by[(index, kind, value)].remove(pkey)
+        if placed:
+            for index, time in enumerate(ranking):
+                if time is not None:
+                    self._at_point[index].remove((time, entry.number, entry.bib))
+
+    def _slices_update(self, entry: Entry, point: int | None, *, every: bool = True) -> None:
+        """Re-place ``entry`` in the slice orderings someone reads (all of them, or the
+        overall ones and those at ``point`` after a passing there)."""
+        for ordering in self._orderings.values():
+            if every or ordering.point is None or ordering.point == point:
+                ordering.update(entry)
 
     def _rebuild(self) -> None:
-        """Index every entry from scratch: one sort per point and one overall, the
-        gender/category lists split off those already-sorted lists (linear), instead of
-        one insert per key."""
+        """Index every entry from scratch: one sort per point and one overall."""
         overall: list[OverallKey] = []
         at_point: list[list[PointKey]] = [[] for _ in self.points]
-        entries = self.entries
-        for entry in entries.values():
-            entry.key = key = entry.make_key()
-            entry.filters = self._filters(entry)
-            placed = entry.status not in _UNPLACED
-            entry.indexed = (entry.times, placed)
+        by_gun = self.by_gun
+        for entry in self._entries.values():
+            entry.key = key = entry.make_key(by_gun)
+            placed = placed_at_point(entry.status)
+            ranking = entry.ranking_times(by_gun)
+            entry.indexed = (ranking, placed)
             overall.append(key)
             if placed:
                 number, bib = entry.number, entry.bib
-                for index, chip in enumerate(entry.times):
-                    if chip is not None:
-                        at_point[index].append((chip, number, bib))
-        overall.sort()
-        overall_by: dict[tuple[str, str], list[OverallKey]] = {}
-        for key in overall:
-            for f in entries[key[4]].filters:
-                found = overall_by.get(f)
-                if found is None:
-                    found = overall_by[f] = []
-                found.append(key)
-        at_point_by: dict[tuple[int, str, str], list[PointKey]] = {}
-        for index, keys in enumerate(at_point):
-            keys.sort()
-            for pkey in keys:
-                for kind, value in entries[pkey[2]].filters:
-                    bucket = (index, kind, value)
-                    found_point = at_point_by.get(bucket)
-                    if found_point is None:
-                        found_point = at_point_by[bucket] = []
-                    found_point.append(pkey)
-        # SortedList sorts its input again: on sorted input that is one linear pass.
+                for index, time in enumerate(ranking):
+                    if time is not None:
+                        at_point[index].append((time, number, bib))
+        # SortedList sorts its input: on sorted input that is one linear pass.
         self.overall = SortedList(overall)
-        self._overall_by = {k: SortedList(v) for k, v in overall_by.items()}
         self._at_point = [SortedList(v) for v in at_point]
-        self._at_point_by = {k: SortedList(v) for k, v in at_point_by.items()}
+        for ordering in self._orderings.values():
+            ordering.build(self._entries.values())
         self._pending.clear()
 
     def settle(self, *, full: bool = True) -> bool:
         """Bring the ordered structures up to date with entries changed in deferred mode:
         a few are re-indexed one by one, many in one rebuild (skipped unless ``full``).
-        Returns True when the structures are current.
+        Returns True when the structures are current. Slice orderings unread for a while
+        are dropped here.
 
         Every read settles first; while the engine is *held* (a source is mid-sync) reads
         only do the cheap part, and meanwhile see the last indexed state, which stays
         consistent (each entry's indexed key is what the lists hold)."""
+        self._tick += 1
+        idle = [k for k, o in self._orderings.items() if o.used < self._tick - _IDLE_TICKS]
+        for key in idle:
+            del self._orderings[key]
+        return self._settle(full=full)
+
+    def _settle(self, *, full: bool) -> bool:
         if not self._pending:
             return True
-        if len(self._pending) * 8 > len(self.entries):
+        if len(self._pending) * 8 > len(self._entries):
             if not full:
                 return False
             self._rebuild()
             return True
         for entry in self._pending.values():
             self._remove(entry)
-            if self.entries.get(entry.bib) is entry:
+            if self._entries.get(entry.bib) is entry:
                 self._insert(entry)
+            else:
+                for ordering in self._orderings.values():
+                    ordering.drop(entry.bib)
         self._pending.clear()
         return True
 
     def _fresh(self) -> None:
-        self.settle(full=not self.held)
+        self._settle(full=not self.on_hold)
 
     @property
     def deferred(self) -> bool:
@@ -354,7 +508,7 @@ class RaceStandings:
         index) or leave that to the next settle (returning the whole field: anything may move)."""
         if defer:
             self._pending[entry.bib] = entry
-            return 0, max(0, len(self.entries) - 1)
+            return 0, max(0, len(self._entries) - 1)
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         self._insert(entry)
@@ -367,18 +521,19 @@ class RaceStandings:
     # re-sorting once beats tens of thousands of inserts. The engine picks by batch size.
 
     def _entry(self, bib: str) -> tuple[Entry, bool]:
-        entry = self.entries.get(bib)
+        entry = self._entries.get(bib)
         if entry is not None:
             return entry, False
         entry = Entry(bib=bib, number=start_number(bib), times=(None,) * len(self.points))
-        self.entries[bib] = entry
+        self._entries[bib] = entry
         return entry, True
 
-    def ensure_entry(self, bib: str) -> tuple[Entry, bool]:
+    def ensure_entry(self, bib: str) -> bool:
+        """Hold an (empty) entry for ``bib``; True when it was not held before."""
         entry, created = self._entry(bib)
         if created:
             self._insert(entry)
-        return entry, created
+        return created
 
     def pass_point(
         self, bib: str, point_id: str, gun_ms: int, *, defer: bool = False
@@ -392,33 +547,31 @@ class RaceStandings:
         if entry.times[index] == chip and not created:
             return None
         entry.times = (*entry.times[:index], chip, *entry.times[index + 1 :])
+        entry.reported = None  # racetui's own data now: the source's positions no longer hold
         if index > entry.last:
             entry.last = index
         if defer or created or self._pending:
             return self._touched(entry, defer or bool(self._pending))
         # The hot path of a live race: move one key per list, nothing else.
+        by_gun = self.by_gun
         old = int(self.overall.bisect_left(entry.key))
-        times, placed = entry.indexed or ((), False)
-        filters = entry.filters
+        ranking, placed = entry.indexed or ((), False)
+        time = chip + entry.offset_ms if by_gun else chip
         if placed:
-            previous = times[index]
+            at = self._at_point[index]
+            previous = ranking[index]
             if previous is not None:
-                pkey = (previous, entry.number, entry.bib)
-                self._at_point[index].remove(pkey)
-                for kind, value in filters:
-                    self._at_point_by[(index, kind, value)].remove(pkey)
-            pkey = (chip, entry.number, entry.bib)
-            self._at_point[index].add(pkey)
-            for kind, value in filters:
-                _bucket(self._at_point_by, (index, kind, value)).add(pkey)
+                at.remove((previous, entry.number, entry.bib))
+            at.add((time, entry.number, entry.bib))
+            ranking = (*ranking[:index], time, *ranking[index + 1 :])
+        else:
+            ranking = entry.ranking_times(by_gun)
         self.overall.remove(entry.key)
-        for f in filters:
-            self._overall_by[f].remove(entry.key)
-        entry.key = entry.make_key()
+        entry.key = entry.make_key(by_gun)
         self.overall.add(entry.key)
-        for f in filters:
-            _bucket(self._overall_by, f).add(entry.key)
-        entry.indexed = (entry.times, placed)
+        entry.indexed = (ranking, placed)
+        if self._orderings:
+            self._slices_update(entry, index, every=False)
         return old, int(self.overall.bisect_left(entry.key))
 
     def update_entry(
@@ -430,18 +583,19 @@ class RaceStandings:
         times: dict[str, int] | None = None,
         incidents: list[Incident] | None = None,
         legs: list[RelayLeg] | None = None,
+        reported: Reported | None = None,
         defer: bool = False,
     ) -> tuple[int, int] | None:
         """Replace any of an entry's fields (``times`` are gun times by point id, complete).
 
+        ``reported`` is the source's own positions and differences (a v1.1 feed); an update
+        with ``times`` and without it means the source does not rank, and drops any held.
         Returns the (old, new) overall index when anything changed, else None.
         """
         entry, created = self._entry(bib)
         new_times: tuple[int | None, ...] | None = None
         offset = entry.offset_ms
-        if participant is not None and participant.wave_id != (
-            entry.participant.wave_id if entry.participant else None
-        ):
+        if participant is not None and participant.wave_id != entry.wave_id:
             offset = self.wave_offsets.get(participant.wave_id, 0) if participant.wave_id else 0
         if times is not None:
             building: list[int | None] = [None] * len(self.points)
@@ -449,12 +603,13 @@ class RaceStandings:
                 index = self.point_index.get(point_id)
                 if index is None:
                     if created:
-                        del self.entries[bib]
+                        del self._entries[bib]
                     raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
                 building[index] = gun - offset
             new_times = tuple(building)
         elif offset != entry.offset_ms:
             new_times = tuple(None if t is None else t + entry.offset_ms - offset for t in entry.times)
+        new_reported = reported if (reported is not None or times is not None) else entry.reported
         changed = (
             created
             or (participant is not None and participant != entry.participant)
@@ -462,6 +617,7 @@ class RaceStandings:
             or (new_times is not None and new_times != entry.times)
             or (incidents is not None and tuple(incidents) != entry.source_incidents)
             or (legs is not None and tuple(legs) != entry.legs)
+            or new_reported != entry.reported
         )
         if not changed:
             return None
@@ -478,6 +634,7 @@ class RaceStandings:
             entry.last = _last(new_times)
         if legs is not None:
             entry.legs = tuple(legs)
+        entry.reported = new_reported
         return self._touched(entry, defer or bool(self._pending))
 
     def set_override(self, bib: str, override: Override | None) -> tuple[int, int] | None:
@@ -491,91 +648,288 @@ class RaceStandings:
         return self._touched(entry, bool(self._pending))
 
     def remove_entry(self, bib: str) -> int | None:
-        entry = self.entries.pop(bib, None)
+        entry = self._entries.pop(bib, None)
         if entry is None:
             return None
         self._pending.pop(bib, None)
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
+        for ordering in self._orderings.values():
+            ordering.drop(bib)
         return old
 
     # ---------------------------------------------------------------- reads
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._entries)
+
+    def __contains__(self, bib: object) -> bool:
+        return bib in self._entries
+
+    @property
+    def entries(self) -> Mapping[str, Athlete]:
+        """Every athlete by bib, as read-only snapshots (``get``, ``items``, ``in``)."""
+        return _Athletes(self._entries)
+
+    def bibs(self) -> list[str]:
+        """Every bib held, in the order athletes first appeared."""
+        return list(self._entries)
+
+    def athlete(self, bib: str) -> Athlete | None:
+        """A snapshot of what the engine holds about ``bib`` (None: not in this race)."""
+        entry = self._entries.get(bib)
+        return None if entry is None else self._snapshot(entry)
+
+    @staticmethod
+    def _snapshot(entry: Entry) -> Athlete:
+        return Athlete(
+            bib=entry.bib,
+            participant=entry.participant,
+            status=entry.status,
+            source_status=entry.source_status,
+            incidents=entry.incidents,
+            source_incidents=entry.source_incidents,
+            legs=entry.legs,
+            override=entry.override,
+            times=entry.times,
+            offset_ms=entry.offset_ms,
+            last=entry.last,
+        )
+
+    def row(self, bib: str) -> Row | None:
+        """The athlete's row in the whole field's overall view (None: not in this race)."""
+        self._fresh()
+        entry = self._entries.get(bib)
+        if entry is None:
+            return None
+        return self._row(entry, int(self.overall.bisect_left(entry.key)), None, Filter())
+
+    def athletes(self) -> Iterator[Athlete]:
+        """Every athlete held, in the order they first appeared (not ranked)."""
+        for entry in list(self._entries.values()):
+            yield self._snapshot(entry)
+
+    def ordered(self) -> Iterator[Athlete]:
+        """Every athlete in the overall order (the v1.1 athletes array)."""
+        self._fresh()
+        entries = self._entries
+        for key in list(self.overall):
+            yield self._snapshot(entries[key[4]])
+
+    def held(self, bib: str) -> Held | None:
+        """What the sources delivered for ``bib`` (its status, incidents and gun times by
+        point id), for a source that merges a partial update into a whole result."""
+        entry = self._entries.get(bib)
+        if entry is None:
+            return None
+        points = self.points
+        offset = entry.offset_ms
+        splits = {points[i].id: t + offset for i, t in enumerate(entry.times) if t is not None}
+        return Held(entry.source_status, entry.source_incidents, splits)
+
+    def held_time(self, bib: str, point_id: str) -> int | None:
+        """The gun time held for ``bib`` at ``point_id`` (None: none), the hot path of a
+        source deciding whether a pushed passing is news."""
+        entry = self._entries.get(bib)
+        index = self.point_index.get(point_id)
+        if entry is None or index is None:
+            return None
+        chip = entry.times[index]
+        return None if chip is None else chip + entry.offset_ms
+
+    def reported(self, bib: str) -> Reported | None:
+        """The source's own positions and differences for ``bib``, while nothing in
+        racetui changed the athlete (no desk decision, no passing from elsewhere)."""
+        entry = self._entries.get(bib)
+        if entry is None or entry.override is not None:
+            return None
+        return entry.reported
+
+    def genders(self) -> list[str]:
+        return sorted({g for e in self._entries.values() if (g := e.gender)})
+
+    def categories(self, *, gender: str | None = None, wave_id: str | None = None) -> list[str]:
+        """Categories present among the athletes of ``gender`` and ``wave_id`` (None: any)."""
+        flt = Filter(gender=gender, wave_id=wave_id)
+        found = {
+            c for e in self._entries.values() if (c := e.category) and flt.matches(e.gender, c, e.wave_id)
+        }
+        return sorted(found)
+
+    def names(self) -> Iterator[tuple[str, str]]:
+        """``(bib, display name)`` of every athlete (for search)."""
+        for entry in list(self._entries.values()):
+            yield entry.bib, entry.name()
+
+    def counts(self) -> Counts:
+        self._fresh()
+        by_status: dict[Status, int] = {}
+        started = finished = 0
+        finish = next((i for i, p in enumerate(self.points) if p.is_finish), len(self.points) - 1)
+        for entry in self._entries.values():
+            by_status[entry.status] = by_status.get(entry.status, 0) + 1
+            if entry.last >= 0:
+                started += 1
+                if finish >= 0 and entry.times[finish] is not None:
+                    finished += 1
+        return Counts(
+            athletes=len(self._entries),
+            started=started,
+            finished=finished,
+            by_status=by_status,
+            passed=tuple(len(at) for at in self._at_point),
+        )
 
     def latest_point(self) -> int:
-        """Index of the furthest point anyone has passed (-1 before the first passing)."""
-        self._fresh()
-        for index in range(len(self._at_point) - 1, -1, -1):
-            if self._at_point[index]:
-                return index
-        return -1
+        """Index of the furthest point anyone has passed (-1 before the first passing);
+        a DSQ athlete out in front counts: the spec delivers their times too."""
+        return max((e.last for e in self._entries.values()), default=-1)
 
     def passed(self, index: int) -> int:
-        """How many (placed) athletes have passed point ``index``."""
+        """How many athletes have passed point ``index`` (DSQ and DNS included)."""
         self._fresh()
-        return len(self._at_point[index]) if 0 <= index < len(self._at_point) else 0
+        if not 0 <= index < len(self.points):
+            return 0
+        return sum(1 for e in self._entries.values() if e.times[index] is not None)
 
-    def position_at(self, index: int, chip: int, by: tuple[str, str] | None = None) -> int:
-        """Place at a point for a chip time: equal times share the place."""
+    def leader_ms(self, index: int, flt: Filter | None = None) -> int | None:
+        """The leader's ranking time at point ``index`` (of the slice ``flt``)."""
         self._fresh()
-        ordered = self._at_point[index] if by is None else self._at_point_by.get((index, *by))
-        if not ordered:
-            return 1
-        return int(ordered.bisect_left((chip,))) + 1
-
-    def leader_time(self, index: int) -> int | None:
-        self._fresh()
-        ordered = self._at_point[index]
+        ordered = self._point_order(index, flt or Filter())
         return ordered[0][0] if ordered else None
 
-    def ahead_time(self, index: int, chip: int) -> int | None:
+    def placing(self, bib: str, index: int, flt: Filter | None = None) -> int | None:
+        """The athlete's place at point ``index`` in the whole field (or the slice ``flt``);
+        None when they have no time there, or take no place (DSQ, DNS)."""
         self._fresh()
+        entry = self._entries.get(bib)
+        if entry is None or not 0 <= index < len(entry.times) or entry.times[index] is None:
+            return None
+        if not placed_at_point(entry.status):
+            return None
+        flt = flt or Filter()
+        if flt and not flt.matches(entry.gender, entry.category, entry.wave_id):
+            return None
+        by_gun = self._view_by_gun(flt)
+        chip = entry.times[index]
+        assert chip is not None
+        time = chip + entry.offset_ms if by_gun else chip
+        return int(self._point_order(index, flt).bisect_left((time,))) + 1
+
+    def split(self, bib: str, index: int, *, groups: bool = False) -> SplitRow | None:
+        """The athlete at point ``index`` (None: not passed); ``groups`` adds gender and
+        category places (building those orderings on first use)."""
+        self._fresh()
+        entry = self._entries.get(bib)
+        if entry is None:
+            return None
+        previous = next((t for t in reversed(entry.times[:index]) if t is not None), 0)
+        return self._split(entry, index, previous, groups)
+
+    def splits(self, bib: str, *, groups: bool = False) -> list[SplitRow]:
+        """The athlete at every point passed, in course order."""
+        self._fresh()
+        entry = self._entries.get(bib)
+        if entry is None:
+            return []
+        out: list[SplitRow] = []
+        previous = 0
+        for index, chip in enumerate(entry.times):
+            if chip is None:
+                continue
+            row = self._split(entry, index, previous, groups)
+            if row is not None:
+                out.append(row)
+            previous = chip
+        return out
+
+    def _split(self, entry: Entry, index: int, previous: int, groups: bool) -> SplitRow | None:
+        chip = entry.times[index] if 0 <= index < len(entry.times) else None
+        if chip is None:
+            return None
+        by_gun = self.by_gun
+        time = chip + entry.offset_ms if by_gun else chip
         ordered = self._at_point[index]
-        where = ordered.bisect_left((chip,))
-        return ordered[where - 1][0] if where > 0 else None
+        placed = placed_at_point(entry.status)
+        position = int(ordered.bisect_left((time,))) + 1 if placed else None
+        leader = ordered[0][0] if ordered else None
+        where = int(ordered.bisect_left((time, entry.number, entry.bib)))
+        gender_position = category_position = None
+        if groups and placed:
+            if entry.gender:
+                gender_position = self.placing(entry.bib, index, Filter(gender=entry.gender))
+            if entry.category:
+                category_position = self.placing(entry.bib, index, Filter(category=entry.category))
+        point = self.points[index]
+        return SplitRow(
+            point_index=index,
+            point_id=point.id,
+            point_name=point.name,
+            time_ms=chip,
+            gun_ms=chip + entry.offset_ms,
+            split_ms=chip - previous,
+            position=position,
+            gap_leader_ms=None if leader is None else max(0, time - leader),
+            gap_ahead_ms=time - ordered[where - 1][0] if where > 0 else None,
+            gender_position=gender_position,
+            category_position=category_position,
+        )
+
+    # ----------------------------------------------------------- orderings
+    def _view_by_gun(self, flt: Filter) -> bool:
+        return self.by_gun and not flt.by_chip
+
+    def _slice(self, point: int | None, flt: Filter) -> _Ordering:
+        by_gun = self._view_by_gun(flt)
+        key = (point, flt, by_gun)
+        ordering = self._orderings.get(key)
+        if ordering is None:
+            ordering = self._orderings[key] = _Ordering(point, flt, by_gun, self._tick)
+            ordering.build(self._entries.values())
+        ordering.used = self._tick
+        return ordering
+
+    def _overall_order(self, flt: Filter) -> SortedList:
+        return self.overall if not flt else self._slice(None, flt).ordered
+
+    def _point_order(self, index: int, flt: Filter) -> SortedList:
+        return self._at_point[index] if not flt else self._slice(index, flt).ordered
 
     def view(
-        self, *, point_id: str | None = None, gender: str | None = None, category: str | None = None
+        self,
+        *,
+        point_id: str | None = None,
+        gender: str | None = None,
+        category: str | None = None,
+        wave_id: str | None = None,
     ) -> LeaderboardView:
-        return LeaderboardView(self, point_id=point_id, gender=gender, category=category)
+        """Rows of the whole field or a slice of it, overall or at one timing point."""
+        return LeaderboardView(
+            self, point_id=point_id, flt=Filter(gender=gender or None, category=category, wave_id=wave_id)
+        )
 
-    def overall_rank(self, entry: Entry, by: tuple[str, str] | None = None) -> int | None:
-        """Place in the whole field (or a gender/category), ties shared; None unless racing."""
-        self._fresh()
-        if entry.status is not Status.OK or entry.last < 0:
-            return None
-        ordered = self.overall if by is None else self._overall_by.get(by)
-        if not ordered:
-            return None
-        return int(ordered.bisect_left(entry.key[:3])) + 1
-
-    def row_for(
-        self, entry: Entry, index: int, point: int | None = None, by: tuple[str, str] | None = None
-    ) -> Row:
+    def _row(self, entry: Entry, index: int, point: int | None, flt: Filter) -> Row:
+        by_gun = self._view_by_gun(flt)
         at = entry.last if point is None else point
         chip = entry.times[at] if 0 <= at < len(entry.times) else None
-        placed = entry.status is Status.OK or (point is not None and entry.status not in _UNPLACED)
-        position: int | None = None
-        gap_leader = gap_ahead = split = None
-        gender_pos = category_pos = None
+        position = rank = gap_leader = gap_ahead = split = None
         if chip is not None:
-            if placed:
-                position = self.position_at(at, chip)
-                if entry.gender:
-                    gender_pos = self.position_at(at, chip, ("gender", entry.gender))
-                if entry.category:
-                    category_pos = self.position_at(at, chip, ("category", entry.category))
-            leader = self.leader_time(at)
-            gap_leader = None if leader is None else max(0, chip - leader)
-            ahead = self.ahead_time(at, chip)
-            gap_ahead = None if ahead is None else chip - ahead
-            earlier = [t for t in entry.times[:at] if t is not None]
-            split = chip - earlier[-1] if earlier else chip
-        if point is None:
-            rank = self.overall_rank(entry, by)
-        else:
-            rank = position if by is None or chip is None or not placed else self.position_at(at, chip, by)
+            field_time = chip + entry.offset_ms if self.by_gun else chip
+            if placed_at_point(entry.status):
+                position = int(self._at_point[at].bisect_left((field_time,))) + 1
+            time = chip + entry.offset_ms if by_gun else chip
+            ordered = self._point_order(at, flt)
+            if ordered:
+                gap_leader = max(0, time - ordered[0][0])
+            where = int(ordered.bisect_left((time, entry.number, entry.bib)))
+            gap_ahead = time - ordered[where - 1][0] if where > 0 else None
+            earlier = next((t for t in reversed(entry.times[:at]) if t is not None), None)
+            split = chip - earlier if earlier is not None else chip
+            if point is None:
+                if takes_place(entry.status, entry.last):
+                    key = entry.make_key(by_gun)
+                    rank = int(self._overall_order(flt).bisect_left(key[:3])) + 1
+            elif placed_at_point(entry.status):
+                rank = int(ordered.bisect_left((time,))) + 1
         participant = entry.participant
         return Row(
             index=index,
@@ -587,6 +941,7 @@ class RaceStandings:
             club=participant.club if participant else None,
             gender=entry.gender,
             category=entry.category,
+            wave_id=entry.wave_id,
             status=entry.status,
             point_index=at,
             point_id=self.points[at].id if 0 <= at < len(self.points) else None,
@@ -595,86 +950,79 @@ class RaceStandings:
             split_ms=split,
             gap_leader_ms=gap_leader,
             gap_ahead_ms=gap_ahead,
-            gender_position=gender_pos,
-            category_position=category_pos,
             incidents=entry.incidents,
             local=entry.override is not None,
         )
 
-    def ordered_entries(self) -> Iterator[Entry]:
-        """Every entry in v1.1 order (for exports and publish)."""
-        self._fresh()
-        for key in self.overall:
-            yield self.entries[key[4]]
-
 
 class LeaderboardView:
-    """A virtual, always-current list of rows: the screen asks only for what it shows."""
+    """A virtual, always-current list of rows: the screen asks only for what it shows.
 
-    def __init__(
-        self,
-        standings: RaceStandings,
-        *,
-        point_id: str | None = None,
-        gender: str | None = None,
-        category: str | None = None,
-    ) -> None:
+    Overall (``point`` None): every athlete of the slice in the v1.1 order, ranked by
+    :attr:`rank_by`; at a point: those of the slice who passed it and take a place there.
+    Gaps are to this view's leader and to the athlete just ahead in this view."""
+
+    def __init__(self, standings: RaceStandings, *, point_id: str | None, flt: Filter) -> None:
         self.standings = standings
         self.point = None if point_id is None else standings.point_index[point_id]
-        self.by: tuple[str, str] | None = None
-        if gender:
-            self.by = ("gender", gender)
-        elif category:
-            self.by = ("category", category)
+        self.filter = flt
 
-    def _ordered(self) -> Sequence[tuple[object, ...]]:
+    @property
+    def rank_by(self) -> RankBy:
+        """What this view ranks by: chip time within a wave or category, else the race's setting."""
+        return RankBy.GUN if self.standings._view_by_gun(self.filter) else RankBy.CHIP
+
+    @property
+    def whole_field(self) -> bool:
+        """True for the whole field at everyone's latest point (change sets' ``moved``
+        ranges are this view's row indexes)."""
+        return self.point is None and not self.filter
+
+    def _ordered(self) -> SortedList:
         s = self.standings
         s._fresh()
         if self.point is None:
-            if self.by is None:
-                return s.overall  # type: ignore[no-any-return]
-            return s._overall_by.get(self.by) or ()
-        if self.by is None:
-            return s._at_point[self.point]  # type: ignore[no-any-return]
-        return s._at_point_by.get((self.point, *self.by)) or ()
+            return s._overall_order(self.filter)
+        return s._point_order(self.point, self.filter)
 
     def __len__(self) -> int:
         return len(self._ordered())
 
     def row(self, index: int) -> Row:
         key = self._ordered()[index]
-        bib = key[-1]
-        assert isinstance(bib, str)
-        return self.standings.row_for(self.standings.entries[bib], index, self.point, self.by)
+        return self.standings._row(self.standings._entries[key[-1]], index, self.point, self.filter)
 
     def rows(self, start: int, stop: int) -> list[Row]:
         ordered = self._ordered()
         stop = min(stop, len(ordered))
         if start >= stop:
             return []
-        keys: Iterable[tuple[object, ...]] = (
-            ordered.islice(start, stop) if isinstance(ordered, SortedList) else ordered[start:stop]
-        )
-        entries = self.standings.entries
+        entries = self.standings._entries
+        make = self.standings._row
         return [
-            self.standings.row_for(entries[str(key[-1])], start + i, self.point, self.by)
-            for i, key in enumerate(keys)
+            make(entries[key[-1]], start + i, self.point, self.filter)
+            for i, key in enumerate(ordered.islice(start, stop))
         ]
 
     def index_of(self, bib: str) -> int | None:
-        entry = self.standings.entries.get(bib)
+        s = self.standings
+        entry = s._entries.get(bib)
         if entry is None:
             return None
         ordered = self._ordered()
+        if self.filter:
+            ordering = s._slice(self.point, self.filter)
+            found = ordering.keys.get(bib)
+            return None if found is None else int(ordered.index(found))
         if self.point is None:
-            key: tuple[object, ...] = entry.key
+            key: tuple[Any, ...] = entry.key
         else:
-            chip = entry.times[self.point]
-            if chip is None:
+            ranking = entry.indexed[0] if entry.indexed else ()
+            time = ranking[self.point] if self.point < len(ranking) else None
+            if time is None:
                 return None
-            key = (chip, entry.number, entry.bib)
-        if isinstance(ordered, SortedList):
-            where = int(ordered.bisect_left(key))
-            if where < len(ordered) and ordered[where] == key:
-                return where
+            key = (time, entry.number, entry.bib)
+        where = int(ordered.bisect_left(key))
+        if where < len(ordered) and ordered[where] == key:
+            return where
         return None

@@ -24,8 +24,10 @@ __all__ = [
     "Race",
     "RaceClock",
     "RaceKind",
+    "RankBy",
     "RelayLeg",
     "RelayMember",
+    "Reported",
     "Result",
     "Split",
     "Status",
@@ -76,6 +78,15 @@ class RaceKind(StrEnum):
     ROAD = "road"
     TRIATHLON = "triathlon"
     RELAY = "relay"
+
+
+class RankBy(StrEnum):
+    """What an overall ranking orders by: gun time (since the race gun; official in road
+    running) or chip time (since the athlete's own wave start). Views within one wave or
+    category always rank by chip time."""
+
+    CHIP = "chip"
+    GUN = "gun"
 
 
 class Location(_Model):
@@ -160,6 +171,19 @@ class Split(_Model):
     gap_ms: int | None = None  # to the leader at this point
 
 
+@pydantic_dataclass(slots=True, frozen=True, config=ConfigDict(extra="ignore"))
+class Reported:
+    """Positions and differences exactly as a source that computes them (a v1.1 feed) gave
+    them: re-published as they came while nothing in racetui changed the athlete, because
+    the source may rank a field racetui only sees part of.
+
+    ``splits`` maps point id to (position, difference ms) at that point."""
+
+    position: int | None = None
+    difference_ms: int | None = None
+    splits: dict[str, tuple[int | None, int | None]] = Field(default_factory=dict)
+
+
 class Passing(_Model):
     """One athlete crossing one timing point: the unit of incremental updates."""
 
@@ -180,6 +204,7 @@ class Result(_Model):
     splits: dict[str, int] = Field(default_factory=dict)  # point id -> gun time ms
     incidents: list[Incident] = Field(default_factory=list)
     legs: list[RelayLeg] = Field(default_factory=list)
+    reported: Reported | None = None  # the source's own positions and differences
 
 
 class RaceClock(_Model):
@@ -203,6 +228,7 @@ class Race(_Model):
     air_temp: float | None = None
     water_temp: float | None = None
     external_id: str | None = None  # e.g. the v1.1 prog_id
+    rank_by: RankBy = RankBy.CHIP  # what the overall ranking orders by (a race setting)
 
 
 class Event(_Model):

@@ -33,7 +33,8 @@ import orjson
 from pydantic import SecretStr
 
 from racetui.engine import ChangeSet, Engine, RaceStandings
-from racetui.model import Status
+from racetui.model import RankBy, Status
+from racetui.model.bibs import bib_key
 from racetui.model.times import format_duration_short
 from racetui.publish.outbox import (
     ItemState,
@@ -91,26 +92,26 @@ def format_time(ms: int, decimals: int = 2) -> str:
 
 
 def race_rows(standings: RaceStandings, *, decimals: int = 2) -> list[tuple[str, str]]:
-    """``[bib, time]`` rows: finishers by finish time, then DNF/DNS/DQ by start number."""
+    """``[bib, time]`` rows: finishers in the engine's order at the finish (by the time the
+    race ranks by: gun time in road running unless the race says chip), then DNF/DNS/DQ
+    by start number."""
     points = standings.points
     if not points:
         return []
-    finish = next((i for i, p in enumerate(points) if p.is_finish), len(points) - 1)
-    finishers: list[tuple[int, int, str]] = []
-    statuses: list[tuple[int, str, str]] = []
-    for entry in standings.entries.values():
-        if entry.status is not Status.OK:
-            text = _STATUS_TEXT.get(entry.status)
-            if text:
-                statuses.append((entry.number, entry.bib, text))
-            continue
-        chip = entry.times[finish] if finish < len(entry.times) else None
-        if chip is not None:
-            finishers.append((chip, entry.number, entry.bib))
-    finishers.sort()
-    statuses.sort()
-    rows = [(bib, format_time(chip, decimals)) for chip, _number, bib in finishers]
-    rows += [(bib, text) for _number, bib, text in statuses]
+    finish = next((p for p in points if p.is_finish), points[-1])
+    view = standings.view(point_id=finish.id)
+    by_gun = view.rank_by is RankBy.GUN
+    rows: list[tuple[str, str]] = []
+    for row in view.rows(0, len(view)):
+        time = row.gun_ms if by_gun else row.time_ms
+        if row.status is Status.OK and time is not None:
+            rows.append((row.bib, format_time(time, decimals)))
+    statuses = sorted(
+        (bib_key(athlete.bib), text)
+        for athlete in standings.athletes()
+        if (text := _STATUS_TEXT.get(athlete.status))
+    )
+    rows += [(key[1], text) for key, text in statuses]
     return rows
 
 

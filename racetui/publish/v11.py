@@ -31,13 +31,18 @@ keeps its own segment ids: when every point's id is the decimal form of its ``or
 (what :mod:`racetui.sources.v11` produces), that id is used as is, so a feed that skipped
 a segment, or that numbers a ``0 Start`` segment, is re-published with the same numbers.
 
-Times are chip times (from the athlete's wave start), which equal gun times in races
-without waves. Positions are shared by equal times; DSQ and DNS athletes have no position
-(their times are still delivered, as the spec asks). A split whose time since the previous
-point would be negative (inconsistent source data) has ``time`` ``null``.
+Every place and gap comes from the engine's read side (:mod:`racetui.engine.ranking` holds
+the rules): ``athlete.position`` is the athlete's place in the athletes array, shared by
+equal times at the same point, null for anyone not racing (DNF, DNS, DSQ, LAP, NC) or not
+yet past a point; ``athlete.difference`` is the gap to the leader at the athlete's latest
+point; split positions (null for DSQ and DNS, whose times are still delivered, as the spec
+asks) and differences are per point. When the race came from a v1.1 feed and racetui
+changed nothing about an athlete, the positions and differences the feed gave are sent
+back as they were: the feed may rank a field racetui sees only part of.
 
-Built for big fields: 2,000 athletes x 17 points in a few tens of milliseconds (durations
-are formatted through a per-second cache, positions come from one sorted pass per point).
+Times are chip times (from the athlete's wave start), which equal gun times in races
+without waves. A split whose time since the previous point would be negative
+(inconsistent source data) has ``time`` ``null``.
 """
 
 from __future__ import annotations
@@ -48,28 +53,12 @@ from typing import Any
 
 import orjson
 
-from racetui.engine.standings import Entry, RaceStandings
+from racetui.engine import Athlete, RaceStandings, Row, SplitRow
 from racetui.model.incidents import format_incidents
-from racetui.model.race import RaceKind, Status, TimingPoint
-from racetui.model.times import HMS_TEXT, MILLIS_TEXT, format_datetime, format_duration, format_hms
+from racetui.model.race import RaceKind, Reported, Status, TimingPoint
+from racetui.model.times import format_datetime, format_duration
 
 __all__ = ["build_bytes", "build_message", "segment_ids"]
-
-_UNPLACED = frozenset({Status.DSQ, Status.DNS})
-# The shared duration tables of model/times (the hot loop reads them inline).
-_MILLIS = MILLIS_TEXT
-_HMS = HMS_TEXT
-_hms = format_hms
-
-
-_PLACES: list[str] = []
-
-
-def _places(count: int) -> list[str]:
-    """``["1", "2", ...]`` at least ``count`` long (shared, grown on demand)."""
-    if len(_PLACES) < count:
-        _PLACES.extend(str(n) for n in range(len(_PLACES) + 1, count + 1))
-    return _PLACES
 
 
 def _duration(ms: int) -> str:
@@ -98,169 +87,114 @@ def segment_ids(points: Sequence[TimingPoint]) -> list[str]:
 
 
 class _Context:
-    """Per-message precomputation: positions and leaders at every point."""
+    """Per-message values: segment ids and names, the duration format."""
 
-    __slots__ = ("fmt", "leaders", "millis", "names", "positions", "seg_ids")
+    __slots__ = ("fmt", "millis", "names", "seg_ids", "standings")
 
-    def __init__(self, points: Sequence[TimingPoint], entries: Sequence[Entry], millis: bool) -> None:
-        self.seg_ids = segment_ids(points)
-        self.names = [p.name for p in points]
+    def __init__(self, standings: RaceStandings, millis: bool) -> None:
+        self.standings = standings
+        self.seg_ids = segment_ids(standings.points)
+        self.names = [p.name for p in standings.points]
         self.millis = millis
         self.fmt = _duration if millis else _duration_whole
-        count = len(points)
-        chips: list[list[int]] = [[] for _ in range(count)]
-        for entry in entries:
-            if entry.last < 0 or entry.status in _UNPLACED:
-                continue
-            for index, chip in enumerate(entry.times):
-                if chip is not None:
-                    chips[index].append(chip)
-        # chip time -> position text, per point (equal times share the place)
-        self.positions: list[dict[int, str]] = []
-        self.leaders: list[int] = []
-        for ordered in chips:
-            ordered.sort()
-            table: dict[int, str] = {}
-            place_text = _places(len(ordered))
-            for place, chip in enumerate(ordered):
-                if chip not in table:
-                    table[chip] = place_text[place]
-            self.positions.append(table)
-            self.leaders.append(ordered[0] if ordered else -1)
-        # Warm the duration cache once, not in the hot loop (slower athletes are rare).
-        _hms(max((ordered[-1] for ordered in chips if ordered), default=0) // 1000)
 
 
-def _head(ctx: _Context, entry: Entry) -> dict[str, Any]:
-    """``id``, ``start_num``, ``name``, ``country``, the latest point fields, status, incidents."""
-    participant = entry.participant
-    last = entry.last
-    chip = entry.times[last] if last >= 0 else None
-    placed = entry.status not in _UNPLACED
-    segment = time = difference = position = None
-    if chip is not None:
+def _head(ctx: _Context, row: Row, athlete: Athlete, reported: Reported | None) -> dict[str, Any]:
+    """``id``, ``start_num``, ``name``, ``country``, the latest point fields, status, incidents.
+
+    ``position`` is the athlete's place in the message's order (null unless racing),
+    ``difference`` the gap to the leader at the athlete's latest point; both as the source
+    gave them while racetui changed nothing about the athlete (``reported``)."""
+    participant = athlete.participant
+    segment = time = difference = None
+    position: str | None = None
+    if row.time_ms is not None:
         fmt = ctx.fmt
-        segment = ctx.seg_ids[last]
-        time = fmt(chip)
-        leader = ctx.leaders[last]
-        if leader >= 0:
-            difference = fmt(max(0, chip - leader))
-        if placed:
-            position = ctx.positions[last].get(chip)
+        segment = ctx.seg_ids[row.point_index]
+        time = fmt(row.time_ms)
+        if row.gap_leader_ms is not None:
+            difference = fmt(row.gap_leader_ms)
+        if row.rank is not None:
+            position = str(row.rank)
+    if reported is not None:
+        position = None if reported.position is None else str(reported.position)
+        difference = None if reported.difference_ms is None else ctx.fmt(reported.difference_ms)
     return {
         "id": participant.id if participant else None,
-        "start_num": entry.bib,
-        "name": entry.name(),
+        "start_num": athlete.bib,
+        "name": athlete.name(),
         "country": participant.country if participant else None,
         "segment_id": segment,
         "time": time,
         "difference": difference,
         "position": position,
-        "status": None if entry.status is Status.OK else entry.status.value,
-        "incidents": format_incidents(entry.incidents) if entry.incidents else None,
+        "status": None if athlete.status is Status.OK else athlete.status.value,
+        "incidents": format_incidents(athlete.incidents) if athlete.incidents else None,
     }
 
 
 def _splits(
-    ctx: _Context, entry: Entry, indices: Sequence[int] | None = None
+    ctx: _Context,
+    splits: Sequence[SplitRow],
+    reported: Reported | None,
+    indices: set[int] | None = None,
 ) -> list[dict[str, str | None]] | None:
-    """Splits of an entry at the given point indices (all by default); None when none passed.
+    """Splits at the given point indices (all by default); None when none passed.
 
-    The hot loop of the builder (one iteration per athlete and point): formatting is
-    inlined through the per-second cache.
-    """
-    if not ctx.millis:
-        return _splits_whole(ctx, entry, indices)
-    hms = _HMS
-    known = len(hms)
-    millis = _MILLIS
+    ``time`` is since the previous point passed (null if that would be negative:
+    inconsistent source data), ``difference`` to the leader there, ``position`` the place
+    there (null for DSQ and DNS), or the source's own values while they hold."""
+    fmt = ctx.fmt
     seg_ids = ctx.seg_ids
     names = ctx.names
-    leaders = ctx.leaders
-    positions = ctx.positions if entry.status not in _UNPLACED else None
-    wanted = None if indices is None else set(indices)
+    given = reported.splits if reported is not None else None
     out: list[dict[str, str | None]] = []
-    previous = 0
-    for index, chip in enumerate(entry.times):
-        if chip is None:
+    for split in splits:
+        index = split.point_index
+        if indices is not None and index not in indices:
             continue
-        if wanted is None or index in wanted:
-            seconds = chip // 1000
-            total = (hms[seconds] if seconds < known else _hms(seconds)) + millis[chip % 1000]
-            step = chip - previous
-            step_text: str | None = None
-            if step >= 0:
-                seconds = step // 1000
-                step_text = (hms[seconds] if seconds < known else _hms(seconds)) + millis[step % 1000]
-            leader = leaders[index]
-            if leader < 0:
-                gap: str | None = None
-            else:
-                behind = chip - leader if chip > leader else 0
-                seconds = behind // 1000
-                gap = (hms[seconds] if seconds < known else _hms(seconds)) + millis[behind % 1000]
-            out.append(
-                {
-                    "id": seg_ids[index],
-                    "name": names[index],
-                    "total_time": total,
-                    "time": step_text,
-                    "difference": gap,
-                    "position": None if positions is None else positions[index][chip],
-                }
-            )
-        previous = chip
+        position = None if split.position is None else str(split.position)
+        gap = None if split.gap_leader_ms is None else fmt(split.gap_leader_ms)
+        if given is not None and split.point_id in given:
+            place, difference = given[split.point_id]
+            position = None if place is None else str(place)
+            gap = None if difference is None else fmt(difference)
+        out.append(
+            {
+                "id": seg_ids[index],
+                "name": names[index],
+                "total_time": fmt(split.time_ms),
+                "time": fmt(split.split_ms) if split.split_ms >= 0 else None,
+                "difference": gap,
+                "position": position,
+            }
+        )
     return out or None
 
 
-def _splits_whole(
-    ctx: _Context, entry: Entry, indices: Sequence[int] | None
-) -> list[dict[str, str | None]] | None:
-    """:func:`_splits` with the whole-second rule (rare: timers without millisecond data)."""
-    fmt = ctx.fmt
-    positions = ctx.positions if entry.status not in _UNPLACED else None
-    out: list[dict[str, str | None]] = []
-    previous = 0
-    for index, chip in enumerate(entry.times):
-        if chip is None:
-            continue
-        if indices is None or index in indices:
-            leader = ctx.leaders[index]
-            step = chip - previous
-            out.append(
-                {
-                    "id": ctx.seg_ids[index],
-                    "name": ctx.names[index],
-                    "total_time": fmt(chip),
-                    "time": fmt(step) if step >= 0 else None,
-                    "difference": None if leader < 0 else fmt(max(0, chip - leader)),
-                    "position": None if positions is None else positions[index].get(chip),
-                }
-            )
-        previous = chip
-    return out or None
-
-
-def _athlete(ctx: _Context, entry: Entry) -> dict[str, Any]:
-    athlete = _head(ctx, entry)
-    athlete["splits"] = _splits(ctx, entry) if entry.last >= 0 else None
-    participant = entry.participant
+def _athlete(ctx: _Context, row: Row, athlete: Athlete) -> dict[str, Any]:
+    reported = ctx.standings.reported(athlete.bib)
+    out = _head(ctx, row, athlete, reported)
+    out["splits"] = _splits(ctx, ctx.standings.splits(athlete.bib), reported) if athlete.last >= 0 else None
+    participant = athlete.participant
     if participant is not None and participant.paratriathlon is not None:
         para = participant.paratriathlon
-        athlete["paratriathlon"] = {
+        out["paratriathlon"] = {
             "class": para.sport_class,
             "guide_name": para.guide_name,
             "guide_id": para.guide_id,
             "compensation_time": None if para.compensation_ms is None else ctx.fmt(para.compensation_ms),
         }
-    return athlete
+    return out
 
 
 def _team(
-    ctx: _Context, entry: Entry, leg_points: dict[int, list[int]], loose_points: list[int]
+    ctx: _Context, row: Row, athlete: Athlete, leg_points: dict[int, set[int]], loose_points: set[int]
 ) -> dict[str, Any]:
-    team = _head(ctx, entry)
-    members = {leg.order: leg.member for leg in entry.legs}
+    reported = ctx.standings.reported(athlete.bib)
+    team = _head(ctx, row, athlete, reported)
+    splits = ctx.standings.splits(athlete.bib) if athlete.last >= 0 else []
+    members = {leg.order: leg.member for leg in athlete.legs}
     athletes: list[dict[str, Any]] = []
     for order in sorted(set(members) | set(leg_points)):
         member = members.get(order)
@@ -271,12 +205,12 @@ def _team(
                 "team_order": str(order),
                 "name": member.name if member else None,
                 "country": member.country if member else None,
-                "splits": _splits(ctx, entry, indices) if indices and entry.last >= 0 else None,
+                "splits": _splits(ctx, splits, reported, indices) if indices and splits else None,
             }
         )
     team["athletes"] = athletes
     if loose_points:
-        team["splits"] = _splits(ctx, entry, loose_points) if entry.last >= 0 else None
+        team["splits"] = _splits(ctx, splits, reported, loose_points) if splits else None
     return team
 
 
@@ -302,19 +236,21 @@ def build_message(
     is True when the timer has millisecond data (the normal case); False applies the
     whole-second rule to every duration.
     """
-    entries = list(standings.ordered_entries())
+    ctx = _Context(standings, millis)
     points = standings.points
-    ctx = _Context(points, entries, millis)
     relay = standings.race.kind is RaceKind.RELAY
+    view = standings.view()
+    rows = view.rows(0, len(view))
+    athletes_held = [standings.athlete(row.bib) for row in rows]
+    field = [(row, a) for row, a in zip(rows, athletes_held, strict=True) if a is not None]
 
     latest: dict[str, str] | None = None
-    furthest = max((entry.last for entry in entries), default=-1)
+    furthest = standings.latest_point()
     if furthest >= 0:
-        passed = sum(1 for entry in entries if entry.times[furthest] is not None)
         latest = {
             "segment_id": ctx.seg_ids[furthest],
             "segment_name": ctx.names[furthest],
-            ("num_teams" if relay else "num_athletes"): str(passed),
+            ("num_teams" if relay else "num_athletes"): str(standings.passed(furthest)),
         }
 
     message: dict[str, Any] = {
@@ -328,17 +264,17 @@ def build_message(
         "sandbox": _bool(sandbox),
     }
     if relay:
-        leg_points: dict[int, list[int]] = {}
-        loose: list[int] = []
+        leg_points: dict[int, set[int]] = {}
+        loose: set[int] = set()
         for index, point in enumerate(points):
             if point.leg is None:
-                loose.append(index)
+                loose.add(index)
             else:
-                leg_points.setdefault(point.leg, []).append(index)
-        teams = [_team(ctx, entry, leg_points, loose) for entry in entries]
+                leg_points.setdefault(point.leg, set()).add(index)
+        teams = [_team(ctx, row, athlete, leg_points, loose) for row, athlete in field]
         message["num_teams"] = str(len(teams))
     else:
-        athletes = [_athlete(ctx, entry) for entry in entries]
+        athletes = [_athlete(ctx, row, athlete) for row, athlete in field]
         message["num_athletes"] = str(len(athletes))
     message["status"] = status
     message["latest"] = latest

@@ -24,7 +24,8 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from racetui.model import RaceKind, Status
+from racetui.engine import Filter
+from racetui.model import RaceKind
 from racetui.model.incidents import format_incidents
 from racetui.model.times import format_datetime, format_duration
 from racetui.sim.push import CLOSE_POLICY, EVENTS, Subscriber
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json; charset=utf-8"
 MAX_PAGE_SIZE = 1000
-_UNPLACED = (Status.DSQ, Status.DNS)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -201,13 +201,14 @@ class BbtApi:
         index = truth.last if at is None else at
         chip = truth.chips[index] if index >= 0 else None
         position = gender_position = category_position = None
-        if chip is not None and truth.status not in _UNPLACED:
+        if chip is not None:
+            # places come from the engine's read side, as every screen's do
             standings = self.state.engine.race(run.sim.id)
-            position = standings.position_at(index, chip)
-            if p.gender:
-                gender_position = standings.position_at(index, chip, ("gender", p.gender))
-            if p.category:
-                category_position = standings.position_at(index, chip, ("category", p.category))
+            position = standings.placing(truth.bib, index)
+            if position is not None and p.gender:
+                gender_position = standings.placing(truth.bib, index, Filter(gender=p.gender))
+            if position is not None and p.category:
+                category_position = standings.placing(truth.bib, index, Filter(category=p.category))
         finish = truth.chips[run.finish_index]
         return {
             "id": truth.result_id,
@@ -426,24 +427,18 @@ class BbtApi:
         body = self.result(owner, truth)
         standings = self.state.engine.race(owner.sim.id)
         splits = []
-        previous = 0
-        for index, chip in enumerate(truth.chips):
-            if chip is None:
-                continue
-            gun = chip + truth.offset_ms
-            placed = truth.status not in _UNPLACED
+        for split in standings.splits(truth.bib):
             splits.append(
                 {
-                    "point_id": int(owner.point_ids[index]),
-                    "name": standings.points[index].name,
-                    "time_of_day": self.tod(owner.sim.gun_at_ms + gun),
-                    "race_time": dur(gun),
-                    "time": dur(chip),
-                    "split": dur(chip - previous),
-                    "position": standings.position_at(index, chip) if placed else None,
+                    "point_id": int(owner.point_ids[split.point_index]),
+                    "name": split.point_name,
+                    "time_of_day": self.tod(owner.sim.gun_at_ms + split.gun_ms),
+                    "race_time": dur(split.gun_ms),
+                    "time": dur(split.time_ms),
+                    "split": dur(split.split_ms),
+                    "position": split.position,
                 }
             )
-            previous = chip
         body["splits"] = splits
         return json_response(body)
 

@@ -880,7 +880,7 @@ class BBTSource:
         passings: dict[str, list[Passing]] = {}
         newcomers: list[Participant] = []
         known = self._known
-        holding: dict[str, tuple[dict[str, Any], int | None]] = {}
+        holding: dict[str, tuple[Mapping[str, Any], int | None]] = {}
         for i, item in enumerate(items):
             # The hot path of a big start: only what a passing needs, unless the athlete is new.
             try:

@@ -19,9 +19,12 @@ What is read, and how leniently (real timers send string-typed and native values
   whose id is the split's ``id`` (a split with only ``time`` is accumulated from the
   previous split). Mixed relays: ``teams``, each with ``athletes`` (``team_order`` = leg)
   whose splits make the team's times; the points they name belong to that leg.
-* Derived values are not read: ``time``/``difference``/``position`` of athletes and splits,
-  ``athlete.segment_id`` and the ``latest`` block (the engine recomputes all of them; the
-  ``latest`` block is returned as information only).
+* ``position``/``difference`` of athletes and splits are kept as the feed gave them
+  (:class:`~racetui.model.Reported`): while racetui changes nothing about an athlete they
+  are what a re-published message carries (the feed may rank a field racetui sees only
+  part of); screens rank with the engine. ``time``, ``athlete.segment_id`` and the
+  ``latest`` block are not read (the engine recomputes them; ``latest`` is returned as
+  information only).
 * Times like ``"00:25.000"``, ``"00:09:15"``, numbers of seconds; dates like
   ``"2017-06-11T17:03:12+0000"``; booleans as ``true``/``"true"``/``"false"``/``0``/``1``;
   ``null`` splits, a ``null`` latest, missing optional fields and unknown extra fields.
@@ -66,6 +69,7 @@ from racetui.model.race import (
     RaceKind,
     RelayLeg,
     RelayMember,
+    Reported,
     Result,
     Status,
     TimingPoint,
@@ -781,12 +785,13 @@ class V11Reader:
         incidents = take("incidents", _incidents, old.incidents if old is not None else [])
         old_splits = old.splits if old is not None else {}
         splits: dict[str, int] = {}
+        given: dict[str, tuple[int | None, int | None]] = {}
         legs: list[RelayLeg] = []
         if relay:
             members = raw.get("athletes")
             if isinstance(members, list):
                 for index, member in enumerate(members):
-                    leg = self._member(member, index, label, splits, old_splits, points, warnings)
+                    leg = self._member(member, index, label, splits, old_splits, points, warnings, given)
                     if leg is not None:
                         legs.append(leg)
             elif members is not None:
@@ -797,9 +802,14 @@ class V11Reader:
                 splits.update(old_splits)
             loose = raw.get("splits")
             if loose is not None:
-                _splits(loose, "splits", label, None, splits, old_splits, points, warnings)
+                _splits(loose, "splits", label, None, splits, old_splits, points, warnings, given)
         else:
-            _splits(raw.get("splits"), "splits", label, None, splits, old_splits, points, warnings)
+            _splits(raw.get("splits"), "splits", label, None, splits, old_splits, points, warnings, given)
+        position = take("position", _count, None)
+        difference = take("difference", lambda v: _duration(v, "difference"), None)
+        reported = None
+        if position is not None or difference is not None or any(v != (None, None) for v in given.values()):
+            reported = Reported(position=position, difference_ms=difference, splits=given)
         return Result(
             race_id=race_id,
             bib=bib,
@@ -808,6 +818,7 @@ class V11Reader:
             splits=splits,
             incidents=incidents,
             legs=legs,
+            reported=reported,
         )
 
     def _member(
@@ -819,6 +830,7 @@ class V11Reader:
         old_splits: dict[str, int],
         points: _Points,
         warnings: list[str],
+        given: dict[str, tuple[int | None, int | None]],
     ) -> RelayLeg | None:
         where = f"athletes[{index}]"
         if not isinstance(raw, dict):
@@ -841,7 +853,9 @@ class V11Reader:
             except _Bad as exc:
                 warnings.append(f"{label}: {where}.{name}: {exc}: {_short(raw.get(name))}")
                 fields[name] = None
-        _splits(raw.get("splits"), f"{where}.splits", label, order, splits, old_splits, points, warnings)
+        _splits(
+            raw.get("splits"), f"{where}.splits", label, order, splits, old_splits, points, warnings, given
+        )
         if fields["id"] is None and fields["name"] is None:
             return None
         member = RelayMember(id=fields["id"], name=fields["name"] or "", country=fields["country"])
@@ -875,8 +889,11 @@ def _splits(
     old: dict[str, int],
     points: _Points,
     warnings: list[str],
+    given: dict[str, tuple[int | None, int | None]],
 ) -> None:
-    """Read a ``splits`` list into ``out`` (point id -> gun ms); bad splits keep their old time."""
+    """Read a ``splits`` list into ``out`` (point id -> gun ms); bad splits keep their old
+    time. The split's own ``position``/``difference`` go to ``given`` (a bad one is a
+    warning and left out)."""
     if raw is None:
         return
     if not isinstance(raw, list):
@@ -920,6 +937,19 @@ def _splits(
             continue
         out[point_id] = total
         previous = total
+        place: int | None = None
+        difference: int | None = None
+        try:
+            place = _count(split.get("position"))
+        except _Bad as exc:
+            warnings.append(f"{label}: splits[{point_id}].position: {exc}: {_short(split.get('position'))}")
+        try:
+            difference = _duration(split.get("difference"), "difference")
+        except _Bad as exc:
+            warnings.append(
+                f"{label}: splits[{point_id}].difference: {exc}: {_short(split.get('difference'))}"
+            )
+        given[point_id] = (place, difference)
 
 
 def _short(value: object, limit: int = 80) -> str:

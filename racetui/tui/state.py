@@ -5,14 +5,13 @@ shown. No Textual here, so it is tested without an app.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
-from racetui.engine import ChangeSet, Engine, LeaderboardView, RaceStandings
-from racetui.engine.standings import Entry
+from racetui.engine import Athlete, ChangeSet, Engine, LeaderboardView, RaceStandings
 from racetui.model import Race, Wave
 from racetui.tui.clock import Clock, RaceTime, race_time, system_clock, wave_time
 from racetui.tui.tracker import Tracker, Watchlist
-from racetui.tui.views import FilteredView, make_view
 
 __all__ = ["AthleteRef", "Gap", "UiState"]
 
@@ -42,7 +41,6 @@ class UiState:
         self.category: str | None = None
         self.point_id: str | None = None  # None: every athlete at their latest point
         self.incidents_seen = 0  # tracker sequence number shown on the Incidents screen
-        self._views: dict[tuple[object, ...], LeaderboardView | FilteredView] = {}
 
     # -------------------------------------------------------------- races
     def race_ids(self) -> list[str]:
@@ -99,26 +97,14 @@ class UiState:
 
     def genders(self) -> list[str]:
         standings = self.standings()
-        if standings is None:
-            return []
-        return sorted({e.gender for e in standings.entries.values() if e.gender})
+        return [] if standings is None else standings.genders()
 
     def categories(self) -> list[str]:
         """Categories present among the athletes the other filters keep."""
         standings = self.standings()
         if standings is None:
             return []
-        found = set()
-        for entry in standings.entries.values():
-            participant = entry.participant
-            if participant is None or not participant.category:
-                continue
-            if self.gender and participant.gender != self.gender:
-                continue
-            if self.wave_id and participant.wave_id != self.wave_id:
-                continue
-            found.add(participant.category)
-        return sorted(found)
+        return standings.categories(gender=self.gender, wave_id=self.wave_id)
 
     def cycle_gender(self) -> str | None:
         self.gender = _next(self.genders(), self.gender)
@@ -155,45 +141,38 @@ class UiState:
         return " · ".join(parts) if parts else "all"
 
     # --------------------------------------------------------------- views
-    def view(self, *, latest: bool = False) -> LeaderboardView | FilteredView | None:
-        """The leaderboard for the current race and filters (``latest``: ignore the point)."""
+    def view(self, *, latest: bool = False) -> LeaderboardView | None:
+        """The leaderboard for the current race and filters (``latest``: ignore the point).
+
+        Views are cheap handles: the engine keeps the orderings they read, and only
+        while they are read."""
         standings = self.standings()
         if standings is None:
             return None
         if self.point_id is not None and self.point_id not in standings.point_index:
             self.point_id = None
-        point_id = None if latest else self.point_id
-        key = (id(standings), point_id, self.gender, self.category, self.wave_id)
-        view = self._views.get(key)
-        if view is None:
-            view = make_view(
-                standings, point_id=point_id, gender=self.gender, category=self.category, wave_id=self.wave_id
-            )
-            if len(self._views) >= 4:  # the leaderboard's and the splits' views, and a spare
-                self._views.pop(next(iter(self._views)))
-            self._views[key] = view
-        return view
+        return standings.view(
+            point_id=None if latest else self.point_id,
+            gender=self.gender,
+            category=self.category,
+            wave_id=self.wave_id,
+        )
 
     def precise(self) -> bool:
         """True when change sets' moved ranges are indexes of :meth:`view` (whole field, latest)."""
         view = self.view()
-        return isinstance(view, LeaderboardView) and view.point is None and view.by is None
+        return view is not None and view.whole_field
 
     def apply(self, changes: ChangeSet) -> None:
-        """Keep filtered views current (O(named athletes)); drop them on structure changes."""
-        for key, view in list(self._views.items()):
-            race_id = view.standings.race.id
-            if race_id in changes.structure or self.engine.races.get(race_id) is not view.standings:
-                del self._views[key]
-            elif isinstance(view, FilteredView) and race_id in changes.athletes:
-                view.update(changes.athletes[race_id])
+        """Nothing to keep: the engine keeps every ordering a view reads up to date."""
 
     # ------------------------------------------------------------ athletes
-    def entry(self, ref: AthleteRef | None) -> Entry | None:
+    def entry(self, ref: AthleteRef | None) -> Athlete | None:
+        """What the engine holds about the athlete (a snapshot), None if not held."""
         if ref is None:
             return None
         standings = self.engine.races.get(ref[0])
-        return None if standings is None else standings.entries.get(ref[1])
+        return None if standings is None else standings.athlete(ref[1])
 
     def toggle_watch(self, ref: AthleteRef) -> bool:
         return self.watch.toggle(*ref)
@@ -217,23 +196,45 @@ class UiState:
         return None
 
     def find(self, text: str, limit: int = 50) -> list[AthleteRef]:
-        """Athletes whose bib is ``text`` or whose name contains it (current race first)."""
-        needle = text.strip().casefold()
+        """Athletes whose bib is ``text`` or whose name contains it, ignoring case and
+        accents ('muller' finds Müller, 'sjo' finds Sjöberg); current race first."""
+        bib = text.strip()
+        needle = fold(bib)
         if not needle:
             return []
         current = self.ensure_race()
         order = sorted(self.engine.races, key=lambda r: r != current)
-        exact = [(r, needle) for r in order if needle in self.engine.races[r].entries]
+        exact = [(r, b) for r in order for b in {bib, bib.upper(), needle} if b in self.engine.races[r]]
         if exact:
-            return exact
+            return list(dict.fromkeys(exact))
         out: list[AthleteRef] = []
         for race_id in order:
-            for bib, entry in self.engine.races[race_id].entries.items():
-                if needle in entry.name().casefold():
+            for bib, name in self.engine.races[race_id].names():
+                if needle in fold(name):
                     out.append((race_id, bib))
                     if len(out) >= limit:
                         return out
         return out
+
+
+_FOLDED: dict[str, str] = {}
+
+
+def fold(text: str) -> str:
+    """``text`` without case or accents, for search: 'Müller' -> 'muller', 'Øberg' -> 'oberg'."""
+    known = _FOLDED.get(text)
+    if known is not None:
+        return known
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = plain.translate(_EXTRA)
+    if len(_FOLDED) < 200_000:
+        _FOLDED[text] = plain
+    return plain
+
+
+# letters NFKD does not split into a base letter and an accent
+_EXTRA = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "þ": "th"})
 
 
 def _next(values: list[str], current: str | None) -> str | None:

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from racetui.engine import ChangeSet, Engine, RaceStandings
-from racetui.engine.standings import Entry
+from racetui.engine import Athlete, ChangeSet, Engine, RaceStandings
 from racetui.model import IncidentKind, Status
 from racetui.model.times import format_clock, round_up_to_second
 from racetui.tui.clock import Clock, system_clock
@@ -255,16 +254,21 @@ class Tracker:
             else:
                 heapq.heappush(heap, (gun, passed.seq, passed))
             if watch is not None and (race_id, bib) in watch:
-                position = standings.position_at(index, chip)
+                position = standings.placing(bib, index)
                 events.append(
-                    AthleteEvent(race_id, bib, "pass", f"passed {point.name} in {_clock(gun)} (#{position})")
+                    AthleteEvent(
+                        race_id,
+                        bib,
+                        "pass",
+                        f"passed {point.name} in {_clock(gun)}" + (f" (#{position})" if position else ""),
+                    )
                 )
 
     def _incidents(
         self,
         standings: RaceStandings,
         memory: _RaceMemory,
-        entry: Entry,
+        entry: Athlete,
         now: datetime,
         watched: bool,
         events: list[AthleteEvent],

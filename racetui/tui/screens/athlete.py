@@ -20,7 +20,7 @@ from racetui.tui.appref import race_app
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap
 from racetui.tui.messages import ToggleMark, ToggleWatch
-from racetui.tui.models import AthleteModel
+from racetui.tui.rows import AthleteModel
 from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, standing_entries
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentRecord
@@ -133,9 +133,9 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
                 facts.append(f"{wave.name} (+{wave.offset_ms // 60000} min)")
         at = standings.points[entry.last] if entry.last >= 0 else None
         badge, _ = badge_for(entry.status, entry.incidents, at is not None and at.is_finish)
-        row = standings.row_for(entry, 0)
+        row = standings.row(entry.bib)
         where = f"at {at.name}" if at else "not started"
-        rank = f"#{row.rank} overall" if row.rank else str(entry.status)
+        rank = f"#{row.rank} overall" if row is not None and row.rank else str(entry.status)
         local = " ⌂ desk" if entry.override is not None else ""  # the desk overrides the source
         facts.append(f"{rank} {where}" + (f" · {badge}" if badge else "") + local)
         if state.mark is not None and state.mark != self.ref:

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet
-from racetui.tui.models import HealthModel, health_badge
+from racetui.tui.rows import HealthModel, health_badge
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.widgets.table import InfoTable
 

@@ -29,7 +29,7 @@ from racetui.engine import ChangeSet, RaceStandings
 from racetui.model import IncidentKind, Status, TimingPoint
 from racetui.tui.columns import Column
 from racetui.tui.messages import OpenAthlete, ToggleWatch
-from racetui.tui.models import DisplayRow, IncidentsModel
+from racetui.tui.rows import DisplayRow, IncidentsModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.desk import DESK_BINDINGS, AuditScreen, DeskKeys
 from racetui.tui.screens.leaderboard import InfoBar

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from racetui.engine import ChangeSet
 from racetui.tui.columns import format_signed_gap
 from racetui.tui.messages import OpenAthlete, ShowGap, ToggleMark, ToggleWatch
-from racetui.tui.models import LeaderboardModel
+from racetui.tui.rows import LeaderboardModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.widgets.table import RowTable
 

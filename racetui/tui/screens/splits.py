@@ -8,7 +8,7 @@ from textual.binding import Binding
 
 from racetui.engine import ChangeSet
 from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
-from racetui.tui.models import SplitsModel
+from racetui.tui.rows import SplitsModel
 from racetui.tui.screens.base import TableScreen
 from racetui.tui.screens.leaderboard import InfoBar
 from racetui.tui.widgets.table import RowTable

@@ -11,7 +11,7 @@ from textual.widget import Widget
 from racetui.tui.appref import race_app
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import fit
-from racetui.tui.models import health_badge
+from racetui.tui.rows import health_badge
 from racetui.tui.widgets.styles import layer_style
 
 if TYPE_CHECKING:

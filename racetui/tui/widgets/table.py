@@ -28,7 +28,7 @@ from textual.strip import Strip
 
 from racetui.engine import ChangeSet
 from racetui.tui.columns import Cell, Column, fit, fit_columns
-from racetui.tui.models import CellValue, DisplayRow, TableModel
+from racetui.tui.rows import CellValue, DisplayRow, TableModel
 from racetui.tui.state import AthleteRef
 from racetui.tui.widgets.styles import layer_style
 

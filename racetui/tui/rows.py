@@ -1,6 +1,8 @@
 """What each table shows, as plain rows of text: the widgets only draw them.
 
-A model turns engine rows (or tracker records, or source health) into
+Every place and gap here is read from the engine's read side (view rows, splits); a
+table model never ranks anything itself. A model turns engine rows (or tracker records,
+or source health) into
 :class:`DisplayRow` values: hashable tuples of cell texts and style names, so the table
 can cache one drawn line per distinct row and redraw a line only when its row changed.
 No Textual here.
@@ -236,35 +238,32 @@ class SplitsModel(TableModel):
 
     def display(self, standings: RaceStandings, row: Row) -> DisplayRow:
         ref = (standings.race.id, row.bib)
-        entry = standings.entries[row.bib]
         name, name_style = _name(self.state, ref, row.name or f"#{row.bib}")
         cells: list[CellValue] = [
             (str(row.rank) if row.rank is not None else str(row.status) if row.status != "OK" else "–", None),
             (row.bib, None),
             (name, name_style),
         ]
-        placed = row.status not in ("DSQ", "DNS")
-        previous_chip: int | None = None
+        by_point = {split.point_index: split for split in standings.splits(row.bib)}
         previous_pos: int | None = None
         for index in range(len(standings.points)):
-            chip = entry.times[index] if index < len(entry.times) else None
-            if chip is None:
+            split = by_point.get(index)
+            if split is None:
                 if index >= self.first_point:
                     cells.append(("", None))
                 continue
-            position = standings.position_at(index, chip) if placed else None
+            position = split.position
             if index >= self.first_point:
-                split = chip - previous_chip if previous_chip is not None else chip
                 change_text, change_style = format_change(previous_pos, position)
                 cells.append(
                     (
-                        (f"{format_time(split):>6}", "rt--dim"),
-                        (f"{format_time(chip):>8}", None),
+                        (f"{format_time(split.split_ms):>6}", "rt--dim"),
+                        (f"{format_time(split.time_ms):>8}", None),
                         (f"{position if position is not None else '–':>5}", None),
                         (f"{change_text:<3}", change_style),
                     )
                 )
-            previous_chip, previous_pos = chip, position
+            previous_pos = position
         return DisplayRow(ref, tuple(cells), "rt--watched-row" if ref in self.state.watch else None)
 
     def index_of(self, key: AthleteRef) -> int | None:
@@ -457,9 +456,9 @@ class PassesModel(TableModel):
         point = standings.points[record.point_index] if standings else None
         position = gap = None
         if standings is not None and entry is not None and entry.times[record.point_index] == record.chip_ms:
-            position = standings.position_at(record.point_index, record.chip_ms)
-            leader = standings.leader_time(record.point_index)
-            gap = None if leader is None else max(0, record.chip_ms - leader)
+            split = standings.split(record.bib, record.point_index)
+            if split is not None:
+                position, gap = split.position, split.gap_leader_ms
         moment = passing_time_of_day(standings.race, record.gun_ms, now) if standings else None
         participant = entry.participant if entry else None
         cells: tuple[CellValue, ...] = (
@@ -586,40 +585,39 @@ class AthleteModel(TableModel):
         )
         now = self.state.clock()
         rows: list[DisplayRow] = []
-        previous_chip: int | None = None
+        by_point = {split.point_index: split for split in standings.splits(entry.bib, groups=True)}
         previous_pos: int | None = None
         for index, point in enumerate(standings.points):
-            chip = entry.times[index] if index < len(entry.times) else None
-            if chip is None:
+            split = by_point.get(index)
+            if split is None:
                 rows.append(DisplayRow(None, ((point.name, "rt--dim"),) + (("", None),) * 10))
                 continue
-            row = standings.row_for(entry, 0, index)
-            position = row.position
+            position = split.position
             mark_text = ""
-            if marked is not None and marked is not entry:
+            if marked is not None and marked.bib != entry.bib:
                 other = marked.times[index] if index < len(marked.times) else None
                 if other is not None:
-                    mark_text = format_signed_gap(chip - other)
-            moment = passing_time_of_day(standings.race, chip + entry.offset_ms, now)
+                    mark_text = format_signed_gap(split.time_ms - other)
+            moment = passing_time_of_day(standings.race, split.gun_ms, now)
             rows.append(
                 DisplayRow(
                     None,
                     (
                         (point.name, None),
-                        (format_time(chip - previous_chip if previous_chip is not None else chip), "rt--dim"),
-                        (format_time(chip), None),
+                        (format_time(split.split_ms), "rt--dim"),
+                        (format_time(split.time_ms), None),
                         (str(position) if position is not None else "–", None),
                         format_change(previous_pos, position),
-                        (str(row.gender_position or ""), "rt--dim"),
-                        (str(row.category_position or ""), "rt--dim"),
-                        (format_gap_cell(row.gap_leader_ms), None),
-                        (format_gap_cell(row.gap_ahead_ms), "rt--dim"),
+                        (str(split.gender_position or ""), "rt--dim"),
+                        (str(split.category_position or ""), "rt--dim"),
+                        (format_gap_cell(split.gap_leader_ms), None),
+                        (format_gap_cell(split.gap_ahead_ms), "rt--dim"),
                         (mark_text, "rt--marked"),
                         (format_time_of_day(moment), "rt--dim"),
                     ),
                 )
             )
-            previous_chip, previous_pos = chip, position
+            previous_pos = position
         self.rows = rows
 
     def __len__(self) -> int:
