@@ -117,6 +117,67 @@ def test_triathlon_format_round_trips(capsys: pytest.CaptureFixture[str], exampl
     assert message["status"] == "live" and message["sandbox"] == "false"
 
 
+def _placings(message: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every position and difference of a message: athletes (or teams) and their splits,
+    positions as numbers (the spec's examples mix "2" and 2)."""
+
+    def place(value: Any) -> int | None:
+        return None if value is None else int(value)
+
+    out: list[tuple[Any, ...]] = []
+    for athlete in message.get("athletes") or message.get("teams") or []:
+        out.append((athlete["start_num"], place(athlete["position"]), athlete["difference"]))
+        legs = athlete.get("athletes") or [athlete]
+        for leg in legs:
+            for split in leg.get("splits") or []:
+                out.append(
+                    (athlete["start_num"], str(split["id"]), place(split["position"]), split["difference"])
+                )
+    return out
+
+
+@pytest.mark.parametrize("example", [INDIVIDUAL, RELAY])
+def test_triathlon_export_gives_back_the_examples_own_positions(
+    capsys: pytest.CaptureFixture[str], example: Path
+) -> None:
+    """The examples rank a field bigger than the two athletes they print (Thomas Bishop is
+    2nd, 10.198 s down at Swim Lap 1 although he leads the two shown there): what the
+    source ranked goes out unchanged."""
+    code, out, err = run(capsys, "--feed", str(example), "--format", "triathlon")
+    assert (code, err) == (0, "")
+    assert _placings(orjson.loads(out)) == _placings(orjson.loads(example.read_bytes()))
+
+
+def test_triathlon_export_ranks_athletes_racetui_changed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Positions the source did not give are racetui's: a place in the array, none for DNF."""
+    data: dict[str, Any] = orjson.loads(INDIVIDUAL.read_bytes())
+    for athlete in data["athletes"]:
+        athlete["position"] = athlete["difference"] = None
+        for split in athlete["splits"]:
+            split["position"] = split["difference"] = None
+    data["athletes"].append(
+        {
+            "start_num": "12",
+            "name": "Quit",
+            "status": "DNF",
+            "splits": [{"id": "1", "total_time": "00:11:00.000"}],
+        }
+    )
+    feed = tmp_path / "feed.json"
+    feed.write_bytes(orjson.dumps(data))
+    code, out, _err = run(capsys, "--feed", str(feed), "--format", "triathlon")
+    assert code == 0
+    athletes = orjson.loads(out)["athletes"]
+    assert [(a["start_num"], a["position"], a["difference"]) for a in athletes] == [
+        ("26", "1", "00:00:00.000"),
+        ("22", "2", "00:00:00.000"),
+        ("12", None, "00:00:06.004"),
+    ]
+    assert [s["position"] for s in athletes[2]["splits"]] == ["3"]  # a DNF's splits still place
+
+
 def test_triathlon_format_ordering_and_config_ids(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
