@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from racetui.model import Event, Incident, Participant, Passing, Race, Result, Status, TimingPoint
+from racetui.model import Event, Incident, Participant, Passing, Race, RaceClock, Result, Status, TimingPoint
 from racetui.sources.base import Pipeline
-from racetui.sources.desk import ActionKind, DeskError, IncidentDesk
+from racetui.sources.desk import ActionKind, DeskError, EventKey, IncidentDesk
 
 
 @pytest.fixture
@@ -145,3 +148,73 @@ def test_serving_twice_or_serving_a_dsq_is_refused(tmp_path: Path) -> None:
     dsq = desk.record("r", "1", "dsq", infringement="x")
     with pytest.raises(DeskError, match="not a penalty"):
         desk.record("r", "1", "serve", target=dsq.id)
+
+
+def test_an_entry_of_event_a_is_absent_from_event_b(pipeline: Pipeline, tmp_path: Path) -> None:
+    """One database for every event: a decision of yesterday's demo never reaches today's race."""
+    path = tmp_path / "desk.sqlite3"
+    monday = EventKey("BBTSource", "demo", "2026-11-30")
+    tuesday = EventKey("BBTSource", "relay demo", "2026-12-01")
+    desk = IncidentDesk(path, event=monday)
+    desk.record("r", "2", ActionKind.DSQ, infringement="dangerous riding")
+    desk.record("r", "3", ActionKind.PENALTY, seconds=10, infringement="drafting")
+    desk.apply(pipeline)
+    assert pipeline.engine.race("r").entries["2"].status is Status.DSQ
+
+    other = IncidentDesk(path, event=tuesday)
+    assert other.audit() == [] and other.overrides() == {}
+    fresh = Pipeline()
+    race = pipeline.engine.race("r").race
+    fresh.load_event(Event(id="e2", name="E2", races=[race]))
+    fresh.add_participants(Participant(bib=str(b), race_id="r", name=f"A{b}") for b in range(1, 5))
+    other.apply(fresh)
+    assert [fresh.engine.race("r").entries[b].status for b in "123"] == [Status.OK] * 3
+    assert texts(fresh, "3") == []
+    assert other.event_text == "BBTSource · relay demo · 2026-12-01"
+
+    # re-bound to another event, a desk withdraws what it had put into the engine
+    assert desk.bind(tuesday)
+    desk.apply(pipeline)
+    assert pipeline.engine.race("r").entries["2"].status is Status.OK
+    assert texts(pipeline, "3") == []
+    assert desk.bind(monday)
+    desk.apply(pipeline)
+    assert pipeline.engine.race("r").entries["2"].status is Status.DSQ
+    assert [a.event for a in desk.audit()] == [monday.text()] * 2
+
+
+def test_an_old_database_is_migrated_and_its_entries_apply_nowhere(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    path = tmp_path / "desk.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(
+            """
+            CREATE TABLE actions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, operator TEXT NOT NULL,
+                race_id TEXT NOT NULL, bib TEXT NOT NULL, action TEXT NOT NULL, seconds INTEGER,
+                infringement TEXT, reason TEXT, target INTEGER REFERENCES actions(id)
+            );
+            INSERT INTO actions (at, operator, race_id, bib, action, infringement)
+            VALUES ('2026-11-30T10:00:00+00:00', 'TD', 'r', '2', 'dsq', 'drafting');
+            """
+        )
+    desk = IncidentDesk(path, event=EventKey("BBTSource", "e", "2026-12-01"))
+    desk.apply(pipeline)
+    assert pipeline.engine.race("r").entries["2"].status is Status.OK
+    desk.record("r", "1", ActionKind.DNS)
+    assert [a.bib for a in desk.audit()] == ["1"]
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT bib, event FROM actions ORDER BY id").fetchall()
+    assert rows == [("2", ""), ("1", "BBTSource · e · 2026-12-01")]
+
+
+def test_the_event_key_comes_from_the_engine() -> None:
+    pipe = Pipeline()
+    assert EventKey.of(pipe.engine, "FeedSource", date(2026, 12, 1)) is None
+    gun = datetime(2026, 6, 11, 14, 39, tzinfo=UTC)
+    race = Race(id="r", name="R", clock=RaceClock(race_id="r", gun_time=gun))
+    pipe.load_event(Event(id="107161", name="Hamburg", races=[race]))
+    assert EventKey.of(pipe.engine, "FeedSource", date(2026, 12, 1)) == EventKey(
+        "FeedSource", "107161", "2026-06-11"
+    )

@@ -9,11 +9,16 @@ athlete, which the engine merges over what the source says.
 Actions: ``penalty`` (seconds, infringement), ``serve`` (a penalty), ``dsq`` (infringement),
 ``dnf`` (reason), ``dns``, ``lap``, ``edit`` (a penalty's seconds/infringement, or a DSQ's
 infringement, or a DNF's reason), ``withdraw`` (any earlier entry, with a reason) and
-``reinstate`` (a DSQ overturned on protest). Every action records when and by whom.
+``reinstate`` (a DSQ overturned on protest). Every action records when, by whom and for
+which event (:class:`EventKey`: source, event id or name, date): one database serves every
+event a laptop ever times, and a decision of one event must never reach another's results.
+A desk reads and writes only the entries of the event it is bound to (:meth:`IncidentDesk.bind`);
+entries of databases from before the binding belong to no event and never apply.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -23,11 +28,11 @@ from enum import StrEnum
 from pathlib import Path
 
 from racetui.config import data_dir
-from racetui.engine import ChangeSet, Override
+from racetui.engine import ChangeSet, Engine, Override
 from racetui.model import Incident, IncidentKind, Status
 from racetui.sources.base import Pipeline
 
-__all__ = ["ActionKind", "DeskAction", "DeskError", "DeskStanding", "IncidentDesk"]
+__all__ = ["ActionKind", "DeskAction", "DeskError", "DeskStanding", "EventKey", "IncidentDesk"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -40,10 +45,40 @@ CREATE TABLE IF NOT EXISTS actions (
     seconds INTEGER,
     infringement TEXT,
     reason TEXT,
-    target INTEGER REFERENCES actions(id)
+    target INTEGER REFERENCES actions(id),
+    event TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS actions_athlete ON actions (race_id, bib, id);
 """
+# Databases from before events were recorded get the column; their rows keep '' (no event).
+_MIGRATE = "ALTER TABLE actions ADD COLUMN event TEXT NOT NULL DEFAULT ''"
+_INDEX = "CREATE INDEX IF NOT EXISTS actions_event_athlete ON actions (event, race_id, bib, id)"
+_COLUMNS = "id, at, operator, race_id, bib, action, seconds, infringement, reason, target, event"
+
+
+@dataclass(frozen=True, slots=True)
+class EventKey:
+    """The event desk entries belong to: where the results come from, the event's id (or
+    name), and its date."""
+
+    source: str
+    event: str
+    date: str  # ISO date, YYYY-MM-DD
+
+    def text(self) -> str:
+        """The stored form (also what the desk screen shows)."""
+        return f"{self.source} · {self.event} · {self.date}"
+
+    @classmethod
+    def of(cls, engine: Engine, source: str, today: dt.date) -> EventKey | None:
+        """The key of the event the engine holds (None before one is loaded): its date is
+        the first race gun's, else ``today``."""
+        event = engine.event
+        if event is None or not (event.id or event.name):
+            return None
+        clocks = [s.race.clock for s in engine.races.values() if s.race.clock is not None]
+        guns = [c.gun_time for c in clocks if c.gun_time is not None]
+        day = min(guns).date() if guns else today
+        return cls(source=source, event=event.id or event.name, date=day.isoformat())
 
 
 class DeskError(ValueError):
@@ -92,6 +127,7 @@ class DeskAction:
     infringement: str | None = None
     reason: str | None = None
     target: int | None = None
+    event: str = ""  # EventKey.text() of the event it was recorded for
 
     def describe(self) -> str:
         """One line for the audit trail."""
@@ -138,13 +174,36 @@ class DeskStanding:
 class IncidentDesk:
     """The durable record of officials' decisions; see the module docstring."""
 
-    def __init__(self, path: Path | None = None, *, operator: str = "operator") -> None:
+    def __init__(
+        self, path: Path | None = None, *, operator: str = "operator", event: EventKey | None = None
+    ) -> None:
         self.path = path or data_dir() / "incidents.sqlite3"
         self.operator = operator
+        self.event = event
+        self._applied: set[tuple[str, str]] = set()  # athletes this desk overrides in the engine
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {str(row[1]) for row in db.execute("PRAGMA table_info(actions)")}
+            if "event" not in columns:
+                db.execute(_MIGRATE)
+            db.execute(_INDEX)
+
+    def bind(self, event: EventKey | None) -> bool:
+        """Record for (and read only) ``event`` from now on; True when that changed."""
+        if event == self.event:
+            return False
+        self.event = event
+        return True
+
+    @property
+    def event_text(self) -> str:
+        """Which event the desk records for, in words (for the desk screens)."""
+        return self.event.text() if self.event is not None else "no event yet"
+
+    def _event(self) -> str:
+        return self.event.text() if self.event is not None else ""
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -154,7 +213,7 @@ class IncidentDesk:
     # ------------------------------------------------------------ reading
     @staticmethod
     def _row(row: tuple[object, ...]) -> DeskAction:
-        ident, at, operator, race_id, bib, action, seconds, infringement, reason, target = row
+        ident, at, operator, race_id, bib, action, seconds, infringement, reason, target, event = row
         return DeskAction(
             id=int(str(ident)),
             at=datetime.fromisoformat(str(at)),
@@ -166,21 +225,22 @@ class IncidentDesk:
             infringement=None if infringement is None else str(infringement),
             reason=None if reason is None else str(reason),
             target=None if target is None else int(str(target)),
+            event=str(event or ""),
         )
 
     def audit(self, race_id: str | None = None, bib: str | None = None) -> list[DeskAction]:
-        """Every action in the order it was recorded (optionally for one race / athlete)."""
-        query = "SELECT * FROM actions"
-        args: list[str] = []
-        where = []
+        """Every action of the bound event in the order it was recorded (optionally for one
+        race / athlete)."""
+        query = f"SELECT {_COLUMNS} FROM actions"
+        args: list[str] = [self._event()]
+        where = ["event = ?"]
         if race_id is not None:
             where.append("race_id = ?")
             args.append(race_id)
         if bib is not None:
             where.append("bib = ?")
             args.append(bib)
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        query += " WHERE " + " AND ".join(where)
         with self._db() as db:
             return [self._row(r) for r in db.execute(query + " ORDER BY id", args)]
 
@@ -287,24 +347,33 @@ class IncidentDesk:
             raise DeskError(f"bib {bib}: no DSQ on the desk to overturn")
         at = datetime.now(UTC)
         who = operator or self.operator
+        event = self._event()
         with self._db() as db:
             cursor = db.execute(
                 "INSERT INTO actions (at, operator, race_id, bib, action, seconds, infringement, reason,"
-                " target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (at.isoformat(), who, race_id, bib, kind.value, seconds, infringement, reason, target),
+                " target, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (at.isoformat(), who, race_id, bib, kind.value, seconds, infringement, reason, target, event),
             )
             ident = int(cursor.lastrowid or 0)
-        return DeskAction(ident, at, who, race_id, bib, kind, seconds, infringement, reason, target)
+        return DeskAction(ident, at, who, race_id, bib, kind, seconds, infringement, reason, target, event)
 
     # ------------------------------------------------------------ engine
     def apply(self, pipeline: Pipeline, race_id: str | None = None, bib: str | None = None) -> ChangeSet:
-        """Push the desk's word into the engine: for one athlete, or everyone (at start-up)."""
+        """Push the desk's word into the engine: for one athlete, or everyone (at start-up,
+        and after :meth:`bind` to another event: what the previous event's desk said is
+        withdrawn from the engine)."""
         changes = ChangeSet()
         if race_id is not None and bib is not None:
             targets = {(race_id, bib): self.override_for(race_id, bib)}
         else:
             targets = self.overrides()
+            for gone in self._applied - set(targets):
+                targets[gone] = None
         for (race, athlete), override in targets.items():
             if race in pipeline.engine.races:
                 changes.merge(pipeline.set_override(race, athlete, override))
+                if override is None:
+                    self._applied.discard((race, athlete))
+                else:
+                    self._applied.add((race, athlete))
         return changes

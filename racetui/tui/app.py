@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState
 from racetui.config import Config
 from racetui.engine import ChangeSet, Pipeline
 from racetui.sources.base import Source
-from racetui.sources.desk import DeskError, IncidentDesk
+from racetui.sources.desk import DeskError, EventKey, IncidentDesk
 from racetui.tui.clock import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -278,7 +278,14 @@ class RaceApp(App[None]):
         """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
         races = self.pipeline.engine.races
         seen = {(race_id, id(standings)) for race_id, standings in races.items()}
-        if self.desk is None or seen <= self._desk_races:
+        if self.desk is None:
+            return
+        # The desk records for the event on screen, and applies only that event's entries.
+        kinds = sorted({type(source).__name__ for source in self.sources})
+        event = EventKey.of(self.pipeline.engine, "+".join(kinds) or "racetui", self.clock().date())
+        if self.desk.bind(event):
+            self._desk_races = set()
+        if seen <= self._desk_races:
             return
         try:
             self.desk.apply(self.pipeline)

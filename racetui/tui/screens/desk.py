@@ -271,8 +271,10 @@ class ConfirmDeskEntry(ModalScreen[bool]):
         self.operator = operator
 
     def compose(self) -> ComposeResult:
+        desk = _app(self).desk
         with Vertical(id="confirm"):
             yield Static(f"⌂ Record on the incident desk: {self.title_text}", markup=False)
+            yield Static(f"for {desk.event_text if desk else 'no event'}", id="event", markup=False)
             yield Static(self.athlete, id="who", markup=False)
             yield Static(self.text, id="wording", markup=False)
             yield Static(
@@ -592,8 +594,10 @@ class AuditScreen(ModalScreen[None]):
         actions = app.desk.audit() if app.desk else []
         names = {r: s.race.name for r, s in app.state.engine.races.items()}
         with Vertical(id="audit"):
+            event = app.desk.event_text if app.desk else "no desk"
             yield Static(
-                f"⌂ Incident desk audit trail · {len(actions)} change(s), oldest first", markup=False
+                f"⌂ Incident desk audit trail · {event} · {len(actions)} change(s), oldest first",
+                markup=False,
             )
             with VerticalScroll(id="lines"):
                 text = "\n".join(f"{names.get(a.race_id, a.race_id)} · {a.describe()}" for a in actions)
