@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from racetui.config import Config
-from racetui.model import Passing
+from racetui.model import Incident, Passing, Result
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.tui.app import SCREENS, RaceApp
 from racetui.tui.clock import fixed_clock
@@ -576,3 +576,48 @@ async def test_screens_ask_the_app_by_typed_messages() -> None:
         failed = [m for m in seen if isinstance(m, WorkerFailed)]
         assert [(m.name, str(m.error)) for m in failed] == [("publish", "outbox disk full")]
         assert "publish stopped: outbox disk full" in messages(app)
+
+
+async def test_incidents_cursor_stays_on_its_incident_while_ten_more_arrive() -> None:
+    """Newest incidents go on top: the highlighted incident (and the athlete Enter, +, x, s
+    act on) must not change under the cursor as they arrive."""
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, IncidentsScreen)
+        await pilot.press("down", "down")
+        await pilot.pause()
+        rows = table(app)
+        chosen = rows.row_at(rows.cursor)
+        assert chosen is not None and rows.cursor == 2
+        race_id = chosen.key[0]  # type: ignore[index]
+        standings = pipeline.engine.race(race_id)
+        clean = [a for a in standings.athletes() if not a.incidents and a.status.value == "OK"][:10]
+        assert len(clean) == 10
+        for number, athlete in enumerate(clean, start=1):
+            held = standings.held(athlete.bib)
+            assert held is not None
+            before = len(screen.model)
+            pipeline.apply_results(
+                race_id,
+                [
+                    Result(
+                        race_id=race_id,
+                        bib=athlete.bib,
+                        participant=athlete.participant,
+                        splits=held.splits,
+                        incidents=[Incident.penalty(10 + number, "drafting")],
+                    )
+                ],
+            )
+            for _ in range(400):  # the next UI ticks pick it up
+                await pilot.pause(0.01)
+                if len(screen.model) > before:
+                    break
+            assert len(screen.model) == before + 1
+            now = rows.row_at(rows.cursor)
+            assert now is not None and now.ident == chosen.ident and now.key == chosen.key
+        assert rows.cursor == 12  # ten rows above it now
+        assert rows.current_key() == chosen.key

@@ -10,7 +10,7 @@ No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,15 +47,24 @@ CellValue = Cell | tuple[Cell, ...]  # one styled text, or fragments drawn side 
 
 
 class DisplayRow:
-    """One table line: the athlete it shows (if any), its cells, a whole-row style."""
+    """One table line: the athlete it shows (if any), its cells, a whole-row style, and
+    ``ident``: the thing the line shows (an athlete, an incident, a passing), which the
+    cursor follows when rows are inserted above it."""
 
-    __slots__ = ("_hash", "cells", "key", "style")
+    __slots__ = ("_hash", "cells", "ident", "key", "style")
 
-    def __init__(self, key: AthleteRef | None, cells: tuple[CellValue, ...], style: str | None = None):
+    def __init__(
+        self,
+        key: AthleteRef | None,
+        cells: tuple[CellValue, ...],
+        style: str | None = None,
+        ident: Hashable | None = None,
+    ):
         self.key = key
         self.cells = cells
         self.style = style
-        self._hash = hash((key, cells, style))
+        self.ident = ident if ident is not None else key
+        self._hash = hash((key, cells, style, self.ident))
 
     def __hash__(self) -> int:
         return self._hash
@@ -65,6 +74,7 @@ class DisplayRow:
             isinstance(other, DisplayRow)
             and self._hash == other._hash
             and self.key == other.key
+            and self.ident == other.ident
             and self.cells == other.cells
             and self.style == other.style
         )
@@ -88,6 +98,11 @@ class TableModel:
         raise NotImplementedError
 
     def index_of(self, key: AthleteRef) -> int | None:
+        return None
+
+    def index_of_ident(self, ident: Hashable) -> int | None:
+        """Where the row showing ``ident`` (a :attr:`DisplayRow.ident`) is now; None: the
+        table falls back to the row's athlete."""
         return None
 
     def precise(self) -> bool:
@@ -328,6 +343,17 @@ class IncidentsModel(TableModel):
     def fetch(self, start: int, stop: int) -> list[DisplayRow]:
         return [self.display(r) for r in self.records[start:stop]]
 
+    @staticmethod
+    def ident(record: IncidentRecord) -> Hashable:
+        """An incident stays itself when served or withdrawn: athlete, kind and rule."""
+        return ("incident", record.race_id, record.bib, str(record.badge), record.text)
+
+    def index_of_ident(self, ident: Hashable) -> int | None:
+        for index, record in enumerate(self.records):
+            if self.ident(record) == ident:
+                return index
+        return None
+
     def display(self, record: IncidentRecord) -> DisplayRow:
         ref = (record.race_id, record.bib)
         entry = self.state.entry(ref)
@@ -355,7 +381,7 @@ class IncidentsModel(TableModel):
             (badge, _BADGE_STYLE[record.badge] if record.active else "rt--dim"),
             (text, None),
         )
-        return DisplayRow(ref, cells, style)
+        return DisplayRow(ref, cells, style, self.ident(record))
 
 
 # --------------------------------------------------------------------- passes
@@ -448,6 +474,12 @@ class PassesModel(TableModel):
         now = self.state.clock()
         return [self.display(r, now) for r in self.records[start:stop]]
 
+    def index_of_ident(self, ident: Hashable) -> int | None:
+        for index, record in enumerate(self.records):
+            if ("pass", record.seq) == ident:
+                return index
+        return None
+
     def display(self, record: PassRecord, now: datetime) -> DisplayRow:
         ref = (record.race_id, record.bib)
         standings = self.state.engine.races.get(record.race_id)
@@ -473,7 +505,8 @@ class PassesModel(TableModel):
             (str(position) if position is not None else "", None),
             (format_gap_cell(gap), "rt--dim"),
         )
-        return DisplayRow(ref, cells, "rt--watched-row" if ref in self.state.watch else None)
+        style = "rt--watched-row" if ref in self.state.watch else None
+        return DisplayRow(ref, cells, style, ("pass", record.seq))
 
 
 # --------------------------------------------------------------------- health

@@ -137,7 +137,7 @@ class DeskIncidentsModel(IncidentsModel):
             cells[-1] = (f"⚑ BOX NEXT · {text[0]}", "rt--alert")
             cells[at] = ("PEN!", "rt--new")
         cells.insert(at + 1, ("⌂" if self.from_desk(record) else "", "rt--marked"))
-        return DisplayRow(row.key, tuple(cells), style)
+        return DisplayRow(row.key, tuple(cells), style, row.ident)
 
 
 class IncidentsScreen(DeskKeys, TableScreen):

@@ -12,7 +12,7 @@ and refreshes exactly the lines whose content changed. Nothing scales with the f
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TypeGuard, cast
 
 from rich.cells import cell_len
@@ -118,6 +118,7 @@ class RowTable(ScrollView, can_focus=True):
         self.empty_text = empty
         self.cursor = 0
         self.cursor_key: AthleteRef | None = None
+        self.cursor_ident: Hashable | None = None  # what the cursor's row shows (it follows it)
         self._count = 0
         self._columns: Sequence[Column] = ()
         self._layout: list[tuple[int, Column, int]] = []
@@ -162,10 +163,9 @@ class RowTable(ScrollView, can_focus=True):
         self._layout_key = ()
         self._rows.clear()
         self._set_count(len(self.model))
-        if self.cursor_key is not None:
-            index = self.model.index_of(self.cursor_key)
-            if index is not None:
-                self.cursor = index
+        index = self._cursor_index()
+        if index is not None:
+            self.cursor = index
         self.cursor = max(0, min(self.cursor, self._count - 1))
         self.refresh()
 
@@ -220,10 +220,18 @@ class RowTable(ScrollView, can_focus=True):
         self._follow_cursor_key()
         return refreshed
 
+    def _cursor_index(self) -> int | None:
+        """Where the row the cursor is on went: the same thing (incident, passing), else
+        the same athlete; None when neither is shown."""
+        index = None
+        if self.cursor_ident is not None:
+            index = self.model.index_of_ident(self.cursor_ident)
+        if index is None and self.cursor_key is not None:
+            index = self.model.index_of(self.cursor_key)
+        return index
+
     def _follow_cursor_key(self) -> None:
-        if self.cursor_key is None:
-            return
-        index = self.model.index_of(self.cursor_key)
+        index = self._cursor_index()
         if index is None or index == self.cursor:
             return
         start, stop = self.first_row, self.first_row + self.visible_rows
@@ -383,6 +391,7 @@ class RowTable(ScrollView, can_focus=True):
         self._refresh_index(index)
         row = self.row_at(index)
         self.cursor_key = row.key if row else None
+        self.cursor_ident = row.ident if row else None
         self.post_message(self.Highlighted(self, self.cursor_key))
 
     def move_to_key(self, key: AthleteRef) -> bool:
