@@ -744,6 +744,11 @@ class RaceStandings:
             return None
         return entry.reported
 
+    def source_reported(self, bib: str) -> Reported | None:
+        """The source's own positions as held, desk or not (for a replica of this engine)."""
+        entry = self._entries.get(bib)
+        return None if entry is None else entry.reported
+
     def genders(self) -> list[str]:
         return sorted({g for e in self._entries.values() if (g := e.gender)})
 

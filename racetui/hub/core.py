@@ -153,7 +153,7 @@ class HubPipeline(Pipeline):
             return
         entries = standings.entries
         items = [
-            result_rec(r.bib, r.participant, r.status, r.splits, r.incidents, r.legs)
+            result_rec(r.bib, r.participant, r.status, r.splits, r.incidents, r.legs, r.reported)
             for r in results
             if r.bib in touched and r.bib in entries
         ]
@@ -170,13 +170,16 @@ def _chunks(items: list[Any], size: int = FRAME_ITEMS) -> Iterator[list[Any]]:
 
 
 def _entry_result(standings: RaceStandings, entry: Any) -> ResultRec:
-    splits: dict[str, int] = {}
-    for index, point in enumerate(standings.race.points):
-        gun = entry.gun_time(index)
-        if gun is not None:
-            splits[point.id] = gun
+    held = standings.held(entry.bib)
+    splits = held.splits if held is not None else {}
     return result_rec(
-        entry.bib, entry.participant, entry.source_status, splits, entry.source_incidents, entry.legs
+        entry.bib,
+        entry.participant,
+        entry.source_status,
+        splits,
+        entry.source_incidents,
+        entry.legs,
+        standings.source_reported(entry.bib),
     )
 
 

@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 from racetui.engine.standings import Override
 from racetui.model import Event, Participant, Race, Result, Status
 from racetui.model.incidents import Incident
-from racetui.model.race import Paratriathlon, RelayLeg
+from racetui.model.race import Paratriathlon, RelayLeg, Reported
 
 __all__ = [
     "AddParticipants",
@@ -64,6 +64,7 @@ __all__ = [
 
 _INCIDENTS = TypeAdapter(list[Incident])
 _LEGS = TypeAdapter(list[RelayLeg])
+_REPORTED = TypeAdapter(Reported)
 
 
 class PassingRec(msgspec.Struct, array_like=True, frozen=True):
@@ -100,6 +101,7 @@ class ResultRec(msgspec.Struct, array_like=True, frozen=True):
     splits: dict[str, int] = {}
     incidents: bytes | None = None  # list[Incident] as JSON (rare)
     legs: bytes | None = None  # list[RelayLeg] as JSON (relays only)
+    reported: bytes | None = None  # a v1.1 feed's own positions (Reported as JSON)
 
 
 # ------------------------------------------------------------------ changes
@@ -293,6 +295,7 @@ def result_rec(
     splits: dict[str, int],
     incidents: Sequence[Incident],
     legs: Sequence[RelayLeg],
+    reported: Reported | None = None,
 ) -> ResultRec:
     return ResultRec(
         bib,
@@ -301,6 +304,7 @@ def result_rec(
         splits,
         incidents_json(incidents),
         _LEGS.dump_json(list(legs)) if legs else None,
+        None if reported is None else _REPORTED.dump_json(reported),
     )
 
 
@@ -313,6 +317,7 @@ def result_from(race_id: str, rec: ResultRec) -> Result:
         splits=rec.splits,
         incidents=incidents_from(rec.incidents),
         legs=[] if not rec.legs else _LEGS.validate_json(rec.legs),
+        reported=None if rec.reported is None else _REPORTED.validate_json(rec.reported),
     )
 
 

@@ -271,7 +271,7 @@ class ConfirmDeskEntry(ModalScreen[bool]):
         self.operator = operator
 
     def compose(self) -> ComposeResult:
-        desk = _app(self).desk
+        desk = race_app(self).desk
         with Vertical(id="confirm"):
             yield Static(f"⌂ Record on the incident desk: {self.title_text}", markup=False)
             yield Static(f"for {desk.event_text if desk else 'no event'}", id="event", markup=False)
