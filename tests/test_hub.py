@@ -266,3 +266,59 @@ def test_the_hub_ends_when_the_dashboard_is_killed() -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_feeds_own_positions_reach_the_replica() -> None:
+    """A viewer publishing v1.1 sends what the feed ranked, like a direct connection does."""
+    from datetime import UTC, datetime
+
+    from racetui.publish.v11 import build_message
+    from racetui.sources.v11 import parse_message
+    from tests.support import INDIVIDUAL
+
+    def placings(engine: Engine, race_id: str) -> list[tuple[Any, ...]]:
+        message = build_message(
+            engine.race(race_id),
+            event_id="1",
+            event_name="E",
+            prog_id="2",
+            prog_name="P",
+            status="live",
+            sandbox=True,
+            date=datetime(2026, 1, 1, tzinfo=UTC),
+            start_time=None,
+            wetsuit=None,
+            air_temp=None,
+            water_temp=None,
+        )
+        return [
+            (
+                a["start_num"],
+                a["position"],
+                a["difference"],
+                [(s["position"], s["difference"]) for s in a["splits"]],
+            )
+            for a in message["athletes"]
+        ]
+
+    update = parse_message(INDIVIDUAL.read_bytes())
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    replica = Replica()
+    for data in hub.snapshot():
+        replica.handle(data)
+    frames.clear()
+    hub.pipeline.apply_snapshot(update.race, update.results)
+    hub.flush()
+    for data in frames:  # live: the changes as they happen
+        replica.handle(data)
+    expected = [
+        ("26", "1", "00:00:00.000", [("10", "00:00:11.001"), ("14", "00:00:11.320")]),
+        ("22", "2", "00:00:10.198", [("9", "00:00:10.198")]),
+    ]
+    assert placings(hub.engine, update.race.id) == expected
+    assert placings(replica.pipeline.engine, update.race.id) == expected
+    late = Replica()  # a viewer joining later: from the snapshot
+    for data in hub.snapshot():
+        late.handle(data)
+    assert placings(late.pipeline.engine, update.race.id) == expected
