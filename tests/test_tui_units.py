@@ -421,3 +421,79 @@ def test_the_festival_is_the_same_on_every_run(seed: int) -> None:
     upcoming = list(feed.upcoming())
     assert upcoming and all(isinstance(p, Passing) for p in upcoming)
     assert all(h.at_ms > 45 * 60_000 for h in a.schedule[feed.state.cursor :])  # the rest is later
+
+
+# ------------------------------------------------- search, point labels, clocks
+def test_search_ignores_case_and_accents() -> None:
+    from racetui.engine import Engine
+    from racetui.model import Event, Participant, Race
+
+    engine = Engine()
+    engine.load_event(Event(id="e", name="E", races=[Race(id="r", name="R")]))
+    names = {"1": "Lina Müller", "2": "Erik Sjöberg", "3": "Øyvind Løkken", "4": "Ana Muller"}
+    engine.add_participants(Participant(bib=b, race_id="r", name=n) for b, n in names.items())
+    state = UiState(engine, fixed_clock(RACE_NOW))
+    assert state.find("muller") == [("r", "1"), ("r", "4")]
+    assert state.find("MÜLLER") == [("r", "1"), ("r", "4")]
+    assert state.find("sjo") == [("r", "2")]
+    assert state.find("oyvind lokken") == [("r", "3")]
+    assert state.find("3") == [("r", "3")]  # a bib
+
+
+def test_point_labels_tell_transitions_and_legs_apart() -> None:
+    from racetui.tui.columns import point_label
+
+    assert point_label("Transition 1") == "T1"
+    assert point_label("Transition 2") == "T2"
+    assert point_label("Leg 3 Transition 2") == "L3 T2"
+    assert point_label("Leg 2 Swim Exit") == "L2 Swim Exit"
+    assert point_label("Finish") == "Finish"
+    labels = {point_label(f"Leg {leg} Transition {t}") for leg in (1, 2, 3, 4) for t in (1, 2)}
+    assert len(labels) == 8 and all(len(label) <= 10 for label in labels)  # the At column
+
+
+def test_clocks_stop_when_the_race_is_over() -> None:
+    from racetui.engine import Engine
+    from racetui.model import ClockState, Event, Participant, Race, RaceClock, TimingPoint
+
+    gun = RACE_NOW - timedelta(hours=3)
+    race = Race(
+        id="r",
+        name="R",
+        points=[
+            TimingPoint(id="half", race_id="r", name="Half", order=1),
+            TimingPoint(id="fin", race_id="r", name="Finish", order=2, is_finish=True),
+        ],
+        clock=RaceClock(race_id="r", state=ClockState.LIVE, gun_time=gun),
+    )
+    engine = Engine()
+    engine.load_event(Event(id="e", name="E", races=[race]))
+    engine.add_participants(Participant(bib=str(b), race_id="r") for b in (1, 2, 3))
+    engine.apply_passings(
+        [
+            Passing(race_id="r", bib="1", point_id="fin", time_ms=3_600_000),
+            Passing(race_id="r", bib="2", point_id="half", time_ms=1_800_000),
+        ]
+    )
+    state = UiState(engine, fixed_clock(RACE_NOW))
+    running = state.race_clock()
+    assert running is not None and running.elapsed_ms == 3 * 3_600_000 and running.stopped is None
+    # bib 2 is out on the course: the race is not over until they are in (or out)
+    engine.apply_results("r", [Result(race_id="r", bib="2", status=Status.DNF, splits={"half": 1_800_000})])
+    over = state.race_clock()
+    assert over is not None and over.elapsed_ms == 3_600_000 and over.label() == "race over"
+    assert over.text() == "1:00:00"  # bib 3 never started: they do not keep the clock going
+
+
+def test_a_feed_file_from_the_past_shows_its_own_race_time() -> None:
+    from racetui.engine import Engine
+    from racetui.sources.v11 import parse_message
+    from tests.support import INDIVIDUAL
+
+    update = parse_message(INDIVIDUAL.read_bytes())
+    engine = Engine()
+    engine.apply_snapshot(update.race, update.results)
+    clock = UiState(engine, fixed_clock(RACE_NOW)).race_clock()
+    # the race time of its latest passing (Gomez Noya at Swim Exit), not years of hours since 2017
+    assert clock is not None and clock.text() == "18:37"
+    assert clock.label() == "as of the last passing (2017-03-04)"

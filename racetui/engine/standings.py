@@ -37,6 +37,7 @@ from racetui.engine.ranking import (
 from racetui.model.bibs import start_number
 from racetui.model.incidents import Incident, IncidentKind
 from racetui.model.race import (
+    ClockState,
     Participant,
     Race,
     RankBy,
@@ -364,6 +365,8 @@ class RaceStandings:
         self.by_gun = race.rank_by is RankBy.GUN
         self._pending: dict[str, Entry] = {}  # changed, not yet re-indexed (deferred mode)
         self.on_hold = False  # a source is mid-sync: reads skip the expensive rebuild
+        self._mutations = 0  # bumped by every change (what caches of whole-field reads key on)
+        self._ended: tuple[int, int | None, int | None] = (-1, None, None)
         self.set_race(race, _first=True)
 
     # ----------------------------------------------------------------- setup
@@ -371,6 +374,7 @@ class RaceStandings:
         """Take new race data; returns True when the order changed as a whole (points,
         or what the race ranks by): then everything is re-sorted."""
         self.race = race
+        self._mutations += 1
         old_offsets = self.wave_offsets
         self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
         points = sorted(race.points, key=lambda p: (p.order, p.id))
@@ -506,6 +510,7 @@ class RaceStandings:
     def _touched(self, entry: Entry, defer: bool) -> tuple[int, int] | None:
         """After a change to ``entry``: re-index it now (returning its old and new overall
         index) or leave that to the next settle (returning the whole field: anything may move)."""
+        self._mutations += 1
         if defer:
             self._pending[entry.bib] = entry
             return 0, max(0, len(self._entries) - 1)
@@ -548,6 +553,7 @@ class RaceStandings:
             return None
         entry.times = (*entry.times[:index], chip, *entry.times[index + 1 :])
         entry.reported = None  # racetui's own data now: the source's positions no longer hold
+        self._mutations += 1
         if index > entry.last:
             entry.last = index
         if defer or created or self._pending:
@@ -652,6 +658,7 @@ class RaceStandings:
         if entry is None:
             return None
         self._pending.pop(bib, None)
+        self._mutations += 1
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         for ordering in self._orderings.values():
@@ -783,6 +790,49 @@ class RaceStandings:
             by_status=by_status,
             passed=tuple(len(at) for at in self._at_point),
         )
+
+    def ended_ms(self) -> int | None:
+        """The race time the race ended at (its last passing), once it is over: official,
+        or everyone who started is in (past the finish, or out: DNF, DSQ...). None while
+        anyone is still out on the course, or before anyone finished. Computed once per
+        change of the field (the header reads it every tick)."""
+        self._ends()
+        return self._ended[1]
+
+    def last_passing_ms(self) -> int | None:
+        """The race (gun) time of the latest passing held (None: none yet)."""
+        self._ends()
+        return self._ended[2]
+
+    def _ends(self) -> None:
+        if self._ended[0] != self._mutations:
+            last = max(
+                (
+                    max(t for t in e.times if t is not None) + e.offset_ms
+                    for e in self._entries.values()
+                    if e.last >= 0
+                ),
+                default=None,
+            )
+            self._ended = (self._mutations, self._compute_ended(), last)
+
+    def _compute_ended(self) -> int | None:
+        if not self.points:
+            return None
+        finish = next((i for i, p in enumerate(self.points) if p.is_finish), len(self.points) - 1)
+        official = self.race.clock is not None and self.race.clock.state is ClockState.OFFICIAL
+        last: int | None = None
+        finished = False
+        for entry in self._entries.values():
+            if entry.last < 0:
+                continue
+            out_on_course = entry.times[finish] is None and entry.status is Status.OK
+            if out_on_course and not official:
+                return None
+            finished = finished or entry.times[finish] is not None
+            gun = max(t for t in entry.times if t is not None) + entry.offset_ms
+            last = gun if last is None else max(last, gun)
+        return last if finished or official else None
 
     def latest_point(self) -> int:
         """Index of the furthest point anyone has passed (-1 before the first passing);

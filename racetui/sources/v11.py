@@ -670,7 +670,9 @@ class V11Reader:
             kind=RaceKind.RELAY if relay else RaceKind.TRIATHLON,
             points=points.timing_points(race_id, relay),
             clock=RaceClock(
-                race_id=race_id, state=header.status or ClockState.PRERACE, gun_time=header.start_time
+                race_id=race_id,
+                state=header.status or ClockState.PRERACE,
+                gun_time=header.start_time,
             ),
             wetsuit=header.wetsuit,
             air_temp=header.air_temp,

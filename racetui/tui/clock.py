@@ -47,13 +47,22 @@ class RaceTime:
     ``elapsed_ms`` is negative before the start (a countdown) and ``None`` without a gun time.
     """
 
-    __slots__ = ("elapsed_ms", "gun", "offset_ms", "state")
+    __slots__ = ("elapsed_ms", "gun", "offset_ms", "state", "stopped")
 
-    def __init__(self, elapsed_ms: int | None, gun: datetime | None, state: ClockState, offset_ms: int = 0):
+    def __init__(
+        self,
+        elapsed_ms: int | None,
+        gun: datetime | None,
+        state: ClockState,
+        offset_ms: int = 0,
+        stopped: str | None = None,
+    ):
         self.elapsed_ms = elapsed_ms
         self.gun = gun
         self.state = state
         self.offset_ms = offset_ms
+        # why the clock does not run: "race over", or "as of <date>" for data from the past
+        self.stopped = stopped
 
     @property
     def started(self) -> bool:
@@ -76,13 +85,31 @@ class RaceTime:
             return "starts in"
         if self.state is ClockState.OFFICIAL:
             return "official"
+        if self.stopped:
+            return self.stopped
         return "race time"
 
 
-def race_time(race: Race, now: datetime, *, master_offset: bool = True) -> RaceTime:
+# A race clock past this is not a race running now (a feed file from years ago): it shows
+# the race time of the data it holds instead (its latest passing).
+PAST_DATA_MS = 72 * 3_600_000
+
+
+def race_time(
+    race: Race,
+    now: datetime,
+    *,
+    master_offset: bool = True,
+    ended_ms: int | None = None,
+    last_ms: int | None = None,
+) -> RaceTime:
     """The race clock at ``now``. With ``master_offset`` the timing system's clock offset
     (``RaceClock.server_offset_ms``) corrects this machine's clock; without it ``now`` is
-    taken to be the timing system's own time already (the demo's simulator clock)."""
+    taken to be the timing system's own time already (the demo's simulator clock).
+
+    The clock stops when the race is over: at ``ended_ms`` (the engine's
+    ``RaceStandings.ended_ms``: official, or the last athlete in); a clock days past its
+    gun (a feed file from the past) shows ``last_ms``, the race time of its latest passing."""
     clock = race.clock
     state = clock.state if clock else ClockState.PRERACE
     gun = clock.gun_time if clock else None
@@ -93,11 +120,24 @@ def race_time(race: Race, now: datetime, *, master_offset: bool = True) -> RaceT
     elapsed = int((now - gun).total_seconds() * 1000)
     if master_offset and clock is not None:
         elapsed += clock.server_offset_ms
-    return RaceTime(elapsed, gun, state)
+    stopped: str | None = None
+    if elapsed > PAST_DATA_MS and last_ms is not None:
+        elapsed, stopped = last_ms, f"as of the last passing ({gun:%Y-%m-%d})"
+    if ended_ms is not None and elapsed >= ended_ms:
+        elapsed, stopped = ended_ms, "race over"
+    return RaceTime(elapsed, gun, state, stopped=stopped)
 
 
-def wave_time(race: Race, wave: Wave, now: datetime, *, master_offset: bool = True) -> RaceTime:
-    base = race_time(race, now, master_offset=master_offset)
+def wave_time(
+    race: Race,
+    wave: Wave,
+    now: datetime,
+    *,
+    master_offset: bool = True,
+    ended_ms: int | None = None,
+    last_ms: int | None = None,
+) -> RaceTime:
+    base = race_time(race, now, master_offset=master_offset, ended_ms=ended_ms, last_ms=last_ms)
     if base.elapsed_ms is None:
         return base
-    return RaceTime(base.elapsed_ms - wave.offset_ms, base.gun, base.state, wave.offset_ms)
+    return RaceTime(base.elapsed_ms - wave.offset_ms, base.gun, base.state, wave.offset_ms, base.stopped)

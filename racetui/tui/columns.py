@@ -7,6 +7,7 @@ takes whatever width is left. No Textual here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +27,7 @@ __all__ = [
     "format_gap_cell",
     "format_signed_gap",
     "format_time",
+    "point_label",
 ]
 
 HIDDEN = 99
@@ -136,3 +138,20 @@ def badge_for(status: Status, incidents: Sequence[Incident], finished: bool = Fa
     if finished:
         return "FIN", "rt--dim"
     return "", None
+
+
+_LEG = re.compile(r"^Leg (\d+) (.+)$")
+_TRANSITION = re.compile(r"^Transition (\d+)$")
+
+
+def point_label(name: str) -> str:
+    """A timing point's name short enough for a narrow column, still telling points apart:
+    'Transition 1' -> 'T1', 'Leg 3 Transition 2' -> 'L3 T2', 'Leg 2 Swim Exit' -> 'L2 Swim Exit'
+    (at 80 columns 'Leg 1 Transition 1' and 'Leg 1 Transition 2' both showed as 'Leg 1 Tra…')."""
+    leg = _LEG.match(name)
+    if leg is not None:
+        return f"L{leg.group(1)} {point_label(leg.group(2))}"
+    transition = _TRANSITION.match(name)
+    if transition is not None:
+        return f"T{transition.group(1)}"
+    return name

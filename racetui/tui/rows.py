@@ -26,6 +26,7 @@ from racetui.tui.columns import (
     format_gap_cell,
     format_signed_gap,
     format_time,
+    point_label,
 )
 from racetui.tui.state import AthleteRef, UiState
 from racetui.tui.tracker import IncidentBadge, IncidentRecord, PassRecord
@@ -191,7 +192,7 @@ class LeaderboardModel(TableModel):
             (row.category or "", "rt--dim"),
         ]
         if live:
-            cells.append((at_point.name if at_point else "start", "rt--dim"))
+            cells.append((point_label(at_point.name) if at_point else "start", "rt--dim"))
         cells += [
             (format_time(row.split_ms) if row.point_index > 0 else "", "rt--dim"),
             (format_time(row.time_ms), None),
@@ -496,7 +497,7 @@ class PassesModel(TableModel):
         cells: tuple[CellValue, ...] = (
             (format_time_of_day(moment), "rt--dim"),
             (standings.race.name if standings else record.race_id, "rt--dim"),
-            (point.name if point else record.point_id, None),
+            (point_label(point.name) if point else record.point_id, None),
             (record.bib, None),
             (name, name_style),
             (participant.country or "" if participant else "", "rt--dim"),

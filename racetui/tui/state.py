@@ -76,9 +76,12 @@ class UiState:
         wave = self.wave() if race is self.race() else None
         now = self.clock()
         offset = self.master_offset
+        standings = self.engine.races.get(race.id)
+        ended = standings.ended_ms() if standings is not None else None
+        last = standings.last_passing_ms() if standings is not None else None
         if wave is not None:
-            return wave_time(race, wave, now, master_offset=offset)
-        return race_time(race, now, master_offset=offset)
+            return wave_time(race, wave, now, master_offset=offset, ended_ms=ended, last_ms=last)
+        return race_time(race, now, master_offset=offset, ended_ms=ended, last_ms=last)
 
     def cycle_race(self, step: int = 1) -> str | None:
         ids = self.race_ids()

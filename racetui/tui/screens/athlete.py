@@ -142,6 +142,8 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             gap = state.gap(state.mark, self.ref)
             if gap is not None:
                 facts.append(f"to ◆ #{state.mark[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}")
+        if entry.legs:  # a relay team: who races which leg
+            facts.append("team: " + ", ".join(f"{leg.order} {leg.member.name}" for leg in entry.legs))
         self.query_one("#facts", Static).update(" · ".join(facts))
         records = state.tracker.athlete_incidents(*self.ref)
         if records:

@@ -44,8 +44,16 @@ class RaceClockPanel(Vertical):
         yield Label("", classes="state", markup=False)
         yield Static("", classes="waves", markup=False)
 
-    def show(self, race: Race, now: datetime, current: bool, master_offset: bool = True) -> None:
-        clock = race_time(race, now, master_offset=master_offset)
+    def show(
+        self,
+        race: Race,
+        now: datetime,
+        current: bool,
+        master_offset: bool = True,
+        ended_ms: int | None = None,
+        last_ms: int | None = None,
+    ) -> None:
+        clock = race_time(race, now, master_offset=master_offset, ended_ms=ended_ms, last_ms=last_ms)
         self.set_class(current, "-current")
         self.set_class(not clock.started, "-prerace")
         self.query_one(".title", Label).update(race.name)
@@ -57,14 +65,20 @@ class RaceClockPanel(Vertical):
             if not clock.started:
                 state = f"starts in {clock.text().lstrip('-')} · gun {gun}"
             else:
-                word = "OFFICIAL" if clock.state is ClockState.OFFICIAL else "LIVE"
+                word = (
+                    "OFFICIAL"
+                    if clock.state is ClockState.OFFICIAL
+                    else clock.stopped.upper()
+                    if clock.stopped
+                    else "LIVE"
+                )
                 state = f"{word} · gun {gun}"
         self.query_one(".state", Label).update(state)
         lines = []
         for wave in race.waves:
             if len(race.waves) == 1 and wave.offset_ms == 0:
                 break
-            at = wave_time(race, wave, now, master_offset=master_offset)
+            at = wave_time(race, wave, now, master_offset=master_offset, ended_ms=ended_ms, last_ms=last_ms)
             offset = "+" + format_duration_short(max(0, at.offset_ms), decimals=0)
             lines.append(f"{wave.name:<10} {offset:>6}  {at.text():>8}")
         self.query_one(".waves", Static).update("\n".join(lines))
@@ -139,4 +153,11 @@ class ClockScreen(RaceScreen):
         for panel in self.query(RaceClockPanel):
             standings = self.state.engine.races.get(panel.race_id)
             if standings is not None:
-                panel.show(standings.race, now, panel.race_id == current, self.state.master_offset)
+                panel.show(
+                    standings.race,
+                    now,
+                    panel.race_id == current,
+                    self.state.master_offset,
+                    standings.ended_ms(),
+                    standings.last_passing_ms(),
+                )
