@@ -16,7 +16,7 @@ from racetui.config import Config
 from racetui.model import Incident, Passing, Result, Status, TimingPoint
 from racetui.publish import opentrack, v11
 from racetui.sources.base import Pipeline
-from racetui.sources.desk import ActionKind, IncidentDesk
+from racetui.sources.desk import ActionKind, EventKey, IncidentDesk
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
 from racetui.tui.screens.athlete import AthleteScreen
@@ -89,6 +89,14 @@ async def tick(app: RaceApp, pilot: Any) -> None:
     """One UI tick now (what the 0.25 s timer would do next), then let the screen draw."""
     app.tick()
     await pilot.pause()
+
+
+def sample_desk(source: str | None = None) -> IncidentDesk:
+    """A desk bound to the event the dashboard shows for the sample race (so what is
+    recorded before the app starts is that event's, as after a restart)."""
+    pipeline, feed = race_pipeline(120)
+    kind = source or type(feed).__name__
+    return IncidentDesk(operator="TD Jane", event=EventKey.of(pipeline.engine, kind, RACE_NOW.date()))
 
 
 def texts(app: RaceApp, bib: str, race: str = OPEN) -> list[str]:
@@ -386,7 +394,7 @@ async def test_a_restart_keeps_the_desk() -> None:
 
 
 async def test_overrides_reach_a_race_that_appears_later() -> None:
-    desk = IncidentDesk(operator="TD Jane")
+    desk = sample_desk("racetui")  # the app below has no sources of its own
     desk.record(OPEN, "42", ActionKind.DSQ, infringement=SWIM)
     _, feed = race_pipeline(120)
     empty = Pipeline()
@@ -516,7 +524,7 @@ def test_penalty_box_point(names: list[str], expected: int | None) -> None:
 
 
 def desk_app() -> RaceApp:
-    desk = IncidentDesk(operator="TD Jane")
+    desk = sample_desk()
     pen = desk.record(OPEN, "42", "penalty", seconds=15, infringement=SWIM)
     desk.record(OPEN, "31", "dsq", infringement=SWIM)
     desk.record(OPEN, "6", "penalty", seconds=30, infringement="drafting")

@@ -836,15 +836,33 @@ class RaceStandings:
 
     def latest_point(self) -> int:
         """Index of the furthest point anyone has passed (-1 before the first passing);
-        a DSQ athlete out in front counts: the spec delivers their times too."""
-        return max((e.last for e in self._entries.values()), default=-1)
+        a DSQ athlete out in front counts: the spec delivers their times too. Like every
+        read, it sees the indexed state (consistent while a source is mid-sync)."""
+        self._fresh()
+        furthest = -1
+        for index in range(len(self._at_point) - 1, -1, -1):
+            if self._at_point[index]:
+                furthest = index
+                break
+        for entry in self._unplaced():
+            furthest = max(furthest, _last(entry.indexed[0]) if entry.indexed else -1)
+        return furthest
+
+    def _unplaced(self) -> Iterator[Entry]:
+        """DNS and DSQ athletes (the tail of the overall order): not in the point lists."""
+        dns = status_rank(Status.DNS)
+        for key in reversed(self.overall):
+            if key[0] < dns:
+                return
+            yield self._entries[key[4]]
 
     def passed(self, index: int) -> int:
         """How many athletes have passed point ``index`` (DSQ and DNS included)."""
         self._fresh()
-        if not 0 <= index < len(self.points):
+        if not 0 <= index < len(self._at_point):
             return 0
-        return sum(1 for e in self._entries.values() if e.times[index] is not None)
+        extra = sum(1 for e in self._unplaced() if e.indexed and e.indexed[0][index] is not None)
+        return len(self._at_point[index]) + extra
 
     def leader_ms(self, index: int, flt: Filter | None = None) -> int | None:
         """The leader's ranking time at point ``index`` (of the slice ``flt``)."""
