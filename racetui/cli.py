@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from racetui import __version__
-from racetui.commands import connect, demo, export, feed, publish, replay, serve, sim, startlist
+from racetui.commands import connect, demo, export, feed, hub, publish, replay, serve, sim, startlist, view
 from racetui.util.secrets import install_log_filter
 
 # name -> (module, help line)
@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "publish": (publish, "publish results to World Triathlon or OpenTrack, headless"),
     "serve": (serve, "serve the dashboard to a web browser (textual-serve)"),
     "startlist": (startlist, "import a start list from RaceEntry or ChronoTrack Live"),
+    "hub": (hub, "own the timing connection and stream it to many viewers through Redis"),
+    "view": (view, "open the dashboard as a read-only viewer of a hub: racetui view redis://host/0"),
 }
 
 

@@ -181,3 +181,38 @@ def run_dashboard(
             if callable(close):
                 close()
     return app.return_code or 0
+
+
+def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", command: str = "view") -> int:
+    """The dashboard on a hub's Redis stream: a replica, no source, no desk, no publishing
+    (read-only: decisions are recorded at the hub)."""
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
+    from racetui.hub.redis import RedisViewer
+    from racetui.util.secrets import safe_url
+
+    try:
+        link = RedisViewer.open(url, prefix=prefix)
+    except OSError as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return 2
+    from racetui.tui.app import RaceApp
+
+    app = RaceApp(link.pipeline(), list(link.sources), config=config, theme=getattr(args, "theme", None))
+    app.desk = None  # read-only viewer
+    app.notices += config.warnings
+    app.notices.append(f"viewer of the hub at {safe_url(url)}: read-only (desk and publishing are the hub's)")
+    from racetui.config import data_dir
+    from racetui.util.logs import dashboard_logging
+
+    try:
+        log_dir = data_dir() / "logs"
+    except OSError:
+        log_dir = Path(tempfile.gettempdir()) / "racetui-logs"
+    with dashboard_logging(log_dir) as logs:
+        app.logs = logs
+        app.run()
+    return app.return_code or 0
