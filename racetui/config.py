@@ -1,8 +1,21 @@
-"""Configuration: a TOML file in the platformdirs config dir, then ``RACETUI_*`` overrides.
+"""Configuration: defaults, then a TOML file, then ``RACETUI_*`` environment variables.
 
 Where the file is: ``--config PATH``, else ``$RACETUI_CONFIG``, else
 ``<platformdirs user_config_dir>/racetui/config.toml``. Data (journals, outbox, incident
 desk, start-list cache) lives in ``$RACETUI_DATA_DIR`` or the platformdirs data dir.
+
+Environment variables: ``RACETUI_<KEY>`` for a top-level key (``RACETUI_OPERATOR``,
+``RACETUI_THEME``, ``RACETUI_BELL``), ``RACETUI_<SECTION>_<KEY>`` for a key of a section
+(``RACETUI_TRIATHLON_APIKEY``, ``RACETUI_TRIATHLON_API_URL``, ``RACETUI_OPENTRACK_TOKEN``,
+``RACETUI_SOURCES_POLL_INTERVAL``). The start-list keys are already named after their
+service, so they go without the section: ``RACETUI_RACEENTRY_KEY``,
+``RACETUI_CHRONOTRACK_CLIENT_SECRET`` (``RACETUI_STARTLIST_RACEENTRY_KEY`` works too). An
+empty variable counts as unset. Tables (``sources.headers``) take JSON.
+
+Two classes, on purpose: :class:`Config` is plain data, and ``Config()`` is the defaults
+and nothing else (tests and code that builds one internally never pick up the
+environment by surprise); only :func:`load_config` layers the file and the environment,
+through pydantic-settings.
 
 Secrets (API keys, passwords, tokens) are ``SecretStr``: their repr is ``**********``,
 so they never reach a log, a screen or an error message by accident. A config file that
@@ -11,24 +24,40 @@ holds secrets must be 0600 (``chmod 600``): loading one that others can read war
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tomllib
+import types
+import typing
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from racetui.util.secrets import register
 
-__all__ = ["Config", "ConfigError", "config_path", "data_dir", "load_config"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "OpenTrackConfig",
+    "SourcesConfig",
+    "StartListConfig",
+    "TriathlonConfig",
+    "config_path",
+    "data_dir",
+    "load_config",
+]
 
 APP = "racetui"
+ENV_PREFIX = "RACETUI_"
 
 
 class ConfigError(Exception):
-    """A config file that cannot be read or validated; the message names the field."""
+    """A config file or variable that cannot be read or validated; the message names the
+    key (and the file or the variable), never a secret's value."""
 
 
 class _Section(BaseModel):
@@ -79,6 +108,8 @@ class StartListConfig(_Section):
 
 
 class Config(BaseModel):
+    """The settings as data. ``Config()`` is the defaults; it reads no ``RACETUI_*``."""
+
     model_config = ConfigDict(extra="forbid")
 
     operator: str = Field(default_factory=lambda: os.environ.get("USER", "operator"))
@@ -89,29 +120,105 @@ class Config(BaseModel):
     opentrack: OpenTrackConfig = Field(default_factory=OpenTrackConfig)
     startlist: StartListConfig = Field(default_factory=StartListConfig)
 
-    path: Path | None = Field(default=None, exclude=True)
-    warnings: list[str] = Field(default_factory=list, exclude=True)
+    # Where it was loaded from and what loading noticed: not settings, so not fields
+    # (no variable or file key can set them).
+    _path: Path | None = PrivateAttr(default=None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def path(self) -> Path | None:
+        """The config file :func:`load_config` looked at (None for ``Config()``)."""
+        return self._path
+
+    @property
+    def warnings(self) -> list[str]:
+        """What loading noticed but did not refuse (a 0600 file that is not)."""
+        return self._warnings
 
     def has_secrets(self) -> bool:
-        return any(_secrets(self.model_dump(exclude={"path", "warnings"})))
+        return any(_secrets(self.model_dump()))
 
 
-# Environment variables that override the file, as (dotted field, variable).
-ENV_OVERRIDES: tuple[tuple[str, str], ...] = (
-    ("operator", "RACETUI_OPERATOR"),
-    ("theme", "RACETUI_THEME"),
-    ("triathlon.apikey", "RACETUI_TRIATHLON_APIKEY"),
-    ("triathlon.api_url", "RACETUI_TRIATHLON_API_URL"),
-    ("opentrack.username", "RACETUI_OPENTRACK_USERNAME"),
-    ("opentrack.password", "RACETUI_OPENTRACK_PASSWORD"),
-    ("opentrack.token", "RACETUI_OPENTRACK_TOKEN"),
-    ("startlist.raceentry_key", "RACETUI_RACEENTRY_KEY"),
-    ("startlist.raceentry_secret", "RACETUI_RACEENTRY_SECRET"),
-    ("startlist.chronotrack_client_id", "RACETUI_CHRONOTRACK_CLIENT_ID"),
-    ("startlist.chronotrack_client_secret", "RACETUI_CHRONOTRACK_CLIENT_SECRET"),
-    ("startlist.chronotrack_username", "RACETUI_CHRONOTRACK_USERNAME"),
-    ("startlist.chronotrack_password", "RACETUI_CHRONOTRACK_PASSWORD"),
-)
+# -- the loader: pydantic-settings, used by load_config only ---------------------------------
+
+_FILE: ContextVar[Path | None] = ContextVar("racetui_config_file", default=None)
+
+
+@functools.cache
+def _layered() -> type[Config]:
+    """The settings class behind :func:`load_config`: Config's fields read from (lowest
+    first) defaults, the TOML file, the environment. Built on first use: pydantic-settings
+    costs 60-80 ms to import, which processes that never load a config (the hub, the
+    simulator, ``Config()`` in tests) should not pay."""
+    from pydantic_settings import (
+        BaseSettings,
+        EnvSettingsSource,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+
+    class StartListVariables(StartListConfig, BaseSettings):
+        """The start-list keys as variables without the section: ``RACETUI_RACEENTRY_KEY``."""
+
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid")
+
+    class InSection(PydanticBaseSettingsSource):
+        """Another settings source's values, put under one section of the config."""
+
+        def __init__(self, settings_cls: type[BaseSettings], section: str, inner: PydanticBaseSettingsSource):
+            super().__init__(settings_cls)
+            self.section = section
+            self.inner = inner
+
+        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+            return None, field_name, False  # __call__ does the work
+
+        def __call__(self) -> dict[str, Any]:
+            values = self.inner()
+            return {self.section: values} if values else {}
+
+    class Layered(Config, BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter="_",
+            env_nested_max_split=1,  # RACETUI_TRIATHLON_API_URL -> triathlon.api_url
+            env_ignore_empty=True,
+            extra="forbid",
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [
+                init_settings,
+                env_settings,
+                InSection(settings_cls, "startlist", EnvSettingsSource(StartListVariables)),
+            ]
+            path = _FILE.get()
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    return Layered
+
+
+def _file_values(path: Path) -> dict[str, Any]:
+    """The file's own values (to tell its secrets from the environment's)."""
+    from pydantic_settings import BaseSettings, TomlConfigSettingsSource
+
+    layered = _layered()
+    assert issubclass(layered, BaseSettings)
+    return TomlConfigSettingsSource(layered, toml_file=path)()
+
+
+# -- helpers ---------------------------------------------------------------------------------
 
 
 def _secrets(value: Any) -> list[Any]:
@@ -120,6 +227,54 @@ def _secrets(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [s for v in value.values() for s in _secrets(v)]
     return []
+
+
+def _holds_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_holds_secret(arg) for arg in typing.get_args(annotation))
+    if origin is dict:
+        return _holds_secret(typing.get_args(annotation)[1])
+    return False
+
+
+def _file_has_secrets(values: dict[str, Any]) -> bool:
+    """Whether the file itself sets a secret key (the environment's secrets do not count)."""
+    for name, field in Config.model_fields.items():
+        section = values.get(name)
+        model = field.annotation
+        if not (isinstance(section, dict) and isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for key, sub in model.model_fields.items():
+            if section.get(key) not in (None, {}, "") and _holds_secret(sub.annotation):
+                return True
+    return False
+
+
+def _variables_for(loc: tuple[int | str, ...]) -> list[str]:
+    """The environment variables that can set the key at ``loc``."""
+    names = [ENV_PREFIX + "_".join(str(part) for part in loc[:2]).upper()]
+    if len(loc) >= 2 and loc[0] == "startlist":
+        names.append(ENV_PREFIX + str(loc[1]).upper())
+    return names
+
+
+def _problems(exc: ValidationError, path: Path) -> str:
+    """Each error as ``where: key: problem``, where being the variable or the file that set
+    it. ``include_input=False``: the rejected value (maybe a secret) is never repeated."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err["loc"]
+        key = ".".join(str(part) for part in loc)
+        variable = next((name for name in _variables_for(loc) if os.environ.get(name)), None)
+        where = f"environment {variable}" if variable else str(path)
+        problems.append(f"{where}: {key}: {err['msg']}")
+    return "; ".join(problems)
+
+
+# -- public ----------------------------------------------------------------------------------
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -138,53 +293,38 @@ def data_dir() -> Path:
     return path
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: str) -> None:
-    *parents, leaf = dotted.split(".")
-    for name in parents:
-        data = data.setdefault(name, {})
-    data[leaf] = value
-
-
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Read the file (if any), apply environment overrides, validate.
+    """Defaults < the TOML file (if any) < ``RACETUI_*`` variables, validated.
 
-    Raises :class:`ConfigError` with the file and the field named (never a secret's value).
+    Raises :class:`ConfigError` naming the key and where it came from (never a secret's
+    value). Every secret is registered with :mod:`racetui.util.secrets` so no text shows it.
     """
     path = config_path(explicit)
-    raw: dict[str, Any] = {}
-    warnings: list[str] = []
-    if path.exists():
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    elif explicit:
+    exists = path.exists()
+    if explicit and not exists:
         raise ConfigError(f"{path}: no such config file")
-    for dotted, variable in ENV_OVERRIDES:
-        if os.environ.get(variable):
-            _set_dotted(raw, dotted, os.environ[variable])
+    from pydantic_settings import SettingsError
+
+    token = _FILE.set(path if exists else None)
     try:
-        config = Config.model_validate(raw)
+        layered = _layered()()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    except SettingsError as exc:  # a variable that should be JSON (a table) is not
+        raise ConfigError(
+            f'environment: {exc}: a table takes JSON, e.g. RACETUI_SOURCES_HEADERS=\'{{"X-Token": "..."}}\''
+        ) from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_input=False)
-        )
-        raise ConfigError(f"{path}: {problems}") from None
-    config.path = path
-    register(*_secrets(config.model_dump(exclude={"path", "warnings"})))  # kept out of every text
-    if path.exists():
+        raise ConfigError(_problems(exc, path)) from None
+    finally:
+        _FILE.reset(token)
+    config = Config.model_validate(dict(layered))
+    config._path = path
+    register(*_secrets(config.model_dump()))  # kept out of every text
+    if exists:
         mode = stat.S_IMODE(path.stat().st_mode)
-        file_has_secrets = any(_secrets(Config.model_validate(_file_only(path)).model_dump()))
-        if file_has_secrets and mode & 0o077:
-            warnings.append(
+        if mode & 0o077 and _file_has_secrets(_file_values(path)):
+            config._warnings.append(
                 f"{path} holds secrets and is readable by others (mode {mode:o}): run chmod 600 {path}"
             )
-    config.warnings = warnings
     return config
-
-
-def _file_only(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}

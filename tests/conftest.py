@@ -3,31 +3,24 @@ user's real platformdirs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+KEEP_VARIABLES = {"RACETUI_FUZZ_EXAMPLES"}
 
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
+    # Any RACETUI_<SECTION>_<KEY> in the caller's shell would reach load_config: clear them all
+    # (RACETUI_FUZZ_EXAMPLES only sizes a test run).
+    for name in list(os.environ):
+        if name.upper().startswith("RACETUI_") and name.upper() not in KEEP_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RACETUI_DATA_DIR", str(data))
     monkeypatch.setenv("RACETUI_CONFIG", str(tmp_path / "config.toml"))
-    for name in (
-        "RACETUI_TRIATHLON_APIKEY",
-        "RACETUI_OPENTRACK_USERNAME",
-        "RACETUI_OPENTRACK_PASSWORD",
-        "RACETUI_OPENTRACK_TOKEN",
-        "RACETUI_OPERATOR",
-        "RACETUI_THEME",
-        "RACETUI_RACEENTRY_KEY",
-        "RACETUI_RACEENTRY_SECRET",
-        "RACETUI_CHRONOTRACK_CLIENT_ID",
-        "RACETUI_CHRONOTRACK_CLIENT_SECRET",
-        "RACETUI_CHRONOTRACK_USERNAME",
-        "RACETUI_CHRONOTRACK_PASSWORD",
-    ):
-        monkeypatch.delenv(name, raising=False)
     return data
 
 
