@@ -89,7 +89,9 @@ def test_the_filter_cleans_library_loggers_at_debug(name: str) -> None:
     capture = _Capture()
     root.addHandler(capture)
     logger = logging.getLogger(name)
-    old_level, root_level = logger.level, root.level
+    old_level, root_level, old_propagate = logger.level, root.level, logger.propagate
+    # a uvicorn server started by an earlier test configures "uvicorn.error" not to propagate
+    logger.propagate = True
     logger.setLevel(logging.DEBUG)
     root.setLevel(logging.DEBUG)
     try:
@@ -107,6 +109,7 @@ def test_the_filter_cleans_library_loggers_at_debug(name: str) -> None:
     finally:
         root.removeHandler(capture)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
         root.setLevel(root_level)
     text = "\n".join(capture.lines)
     assert len(capture.lines) == 2
