@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
@@ -121,29 +122,50 @@ class ScrubFilter(logging.Filter):
     """Rewrites a record's message (and exception text) through :func:`scrub`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = scrub(record.exc_text)
+        _scrub_record(record)
         return True
 
 
 _FILTER = ScrubFilter()
 
 
-def install_log_filter(extra_loggers: Iterable[str] = ()) -> None:
-    """Idempotent: one :class:`ScrubFilter` on every library logger racetui uses.
+def _scrub_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken record is not ours to fix
+        return
+    cleaned = scrub(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+    elif record.exc_text:
+        record.exc_text = scrub(record.exc_text)
 
-    A logger's filters run only for records logged on that very logger, so the filter goes
-    on each named logger and on every handler of the root logger (records that propagate
-    from children such as ``httpx._client``)."""
+
+_base_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _base_factory is not None
+    record = _base_factory(*args, **kwargs)
+    _scrub_record(record)
+    return record
+
+
+def install_log_filter(extra_loggers: Iterable[str] = ()) -> None:
+    """Idempotent: no log record of any logger reaches any handler with a secret in it.
+
+    Every record is scrubbed where it is made (the record factory: after the level check,
+    so records nobody emits cost nothing), whichever logger made it and whichever handler
+    is added later — a logger's own filters would miss its children (``httpcore.connection``)
+    and handlers added after this call. The :class:`ScrubFilter` also goes on the library
+    loggers and the root's handlers, for records made by a factory set after this one."""
+    global _base_factory
+    with _lock:
+        if logging.getLogRecordFactory() is not _scrubbing_factory:
+            _base_factory = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(_scrubbing_factory)
     for name in (*LIBRARY_LOGGERS, *extra_loggers):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
