@@ -30,6 +30,8 @@ def fake() -> Iterator[tuple[FakeRaceEntry, str]]:
     fake = FakeRaceEntry()
     fake.add_race("21", events=(16,))
     fake.add(race="21", event="16", registration=30, bib=1, first="John", last="Doe")
+    fake.add(race="21", event="16", registration=31, bib=10, first="Ten", last="Tens")
+    fake.add(race="21", event="16", registration=32, bib=9, first="Nine", last="Nines")
     with fake.serve() as url:
         yield fake, url
 
@@ -64,6 +66,8 @@ async def test_walk_up_entry_added_from_the_dashboard_shows_on_the_leaderboard(
             await pilot.pause()
             await pilot.press("L")
             await async_wait_until(lambda: isinstance(app.screen, StartListScreen), what="the start list")
+            shown_bibs = [entry.bib for _, entry in app.screen.rows]
+            assert shown_bibs == ["1", "9", "10"]  # by start number, as everywhere else
             await pilot.press("a")
             await async_wait_until(lambda: isinstance(app.screen, EntryFormScreen), what="the form")
             for text in ("9999", "Walk", "Up", "F", "1990-04-06", "16"):

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from racetui.model.bibs import bib_key
 from racetui.tui.appref import race_app
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class StartListScreen(ModalScreen[None]):
             self.rows = []
             return
         race = app.state.race_id
-        self.rows = sorted(changes.entries_by_list(race), key=lambda r: (r[1].race_id, r[1].bib))
+        self.rows = sorted(changes.entries_by_list(race), key=lambda r: (r[1].race_id, bib_key(r[1].bib)))
         lists = ", ".join(f"{_SERVICE.get(i.source, i.source)} {i.source_key}" for i in changes.lists())
         lists = lists or "none cached (sync one first)"
         self.query_one("#lists", Static).update(
