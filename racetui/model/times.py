@@ -87,15 +87,16 @@ def format_hms(seconds: int) -> str:
     if seconds < len(HMS_TEXT):
         return HMS_TEXT[seconds]
     if seconds >= _HMS_CAP:
-        hours, rest = divmod(seconds, 3600)
-        minutes, secs = divmod(rest, 60)
-        return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+        return _hms(seconds)
     start = len(HMS_TEXT)
-    for second in range(start, min(_HMS_CAP, max(seconds + 1, start + 3600))):
-        hours, rest = divmod(second, 3600)
-        minutes, secs = divmod(rest, 60)
-        HMS_TEXT.append(f"{hours:02d}:{minutes:02d}:{secs:02d}")
+    HMS_TEXT.extend(_hms(second) for second in range(start, min(_HMS_CAP, max(seconds + 1, start + 3600))))
     return HMS_TEXT[seconds]
+
+
+def _hms(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
 class TimeValueError(ValueError):

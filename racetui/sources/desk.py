@@ -30,6 +30,7 @@ from pathlib import Path
 from racetui.config import data_dir
 from racetui.engine import ChangeSet, Engine, Override
 from racetui.model import Incident, IncidentKind, Status
+from racetui.model.times import format_time_of_day
 from racetui.sources.base import Pipeline
 
 __all__ = ["ActionKind", "DeskAction", "DeskError", "DeskStanding", "EventKey", "IncidentDesk"]
@@ -147,7 +148,7 @@ class DeskAction:
             what += f" ({', '.join(changes)})" if changes else ""
         if self.reason and self.action is not ActionKind.DNF:
             what += f" — {self.reason}"
-        return f"#{self.id} {self.at:%H:%M:%S} {self.operator}: bib {self.bib}: {what}"
+        return f"#{self.id} {format_time_of_day(self.at)} {self.operator}: bib {self.bib}: {what}"
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet
+from racetui.model.times import format_time_of_day
 from racetui.tui.rows import HealthModel, health_badge
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.widgets.table import InfoTable
@@ -26,7 +27,7 @@ __all__ = ["HealthScreen", "SourceStory", "recent_problems", "source_story"]
 
 
 def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
+    return format_time_of_day(datetime.fromtimestamp(seconds))
 
 
 def recent_problems(sources: list[Any], pipeline_errors: list[str], limit: int = 12) -> list[str]:
