@@ -17,7 +17,8 @@ from racetui.sources.startlist import (
     age_band,
     load_participants,
 )
-from racetui.sources.startlist.common import normalise_gender, redact, safe_path
+from racetui.sources.startlist.common import normalise_gender, safe_path
+from racetui.util.secrets import scrub
 
 
 def entry(entry_id: str, bib: str, **kwargs: object) -> StartEntry:
@@ -74,7 +75,7 @@ def test_redaction_of_credentials_in_urls_and_text() -> None:
     assert safe_path("http://h/rest/races?tmp_key=abc&tmp_secret=def&start_date=2026-04-01") == (
         "/rest/races?tmp_key=***&tmp_secret=***&start_date=2026-04-01"
     )
-    assert redact('GET /oauth2/token?grant_type=password&username=u&password=hunter2 "200"') == (
+    assert scrub('GET /oauth2/token?grant_type=password&username=u&password=hunter2 "200"') == (
         'GET /oauth2/token?grant_type=password&username=u&password=*** "200"'
     )
 

@@ -173,10 +173,10 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback only with -v
         import logging
 
-        from racetui.sources.startlist.common import redact
+        from racetui.util.secrets import scrub
 
         logging.getLogger(__name__).debug("startlist failed", exc_info=True)
-        _err(f"unexpected error ({type(exc).__name__}: {redact(str(exc))}); the cache is unchanged")
+        _err(f"unexpected error ({type(exc).__name__}: {scrub(str(exc))}); the cache is unchanged")
         return 1
 
 

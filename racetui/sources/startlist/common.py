@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from racetui.model import Participant
-from racetui.util.secrets import install_log_filter, safe_url, scrub
+from racetui.util.secrets import safe_url
 
 __all__ = [
     "LOCAL_PREFIX",
@@ -33,9 +33,7 @@ __all__ = [
     "Team",
     "age_band",
     "hometown",
-    "install_log_redaction",
     "normalise_gender",
-    "redact",
     "safe_path",
     "text_or_none",
 ]
@@ -70,21 +68,11 @@ class ServiceUnavailable(StartListError):
         self.retry_after = retry_after
 
 
-def redact(text: str) -> str:
-    """``text`` fit for a log or an error: the one scrubber (:func:`racetui.util.secrets.scrub`)."""
-    return scrub(text)
-
-
 def safe_path(url: str) -> str:
     """Path and query of ``url`` with credentials replaced: fit for a log or an error."""
     shown = safe_url(url)
     parts = urlsplit(shown)
     return f"{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-
-
-def install_log_redaction() -> None:
-    """Idempotent: the one log filter (:func:`racetui.util.secrets.install_log_filter`)."""
-    install_log_filter()
 
 
 # -------------------------------------------------------------------- mapping
