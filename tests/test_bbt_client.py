@@ -15,7 +15,7 @@ from racetui.model import ClockState, RaceKind, Status
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTError, BBTSource
 from racetui.sources.journal import Journal, iter_journal
-from tests.test_bbt_fake import Athlete, FakeBBT, engine_finishers, engine_state, until
+from tests.fakes.bbt import Athlete, FakeBBT, engine_finishers, engine_state, until
 
 FAST: dict[str, Any] = {
     "backoff_cap": 0.2,
@@ -23,6 +23,9 @@ FAST: dict[str, Any] = {
     "timeout": 2.0,
     "poll_interval": 0.05,
     "ping_interval": None,
+    "resync_base": 0.05,
+    "resync_cap": 0.5,
+    "catchup_interval": 0.02,
 }
 
 
@@ -274,7 +277,7 @@ async def test_malformed_answers_are_rejected_named_and_survived() -> None:
             assert any(
                 "GET /event/waves: HTTP 500: boom" in e for e in [source.health.last_error or "", *errors]
             ) or (bbt.requests["/event/waves"] >= 2)
-            assert any("race_id: expected a whole number, got 'one'" in e for e in errors), errors
+            assert any("racenum: expected a race number, got None" in e for e in errors), errors
             assert any("GET /timing/locations: not JSON" in e for e in errors), errors
             assert any("GET /timing/points page 1: data: expected a list, got 'nope'" in e for e in errors), (
                 errors
@@ -304,7 +307,7 @@ async def test_a_hanging_answer_times_out_and_the_feed_recovers() -> None:
         source = BBTSource(bbt.url, **{**FAST, "timeout": 0.3})
         async with running(source, pipeline):
             await until(lambda: source.health.reconnects >= 1, what="a timeout")
-            assert source.health.last_error == "GET /timing/points: no answer within 0.3 s"
+            assert source.health.last_error == "GET /timing/points: no complete answer within 0.3 s"
             assert source.health.effective_state() is FeedState.ERROR
             bbt.hang_routes = set()
             bbt.hang.set()

@@ -14,8 +14,8 @@ from racetui.sources.base import Pipeline, SourceMode
 from racetui.sources.bbt import BBTSource
 from racetui.sources.journal import Journal
 from racetui.sources.replay import ReplaySource
+from tests.fakes.bbt import engine_finishers, until
 from tests.test_bbt_client import FAST, running
-from tests.test_bbt_fake import engine_finishers, until
 
 RACES = (
     RaceSpec(kind="road", variant="10k", entries=300, start_mode="waves"),

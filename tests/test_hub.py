@@ -28,8 +28,8 @@ from racetui.model import Event, Participant, Passing, Race, Result, Status, Tim
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.bbt import BBTSource
+from tests.fakes.bbt import engine_finishers, until
 from tests.test_bbt_client import FAST, running
-from tests.test_bbt_fake import engine_finishers, until
 from tests.test_bbt_sim import holds_the_truth
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="the embedded hub needs fork")

@@ -13,9 +13,9 @@ from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTSource
 from racetui.sources.journal import Journal
 from racetui.sources.replay import ReplaySource
+from tests.fakes.bbt import FakeBBT, engine_finishers, engine_state, until
 from tests.support import INDIVIDUAL, spin
 from tests.test_bbt_client import FAST, running
-from tests.test_bbt_fake import FakeBBT, engine_finishers, engine_state, until
 
 
 async def _record_a_race(path: Path, *, poll: bool = False) -> Pipeline:

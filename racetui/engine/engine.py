@@ -223,6 +223,20 @@ class Engine:
                     changes.touch(race_id, bib, (old, max(old, len(standings) - 1)))
         return changes
 
+    def remove_athletes(self, race_id: str, bibs: Iterable[str]) -> ChangeSet:
+        """Athletes the timing system no longer holds (deleted there): gone from every
+        ranking, and so from the next upload. Unknown bibs are ignored."""
+        changes = ChangeSet()
+        standings = self.races.get(race_id)
+        if standings is None:
+            changes.errors.append(f"race_id: unknown race {race_id!r}")
+            return self._done(changes)
+        for bib in bibs:
+            old = standings.remove_entry(bib)
+            if old is not None:
+                changes.touch(race_id, bib, (old, max(old, len(standings.entries) - 1)))
+        return self._done(changes)
+
     def set_override(self, race_id: str, bib: str, override: Override | None) -> ChangeSet:
         """The incident desk's status/incidents for one athlete, winning over the source's
         until withdrawn (``None``). Source updates keep arriving underneath it."""

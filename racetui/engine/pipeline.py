@@ -69,6 +69,10 @@ class Pipeline:
     def apply_results(self, race_id: str, results: Sequence[Result], *, complete: bool = False) -> ChangeSet:
         return self._applied(self.engine.apply_results(race_id, results, complete=complete))
 
+    def remove_athletes(self, race_id: str, bibs: Iterable[str]) -> ChangeSet:
+        """Athletes the timing system deleted: gone from every ranking and upload."""
+        return self._applied(self.engine.remove_athletes(race_id, bibs))
+
     def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
         return self._applied(self.engine.apply_snapshot(race, results))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -80,7 +80,7 @@ class ReplicaPipeline(Pipeline):
         changes.version = engine.version
         return self._applied(changes)
 
-    def remove_athletes(self, race_id: str, bibs: Sequence[str]) -> ChangeSet:
+    def remove_athletes(self, race_id: str, bibs: Iterable[str]) -> ChangeSet:
         changes = ChangeSet()
         standings = self.engine.races.get(race_id)
         if standings is not None:

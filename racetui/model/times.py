@@ -16,10 +16,13 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from typing import Literal
 
 __all__ = [
     "HMS_TEXT",
+    "MAX_DURATION_MS",
     "MILLIS_TEXT",
+    "DurationUnit",
     "TimeValueError",
     "format_clock",
     "format_datetime",
@@ -28,8 +31,10 @@ __all__ = [
     "format_gap",
     "format_hms",
     "format_time_of_day",
+    "number_unit",
     "parse_datetime",
     "parse_duration",
+    "parse_number_duration",
     "parse_optional_duration",
     "round_up_to_second",
 ]
@@ -37,6 +42,12 @@ __all__ = [
 MS_PER_SECOND = 1000
 MS_PER_MINUTE = 60 * MS_PER_SECOND
 MS_PER_HOUR = 60 * MS_PER_MINUTE
+#: Nothing a race clock shows lasts longer (a multi-day ultra included); beyond is bad input.
+MAX_DURATION_MS = 100 * 24 * MS_PER_HOUR
+_MAX_TEXT = 40  # longer text is no duration (and huge digit runs must not reach int())
+
+#: How a bare number of a duration is read: seconds or milliseconds.
+DurationUnit = Literal["s", "ms"]
 
 # [[H]H:]MM:SS[.fff] or SS[.fff]. Fraction of any length; hours unbounded (ultra races).
 _DURATION = re.compile(
@@ -120,16 +131,12 @@ def parse_duration(value: object, field: str = "time") -> int:
         return fast
     if isinstance(value, bool) or value is None:
         raise TimeValueError(field, value, "not a time")
-    if isinstance(value, int):
-        if value < 0:
-            raise TimeValueError(field, value, "negative time")
-        return value * MS_PER_SECOND
-    if isinstance(value, float):
-        if not math.isfinite(value) or value < 0:
-            raise TimeValueError(field, value, "negative or non-finite time")
-        return math.ceil(round(value * MS_PER_SECOND, 6))
+    if isinstance(value, int | float):
+        return parse_number_duration(value, field, "s")
     if not isinstance(value, str):
         raise TimeValueError(field, value, "not a time")
+    if len(value) > _MAX_TEXT:
+        raise TimeValueError(field, value[:_MAX_TEXT] + "...", "too long for a time")
     text = value.strip()
     if text.startswith("-"):
         raise TimeValueError(field, value, "negative time")
@@ -147,7 +154,41 @@ def parse_duration(value: object, field: str = "time") -> int:
     millis = int((fraction + "000")[:3])
     if len(fraction) > 3 and int(fraction[3:]) > 0:
         millis += 1  # round up sub-millisecond residue
-    return hours * MS_PER_HOUR + minutes * MS_PER_MINUTE + seconds * MS_PER_SECOND + millis
+    total = hours * MS_PER_HOUR + minutes * MS_PER_MINUTE + seconds * MS_PER_SECOND + millis
+    if total > MAX_DURATION_MS:
+        raise TimeValueError(field, value, "longer than any race")
+    return total
+
+
+def parse_number_duration(value: object, field: str, unit: DurationUnit) -> int:
+    """A bare number of seconds (``unit="s"``) or milliseconds (``"ms"``) as whole
+    milliseconds, rounded up like :func:`parse_duration`. Negative, non-finite or absurdly
+    large numbers (beyond :data:`MAX_DURATION_MS`) raise :class:`TimeValueError`: a time of
+    ``1e308`` is bad input, not an overflow."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TimeValueError(field, value, "not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TimeValueError(field, value, "not a finite number")
+    if value < 0:
+        raise TimeValueError(field, value, "negative time")
+    limit = MAX_DURATION_MS if unit == "ms" else MAX_DURATION_MS // MS_PER_SECOND
+    if value > limit:
+        raise TimeValueError(field, value, "longer than any race")
+    if isinstance(value, int):
+        return value if unit == "ms" else value * MS_PER_SECOND
+    scaled = value if unit == "ms" else value * MS_PER_SECOND
+    return math.ceil(round(scaled, 6))
+
+
+def number_unit(value: float, clock_ms: int | None) -> DurationUnit:
+    """Whether a bare duration number is seconds or milliseconds, by magnitude.
+
+    Timing systems send either, and the vendor text does not say which. A race time in
+    milliseconds is a thousand times its value in seconds, so a number far beyond the race
+    clock (twice the clock plus an hour, read as seconds) can only be milliseconds; without
+    a clock the bound is 36 hours. A number within the bound is read as seconds."""
+    limit_s = 36 * 3600 if not clock_ms or clock_ms <= 0 else 2 * clock_ms / MS_PER_SECOND + 3600
+    return "ms" if value > limit_s else "s"
 
 
 def parse_optional_duration(value: object, field: str = "time") -> int | None:

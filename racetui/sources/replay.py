@@ -1,7 +1,7 @@
 """Replay: a recorded journal played through the same code as the live source.
 
 Every record goes where the live message went: BBT REST answers and push frames through
-:class:`racetui.sources.bbt.BBTSource`'s message handling (one handler per recorded
+:class:`racetui.sources.bbt.BBTDecoder` (the BBT message handling, no I/O) (one handler per recorded
 source, so its state — known athletes, pass ids, event data — builds up exactly as it
 did live), World Triathlon v1.1 messages through :class:`racetui.sources.v11.V11Reader`
 (imported on first use). What the live source fetched because of a message (a resync,
@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
-from racetui.sources.bbt import BBTSource
+from racetui.sources.bbt import BBTDecoder
 from racetui.sources.journal import iter_journal
 from racetui.sources.v11 import V11Error, V11Reader
 
@@ -69,7 +69,7 @@ class ReplaySource:
         self.position: float | None = None  # receive time (unix) of the last played record
         self.first: float | None = None  # receive time of the first record
         self.finished = False
-        self._bbt: dict[str, BBTSource] = {}
+        self._bbt: dict[str, BBTDecoder] = {}
         self._feeds: dict[str, V11Reader] = {}
 
     @property
@@ -78,7 +78,7 @@ class ReplaySource:
         return dict(self._feeds)
 
     @property
-    def bbt_handlers(self) -> dict[str, BBTSource]:
+    def bbt_handlers(self) -> dict[str, BBTDecoder]:
         """The BBT message handlers by recorded source name."""
         return dict(self._bbt)
 
@@ -148,10 +148,10 @@ class ReplaySource:
         self.health.reject(f"{self.name}: record {self.played}: unknown kind {kind!r}")
         return False
 
-    def _bbt_handler(self, source: str) -> BBTSource:
+    def _bbt_handler(self, source: str) -> BBTDecoder:
         handler = self._bbt.get(source)
         if handler is None:
-            handler = BBTSource("http://replay.invalid", name=source or "BBT")
+            handler = BBTDecoder(source or "BBT", mode=SourceMode.REPLAY)
             handler.health = self.health  # rejects and message counts show on the replay
             self._bbt[source] = handler
         return handler
