@@ -144,7 +144,9 @@ async def test_bad_records_are_rejected_and_play_goes_on(tmp_path: Path) -> None
     replay = ReplaySource(path, speed=0)
     await replay.run(pipeline)
     assert replay.played == 7
-    assert replay.health.rejected == 3
+    # Not JSON twice; the frame with only a race number is the vendor's short form (read back
+    # over REST live), not a rejection.
+    assert replay.health.rejected == 2
     standings = pipeline.engine.races["1"]
     assert [r.bib for r in standings.view().rows(0, 10)] == ["9", "7"]
     assert list(standings.entries["7"].times) == [31 * 60_000]

@@ -149,8 +149,15 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
         return _headers([source.reader])
     if args.connect:
         bbt = build_source(SourceKind.BBT, args.connect, config, poll=True)
-        await bbt.sync_once(pipeline)
+        try:
+            await bbt.sync_once(pipeline)
+        finally:
+            if bbt.health.rejected:
+                reasons = "; ".join(bbt.rejections[:3])
+                print(f"racetui export: {bbt.health.rejected} rows rejected: {reasons}", file=sys.stderr)
         _print_warnings(pipeline.errors)
+        if not any(standings.entries for standings in pipeline.engine.races.values()):
+            raise ExportError(f"{bbt.name}: nothing usable arrived ({bbt.health.rejected} rows rejected)")
         return {}
     try:
         replay = build_source(SourceKind.REPLAY, args.replay, config, speed=0)

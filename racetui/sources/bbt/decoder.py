@@ -557,8 +557,6 @@ class BBTDecoder:
                 air_temp=read_float(item, "air_temp"),
                 water_temp=read_float(item, "water_temp"),
             )
-            if race.gun_time is not None and race.state is not ClockState.PRERACE:
-                self._clock_hint(int((datetime.now(UTC) - race.gun_time).total_seconds() * 1000))
             return race.id, race
 
         return self._listing(pipeline, body, params, "/event/races", parse)
@@ -718,8 +716,6 @@ class BBTDecoder:
             raise BadData(f"racenum {bib}: {exc}") from None
         except ValueError as exc:  # the model's own validation
             raise BadData(f"racenum {bib}: {show(str(exc).splitlines()[0])}") from None
-        if wave_id is not None and chip is not None and race_time is not None:
-            self._derive_wave(race_id, wave_id, race_time - chip)
         gun = self._gun(race_id, bib, wave_id, chip, race_time)
         return _Res(
             result_id,
@@ -785,6 +781,8 @@ class BBTDecoder:
                 return gun
         if chip is None:
             return gun
+        if gun is not None and wave_id is not None and (race_id, wave_id) not in self._offsets:
+            self._derive_wave(race_id, wave_id, gun - chip)
         return chip + (self._offsets.get((race_id, wave_id), 0) if wave_id is not None else 0)
 
     def _on_list(self, pipeline: Pipeline, params: dict[str, str], body: Any) -> RestInfo:
