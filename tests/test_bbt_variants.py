@@ -385,3 +385,60 @@ def test_export_says_what_was_rejected_and_fails_when_nothing_usable_arrived(
         code, out, err = _export(capsys, server.url)
         assert code != 0 and out == ""
         assert "rows rejected" in err and "nothing usable arrived" in err, err
+
+
+# -------------------------------------------------------------- the dashboard: Health
+class _DecoderSource:
+    """A decoder fed a variant master's answers, standing in for the live client."""
+
+    def __init__(self, decoder: BBTDecoder) -> None:
+        self.decoder = decoder
+        self.name = decoder.name
+        self.health = decoder.health
+
+    async def run(self, pipeline: Pipeline) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_health_shows_what_the_master_sends_and_every_rejection() -> None:
+    from racetui.tui.app import RaceApp
+    from racetui.tui.clock import fixed_clock
+    from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
+    from racetui.tui.screens.health import SourceStory
+    from racetui.tui.themes import builtin_theme_dir
+
+    pipeline, _ = sample_pipeline(20)
+    decoder = BBTDecoder("BBT timing PC")
+    decoder.handle_rest_body(pipeline, ROUTES[0], [{"id": 1, "name": "City 10k", "state": "live"}])
+    decoder.handle_rest_body(pipeline, ROUTES[2], [{"id": 11, "race_id": 1, "order": 1}])
+    decoder.unsupported(pipeline, "/event/waves")
+    decoder.handle_rest_body(
+        pipeline,
+        ROUTES[5],
+        [
+            {
+                "id": 7,
+                "race_id": 1,
+                "racenum": "7",
+                "last_point_id": 11,
+                "time": 3_725_000,
+                "race_time": 3_725_000,
+            },
+            {"id": 8, "race_id": 1, "racenum": "8", "status": "RETIRED"},
+        ],
+    )
+    app = RaceApp(
+        pipeline, [_DecoderSource(decoder)], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()]
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        problems = str(app.screen.query_one("#errors").render())
+        assert "status: unknown status 'RETIRED'" in problems
+        await pilot.press("enter")  # the source's story: what the master was found to send
+        await pilot.pause()
+        assert isinstance(app.screen, SourceStory)
+        story = app.screen.text
+        assert "durations sent as numbers: milliseconds" in story
+        assert "master has no /event/waves (404): waves derived from results" in story
+        assert "list answers as bare array" in story

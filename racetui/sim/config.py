@@ -101,6 +101,8 @@ class SimConfig:
     ``epoch`` is the wall-clock time of simulation time zero (``None``: the wall-clock
     time when a real-clock simulation starts, else 2026-11-23T08:00:00Z).
     ``push_queue`` bounds each push subscriber's queue of unsent messages.
+    ``wire`` makes the BBT API answer like a master that differs from the documented form
+    (:class:`racetui.sim.variants.WireVariant`, e.g. ``"ids=text,durations=ms"``).
     """
 
     kind: str = "road"
@@ -113,6 +115,7 @@ class SimConfig:
     epoch: datetime | None = None
     event_name: str | None = None
     push_queue: int = 10_000
+    wire: str = ""
 
     def race_specs(self) -> list[RaceSpec]:
         """The races, resolved and validated."""
@@ -138,6 +141,12 @@ class SimConfig:
             raise SimConfigError(f"clock: expected real or manual, got {self.clock!r}")
         if self.push_queue < 1:
             raise SimConfigError(f"push_queue: expected at least 1, got {self.push_queue!r}")
+        from racetui.sim.variants import WireVariant, WireVariantError
+
+        try:
+            WireVariant.parse(self.wire)
+        except WireVariantError as exc:
+            raise SimConfigError(f"wire: {exc}") from None
         self.race_specs()
         return self
 

@@ -20,6 +20,7 @@ from racetui.sim.config import SimConfig
 from racetui.sim.generate import DEFAULT_EPOCH, PASS, Happening, SimEvent, generate_event
 from racetui.sim.push import CLOSE_RESTART, PushHub
 from racetui.sim.state import AthleteTruth, RaceRun, SimState, TruthRow
+from racetui.sim.variants import WireVariant
 
 __all__ = ["Sim", "running_sim"]
 
@@ -289,7 +290,7 @@ async def running_sim(
     sock = _bind(host, port, send_buffer)
     server = _EmbeddedServer(
         uvicorn.Config(
-            build_app(sim),
+            WireVariant.parse(config.wire).wrap(build_app(sim)),
             ws="websockets-sansio",
             lifespan="off",
             log_level="warning",
