@@ -177,7 +177,7 @@ def test_bad_items_are_rejected_by_name_and_the_rest_applied() -> None:
         "(expected OK, DNS, DNF, DSQ, LAP or NC) (field ignored, row kept)"
     )
     assert any("data[1].racenum 2: wave_id: expected an id, got {'no': 'id'}" in r for r in source.rejections)
-    assert len(pipeline.errors) == 5  # shown on Health and by export
+    assert len(source.health.problems) == 5 and len(source.rejections) == 5  # Health, export
     for bad, reason in [
         ({"page": 1, "pages": 1}, "data: missing"),
         ({"page": "x", "pages": 1, "data": []}, "page: expected a whole number, got 'x'"),

@@ -163,5 +163,5 @@ async def test_the_simulator_serves_every_wire_variant_and_the_client_reads_them
             await final_standings_match(sim, pipeline)
             assert source.seqless_frames > 0 and source.syncs == 1
             assert source.supports["/event/waves"] is False
-            assert "milliseconds" in source.health.notes["durations"]
-        assert orjson.dumps(source.health.notes)  # what Health shows
+            assert "milliseconds" in source.health.details["durations"]
+        assert orjson.dumps(source.health.details)  # what Health shows

@@ -63,13 +63,13 @@ async def test_each_variant_gives_the_masters_standings(variant: Variant) -> Non
         assert len(bbt.toplist(1)) > 40  # a real field finished, not an empty agreement
         assert source.health.rejected == 0, source.rejections
         if variant.durations == "ms":
-            assert "milliseconds" in source.health.notes["durations"]
+            assert "milliseconds" in source.health.details["durations"]
         if variant.durations == "seconds":
-            assert source.health.notes["durations"] == "durations sent as numbers: seconds"
+            assert source.health.details["durations"] == "durations sent as numbers: seconds"
         if variant.paging != "envelope":
-            assert "paged until a short page" in source.health.notes["paging"]
+            assert "paged until a short page" in source.health.details["paging"]
         for route in variant.missing:
-            assert source.supports[route] is False and f"lacks {route}" in source.health.notes
+            assert source.supports[route] is False and f"lacks {route}" in source.health.details
         if "/event/waves" in variant.missing:
             offsets = {w.id: w.offset_ms for w in pipeline.engine.races["1"].race.waves}
             assert offsets == {"1": 0, "2": 300_000}  # derived from race time minus chip time
@@ -113,7 +113,7 @@ async def test_vendor_push_frames_are_read_back_targeted_not_by_full_resyncs() -
         assert frames > 100
         assert source.syncs == 1 and source.resyncs_requested == 1  # the first load only
         assert source.health.rejected == 0, source.rejections
-        assert "without seq" in source.health.notes["push"]
+        assert "without seq" in source.health.details["push"]
         # One targeted read per frame at most (coalesced): never a full read of the lists.
         assert bbt.requests["/results/list"] == first.get("/results/list", 0)
         assert bbt.requests["/results/toplistforpoint"] == first.get("/results/toplistforpoint", 0)
