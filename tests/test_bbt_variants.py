@@ -400,11 +400,11 @@ class _DecoderSource:
 async def test_health_shows_what_the_master_sends_and_every_rejection() -> None:
     from racetui.tui.app import RaceApp
     from racetui.tui.clock import fixed_clock
-    from racetui.tui.sample import SAMPLE_NOW, sample_pipeline
     from racetui.tui.screens.health import SourceStory
     from racetui.tui.themes import builtin_theme_dir
+    from tests.fakes.race import RACE_NOW, race_pipeline
 
-    pipeline, _ = sample_pipeline(20)
+    pipeline, _ = race_pipeline(20)
     decoder = BBTDecoder("BBT timing PC")
     decoder.handle_rest_body(pipeline, ROUTES[0], [{"id": 1, "name": "City 10k", "state": "live"}])
     decoder.handle_rest_body(pipeline, ROUTES[2], [{"id": 11, "race_id": 1, "order": 1}])
@@ -425,7 +425,7 @@ async def test_health_shows_what_the_master_sends_and_every_rejection() -> None:
         ],
     )
     app = RaceApp(
-        pipeline, [_DecoderSource(decoder)], clock=fixed_clock(SAMPLE_NOW), theme_dirs=[builtin_theme_dir()]
+        pipeline, [_DecoderSource(decoder)], clock=fixed_clock(RACE_NOW), theme_dirs=[builtin_theme_dir()]
     )
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("7")
