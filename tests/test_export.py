@@ -349,3 +349,40 @@ def test_replay_of_a_recorded_feed(capsys: pytest.CaptureFixture[str], tmp_path:
     message = orjson.loads(out)
     assert (message["event_id"], message["prog_id"]) == ("107158", "307158")
     assert message["athletes"][-1]["status"] == "DNF"
+
+
+def test_a_journal_cut_mid_stream_exports_what_was_read_with_a_warning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from racetui.sources.journal import Journal
+
+    path = tmp_path / "cut.jsonl.gz"
+    journal = Journal(path, source="v1.1 test")
+    journal.record("feed", INDIVIDUAL.read_bytes(), 1_700_000_000.0)
+    whole = path.stat().st_size
+    later: dict[str, Any] = orjson.loads(INDIVIDUAL.read_bytes())
+    later["athletes"][1]["status"] = "DNF"
+    journal.record("feed", orjson.dumps(later), 1_700_000_002.0)
+    journal.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: whole + (len(data) - whole) // 2])  # cut inside the second record
+    code, out, err = run(capsys, "--replay", str(path))
+    assert code == 0
+    assert [(r["bib"], r["status"]) for r in rows(out)] == [("26", "OK"), ("22", "OK")]
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("racetui export: warning: read 1 records, then stopped:")
+    assert str(path) in err and "cut" in err
+
+
+def test_a_plain_v11_file_given_to_replay_names_the_feed_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--replay", str(INDIVIDUAL))
+    assert (code, out) == (2, "")
+    assert (
+        err == f"racetui export: --replay: {INDIVIDUAL}: a World Triathlon v1.1 message,"
+        f" not a recorded journal; open it with: racetui feed {INDIVIDUAL}\n"
+    )
+    code = main(["replay", str(INDIVIDUAL)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1 and f"racetui feed {INDIVIDUAL}" in err
+    assert "Traceback" not in err

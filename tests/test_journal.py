@@ -60,16 +60,39 @@ def test_file_is_created_private(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl.gz"
     old = os.umask(0o022)
     try:
-        Journal(path).close()
+        with Journal(path) as journal:
+            journal.record("feed", b"{}", 1.0)
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_journal_that_recorded_nothing_leaves_no_file(isolated_dirs: Path, tmp_path: Path) -> None:
+    # A run whose source never answered must not leave an empty journal behind.
+    Journal(tmp_path / "never.jsonl.gz").close()
+    default = Journal.open_default("BBT 127.0.0.1:9")
+    default.close()
+    assert not (tmp_path / "never.jsonl.gz").exists()
+    assert not default.path.exists()
+    assert list((isolated_dirs / "journals").iterdir()) == []
+    assert default.record("feed", b"{}", 1.0) is False  # closed: nothing is created later
+
+
+def test_open_default_moves_on_when_another_run_took_the_name(isolated_dirs: Path) -> None:
+    journal = Journal.open_default("feed")
+    journal.path.write_bytes(b"another run's journal")  # created meanwhile by another process
+    taken = journal.path
+    assert journal.record("feed", b"{}", 1.0)
+    journal.close()
+    assert journal.path != taken and taken.read_bytes() == b"another run's journal"
+    assert [r["body"] for r in read_journal(journal.path)] == [{}]
 
 
 def test_open_default_lives_in_the_data_dir(isolated_dirs: Path) -> None:
     first = Journal.open_default("BBT 127.0.0.1:8080")
     second = Journal.open_default("BBT 127.0.0.1:8080")
     try:
+        assert first.record("rest", b"{}", 1.0) and second.record("rest", b"{}", 1.0)
         assert first.path.parent == isolated_dirs / "journals"
         assert first.path != second.path
         assert first.path.name.startswith("BBT-127.0.0.1-8080-")

@@ -166,6 +166,14 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
     await replay.run(pipeline)
     if not pipeline.engine.races and replay.health.last_error:
         raise ExportError(str(replay.health.last_error))
+    for problem in replay.problems[:_MAX_WARNINGS]:
+        # A cut journal still exports what it holds, but never silently: the standings
+        # below may be older than the race.
+        print(
+            f"racetui export: warning: read {replay.played} records, then stopped: {_one_line(problem)};"
+            " the standings are as of the last record read",
+            file=sys.stderr,
+        )
     _print_warnings(pipeline.errors)
     return _headers(replay.feed_readers.values())
 

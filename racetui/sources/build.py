@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from racetui.sources.bbt import BBTSource
 from racetui.sources.feed import FeedSource, apikey_for
-from racetui.sources.journal import Journal
+from racetui.sources.journal import Journal, not_a_journal
 from racetui.sources.replay import ReplaySource
 
 if TYPE_CHECKING:
@@ -116,6 +116,9 @@ def build_source(
             raise ValueError(f"speed: expected a number >= 0, got {speed}")
         if not Path(target).is_file():
             raise ValueError(f"{target}: no such journal file")
+        reason = not_a_journal(target)
+        if reason:
+            raise ValueError(reason)
         return ReplaySource(target, speed=speed, name=name)
     headers = dict(settings.headers)
     recorder = Journal.open_default(kind.value) if journal else None

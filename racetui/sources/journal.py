@@ -18,7 +18,9 @@ Crash safety: the file is one gzip stream written with ``Z_SYNC_FLUSH`` after ev
 and handed to the kernel with one unbuffered ``write``: a crash loses at most the record
 being written, and a journal that is still being written (or was cut mid-write) reads back
 up to its last complete line. Reopening a journal appends a new gzip member; standard
-``zcat`` reads the result. The file is created ``0600`` (it may hold names of athletes).
+``zcat`` reads the result. The file is created ``0600`` (it may hold names of athletes),
+and only when the first record arrives: a run that never received anything (the master
+was unreachable, the URL wrong) leaves no empty journal behind to puzzle over.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import orjson
 from racetui.config import data_dir
 from racetui.util.secrets import safe_url
 
-__all__ = ["KINDS", "Journal", "iter_journal", "read_journal", "scrub_url"]
+__all__ = ["KINDS", "Journal", "iter_journal", "not_a_journal", "read_journal", "scrub_url"]
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,9 @@ class Journal:
         self.records = 0
         self.failed: str | None = None  # why writing stopped (disk full, ...)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o600)
+        self._fd: int | None = None  # opened by the first record
+        self._closed = False
+        self._fresh = False  # True: a name chosen by open_default, created exclusively
         self._z = zlib.compressobj(compresslevel, zlib.DEFLATED, 31)  # 31: gzip wrapper
 
     @classmethod
@@ -78,15 +81,22 @@ class Journal:
         folder = data_dir() / "journals"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stem = f"{_SAFE_NAME.sub('-', source_name).strip('-') or 'source'}-{time.strftime('%Y%m%d-%H%M%S')}"
-        for n in range(1, 1000):
-            candidate = folder / (f"{stem}.jsonl.gz" if n == 1 else f"{stem}-{n}.jsonl.gz")
+        journal = cls(_free_name(folder, stem), source=source_name)
+        journal._fresh = True
+        return journal
+
+    def _open(self) -> int:
+        """Create the file on the first record (exclusively for a name open_default chose:
+        another run that took the name meanwhile makes this one move to the next free one)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        if not self._fresh:
+            return os.open(self.path, flags, 0o600)
+        while True:
             try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                return os.open(self.path, flags | os.O_EXCL, 0o600)
             except FileExistsError:
-                continue
-            os.close(fd)
-            return cls(candidate, source=source_name)
-        raise OSError(f"{folder}: cannot create a new journal file for {source_name!r}")
+                stem = self.path.name.removesuffix(".jsonl.gz")
+                self.path = _free_name(self.path.parent, stem)
 
     # ----------------------------------------------------------------- write
     def record(
@@ -110,10 +120,20 @@ class Journal:
         Returns False when the record could not be written (the reason is in ``failed``);
         a journal problem never stops the source that feeds it.
         """
-        if self._fd is None:
+        if self._closed:
             return False
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {sorted(KINDS)}, got {kind!r}")
+        if self._fd is None:
+            try:
+                self._fd = self._open()
+            except OSError as exc:
+                self.failed = (
+                    f"{self.path}: cannot create the journal, recording stopped: {exc.strerror or exc}"
+                )
+                log.error("%s", self.failed)
+                self._close_fd()
+                return False
         raw = payload.encode() if isinstance(payload, str) else bytes(payload)
         if body is _UNSET and not _is_json(raw):
             body_json = orjson.dumps(raw.decode("utf-8", errors="replace"))  # kept as text
@@ -145,6 +165,8 @@ class Journal:
     def close(self) -> None:
         """Finish the gzip member (the file then also reads with ``gzip``/``zcat``)."""
         if self._fd is None:
+            self._closed = True
+            _RESERVED.discard(self.path)
             return
         try:
             tail = self._z.flush(zlib.Z_FINISH)
@@ -156,6 +178,8 @@ class Journal:
         self._close_fd()
 
     def _close_fd(self) -> None:
+        self._closed = True
+        _RESERVED.discard(self.path)
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
@@ -165,7 +189,7 @@ class Journal:
 
     @property
     def closed(self) -> bool:
-        return self._fd is None
+        return self._closed
 
     def __enter__(self) -> Journal:
         return self
@@ -175,6 +199,19 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r}, records={self.records})"
+
+
+_RESERVED: set[Path] = set()  # names open_default gave out whose file does not exist yet
+
+
+def _free_name(folder: Path, stem: str) -> Path:
+    """The first ``stem[-n].jsonl.gz`` in ``folder`` that neither exists nor was given out."""
+    for n in range(1, 1000):
+        candidate = folder / (f"{stem}.jsonl.gz" if n == 1 else f"{stem}-{n}.jsonl.gz")
+        if candidate not in _RESERVED and not candidate.exists():
+            _RESERVED.add(candidate)
+            return candidate
+    raise OSError(f"{folder}: cannot create a new journal file for {stem!r}")
 
 
 def _is_json(raw: bytes) -> bool:
@@ -304,6 +341,40 @@ def _sync_flushed(path: Path) -> bool:
     with open(path, "rb") as handle:
         handle.seek(size - 4)
         return handle.read(4) == b"\x00\x00\xff\xff"
+
+
+def not_a_journal(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is plainly not a journal (None when it may be one).
+
+    Someone holding a World Triathlon v1.1 message file naturally tries ``--replay`` on
+    it; reading it as JSON lines would only say "incomplete last line". A gzip file, or
+    one whose first line is a journal record, passes; a whole JSON document is named for
+    what it is, with the command that opens it.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(2) == _GZIP_MAGIC:
+                return None
+            handle.seek(0)
+            first = handle.readline(1 << 20)
+            try:
+                if _invalid(orjson.loads(first)) is None:
+                    return None
+            except orjson.JSONDecodeError:
+                pass
+            handle.seek(0)
+            document = orjson.loads(handle.read())
+    except OSError:
+        return None  # the reader says why it cannot read the file
+    except orjson.JSONDecodeError:
+        return None  # not one JSON document either: the reader reports its lines
+    if isinstance(document, dict) and ("prog_id" in document or "athletes" in document):
+        return (
+            f"{path}: a World Triathlon v1.1 message, not a recorded journal;"
+            f" open it with: racetui feed {path}"
+        )
+    return f"{path}: one JSON document, not a recorded journal (JSON lines from connect or feed)"
 
 
 def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
