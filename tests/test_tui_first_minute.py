@@ -305,3 +305,29 @@ async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_send
     assert publishing is not None and publishing.triathlon is not None
     assert publishing.triathlon.placeholders() == []
     publishing.close()
+
+
+async def test_a_watched_athlete_at_80x24_shows_in_the_header_not_over_the_board() -> None:
+    from textual.widgets._toast import Toast
+
+    from racetui.tui.widgets.header import RaceHeader
+    from tests.fakes.race import OPEN
+
+    app, pipeline, feed = make_app()
+    upcoming = next(p for p in feed.upcoming() if p.race_id == OPEN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        board = app.screen.query_one(RowTable)
+        assert board.move_to_key((OPEN, upcoming.bib))
+        await pilot.press("w")
+        await pilot.pause()
+        app.clear_notifications()
+        pipeline.apply_passings([upcoming])
+        app.tick()
+        await pilot.pause()
+        header = app.screen.query_one(RaceHeader)
+        assert f"★ #{upcoming.bib}" in str(header.render()) and "passed" in str(header.render())
+        # No notification covers the board: its rows (position, bib, name, time, gap).
+        for toast in app.screen.query(Toast):
+            assert not toast.region.overlaps(board.region), (toast.region, board.region)
+        assert not header.region.overlaps(board.region)

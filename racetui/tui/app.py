@@ -15,6 +15,7 @@ import gc
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -61,6 +62,7 @@ from racetui.tui.screens.startlist import StartListScreen
 from racetui.tui.state import AthleteRef, UiState
 from racetui.tui.themes import DEFAULT_THEME, PREFIX, THEME_VARIABLES, load_themes
 from racetui.tui.tracker import AthleteEvent
+from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 
 __all__ = ["SCREENS", "RaceApp"]
@@ -77,6 +79,7 @@ SCREENS: tuple[tuple[str, str, str, str], ...] = (
     ("publish", "6", "Publish", "the publish outbox"),
     ("health", "7", "Health", "feed sources: state, message age, errors"),
 )
+NARROW_NOTICE_WIDTH = 120  # below this, watched-athlete events show in the header, not as toasts
 THEME_ORDER = ("racetui-dark", "racetui-light", "high-contrast", "colour-blind", "monochrome")
 _SCREENS_GROUP = Binding.Group("Screens", compact=True)
 
@@ -148,6 +151,7 @@ class RaceApp(App[None]):
         # racetui.util.logs.DashboardLog while run by a command: the log file, recent records
         self.logs: Any = None
         self.ticks = 0
+        self.watch_notice: tuple[str, datetime] | None = None  # narrow terminals: (text, until)
         self.last_changes = ChangeSet()
         # The incident desk (officials' decisions, SQLite in the data dir): its overrides
         # are applied whenever a race appears, and after every action (screens/desk.py).
@@ -318,6 +322,22 @@ class RaceApp(App[None]):
         return visible
 
     def _announce(self, events: list[AthleteEvent]) -> None:
+        if self.size.width < NARROW_NOTICE_WIDTH:
+            # Toasts are up to 60 cells wide and stack upwards: at 80x24 they covered the
+            # header and the time and gap columns. Narrow terminals get the latest watched
+            # event in the header line instead, for as long as a toast would have shown.
+            event = events[-1]
+            entry = self.state.entry((event.race_id, event.bib))
+            name = entry.name() if entry else ""
+            more = f" (+{len(events) - 1} more)" if len(events) > 1 else ""
+            text = f"★ #{event.bib} {name}: {event.text}{more}"
+            self.watch_notice = (text, self.state.clock() + timedelta(seconds=6))
+            for screen in self.visible_screens():
+                for header in screen.query(RaceHeader):
+                    header.refresh_if_changed()
+            if self.config.bell:
+                self.bell()
+            return
         for event in events[:5]:
             entry = self.state.entry((event.race_id, event.bib))
             name = entry.name() if entry else ""

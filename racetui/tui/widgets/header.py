@@ -26,6 +26,9 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
     engine = state.engine
     race = state.race()
     left: list[tuple[str, str]] = []
+    notice = app.watch_notice
+    if notice is not None and state.clock() < notice[1]:
+        left.append((notice[0], "alert"))  # a watched athlete (narrow terminals: no toasts)
     event_name = engine.event.name if engine.event else "racetui"
     left.append((event_name, "event"))
     if race is not None:
@@ -83,7 +86,9 @@ class RaceHeader(Widget):
         right_text = sep.join(text for text, _ in right)
         room = max(0, width - cell_len(right_text) - 2)
         # The race name matters more than the event's: cut the event first.
-        if len(left) == 2:
+        if left and left[0][1] == "alert":
+            left = [(fit(left[0][0], min(room, cell_len(left[0][0]))), "alert")] if room > 0 else []
+        elif len(left) == 2:
             event, race = left
             race_room = min(cell_len(race[0]), room)
             event_room = room - race_room - 3
