@@ -290,8 +290,11 @@ async def test_leaving_incidents_counts_as_looked() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("4", "1")
-        await pilot.pause()
-        assert app.state.incidents_seen == app.state.tracker.seq
+        # the incidents screen hears it is suspended by its own message: wait for that
+        await async_wait_until(
+            lambda: app.state.incidents_seen == app.state.tracker.seq > 0, what="the incidents seen"
+        )
+        await tick(app, pilot)
         assert "⚑" not in header_text(app)
 
 
