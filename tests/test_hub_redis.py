@@ -14,9 +14,9 @@ from racetui.hub.redis import RedisChannel, RedisHubWriter, RedisViewer, keys, r
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.bbt import BBTSource
+from tests.fakes.bbt import engine_state, until
 from tests.fakes.redis import RedisServer
 from tests.test_bbt_client import FAST
-from tests.test_bbt_fake import engine_state, until
 from tests.test_bbt_sim import holds_the_truth
 
 RACES = (
