@@ -331,3 +331,27 @@ async def test_a_watched_athlete_at_80x24_shows_in_the_header_not_over_the_board
         for toast in app.screen.query(Toast):
             assert not toast.region.overlaps(board.region), (toast.region, board.region)
         assert not header.region.overlaps(board.region)
+
+
+async def test_the_mark_to_gap_line_names_the_point_viewed_and_fits_80_columns() -> None:
+    from rich.cells import cell_len
+
+    from racetui.tui.columns import format_signed_gap
+    from tests.fakes.race import OPEN
+
+    app, pipeline, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m", "down", "down", "down", "p")
+        await pilot.pause()
+        state = app.state
+        standings = pipeline.engine.races[OPEN]
+        assert state.point_id is not None and state.point_id != standings.points[-1].id
+        at = standings.point_index[state.point_id]
+        mark, cursor = state.mark, app.screen.query_one(RowTable).current_key()
+        assert mark is not None and cursor is not None and mark != cursor
+        a, b = standings.entries[mark[1]].times[at], standings.entries[cursor[1]].times[at]
+        assert a is not None and b is not None  # both passed the point viewed
+        info = str(app.screen.query_one("#info").render())
+        expected = f"#{cursor[1]} {format_signed_gap(b - a)} at {standings.points[at].name}"
+        assert expected in info, info
+        assert cell_len(info) <= 78, info  # 80 columns less the bar's padding

@@ -439,11 +439,12 @@ class RaceApp(App[None]):
                 "Mark an athlete first (m), then highlight another and press g.", title="Gap", markup=False
             )
             return
-        gap = self.state.gap(mark, ref)
+        gap = self.state.gap(mark, ref, self.state.point_id)
         if gap is None:
-            self.notify(
-                f"#{mark[1]} and #{ref[1]} have no timing point in common yet.", title="Gap", markup=False
-            )
+            where = "no timing point in common yet"
+            if self.state.point_id is not None:
+                where = f"not both passed {self.state.point_name()}"
+            self.notify(f"#{mark[1]} and #{ref[1]}: {where}.", title="Gap", markup=False)
             return
         self.notify(
             f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}",

@@ -184,14 +184,21 @@ class UiState:
         self.mark = None if self.mark == ref else ref
         return self.mark is not None
 
-    def gap(self, first: AthleteRef, second: AthleteRef) -> Gap | None:
-        """Gap from ``first`` to ``second`` at the furthest point both passed (same race)."""
+    def gap(self, first: AthleteRef, second: AthleteRef, point_id: str | None = None) -> Gap | None:
+        """Gap from ``first`` to ``second`` at ``point_id`` (the point being viewed), or at
+        the furthest point both passed when None (same race); None when there is none."""
         if first[0] != second[0]:
             return None
         standings = self.engine.races.get(first[0])
         a, b = self.entry(first), self.entry(second)
         if standings is None or a is None or b is None:
             return None
+        if point_id is not None:
+            at = standings.point_index.get(point_id)
+            if at is None or at >= min(len(a.times), len(b.times)):
+                return None
+            ta, tb = a.times[at], b.times[at]
+            return None if ta is None or tb is None else Gap(standings.points[at].name, tb - ta)
         for index in range(min(len(a.times), len(b.times)) - 1, -1, -1):
             ta, tb = a.times[index], b.times[index]
             if ta is not None and tb is not None:

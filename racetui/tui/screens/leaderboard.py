@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -62,20 +63,30 @@ class LeaderboardScreen(TableScreen):
         view = state.view()
         count = 0 if view is None else len(view)
         point = "latest point" if state.point_id is None else f"at {state.point_name()}"
-        parts = [f"{point} · {state.filter_text()} · {count:,} athletes"]
-        if state.mark is not None:
-            marked = state.entry(state.mark)
-            cursor = self.table.current_key()
-            label = f"◆ #{state.mark[1]} {marked.name() if marked else ''}".rstrip()
-            if cursor is not None and cursor != state.mark:
-                gap = state.gap(state.mark, cursor)
-                other = state.entry(cursor)
-                if gap is not None and other is not None:
-                    label += (
-                        f" → #{cursor[1]} {other.name()}: {format_signed_gap(gap.ms)} at {gap.point_name}"
-                    )
-            parts.append(label)
-        self.query_one("#info", InfoBar).update(" │ ".join(parts))
+        board = f"{point} · {state.filter_text()} · {count:,} athletes"
+        if state.mark is None:
+            self.query_one("#info", InfoBar).update(board)
+            return
+        # The gap at the point being viewed (at the latest point: the furthest both passed),
+        # names and labels dropped until the line fits (80 columns cut it mid-gap).
+        marked = state.entry(state.mark)
+        long = f"◆ #{state.mark[1]} {marked.name() if marked else ''}".rstrip()
+        short = f"◆ #{state.mark[1]}"
+        cursor = self.table.current_key()
+        if cursor is not None and cursor != state.mark:
+            gap = state.gap(state.mark, cursor, state.point_id)
+            other = state.entry(cursor)
+            if gap is not None and other is not None:
+                signed = format_signed_gap(gap.ms)
+                long += f" → #{cursor[1]} {other.name()}: {signed} at {gap.point_name}"
+                short += f" → #{cursor[1]} {signed} at {gap.point_name}"
+            elif state.point_id is not None:
+                short += f" → #{cursor[1]}: not both at {state.point_name()}"
+                long = short
+        width = (self.query_one("#info", InfoBar).outer_size.width or self.app.size.width) - 2  # padding
+        candidates = [f"{board} │ {long}", f"{board} │ {short}", f"{point} │ {short}", short]
+        text = next((c for c in candidates if cell_len(c) <= width), candidates[-1])
+        self.query_one("#info", InfoBar).update(text)
 
     @on(RowTable.Highlighted)
     def _highlighted(self, event: RowTable.Highlighted) -> None:
