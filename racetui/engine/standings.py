@@ -108,8 +108,31 @@ def merge_incidents(desk: Sequence[Incident], source: Sequence[Incident]) -> lis
     return [*desk, *(i for i in source if _incident_key(i) not in covered)]
 
 
+class _Named:
+    """Who an athlete is, read from the start list: shared by :class:`Entry` and
+    :class:`Athlete` (no slots of its own, so both stay slotted)."""
+
+    __slots__ = ()
+    participant: Participant | None
+
+    def name(self) -> str:
+        return self.participant.display_name() if self.participant else ""
+
+    @property
+    def gender(self) -> str | None:
+        return self.participant.gender if self.participant else None
+
+    @property
+    def category(self) -> str | None:
+        return self.participant.category if self.participant else None
+
+    @property
+    def wave_id(self) -> str | None:
+        return self.participant.wave_id if self.participant else None
+
+
 @dataclass(slots=True, eq=False)
-class Entry:
+class Entry(_Named):
     """One athlete or relay team in a race, with chip times per timing point index.
 
     Private to the engine: everything outside reads :class:`Athlete` snapshots and rows."""
@@ -142,21 +165,6 @@ class Entry:
         status = self.override.status if self.override.status is not None else self.source_status
         return status, tuple(merge_incidents(self.override.incidents, self.source_incidents))
 
-    def name(self) -> str:
-        return self.participant.display_name() if self.participant else ""
-
-    @property
-    def gender(self) -> str | None:
-        return self.participant.gender if self.participant else None
-
-    @property
-    def category(self) -> str | None:
-        return self.participant.category if self.participant else None
-
-    @property
-    def wave_id(self) -> str | None:
-        return self.participant.wave_id if self.participant else None
-
     def ranking_times(self, by_gun: bool) -> tuple[int | None, ...]:
         if not by_gun or not self.offset_ms:
             return self.times
@@ -173,7 +181,7 @@ class Entry:
 
 # --------------------------------------------------------------------- read side
 @dataclass(slots=True, frozen=True)
-class Athlete:
+class Athlete(_Named):
     """What the engine holds about one athlete (or relay team), as a frozen snapshot."""
 
     bib: str
@@ -192,21 +200,6 @@ class Athlete:
     def local(self) -> bool:
         """True when the incident desk overrides the source for this athlete."""
         return self.override is not None
-
-    def name(self) -> str:
-        return self.participant.display_name() if self.participant else ""
-
-    @property
-    def gender(self) -> str | None:
-        return self.participant.gender if self.participant else None
-
-    @property
-    def category(self) -> str | None:
-        return self.participant.category if self.participant else None
-
-    @property
-    def wave_id(self) -> str | None:
-        return self.participant.wave_id if self.participant else None
 
     def gun_time(self, index: int) -> int | None:
         chip = self.times[index] if 0 <= index < len(self.times) else None
