@@ -31,6 +31,7 @@ import tomllib
 import types
 import typing
 from contextvars import ContextVar
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,16 @@ __all__ = [
     "Config",
     "ConfigError",
     "OpenTrackConfig",
+    "Permission",
+    "Role",
     "SourcesConfig",
     "StartListConfig",
     "TriathlonConfig",
     "config_path",
     "data_dir",
+    "default_operator",
     "load_config",
+    "role_allows",
 ]
 
 APP = "racetui"
@@ -58,6 +63,54 @@ ENV_PREFIX = "RACETUI_"
 class ConfigError(Exception):
     """A config file or variable that cannot be read or validated; the message names the
     key (and the file or the variable), never a secret's value."""
+
+
+class Permission(StrEnum):
+    """What a session may do. A role is a set of these (:attr:`Role.permissions`)."""
+
+    DESK = "desk"  # officials' decisions: penalties, served, box, DSQ, edits, withdrawals
+    STATUS = "status"  # race status a timer records: DNS, DNF, LAP (and withdrawing them)
+    REVIEW = "review"  # see reported and held desk entries before they are released
+    PUBLISH = "publish"  # publishing actions: publish now, retry, cancel, sandbox/official
+
+
+class Role(StrEnum):
+    """Who is at the keyboard (``--role``, ``RACETUI_ROLE``, config ``role``).
+
+    No role (None) is one person doing everything at a small race: every permission.
+    A timer publishes and records race status (DNS, DNF, LAP: the timing tent sees who
+    did not start or stepped off), not penalties or DSQ; a technical delegate has the whole
+    desk and publishes nothing; a commentator is read-only.
+    """
+
+    TIMER = "timer"
+    COMMENTATOR = "commentator"
+    TD = "td"
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return _PERMISSIONS[self]
+
+    def allows(self, permission: Permission) -> bool:
+        return permission in _PERMISSIONS[self]
+
+    @property
+    def title(self) -> str:
+        """How the header names it."""
+        return _TITLES[self]
+
+
+_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.TIMER: frozenset({Permission.PUBLISH, Permission.STATUS}),
+    Role.COMMENTATOR: frozenset(),
+    Role.TD: frozenset({Permission.DESK, Permission.STATUS, Permission.REVIEW}),
+}
+_TITLES: dict[Role, str] = {Role.TIMER: "timer", Role.COMMENTATOR: "commentator", Role.TD: "TD"}
+
+
+def role_allows(role: Role | None, permission: Permission) -> bool:
+    """Whether a session of ``role`` may do it; no role allows everything."""
+    return role is None or role.allows(permission)
 
 
 class _Section(BaseModel):
@@ -112,7 +165,9 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    operator: str = Field(default_factory=lambda: os.environ.get("USER", "operator"))
+    operator: str = Field(default_factory=lambda: default_operator())
+    # who is at the keyboard: screens and what is allowed (None: everything, one person)
+    role: Role | None = None
     theme: str = "racetui-dark"
     bell: bool = False
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
@@ -137,6 +192,19 @@ class Config(BaseModel):
 
     def has_secrets(self) -> bool:
         return any(_secrets(self.model_dump()))
+
+
+def default_operator() -> str:
+    """The login name (``$USER``, else the account's), else ``operator``."""
+    name = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if not name:
+        import getpass
+
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            name = ""
+    return name or "operator"
 
 
 # -- the loader: pydantic-settings, used by load_config only ---------------------------------
