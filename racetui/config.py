@@ -95,7 +95,7 @@ class Role(StrEnum):
         return permission in _PERMISSIONS[self]
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         """How the header names it."""
         return _TITLES[self]
 
