@@ -10,15 +10,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from racetui.model import (
+    ClockState,
     Incident,
     IncidentKind,
+    Race,
+    RaceClock,
+    RaceKind,
     Status,
     TimingPoint,
+    Wave,
 )
 from racetui.sim import names
+from racetui.sim.config import RaceSpec
 from racetui.sim.generate.common import (
+    GUN,
     INCIDENT,
     STATUS,
+    WAVE,
     Builder,
     SimRace,
     to_ms,
@@ -278,3 +286,43 @@ def timing_points(
             )
         )
     return points
+
+
+def open_multisport_race(
+    b: Builder,
+    spec: RaceSpec,
+    number: int,
+    gun_at_ms: int,
+    *,
+    kind: RaceKind,
+    name: str,
+    segments: Sequence[tuple[str, str, int]],
+    waves: list[Wave],
+    points: list[TimingPoint],
+    conditions: tuple[float, float, bool],
+    start_mode: str,
+    sex: str | None = None,
+) -> SimRace:
+    """The race of a triathlon or relay, registered with its gun and wave starts."""
+    race_id = str(number)
+    air, water, wetsuit = conditions
+    race = Race(
+        id=race_id,
+        name=name,
+        kind=kind,
+        distance_m=float(sum(m for _, _, m in segments)),
+        waves=waves,
+        points=points,
+        clock=RaceClock(race_id=race_id, state=ClockState.PRERACE),
+        wetsuit=wetsuit,
+        air_temp=air,
+        water_temp=water,
+        external_id=str(300000 + number),
+    )
+    sim_race = SimRace(race, spec, number, start_mode, gun_at_ms, 0, name, sex)
+    b.races.append(sim_race)
+    b.happen(gun_at_ms, GUN, race_id)
+    for wave in waves:
+        if wave.offset_ms:
+            b.happen(gun_at_ms + wave.offset_ms, WAVE, race_id, wave_id=wave.id)
+    return sim_race

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import random
 
-from racetui.model import (
-    ClockState,
-    Participant,
-    Race,
-    RaceClock,
-    RaceKind,
-    RelayLeg,
-    RelayMember,
-)
+from racetui.model import Participant, RaceKind, RelayLeg, RelayMember
 from racetui.sim import names
 from racetui.sim.config import RaceSpec
-from racetui.sim.generate.common import (
-    GUN,
-    Builder,
-    SimRace,
-    pick_person,
-)
+from racetui.sim.generate.common import Builder, pick_person
 from racetui.sim.generate.multisport import (
     Ability,
     elite_ability,
     multisport_chips,
+    open_multisport_race,
     pick_entries,
     race_conditions,
     schedule_multisport,
@@ -54,22 +42,19 @@ def relay_race(b: Builder, rng: random.Random, spec: RaceSpec, number: int, gun_
     air, water, wetsuit = race_conditions(rng)
     waves = [b.wave(race_id, "Mass start", 0)]
     name = spec.name or "Elite Mixed Relay"
-    race = Race(
-        id=race_id,
-        name=name,
+    sim_race = open_multisport_race(
+        b,
+        spec,
+        number,
+        gun_at_ms,
         kind=RaceKind.RELAY,
-        distance_m=float(sum(m for _, _, m in segments)),
+        name=name,
+        segments=segments,
         waves=waves,
         points=points,
-        clock=RaceClock(race_id=race_id, state=ClockState.PRERACE),
-        wetsuit=wetsuit,
-        air_temp=air,
-        water_temp=water,
-        external_id=str(300000 + number),
+        conditions=(air, water, wetsuit),
+        start_mode="mass",
     )
-    sim_race = SimRace(race, spec, number, "mass", gun_at_ms, 0, name)
-    b.races.append(sim_race)
-    b.happen(gun_at_ms, GUN, race_id)
 
     seen: dict[str, int] = {}
     abilities: list[list[Ability]] = []

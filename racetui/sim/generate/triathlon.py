@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import random
 
-from racetui.model import (
-    ClockState,
-    Participant,
-    Race,
-    RaceClock,
-    RaceKind,
-    Wave,
-)
+from racetui.model import Participant, RaceKind, Wave
 from racetui.sim import names
 from racetui.sim.config import RaceSpec
-from racetui.sim.generate.common import (
-    GUN,
-    WAVE,
-    Builder,
-    SimRace,
-    age_category,
-    pick_person,
-)
+from racetui.sim.generate.common import Builder, age_category, pick_person
 from racetui.sim.generate.multisport import (
     age_group_ability,
     elite_ability,
     multisport_chips,
+    open_multisport_race,
     pick_entries,
     race_conditions,
     schedule_multisport,
@@ -103,25 +90,20 @@ def triathlon_race(b: Builder, rng: random.Random, spec: RaceSpec, number: int, 
         )
     else:
         name = spec.name or f"Age Group {'Sprint' if variant == 'sprint' else 'Standard'}"
-    race = Race(
-        id=race_id,
-        name=name,
+    sim_race = open_multisport_race(
+        b,
+        spec,
+        number,
+        gun_at_ms,
         kind=RaceKind.TRIATHLON,
-        distance_m=float(sum(m for _, _, m in segments)),
+        name=name,
+        segments=segments,
         waves=waves,
         points=points,
-        clock=RaceClock(race_id=race_id, state=ClockState.PRERACE),
-        wetsuit=wetsuit,
-        air_temp=air,
-        water_temp=water,
-        external_id=str(300000 + number),
+        conditions=(air, water, wetsuit),
+        start_mode=start_mode,
+        sex=sex,
     )
-    sim_race = SimRace(race, spec, number, start_mode, gun_at_ms, 0, name, sex)
-    b.races.append(sim_race)
-    b.happen(gun_at_ms, GUN, race_id)
-    for wave in waves:
-        if wave.offset_ms:
-            b.happen(gun_at_ms + wave.offset_ms, WAVE, race_id, wave_id=wave.id)
 
     bibs = [str(i + 1) for i in range(entries)]
     for i, (gender, age, country) in enumerate(people):
