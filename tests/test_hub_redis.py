@@ -117,7 +117,9 @@ async def test_a_viewer_behind_the_trimmed_stream_re_reads_the_snapshot(redis_se
     url = redis_server.url
     async with running_sim(SimConfig(races=RACES[:1], clock="manual", countdown=5, seed=9)) as sim:
         source = BBTSource(sim.base_url, name="bbt", **FAST)
-        async with task_of(run_hub([source], url, maxlen=20, snapshot_every=0.1)):
+        writers: list[RedisHubWriter] = []
+        hub = run_hub([source], url, maxlen=20, snapshot_every=0.1, started=lambda h, w: writers.append(w))
+        async with task_of(hub):
             channel = RedisChannel(url)
             replica = Replica(ReplicaPipeline())
 
@@ -141,9 +143,19 @@ async def test_a_viewer_behind_the_trimmed_stream_re_reads_the_snapshot(redis_se
                 return 0
 
             assert replica.seq is not None
+            await until(lambda: bool(writers), what="the hub's writer")
+            writer = writers[0]
             while oldest_frame() <= replica.seq + 1 and not sim.finished:
                 await sim.advance(20)
-                await asyncio.sleep(0.02)  # the hub's turn; the condition is what we wait on
+                # the hub's turn: it holds what the race did, and has written it to Redis
+                await until(
+                    lambda: (
+                        writer.hub is not None
+                        and holds_the_truth(sim, writer.hub.pipeline)
+                        and not writer.queue
+                    ),
+                    what="the hub caught up and wrote",
+                )
             assert oldest_frame() > replica.seq + 1, "the race ended before the stream was trimmed"
             gaps = replica.gaps
 

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default="racetui", help="key prefix in Redis (one per hub)")
     parser.add_argument("--no-journal", action="store_true", help="do not record received messages")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed (0: at once)")
+    parser.add_argument(
+        "--no-desk", action="store_true", help="do not take desk entries from viewers (--role td|timer)"
+    )
 
 
 def parse_source(text: str) -> tuple[str, str]:
@@ -77,6 +80,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from racetui.hub.redis import run_hub
 
+    desk = None
+    if not args.no_desk:
+        import sqlite3
+
+        from racetui.sources.desk import IncidentDesk
+
+        try:  # the hub owns the desk database: viewers with a role that may record ask it
+            desk = IncidentDesk(operator=config.operator)
+        except (OSError, sqlite3.Error) as exc:
+            print(f"racetui hub: incident desk unavailable ({exc}): viewers cannot record", file=sys.stderr)
+
     print(
         f"racetui hub: {len(sources)} source(s) → {safe_url(args.redis)} (prefix {args.prefix}); "
         f"viewers: racetui view {safe_url(args.redis)}; Ctrl+C to stop",
@@ -84,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        asyncio.run(run_hub(sources, args.redis, prefix=args.prefix))
+        asyncio.run(run_hub(sources, args.redis, prefix=args.prefix, desk=desk))
     except KeyboardInterrupt:
         pass
     finally:

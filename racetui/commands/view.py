@@ -1,8 +1,10 @@
 """``racetui view redis://host:port/db``: the dashboard as a viewer of a hub.
 
 No timing connection of its own: the viewer loads the hub's snapshot, then follows its
-stream (:mod:`racetui.hub.redis`). A viewer is read-only: desk entries and publishing are
-the hub's (the desk refuses with a reason on this screen).
+stream (:mod:`racetui.hub.redis`). A viewer is read-only by default; ``--role td`` or
+``--role timer`` lets it send desk entries to the hub, which records them in its desk
+database (:mod:`racetui.hub.redis_desk`); ``--role commentator`` (or none) refuses them on
+this screen. Publishing stays the hub's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="URL", help="the hub's Redis: redis://host:port/db")
     parser.add_argument("--prefix", default="racetui", help="the hub's key prefix in Redis")
+    parser.add_argument(
+        "--role",
+        choices=("td", "timer", "commentator"),
+        help="td or timer: send desk entries to the hub (default: read-only)",
+    )
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
 
 

@@ -108,6 +108,7 @@ class RedisHubWriter:
         self.approximate = maxlen >= 1000  # "~" trims whole nodes: exact below that
         self.snapshot_every = snapshot_every
         self.hub: Hub | None = None
+        self.desk: Any = None  # the hub's desk service (racetui.hub.redis_desk.HubDesk) or None
         self.epoch = ""
         self.queue: deque[tuple[int, bytes]] = deque()
         self.wake = asyncio.Event()
@@ -228,16 +229,27 @@ async def run_hub(
     *,
     prefix: str = "racetui",
     started: Callable[[Hub, RedisHubWriter], None] | None = None,
+    desk: Any = None,
     **options: Any,
 ) -> None:
     """Run ``sources`` into a hub whose stream is on Redis, until cancelled (``started``
-    is told the hub and its writer)."""
+    is told the hub and its writer). With ``desk`` (an
+    :class:`~racetui.sources.desk.IncidentDesk`) the hub records the desk entries viewers
+    send (:mod:`racetui.hub.redis_desk`) and applies the desk's word to its engine."""
     writer = RedisHubWriter(url, prefix=prefix, **options)
     hub = Hub(sources, writer.publish)
     writer.hub = hub
+    hub_desk = None
+    if desk is not None:
+        from racetui.hub.redis_desk import HubDesk
+
+        hub_desk = HubDesk(url, hub, desk, prefix=prefix)
+    writer.desk = hub_desk
     if started is not None:
         started(hub, writer)
     tasks = [asyncio.create_task(hub.run(), name="hub"), asyncio.create_task(writer.run(), name="redis")]
+    if hub_desk is not None:
+        tasks.append(asyncio.create_task(hub_desk.run(), name="desk requests"))
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -369,11 +381,17 @@ class RedisViewer:
     """The dashboard's handle on a hub over Redis: its sources (mirrored health) and the
     task that follows the stream into a replica (the link :class:`RemoteSource` drives)."""
 
-    def __init__(self, url: str, sources: list[HealthRec], *, prefix: str = "racetui") -> None:
+    def __init__(
+        self, url: str, sources: list[HealthRec], *, prefix: str = "racetui", desk: Any = None
+    ) -> None:
         from racetui.hub.local import RemoteSource
 
         self.url = url
         self.prefix = prefix
+        # the hub's desk as this viewer sees it (racetui.hub.redis_desk.RemoteDesk) or None
+        self.desk = desk
+        if desk is not None:
+            desk.confirmed = self.holds
         self.channel: RedisChannel | None = None
         self.replica: Replica | None = None
         self.sources = [RemoteSource(self, rec) for rec in sources] or [  # type: ignore[arg-type]
@@ -381,8 +399,13 @@ class RedisViewer:
         ]
         self.on_clock: Any = None
 
+    def holds(self, seq: int) -> bool:
+        """True once the replica has applied the hub's frame ``seq`` (or a snapshot past it)."""
+        replica = self.replica
+        return replica is not None and replica.seq is not None and replica.seq >= seq
+
     @classmethod
-    def open(cls, url: str, *, prefix: str = "racetui") -> RedisViewer:
+    def open(cls, url: str, *, prefix: str = "racetui", desk: Any = None) -> RedisViewer:
         """Read the hub's source names (one short connection) before the screen starts.
 
         ``OSError`` naming the address when Redis cannot be reached."""
@@ -390,7 +413,7 @@ class RedisViewer:
             sources = asyncio.run(read_sources(url, prefix=prefix))
         except (RedisError, OSError) as exc:
             raise OSError(f"cannot reach Redis at {_where(url)}: {scrub(str(exc))}") from None
-        return cls(url, sources, prefix=prefix)
+        return cls(url, sources, prefix=prefix, desk=desk)
 
     def pipeline(self) -> ReplicaPipeline:
         return ReplicaPipeline()
@@ -410,9 +433,15 @@ class RedisViewer:
 
         self.replica = Replica(pipeline, on_health=on_health, on_clock=on_clock)
         self.channel = RedisChannel(self.url, prefix=self.prefix)
+        desk_task = None if self.desk is None else asyncio.create_task(self.desk.run(), name="desk state")
         try:
             await follow(self.channel, self.replica)
         finally:
+            if desk_task is not None:
+                desk_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await desk_task
+                await self.desk.close()
             await self.channel.close()
 
     def progress(self) -> str | None:

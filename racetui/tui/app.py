@@ -378,6 +378,9 @@ class RaceApp(App[None]):
     def _record_desk_entry(self, message: RecordDeskEntry) -> None:
         """Record what the official confirmed; the desk's refusal goes back to the form."""
         request = message.request
+        if getattr(self.desk, "remote", False):  # a viewer: the hub records (hub/redis_desk.py)
+            self.run_worker(self._send_desk_entry(message), group="desk", exit_on_error=False)
+            return
         try:
             actions = record_request(self, request)
         except DeskError as exc:
@@ -388,6 +391,40 @@ class RaceApp(App[None]):
             return
         self.notify(
             f"#{request.bib}: {message.text} (desk #{actions[-1].id})", title="⌂ Recorded", markup=False
+        )
+        if message.reply_to is not None:
+            message.reply_to.post_message(DeskEntryRecorded(request, actions))
+
+    async def _send_desk_entry(self, message: RecordDeskEntry) -> None:
+        """A viewer's entry: sent to the hub, pending until the hub's frame carries it."""
+        request = message.request
+        desk: Any = self.desk
+        refusal = desk.refusal()
+        if refusal is None:
+            self.notify(f"#{request.bib}: {message.text} — pending at the hub", title="⌂ Sent", markup=False)
+        body = {
+            "race_id": request.race_id,
+            "bib": request.bib,
+            "action": request.action.value,
+            "seconds": request.seconds,
+            "infringement": request.infringement,
+            "reason": request.reason,
+            "target": request.target,
+            "adopt": request.adopt,
+        }
+        try:
+            actions = await desk.submit(body)
+        except DeskError as exc:
+            if message.reply_to is not None:
+                message.reply_to.post_message(DeskEntryRejected(request, str(exc)))
+            else:
+                self.notify(str(exc), title="⌂ Incident desk", severity="error", markup=False)
+            return
+        self.tick()
+        self.notify(
+            f"#{request.bib}: {message.text} (hub desk #{actions[-1].id if actions else '?'})",
+            title="⌂ Recorded",
+            markup=False,
         )
         if message.reply_to is not None:
             message.reply_to.post_message(DeskEntryRecorded(request, actions))

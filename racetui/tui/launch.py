@@ -184,27 +184,41 @@ def run_dashboard(
 
 
 def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", command: str = "view") -> int:
-    """The dashboard on a hub's Redis stream: a replica, no source, no desk, no publishing
-    (read-only: decisions are recorded at the hub)."""
+    """The dashboard on a hub's Redis stream: a replica, no source, no publishing. The desk
+    is the hub's: with ``--role td|timer`` entries go to the hub, which records them;
+    otherwise the desk screens show what it says and refuse entries here."""
     try:
         config = load_config(getattr(args, "config", None))
     except ConfigError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
     from racetui.hub.redis import RedisViewer
+    from racetui.hub.redis_desk import RemoteDesk
     from racetui.util.secrets import safe_url
 
+    role = getattr(args, "role", None)
+    desk = RemoteDesk(url, prefix=prefix, operator=config.operator, role=role)
     try:
-        link = RedisViewer.open(url, prefix=prefix)
+        link = RedisViewer.open(url, prefix=prefix, desk=desk)
     except OSError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
     from racetui.tui.app import RaceApp
 
-    app = RaceApp(link.pipeline(), list(link.sources), config=config, theme=getattr(args, "theme", None))
-    app.desk = None  # read-only viewer
+    app = RaceApp(
+        link.pipeline(),
+        list(link.sources),
+        config=config,
+        theme=getattr(args, "theme", None),
+        desk=desk,  # type: ignore[arg-type]  # the hub's desk, read like a local one
+    )
     app.notices += config.warnings
-    app.notices.append(f"viewer of the hub at {safe_url(url)}: read-only (desk and publishing are the hub's)")
+    if desk.allowed:
+        app.notices.append(f"viewer of the hub at {safe_url(url)}: desk entries go to the hub ({role})")
+    else:
+        app.notices.append(
+            f"viewer of the hub at {safe_url(url)}: read-only (desk and publishing are the hub's)"
+        )
     from racetui.config import data_dir
     from racetui.util.logs import dashboard_logging
 
