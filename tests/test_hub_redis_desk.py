@@ -188,17 +188,59 @@ async def test_a_request_sent_while_the_hub_is_down_is_recorded_when_it_starts(
             await stop(hub_task)
 
 
-async def test_the_dashboard_of_a_td_viewer_records_through_the_hub_and_a_commentator_is_refused(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
-    """Keys on a viewer's dashboard, as a TD drives them: the entry is pending, then the
-    hub's frame shows it; a commentator's dashboard refuses with the reason."""
+async def press_dns_on_a_viewer(url: str, db: Path, role: str, operator: str) -> None:
+    """One viewer's dashboard: open an athlete, S (DNS), confirm; check what happened."""
     from racetui.config import Config
     from racetui.tui.app import RaceApp
     from racetui.tui.screens.athlete import AthleteScreen
     from racetui.tui.screens.desk import ConfirmDeskEntry
     from tests.support import async_wait_until
 
+    link, desk, pipeline = viewer(url, role, operator)
+    app = RaceApp(
+        pipeline,
+        list(link.sources),
+        config=Config(operator=operator),
+        desk=desk,  # type: ignore[arg-type]
+        tick=0.25,
+        tracker_budget=None,
+        strict=True,
+    )
+
+    def said(text: str) -> bool:
+        return any(text in n.message for n in app._notifications)
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await async_wait_until(lambda: athletes(pipeline) == 30, what="the viewer synced")
+        race_id = next(iter(pipeline.engine.races))
+        bib = sorted(pipeline.engine.races[race_id].entries)[2]
+        app.tick()
+        app.open_athlete((race_id, bib))
+        await pilot.pause()
+        assert isinstance(app.screen, AthleteScreen)
+        await pilot.press("S")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDeskEntry)
+        await pilot.press("enter")
+        if role == "td":
+            await async_wait_until(
+                lambda: pipeline.engine.races[race_id].entries[bib].status is Status.DNS,
+                what="DNS on the viewer",
+            )
+            assert said("pending at the hub")
+            await async_wait_until(lambda: said("hub desk #1"), what="recorded")
+            assert rows(db) == [(operator, race_id, bib, "dns", None)]
+        else:
+            await async_wait_until(lambda: said("read-only viewer"), what="the refusal")
+            assert len(rows(db)) == 1  # the TD's entry only
+        await pilot.press("q")
+
+
+async def test_the_dashboard_of_a_td_viewer_records_through_the_hub_and_a_commentator_is_refused(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Keys on a viewer's dashboard, as a TD drives them: the entry is pending, then the
+    hub's frame shows it; a commentator's dashboard refuses with the reason."""
     url = redis_server.url
     db = tmp_path / "hub-incidents.sqlite3"
     async with running_sim(SimConfig(races=RACES, clock="manual", countdown=5, seed=6)) as sim:
@@ -211,47 +253,7 @@ async def test_the_dashboard_of_a_td_viewer_records_through_the_hub_and_a_commen
             )
         )
         try:
-            for role, operator in (("td", "TD Jane"), ("commentator", "Cam")):
-                link, desk, pipeline = viewer(url, role, operator)
-                app = RaceApp(
-                    pipeline,
-                    list(link.sources),
-                    config=Config(operator=operator),
-                    desk=desk,  # type: ignore[arg-type]
-                    tick=0.25,
-                    tracker_budget=None,
-                    strict=True,
-                )
-                async with app.run_test(size=(120, 36)) as pilot:
-                    await async_wait_until(lambda: athletes(pipeline) == 30, what="the viewer synced")
-                    race_id = next(iter(pipeline.engine.races))
-                    bib = sorted(pipeline.engine.races[race_id].entries)[2]
-                    app.tick()
-                    app.open_athlete((race_id, bib))
-                    await pilot.pause()
-                    assert isinstance(app.screen, AthleteScreen)
-                    await pilot.press("S")
-                    await pilot.pause()
-                    assert isinstance(app.screen, ConfirmDeskEntry)
-                    await pilot.press("enter")
-                    if role == "td":
-                        await async_wait_until(
-                            lambda: pipeline.engine.races[race_id].entries[bib].status is Status.DNS,
-                            what="DNS on the viewer",
-                        )
-                        messages = [n.message for n in app._notifications]
-                        assert any("pending at the hub" in m for m in messages), messages
-                        await async_wait_until(
-                            lambda: any("hub desk #1" in n.message for n in app._notifications),
-                            what="recorded",
-                        )
-                        assert rows(db) == [("TD Jane", race_id, bib, "dns", None)]
-                    else:
-                        await async_wait_until(
-                            lambda: any("read-only viewer" in n.message for n in app._notifications),
-                            what="the refusal",
-                        )
-                        assert len(rows(db)) == 1
-                    await pilot.press("q")
+            await press_dns_on_a_viewer(url, db, "td", "TD Jane")
+            await press_dns_on_a_viewer(url, db, "commentator", "Cam")
         finally:
             await stop(hub_task)
