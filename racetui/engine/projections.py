@@ -1,0 +1,704 @@
+"""Projections: when each athlete still on course is expected at every later timing point.
+
+The engine's read side for the future, as :mod:`racetui.engine.standings` is for the past.
+Pure: no clocks, no I/O; a caller that needs "now" passes ``now_ms``, the race time since
+the gun (the base of :attr:`~racetui.model.Passing.time_ms`).
+
+How a projection is made (the field teaches the course, the athlete's splits scale it):
+
+* **The field's segment times.** For every segment (the start to the first point, then
+  point to point) a reference time: the median, over the athletes who covered it, of their
+  segment time divided by their own relative speed before it. Dividing by the athlete's
+  speed means the first few (fast) athletes through a point do not make the segment look
+  short for everyone behind them. Medians come from a sample of at most
+  :data:`SAMPLE` athletes and are recomputed only when the field's data grew by
+  :data:`REFRESH_GROWTH` (or a point saw its first athletes), so a 50,000-athlete field
+  costs a few milliseconds per UI tick, not a second.
+* **Segments nobody has covered yet** take the pace per metre of earlier segments of the
+  same discipline times their length; a discipline not yet seen (the run, while the leaders
+  are on the bike) takes a typical speed for it (:data:`TYPICAL_SPEED_MPS`), scaled by how
+  the field compares with typical speeds on the segments it has covered.
+* **Disciplines** come from the timing points' names (swim, transition, bike, run; relay
+  points per leg); a road race is one discipline. An athlete's relative speed in a
+  discipline is their own time over the field's reference over the segments of that
+  discipline they covered, recent segments counting more (a fade shows); in a discipline
+  they have not started, their speed over everything so far.
+* **Before the first split**: the start list carries no estimated time (a
+  :class:`~racetui.model.Participant` has none), so the median relative speed of the
+  athlete's category (basis ``"category pace"``) when at least three of it are on course,
+  else of their wave (``"wave pace"``), else the field's (``"field pace"``).
+* **Uncertainty** (``spread_ms``, ±): per segment, the spread of how far the field's
+  actual segment times fell from what their own earlier pace said (1.4826 × the median
+  absolute relative deviation: one standard deviation for a normal spread), summed over
+  the segments still to cover, half as if independent and half as if one pace change ran
+  through all of them. About two in three arrivals fall inside it (``benchmarks/
+  bench_projections.py`` measures that).
+
+:func:`project` is one athlete at every later point; :func:`arrivals`, who is expected at
+one point within a window (conditioned on now: someone not yet at their next point is not
+projected into the past); :func:`projected_finish_order`; :func:`on_course` (started, on
+course, finished, not started) and :func:`not_through` (who is still to pass a point, with
+their running time since their own start).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from racetui.engine.standings import Entry, RaceStandings
+from racetui.model.race import Status, TimingPoint
+
+__all__ = [
+    "SAMPLE",
+    "TYPICAL_SPEED_MPS",
+    "Arrival",
+    "NotThrough",
+    "OnCourse",
+    "Projection",
+    "arrivals",
+    "discipline",
+    "not_through",
+    "on_course",
+    "project",
+    "projected_finish_order",
+]
+
+SAMPLE = 1_500  # athletes the field's segment medians are taken from
+REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
+BUDGET = 6_000  # athletes re-projected per read after new medians (the rest keep the old)
+MIN_SAMPLES = 3  # athletes a segment median needs before it counts as measured
+DECAY = 0.6  # weight of a segment one step older in an athlete's relative speed
+DEFAULT_SPREAD = 0.05  # relative spread of a segment no one has covered yet
+OVERDUE_MIN_MS = 120_000  # an athlete overdue by more than this and 3 spreads leaves Coming
+
+# Typical speeds (m/s) for a discipline the field has not reached yet; only their ratios
+# to one another matter (they are scaled by the field's own pace where it has one).
+TYPICAL_SPEED_MPS = {"swim": 1.1, "bike": 9.5, "run": 3.7, "course": 3.7}
+TYPICAL_TRANSITION_MS = {"t1": 75_000, "t2": 50_000, "transition": 60_000}
+
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def discipline(point: TimingPoint, previous: str | None = None) -> str:
+    """The discipline of the segment that ends at ``point``, from its name: ``swim``,
+    ``t1``/``t2`` (``transition``), ``bike``, ``run``; a name without one (``Finish``)
+    continues ``previous`` (not a transition: after T2 the run); else ``course`` (a road race)."""
+    words = set(_WORDS.findall(point.name.casefold()))
+    if words & {"swim", "swimming"}:
+        return "swim"
+    if words & {"t1", "t2", "transition", "trans"}:
+        if "t1" in words or ("1" in words and "leg" not in words):
+            return "t1"
+        if "t2" in words or "2" in words:
+            return "t2"
+        return "transition"
+    if words & {"bike", "cycle", "cycling", "ride"}:
+        return "bike"
+    if words & {"run", "running"}:
+        return "run"
+    if previous in (None, "course"):
+        return "course"
+    if previous in ("t1", "transition"):
+        return "bike"
+    if previous == "t2":
+        return "run"
+    return previous
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """When one athlete is expected at one timing point.
+
+    ``at_ms`` is the projected chip time there (since the athlete's own wave start: the
+    base of :class:`~racetui.engine.standings.Athlete` ``times``), ``gun_ms`` the same as
+    race time since the gun; ``spread_ms`` the uncertainty, ± (it grows with the distance
+    still to cover); ``basis`` what it rests on: ``"splits"`` (the athlete's own),
+    ``"category pace"``, ``"wave pace"`` or ``"field pace"`` (before their first split)."""
+
+    bib: str
+    point_index: int
+    at_ms: int
+    spread_ms: int
+    basis: str
+    gun_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One athlete expected at a point: ``eta_ms`` from now (0: due now), ``place`` the
+    place they would take there (among those through it and those due before them),
+    ``current_place`` their place at ``current_point`` (their latest point; None before
+    their first split or without a place), ``overdue_ms`` how far past the plain projection
+    they already are (their next point not reached yet)."""
+
+    bib: str
+    name: str
+    projection: Projection
+    eta_ms: int
+    place: int
+    current_place: int | None
+    current_point: int
+    overdue_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OnCourse:
+    """One race at ``now``: ``started`` (their wave's gun has gone, or a passing seen;
+    not DNS), of them ``on_course`` (racing, not finished), ``finished`` and ``out`` (DNF,
+    DSQ, LAP, NC); ``not_started`` (their wave still to go), ``dns``."""
+
+    athletes: int
+    started: int
+    on_course: int
+    finished: int
+    out: int
+    not_started: int
+    dns: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotThrough:
+    """An athlete on course still to pass a point: ``running_ms`` since their own start,
+    ``last_point`` (-1: none yet) and the chip time there, the projection at the point
+    (conditioned on now), ``overdue`` when later than the projection by more than its spread."""
+
+    bib: str
+    name: str
+    running_ms: int
+    last_point: int
+    last_ms: int | None
+    projection: Projection | None
+    eta_ms: int | None
+    overdue: bool
+
+
+# ------------------------------------------------------------------ the field's reference
+@dataclass(slots=True)
+class _Refs:
+    """The field's reference segment times, per segment index (segment k ends at point k)."""
+
+    version: int
+    disc: tuple[int, ...]  # discipline index per segment
+    ref: tuple[float, ...]  # reference segment time (ms) for a relative speed of 1
+    sigma: tuple[float, ...]  # relative spread per segment
+    groups: dict[tuple[str, str], float]  # ("category"|"wave", name) -> median relative speed
+    field_speed: float
+    passings: int
+    measured: tuple[bool, ...]
+
+
+@dataclass(slots=True)
+class _Speed:
+    """An athlete's relative speed while walking their splits: per discipline, decayed."""
+
+    own: list[float]
+    ref: list[float]
+    total_own: float = 0.0
+    total_ref: float = 0.0
+
+    @classmethod
+    def new(cls, disciplines: int) -> _Speed:
+        return cls([0.0] * disciplines, [0.0] * disciplines)
+
+    def add(self, disc: int | None, own: float, ref: float) -> None:
+        self.total_own += own
+        self.total_ref += ref
+        if disc is not None:
+            self.own[disc] = self.own[disc] * DECAY + own
+            self.ref[disc] = self.ref[disc] * DECAY + ref
+
+    def overall(self) -> float | None:
+        return self.total_own / self.total_ref if self.total_ref > 0 else None
+
+    def of(self, disc: int) -> float | None:
+        if self.ref[disc] > 0:
+            return self.own[disc] / self.ref[disc]
+        return self.overall()
+
+
+def _median(values: list[float]) -> float:
+    values.sort()
+    n = len(values)
+    mid = n // 2
+    return values[mid] if n % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _segments(points: Sequence[TimingPoint]) -> tuple[list[int], list[str], list[float | None]]:
+    """Discipline index per segment, the discipline keys, and each segment's length (m)."""
+    keys: list[str] = []
+    disc: list[int] = []
+    previous: str | None = None
+    lengths: list[float | None] = []
+    before = 0.0
+    for point in points:
+        name = discipline(point, previous)
+        previous = name
+        key = f"{point.leg}:{name}" if point.leg is not None else name
+        if key not in keys:
+            keys.append(key)
+        disc.append(keys.index(key))
+        if point.distance_m is None:
+            lengths.append(None)
+        else:
+            lengths.append(max(0.0, point.distance_m - before))
+            before = point.distance_m
+    return disc, keys, lengths
+
+
+def _base(key: str) -> str:
+    return key.split(":", 1)[-1]
+
+
+def _estimate(
+    k: int,
+    disc: list[int],
+    keys: list[str],
+    lengths: list[float | None],
+    ref: list[float],
+    known: list[bool],
+) -> float:
+    """A reference time for a segment without enough athletes through it."""
+    length = lengths[k]
+    kind = _base(keys[disc[k]])
+    same = [j for j in range(len(ref)) if known[j] and disc[j] == disc[k]]
+    if length is not None and length > 0:
+        metres = sum(lengths[j] or 0.0 for j in same)
+        if metres > 0:
+            return length * sum(ref[j] for j in same) / metres
+        # the field's pace against typical speeds, where it has covered any distance
+        ratios = [
+            ref[j] / (1000.0 * (lengths[j] or 0.0) / TYPICAL_SPEED_MPS.get(_base(keys[disc[j]]), 3.7))
+            for j in range(len(ref))
+            if known[j] and (lengths[j] or 0.0) > 0
+        ]
+        scale = _median(ratios) if ratios else 1.0
+        return 1000.0 * length / TYPICAL_SPEED_MPS.get(kind, 3.7) * scale
+    if length == 0.0 or kind in TYPICAL_TRANSITION_MS:
+        if same:
+            return sum(ref[j] for j in same) / len(same)
+        return float(TYPICAL_TRANSITION_MS.get(kind, 60_000))
+    measured = [ref[j] for j in range(len(ref)) if known[j]]
+    return sum(measured) / len(measured) if measured else 600_000.0
+
+
+def _build_refs(standings: RaceStandings, version: int, passings: int) -> _Refs:
+    points = standings.points
+    disc, keys, lengths = _segments(points)
+    n = len(points)
+    entries = [e for e in standings._entries.values() if e.last >= 0]
+    step = max(1, len(entries) // SAMPLE)
+    sample = entries[::step]
+    speeds = [_Speed.new(len(keys)) for _ in sample]
+    previous: list[tuple[int, int]] = [(-1, 0) for _ in sample]  # (point index, chip) of the last time
+    ref = [0.0] * n
+    sigma = [DEFAULT_SPREAD] * n
+    known = [False] * n
+    for k in range(n):
+        ratios: list[float] = []
+        pairs: list[tuple[int, float, float | None]] = []
+        for i, entry in enumerate(sample):
+            chip = entry.times[k] if k < len(entry.times) else None
+            if chip is None:
+                continue
+            at, before = previous[i]
+            own = float(chip - before)
+            if at == k - 1 and own > 0:
+                speed = speeds[i].of(disc[k]) if at >= 0 else None
+                ratios.append(own / speed if speed else own)
+                pairs.append((i, own, speed))
+        if len(ratios) >= MIN_SAMPLES:
+            ref[k] = max(1.0, _median(ratios))
+            known[k] = True
+            devs = [abs(own / (ref[k] * speed) - 1.0) for _, own, speed in pairs if speed]
+            if len(devs) >= MIN_SAMPLES:
+                sigma[k] = max(0.002, 1.4826 * _median(devs))
+        else:
+            ref[k] = _estimate(k, disc, keys, lengths, ref, known)
+        for i, entry in enumerate(sample):
+            chip = entry.times[k] if k < len(entry.times) else None
+            if chip is None:
+                continue
+            at, before = previous[i]
+            own = float(chip - before)
+            span = ref[k] if at == k - 1 else sum(ref[at + 1 : k + 1])
+            same = all(disc[j] == disc[k] for j in range(at + 1, k + 1))
+            if own > 0 and span > 0:
+                speeds[i].add(disc[k] if same else None, own, span)
+            previous[i] = (k, chip)
+    measured_sigma = [sigma[k] for k in range(n) if known[k] and sigma[k] != DEFAULT_SPREAD]
+    if measured_sigma:
+        fallback = _median(list(measured_sigma))
+        sigma = [s if known[k] else fallback for k, s in enumerate(sigma)]
+    by_group: dict[tuple[str, str], list[float]] = {}
+    overall: list[float] = []
+    for i, entry in enumerate(sample):
+        speed = speeds[i].overall()
+        if speed is None:
+            continue
+        overall.append(speed)
+        participant = entry.participant
+        if participant is not None and participant.category:
+            by_group.setdefault(("category", participant.category), []).append(speed)
+        if participant is not None and participant.wave_id:
+            by_group.setdefault(("wave", participant.wave_id), []).append(speed)
+    groups = {key: _median(values) for key, values in by_group.items() if len(values) >= MIN_SAMPLES}
+    return _Refs(
+        version=version,
+        disc=tuple(disc),
+        ref=tuple(ref),
+        sigma=tuple(sigma),
+        groups=groups,
+        field_speed=_median(overall) if overall else 1.0,
+        passings=passings,
+        measured=tuple(known),
+    )
+
+
+# --------------------------------------------------------------- one athlete's projection
+@dataclass(slots=True)
+class _Plan:
+    """One athlete's projected chip times (None where passed or not projected) and spreads."""
+
+    times: tuple[int | None, ...]  # the entry's times this was made from (identity)
+    status: Status
+    offset: int
+    version: int
+    at: tuple[int | None, ...]
+    spread: tuple[int, ...]
+    basis: str
+
+
+def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
+    times = entry.times
+    n = len(refs.ref)
+    empty = _Plan(times, entry.status, entry.offset_ms, refs.version, (None,) * n, (0,) * n, "")
+    if entry.status is not Status.OK or entry.last >= n - 1 or len(times) != n:
+        return empty
+    ref, disc = refs.ref, refs.disc
+    speed = _Speed.new(disciplines)
+    at, before = -1, 0
+    for k in range(entry.last + 1):
+        chip = times[k]
+        if chip is None:
+            continue
+        own = float(chip - before)
+        span = ref[k] if at == k - 1 else sum(ref[at + 1 : k + 1])
+        same = at == k - 1 or all(disc[j] == disc[k] for j in range(at + 1, k + 1))
+        if own > 0 and span > 0:
+            speed.add(disc[k] if same else None, own, span)
+        at, before = k, chip
+    overall = speed.overall()
+    basis = "splits"
+    if overall is None:
+        participant = entry.participant
+        group = None
+        if participant is not None and participant.category:
+            group = refs.groups.get(("category", participant.category))
+            basis = "category pace"
+        if group is None and participant is not None and participant.wave_id:
+            group = refs.groups.get(("wave", participant.wave_id))
+            basis = "wave pace"
+        if group is None:
+            group, basis = refs.field_speed, "field pace"
+        overall = group
+    projected: list[int | None] = [None] * n
+    spreads = [0] * n
+    cum = float(before)
+    linear = square = 0.0
+    for k in range(entry.last + 1, n):
+        if times[k] is not None:  # passed a later point out of order: nothing to project
+            break
+        relative = speed.of(disc[k]) if basis == "splits" else overall
+        segment = ref[k] * (relative or overall)
+        cum += segment
+        deviation = refs.sigma[k] * segment
+        linear += deviation
+        square += deviation * deviation
+        projected[k] = int(cum + 0.5)
+        spreads[k] = int(0.5 * linear + 0.5 * math.sqrt(square) + 0.5)
+    return _Plan(times, entry.status, entry.offset_ms, refs.version, tuple(projected), tuple(spreads), basis)
+
+
+# ------------------------------------------------------------------------ the cache
+@dataclass(slots=True)
+class _Cache:
+    refs: _Refs | None = None
+    disciplines: int = 0
+    points: tuple[str, ...] = ()
+    plans: dict[str, _Plan] = field(default_factory=dict)
+    mutations: int = -1
+    stale: list[str] = field(default_factory=list)  # bibs whose plan predates the medians
+    # per point index: ranking time of every athlete projected there, for projected places
+    pending: dict[int, tuple[SortedList, dict[str, tuple[int, str]], bool]] = field(default_factory=dict)
+    version: int = 0
+
+
+_CACHES: weakref.WeakKeyDictionary[RaceStandings, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _passings(standings: RaceStandings) -> tuple[int, tuple[bool, ...]]:
+    counts = tuple(len(at) for at in standings._at_point)
+    return sum(counts), tuple(c >= MIN_SAMPLES for c in counts)
+
+
+def _cache(standings: RaceStandings) -> _Cache:
+    """The projections of ``standings``, brought up to date with what it holds now."""
+    standings._fresh()
+    cache = _CACHES.get(standings)
+    if cache is None:
+        cache = _CACHES[standings] = _Cache()
+    point_ids = tuple(p.id for p in standings.points)
+    total, reached = _passings(standings)
+    refs = cache.refs
+    if (
+        refs is None
+        or cache.points != point_ids
+        or total > refs.passings * (1 + REFRESH_GROWTH) + MIN_SAMPLES
+        or total < refs.passings
+        or any(r and not m for r, m in zip(reached, refs.measured, strict=False))
+    ):
+        cold = refs is None or cache.points != point_ids
+        cache.version += 1
+        cache.refs = refs = _build_refs(standings, cache.version, total)
+        cache.disciplines = len(_segments(standings.points)[1])
+        if cold:
+            cache.plans.clear()
+            cache.pending.clear()
+        cache.points = point_ids
+        cache.stale = list(cache.plans)
+        cache.mutations = -1
+    entries = standings._entries
+    if cache.mutations != standings._mutations:
+        plans = cache.plans
+        for bib in [bib for bib in plans if bib not in entries]:
+            _set_plan(cache, bib, None)
+        for bib, entry in entries.items():
+            plan = plans.get(bib)
+            if (
+                plan is None
+                or plan.times is not entry.times
+                or plan.status is not entry.status
+                or plan.offset != entry.offset_ms
+            ):
+                _set_plan(cache, bib, _plan(entry, refs, cache.disciplines))
+        cache.mutations = standings._mutations
+    if cache.stale:
+        # new medians: re-project a share of the field per read, the rest keep theirs
+        todo, cache.stale = cache.stale[:BUDGET], cache.stale[BUDGET:]
+        for bib in todo:
+            held = entries.get(bib)
+            plan = cache.plans.get(bib)
+            if held is not None and plan is not None and plan.version != refs.version:
+                _set_plan(cache, bib, _plan(held, refs, cache.disciplines))
+    return cache
+
+
+def _rank_time(standings: RaceStandings, plan: _Plan, index: int) -> int | None:
+    chip = plan.at[index] if index < len(plan.at) else None
+    if chip is None:
+        return None
+    return chip + plan.offset if standings.by_gun else chip
+
+
+def _set_plan(cache: _Cache, bib: str, plan: _Plan | None) -> None:
+    cache.plans.pop(bib, None)
+    for index, (ordered, keys, by_gun) in cache.pending.items():
+        key = keys.pop(bib, None)
+        if key is not None:
+            ordered.remove(key)
+        at = plan.at[index] if plan is not None and index < len(plan.at) else None
+        if plan is not None and at is not None:
+            new = (at + plan.offset if by_gun else at, bib)
+            keys[bib] = new
+            ordered.add(new)
+    if plan is not None:
+        cache.plans[bib] = plan
+
+
+def _pending(standings: RaceStandings, cache: _Cache, index: int) -> SortedList:
+    """Ranking times of everyone projected at point ``index`` (built on first use)."""
+    found = cache.pending.get(index)
+    if found is None:
+        keys: dict[str, tuple[int, str]] = {}
+        for bib, plan in cache.plans.items():
+            time = _rank_time(standings, plan, index)
+            if time is not None:
+                keys[bib] = (time, bib)
+        found = cache.pending[index] = (SortedList(keys.values()), keys, standings.by_gun)
+    return found[0]
+
+
+def _projection(bib: str, plan: _Plan, index: int, delay: int = 0) -> Projection | None:
+    at = plan.at[index] if 0 <= index < len(plan.at) else None
+    if at is None:
+        return None
+    at += delay
+    return Projection(bib, index, at, plan.spread[index], plan.basis, at + plan.offset)
+
+
+# ------------------------------------------------------------------------------- reads
+def project(standings: RaceStandings, bib: str) -> list[Projection]:
+    """``bib`` at every later timing point, in course order; [] when not racing (DNF,
+    DSQ, DNS...), finished, or unknown. Not conditioned on now: see :func:`arrivals`."""
+    plan = _cache(standings).plans.get(bib)
+    if plan is None:
+        return []
+    out = []
+    for index in range(len(plan.at)):
+        projection = _projection(bib, plan, index)
+        if projection is not None:
+            out.append(projection)
+    return out
+
+
+def _next(plan: _Plan) -> int | None:
+    return next((k for k, at in enumerate(plan.at) if at is not None), None)
+
+
+def _delay(plan: _Plan, now_ms: int) -> int:
+    """How far past their projection at their next point an athlete already is (they are
+    not there yet at ``now_ms``): every later projection moves by that much."""
+    first = _next(plan)
+    if first is None:
+        return 0
+    at = plan.at[first]
+    assert at is not None
+    return max(0, now_ms - (at + plan.offset))
+
+
+def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms: int) -> list[Arrival]:
+    """The athletes expected at point ``point_index`` from ``now_ms`` (race time since the
+    gun) to ``within_ms`` after it, soonest first (then by bib order).
+
+    An athlete already past their projection at their next point is projected from now
+    (``overdue_ms``); one overdue by more than three spreads and :data:`OVERDUE_MIN_MS`
+    leaves the list (they show in :func:`not_through`)."""
+    if not 0 <= point_index < len(standings.points):
+        return []
+    cache = _cache(standings)
+    ordered = _pending(standings, cache, point_index)
+    passed = standings._at_point[point_index]
+    end = now_ms + max(0, within_ms)
+    found: list[tuple[int, int, str, Projection, int]] = []
+    entries = standings._entries
+    for bib, plan in cache.plans.items():
+        at = plan.at[point_index]
+        if at is None:
+            continue
+        plain = at + plan.offset
+        if plain > end:
+            continue
+        delay = _delay(plan, now_ms)
+        first = _next(plan)
+        if first is not None and delay > max(OVERDUE_MIN_MS, 3 * plan.spread[first]):
+            continue
+        gun = plain + delay
+        if gun < now_ms or gun > end:
+            continue
+        projection = _projection(bib, plan, point_index, delay)
+        assert projection is not None
+        found.append((gun, entries[bib].number if bib in entries else 0, bib, projection, delay))
+    found.sort(key=lambda item: (item[0], item[1], item[2]))
+    out = []
+    for gun, _, bib, projection, delay in found:
+        entry = entries[bib]
+        time = projection.gun_ms if standings.by_gun else projection.at_ms
+        place = int(passed.bisect_left((time,))) + int(ordered.bisect_left((time,))) + 1
+        current = standings.placing(bib, entry.last) if entry.last >= 0 else None
+        out.append(Arrival(bib, entry.name(), projection, gun - now_ms, place, current, entry.last, delay))
+    return out
+
+
+def projected_finish_order(standings: RaceStandings) -> list[str]:
+    """Every athlete racing or finished, by finish time: actual where they finished,
+    projected where still on course (gun or chip as the race ranks); DNF, DSQ, DNS and
+    those with nothing to project from are left out."""
+    cache = _cache(standings)
+    points = standings.points
+    if not points:
+        return []
+    finish = next((i for i, p in enumerate(points) if p.is_finish), len(points) - 1)
+    keyed: list[tuple[int, int, str]] = []
+    for bib, entry in standings._entries.items():
+        chip = entry.times[finish] if finish < len(entry.times) else None
+        if chip is not None and entry.status in (Status.OK, Status.LAP, Status.NC):
+            keyed.append((chip + entry.offset_ms if standings.by_gun else chip, entry.number, bib))
+            continue
+        plan = cache.plans.get(bib)
+        if plan is None or entry.status is not Status.OK:
+            continue
+        time = _rank_time(standings, plan, finish)
+        if time is not None:
+            keyed.append((time, entry.number, bib))
+    keyed.sort()
+    return [bib for _, _, bib in keyed]
+
+
+def _finish(standings: RaceStandings) -> int:
+    points = standings.points
+    return next((i for i, p in enumerate(points) if p.is_finish), len(points) - 1)
+
+
+def on_course(standings: RaceStandings, now_ms: int) -> OnCourse:
+    """Counts of the race at ``now_ms`` (race time since the gun): see :class:`OnCourse`."""
+    standings._fresh()
+    finish = _finish(standings)
+    started = on = finished = out = not_started = dns = 0
+    for entry in standings._entries.values():
+        if entry.status is Status.DNS:
+            dns += 1
+            continue
+        if entry.last < 0 and (now_ms < entry.offset_ms or not standings.points):
+            not_started += 1
+            continue
+        started += 1
+        done = 0 <= finish < len(entry.times) and entry.times[finish] is not None
+        if done and entry.status is not Status.DSQ:
+            finished += 1
+        elif entry.status is Status.OK:
+            on += 1
+        else:
+            out += 1
+    return OnCourse(len(standings._entries), started, on, finished, out, not_started, dns)
+
+
+def not_through(standings: RaceStandings, point_index: int, now_ms: int) -> list[NotThrough]:
+    """Athletes racing and started (their wave has gone) who have not passed point
+    ``point_index`` yet, soonest expected first (the overdue ones at the top, those
+    without a projection last), each with their running time since their own start."""
+    if not 0 <= point_index < len(standings.points):
+        return []
+    cache = _cache(standings)
+    rows: list[tuple[tuple[int, int, int], NotThrough]] = []
+    for bib, entry in standings._entries.items():
+        if entry.status is not Status.OK or now_ms < entry.offset_ms:
+            continue
+        if point_index < len(entry.times) and entry.times[point_index] is not None:
+            continue
+        if entry.last > point_index:  # passed later points: a missed read here, not still to come
+            continue
+        plan = cache.plans.get(bib)
+        projection = None
+        eta = None
+        overdue = False
+        if plan is not None:
+            delay = _delay(plan, now_ms)
+            projection = _projection(bib, plan, point_index, delay)
+            if projection is not None:
+                eta = projection.gun_ms - now_ms
+                first = _next(plan)
+                overdue = first is not None and delay > max(30_000, plan.spread[first])
+        last_ms = entry.times[entry.last] if entry.last >= 0 else None
+        row = NotThrough(
+            bib, entry.name(), now_ms - entry.offset_ms, entry.last, last_ms, projection, eta, overdue
+        )
+        rank = (0 if overdue else 1 if eta is not None else 2, eta if eta is not None else 0, entry.number)
+        rows.append((rank, row))
+    rows.sort(key=lambda item: item[0])
+    return [row for _, row in rows]
