@@ -36,15 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, SecretStr, ValidationError
 
 from racetui.util.secrets import register
 
 __all__ = [
     "Config",
     "ConfigError",
+    "DeskConfig",
     "OpenTrackConfig",
     "Permission",
+    "RaceDeskConfig",
     "Role",
     "SourcesConfig",
     "StartListConfig",
@@ -160,6 +162,34 @@ class StartListConfig(_Section):
     chronotrack_password: SecretStr | None = None
 
 
+class RaceDeskConfig(_Section):
+    """One race's penalty settings (a distance or a rule set of its own); unset keys fall
+    back to the event's (``[desk]``)."""
+
+    boxes: list[str] | None = None
+    penalties: dict[str, PositiveInt] | None = None
+
+
+class DeskConfig(_Section):
+    """The incident desk's race settings: the penalty boxes named in the athletes' briefing
+    and the penalty length of each rule (seconds), for the event and per race."""
+
+    boxes: list[str] = Field(default_factory=lambda: ["bike box", "run box", "stop-and-go"])
+    # rule (infringement) -> seconds; the desk's forms offer these, an official may type any
+    penalties: dict[str, PositiveInt] = Field(default_factory=dict)
+    # racetui race id -> that race's own settings
+    races: dict[str, RaceDeskConfig] = Field(default_factory=dict)
+
+    def boxes_for(self, race_id: str) -> list[str]:
+        race = self.races.get(race_id)
+        return list(race.boxes) if race is not None and race.boxes is not None else list(self.boxes)
+
+    def penalties_for(self, race_id: str) -> dict[str, int]:
+        race = self.races.get(race_id)
+        own = race.penalties if race is not None and race.penalties is not None else {}
+        return {**self.penalties, **own}
+
+
 class Config(BaseModel):
     """The settings as data. ``Config()`` is the defaults; it reads no ``RACETUI_*``."""
 
@@ -174,6 +204,7 @@ class Config(BaseModel):
     triathlon: TriathlonConfig = Field(default_factory=TriathlonConfig)
     opentrack: OpenTrackConfig = Field(default_factory=OpenTrackConfig)
     startlist: StartListConfig = Field(default_factory=StartListConfig)
+    desk: DeskConfig = Field(default_factory=DeskConfig)
 
     # Where it was loaded from and what loading noticed: not settings, so not fields
     # (no variable or file key can set them).

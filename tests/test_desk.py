@@ -76,8 +76,8 @@ def test_edit_withdraw_and_reinstate(pipeline: Pipeline, tmp_path: Path) -> None
     desk.record("r", "2", "reinstate", reason="protest upheld")
     desk.apply(pipeline, "r", "2")
     assert [e.bib for e in pipeline.engine.race("r").ordered()] == ["1", "2", "3", "4"]
-    assert desk.entries("r", "2")[0][0].action is ActionKind.REINSTATE
-    assert all(a.id != dsq.id for a, _ in desk.entries("r", "2"))
+    assert desk.entries_of("r", "2")[0].kind is ActionKind.REINSTATE
+    assert all(e.id != dsq.id for e in desk.entries_of("r", "2"))
 
 
 def test_a_restart_keeps_everything(pipeline: Pipeline, tmp_path: Path) -> None:

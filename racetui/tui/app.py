@@ -159,7 +159,7 @@ class RaceApp(App[None]):
         self._desk_races: set[tuple[str, int]] = set()
         if desk is None:
             try:
-                self.desk = IncidentDesk(operator=self.config.operator)
+                self.desk = IncidentDesk(operator=self.config.operator, settings=self.config.desk)
             except (OSError, sqlite3.Error) as exc:
                 self.notices.append(f"incident desk unavailable: {exc}")
         themes, problems = load_themes(theme_dirs)

@@ -21,7 +21,7 @@ from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap
 from racetui.tui.messages import ToggleMark, ToggleWatch
 from racetui.tui.rows import AthleteModel
-from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, standing_entries
+from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, desk_state
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentRecord
 from racetui.tui.widgets.footer import RaceFooter
@@ -157,14 +157,13 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         else:
             text = "No incidents."
         desk = self.race_app.desk
-        entries = standing_entries(desk, *self.ref) if desk is not None else []
+        entries = desk.entries_of(*self.ref) if desk is not None else []
         if entries:
             lines = ["⌂ Incident desk (local, wins over the source):"]
-            for standing in entries:
-                act = standing.action
-                state_text = " NOT SERVED" if standing.kind == "penalty" and not standing.served else ""
+            for item in entries:
+                act = item.action
                 lines.append(
-                    f"  #{standing.id} {standing.wording()}{state_text} · {act.operator}"
+                    f"  #{item.id} {item.wording()}{desk_state(item)} · {act.operator}"
                     f" {format_time_of_day(act.at.astimezone(state.clock().tzinfo))}"
                 )
             text += "\n" + "\n".join(lines)

@@ -37,7 +37,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
 from racetui.model import IncidentKind
-from racetui.sources.desk import ActionKind, DeskAction, DeskError, IncidentDesk
+from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EntryState
 from racetui.tui.appref import race_app
 from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
 from racetui.tui.state import AthleteRef
@@ -56,9 +56,8 @@ __all__ = [
     "DeskForm",
     "DeskKeys",
     "DeskRequest",
-    "Standing",
+    "desk_state",
     "precheck",
-    "standing_entries",
     "wording",
 ]
 
@@ -87,48 +86,19 @@ _TITLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """One desk entry that stands in an athlete's record, with its current (edited) values."""
-
-    action: DeskAction
-    served: bool
-    seconds: int | None
-    infringement: str | None
-    reason: str | None
-
-    @property
-    def id(self) -> int:
-        return self.action.id
-
-    @property
-    def kind(self) -> ActionKind:
-        return self.action.action
-
-    def wording(self) -> str:
-        """The entry in the Standard Incident Guidelines wording (or its status)."""
-        if self.kind is ActionKind.PENALTY:
-            sentence = f"{self.seconds} second penalty for {self.infringement}"
-            return f"Served {sentence}" if self.served else sentence
-        if self.kind is ActionKind.DSQ:
-            return f"DSQ for {self.infringement}"
-        if self.kind is ActionKind.DNF:
-            return f"DNF: {self.reason}" if self.reason else "DNF"
-        if self.kind is ActionKind.DNS:
-            return "DNS"
-        if self.kind is ActionKind.LAP:
-            return "LAP (lapped)"
-        return "reinstated (DSQ overturned)"
-
-    def label(self) -> str:
-        return f"#{self.id} {self.wording()}"
-
-
-def standing_entries(desk: IncidentDesk, race_id: str, bib: str) -> list[Standing]:
-    """The athlete's standing desk entries, oldest first, as edited so far."""
-    return [
-        Standing(s.action, s.served, s.seconds, s.infringement, s.reason) for s in desk.standing(race_id, bib)
-    ]
+def desk_state(entry: DeskEntry) -> str:
+    """What an entry's state means for the athlete, after its wording ('' when confirmed
+    and nothing is due)."""
+    if entry.pending:
+        return " PENDING (desk only)"
+    if entry.kind is not ActionKind.PENALTY:
+        return ""
+    return {
+        EntryState.CONFIRMED: " NOT SERVED",
+        EntryState.ASSIGNED: f" NOT SERVED · {entry.box}",
+        EntryState.IN_BOX: f" IN {(entry.box or 'box').upper()}",
+        EntryState.UNSERVED: " NOT SERVED at the finish",
+    }.get(entry.state, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +139,7 @@ def precheck(request: DeskRequest) -> None:
         raise DeskError(f"target: bib {request.bib} has no desk entry to {kind}")
 
 
-def wording(request: DeskRequest, entries: list[Standing]) -> str:
+def wording(request: DeskRequest, entries: list[DeskEntry]) -> str:
     """Exactly what the athlete's record will say once the request is recorded."""
     by_id = {s.id: s for s in entries}
     target = by_id.get(request.target) if request.target is not None else None
@@ -179,7 +149,7 @@ def wording(request: DeskRequest, entries: list[Standing]) -> str:
     if kind is ActionKind.SERVE:
         if request.adopt or target is None:
             return f"Served {request.seconds} second penalty for {request.infringement}"
-        return replace(target, served=True).wording()
+        return replace(target, state=EntryState.SERVED).wording()
     if kind is ActionKind.DSQ:
         return f"DSQ for {request.infringement}  (status DSQ: to the bottom of the results)"
     if kind is ActionKind.DNF:
@@ -441,12 +411,12 @@ class DeskForm(ModalScreen[None]):
         app = race_app(self)
         if app.desk is None:
             return
-        for standing in standing_entries(app.desk, *self.ref):
-            if str(standing.id) == str(event.value):
+        for entry in app.desk.entries_of(*self.ref):
+            if str(entry.id) == str(event.value):
                 for name, value in (
-                    ("seconds", standing.seconds),
-                    ("infringement", standing.infringement),
-                    ("reason", standing.reason if standing.kind is ActionKind.DNF else None),
+                    ("seconds", entry.seconds),
+                    ("infringement", entry.infringement),
+                    ("reason", entry.reason if entry.kind is ActionKind.DNF else None),
                 ):
                     self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
 
@@ -460,7 +430,7 @@ def ask(screen: Any, request: DeskRequest, *, reply_to: DOMNode | None = None) -
     The app's answer goes to ``reply_to`` (a form stays open on a refusal), or becomes a
     notice."""
     app = race_app(screen)
-    entries = standing_entries(app.desk, request.race_id, request.bib) if app.desk else []
+    entries = app.desk.entries_of(request.race_id, request.bib) if app.desk else []
     text = wording(request, entries)
     if request.reason and request.action not in (ActionKind.DNF,):
         text += f"\nreason: {request.reason}"
@@ -477,13 +447,13 @@ def ask(screen: Any, request: DeskRequest, *, reply_to: DOMNode | None = None) -
     )
 
 
-def _matches(standing: Standing, record: IncidentRecord | None) -> bool:
+def _matches(entry: DeskEntry, record: IncidentRecord | None) -> bool:
     if record is None:
         return False
-    kind = standing.kind
+    kind = entry.kind
     if record.badge is IncidentBadge.PENALTY:
         return kind is ActionKind.PENALTY and record.text == (
-            f"{standing.seconds} s penalty for {standing.infringement}"
+            f"{entry.seconds} s penalty for {entry.infringement}"
         )
     if record.badge is IncidentBadge.DSQ:
         return kind is ActionKind.DSQ
@@ -511,7 +481,7 @@ class DeskKeys:
         if app.desk is None:
             app.notify("The incident desk is not available.", title="⌂ Incident desk", severity="error")
             return
-        entries = standing_entries(app.desk, *ref)
+        entries = app.desk.entries_of(*ref)
         request = DeskRequest(ref[0], ref[1], kind)
         targets: list[tuple[str, str]] = []
         default: str | None = None
