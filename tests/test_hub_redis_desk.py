@@ -85,16 +85,16 @@ async def test_a_td_viewer_records_at_the_hub_and_a_second_viewer_sees_it(
                     ),
                     what="the second viewer's override",
                 )
-                await until(lambda: bool(box_desk.standing(race_id, bib)), what="the second viewer's desk")
-                [standing] = box_desk.standing(race_id, bib)
-                assert (standing.seconds, standing.infringement, standing.served) == (30, "drafting", False)
+                await until(lambda: bool(box_desk.entries_of(race_id, bib)), what="the second viewer's desk")
+                [entry] = box_desk.entries_of(race_id, bib)
+                assert (entry.seconds, entry.infringement, entry.served) == (30, "drafting", False)
 
                 # serving it (a target from the mirrored desk state), then a DSQ
                 await td_desk.submit(
-                    {"race_id": race_id, "bib": bib, "action": "serve", "target": standing.action.id}
+                    {"race_id": race_id, "bib": bib, "action": "serve", "target": entry.action.id}
                 )
                 await until(
-                    lambda: box_desk.standing(race_id, bib)[0].served, what="served on the second viewer"
+                    lambda: box_desk.entries_of(race_id, bib)[0].served, what="served on the second viewer"
                 )
                 await td_desk.submit({"race_id": race_id, "bib": bib, "action": "dsq", "infringement": "cup"})
                 await until(

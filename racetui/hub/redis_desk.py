@@ -11,14 +11,16 @@ Keys (``prefix`` as the hub's):
 
 - ``{prefix}:desk:requests`` — a stream read by the hub's consumer group ``hub``: fields
   ``id``, ``operator``, ``role``, ``body`` (JSON: ``race_id``, ``bib``, ``action``,
-  ``seconds``, ``infringement``, ``reason``, ``target``, ``adopt``). An entry is
+  ``seconds``, ``infringement``, ``reason``, ``target``, ``adopt``, ``location``, ``box``,
+  ``subject``). An entry is
   acknowledged once answered; one the hub read but never answered (it died) is read
   again at its next start.
 - ``{prefix}:desk:answers`` — a hash, request id → the answer (JSON): a retried send with
   the same id gets the first answer again instead of a second entry.
 - ``{prefix}:desk:answer:{id}`` — a list the asking viewer waits on (``BLPOP``), expiring.
 - ``{prefix}:desk:state`` — what the desk says now, for the viewers' desk screens (the
-  event it records for, the audit trail, each athlete's standing entries), as JSON.
+  event it records for and its audit trail, as JSON); a viewer folds the trail into
+  entries exactly as the hub's desk does (:func:`racetui.sources.desk.lifecycle.fold`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from racetui.engine import ChangeSet
-from racetui.sources.desk import ActionKind, DeskAction, DeskError, DeskStanding, EventKey, IncidentDesk
+from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EventKey, IncidentDesk
+from racetui.sources.desk.lifecycle import fold
 from racetui.util.secrets import safe_url, scrub
 
 __all__ = [
@@ -96,6 +99,10 @@ def _action_json(act: DeskAction) -> dict[str, Any]:
         "reason": act.reason,
         "target": act.target,
         "event": act.event,
+        "location": act.location,
+        "box": act.box,
+        "seen_at": None if act.seen_at is None else act.seen_at.isoformat(),
+        "subject": None if act.subject is None else act.subject.value,
     }
 
 
@@ -112,6 +119,10 @@ def _action_from(data: dict[str, Any]) -> DeskAction:
         reason=data.get("reason"),
         target=data.get("target"),
         event=str(data.get("event") or ""),
+        location=data.get("location"),
+        box=data.get("box"),
+        seen_at=datetime.fromisoformat(str(data["seen_at"])) if data.get("seen_at") else None,
+        subject=ActionKind(str(data["subject"])) if data.get("subject") else None,
     )
 
 
@@ -195,6 +206,10 @@ class HubDesk:
             target = _int_or_none(body.get("target"), "target")
             infringement = body.get("infringement")
             reason = body.get("reason")
+            location, box, subject = (
+                value if isinstance(value := body.get(name), str) and value else None
+                for name in ("location", "box", "subject")
+            )
             who = str(operator or "").strip() or None
             self.refresh()
             done: list[DeskAction] = []
@@ -215,6 +230,9 @@ class HubDesk:
                     reason=reason if isinstance(reason, str) else None,
                     target=target,
                     operator=who,
+                    location=location,
+                    box=box,
+                    subject=subject,
                 )
             )
             self.desk.apply(self.hub.pipeline, race_id, bib)
@@ -228,13 +246,7 @@ class HubDesk:
 
     def state(self) -> bytes:
         audit = self.desk.audit()
-        standing: list[list[Any]] = []
-        for race_id, bib in sorted({(a.race_id, a.bib) for a in audit}):
-            for s in self.desk.standing(race_id, bib):
-                standing.append([race_id, bib, s.action.id, s.seconds, s.infringement, s.reason, s.served])
-        return json.dumps(
-            {"event": self.desk.event_text, "audit": [_action_json(a) for a in audit], "standing": standing}
-        ).encode()
+        return json.dumps({"event": self.desk.event_text, "audit": [_action_json(a) for a in audit]}).encode()
 
     # ------------------------------------------------------------ running
     async def run(self) -> None:
@@ -357,10 +369,9 @@ class RemoteDesk:
         self.allowed = may_record(role)
         self.confirmed = confirmed  # True once the replica applied the hub's frame of that seq
         self.event = None
-        self.pending: dict[str, str] = {}  # request id → what it asks, until the hub confirms
+        self.in_flight: dict[str, str] = {}  # request id → what it asks, until the hub confirms
         self._event_text = "the hub's desk"
         self._audit: list[DeskAction] = []
-        self._standing: dict[tuple[str, str], list[DeskStanding]] = {}
         self._state: bytes | None = None
         self._client: Any = None
         self._blocking: Any = None
@@ -383,11 +394,24 @@ class RemoteDesk:
             if (race_id is None or a.race_id == race_id) and (bib is None or a.bib == bib)
         ]
 
-    def standing(self, race_id: str, bib: str) -> list[DeskStanding]:
-        return list(self._standing.get((race_id, bib), []))
+    def history(self, race_id: str | None = None, bib: str | None = None) -> list[DeskEntry]:
+        by_athlete: dict[tuple[str, str], list[DeskAction]] = {}
+        for act in self.audit(race_id, bib):
+            by_athlete.setdefault((act.race_id, act.bib), []).append(act)
+        found = [e for acts in by_athlete.values() for e in fold(acts).values()]
+        return sorted(found, key=lambda e: e.id)
 
-    def entries(self, race_id: str, bib: str) -> list[tuple[DeskAction, bool]]:
-        return [(s.action, s.served) for s in self.standing(race_id, bib)]
+    def entries_of(self, race_id: str, bib: str) -> list[DeskEntry]:
+        return [e for e in self.history(race_id, bib) if e.standing]
+
+    def entry(self, race_id: str, bib: str, ident: int) -> DeskEntry | None:
+        return next((e for e in self.history(race_id, bib) if e.id == ident), None)
+
+    def pending(self, race_id: str | None = None) -> list[DeskEntry]:
+        return [e for e in self.history(race_id) if e.pending]
+
+    def due(self, race_id: str | None = None) -> list[DeskEntry]:
+        return [e for e in self.history(race_id) if e.due]
 
     def record(self, *args: Any, **kwargs: Any) -> DeskAction:
         raise DeskError(self.refusal() or "a viewer records through the hub (submit)")
@@ -408,21 +432,12 @@ class RemoteDesk:
         try:
             state = json.loads(data)
             audit = [_action_from(a) for a in state.get("audit", [])]
-            by_id = {a.id: a for a in audit}
-            standing: dict[tuple[str, str], list[DeskStanding]] = {}
-            for race_id, bib, ident, seconds, infringement, reason, served in state.get("standing", []):
-                act = by_id.get(int(ident))
-                if act is not None:
-                    standing.setdefault((str(race_id), str(bib)), []).append(
-                        DeskStanding(act, seconds, infringement, reason, bool(served))
-                    )
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("the hub's desk state: not readable (%s); keeping the last one", exc)
             return False
         self._state = data
         self._event_text = str(state.get("event") or "the hub's desk")
         self._audit = audit
-        self._standing = standing
         return True
 
     async def _connect(self) -> None:
@@ -456,7 +471,7 @@ class RemoteDesk:
             raise DeskError(refusal)
         ident = uuid.uuid4().hex
         what = f"bib {body.get('bib')}: {body.get('action')}"
-        self.pending[ident] = what
+        self.in_flight[ident] = what
         deadline = time.monotonic() + timeout
         fields = {"id": ident, "operator": self.operator, "role": str(self.role), "body": json.dumps(body)}
         try:
@@ -500,7 +515,7 @@ class RemoteDesk:
                 await self.refresh()
             return actions
         finally:
-            self.pending.pop(ident, None)
+            self.in_flight.pop(ident, None)
 
     async def _queued(self, ident: str) -> bool:
         """True while the request stream still holds this request (not lost with Redis)."""

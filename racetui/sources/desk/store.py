@@ -252,8 +252,11 @@ class IncidentDesk:
         subject: ActionKind | str | None = None,
     ) -> DeskAction:
         """Validate and store one action (committed before it returns)."""
-        kind = ActionKind(action)
-        topic = None if subject is None else ActionKind(subject)
+        try:
+            kind = ActionKind(action)
+            topic = None if subject is None else ActionKind(subject)
+        except ValueError:
+            raise DeskError(f"action: {action!r} / {subject!r} is not a desk action") from None
         if kind is ActionKind.REPORT and topic is None:
             topic = ActionKind.PENALTY
         infringement = (infringement or "").strip() or None
