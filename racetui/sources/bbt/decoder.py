@@ -723,18 +723,8 @@ class BBTDecoder:
         last_point = read_id(item, "last_point_id", optional=True)
         chip = self._duration(item, "time")
         race_time = self._duration(item, "race_time")
-        gun = self._gun(race_id, bib, wave_id, chip, race_time)
-        return _Res(
-            result_id,
-            race_id,
-            bib,
-            participant,
-            status,
-            last_point,
-            gun,
-            incidents,
-            legs,
-            "last_point_id" in item,
+        return self._result(
+            item, result_id, participant, status, last_point, chip, race_time, incidents, legs
         )
 
     def _read_result(self, item: Any, where: str, field: Callable[..., Any]) -> _Res:
@@ -770,7 +760,25 @@ class BBTDecoder:
             raise BadData(f"racenum {bib}: {exc}") from None
         except ValueError as exc:  # the model's own validation
             raise BadData(f"racenum {bib}: {show(str(exc).splitlines()[0])}") from None
-        gun = self._gun(race_id, bib, wave_id, chip, race_time)
+        return self._result(
+            item, result_id, participant, status, last_point, chip, race_time, incidents, legs
+        )
+
+    def _result(
+        self,
+        item: dict[str, Any],
+        result_id: str,
+        participant: Participant,
+        status: Status | None,
+        last_point: str | None,
+        chip: int | None,
+        race_time: int | None,
+        incidents: list[Incident] | None,
+        legs: list[RelayLeg] | None,
+    ) -> _Res:
+        """The row as read (by either path), with its gun time at ``last_point``."""
+        race_id, bib = participant.race_id, participant.bib
+        gun = self._gun(race_id, bib, participant.wave_id, chip, race_time)
         return _Res(
             result_id,
             race_id,
