@@ -68,6 +68,18 @@ def holds_the_truth(sim: Sim, pipeline: Pipeline) -> bool:
     return True
 
 
+def pushed(sim: Sim) -> bool:
+    """Every push frame of the moment reached its socket: a test steps the race on this
+    condition (the race arrives spread out, on deliveries rather than on the clock)."""
+    return all(not subscriber.queue for subscriber in sim.hub.subscribers)
+
+
+async def step(sim: Sim, seconds: float) -> None:
+    """Move the race ``seconds`` on, then wait until its frames have gone out."""
+    await sim.advance(seconds)
+    await until(lambda: pushed(sim), what=f"the push frames at {sim.now_ms} ms")
+
+
 async def final_standings_match(sim: Sim, pipeline: Pipeline) -> None:
     await until(lambda: holds_the_truth(sim, pipeline), timeout=20, what="the simulator's truth")
     for race_id in pipeline.engine.races:
@@ -88,8 +100,7 @@ async def test_push_cut_twenty_times_during_a_race_loses_nothing(tmp_path: Path)
         async with running(source, pipeline):
             await until(lambda: source.syncs > 0 and source.health.mode is SourceMode.PUSH, what="first sync")
             for cut in range(20):
-                await sim.advance(90)  # the race goes on...
-                await asyncio.sleep(0.02)
+                await step(sim, 90)  # the race goes on...
                 # ...the push is cut; the first ten times it is refused a while (the client
                 # polls meanwhile), the last ten it comes back at once (only the resync
                 # after the reconnect can bring what happened during the cut)...
@@ -110,8 +121,7 @@ async def test_push_cut_twenty_times_during_a_race_loses_nothing(tmp_path: Path)
                 what="the last resync",
             )
             while not sim.finished:
-                await sim.advance(120)
-                await asyncio.sleep(0.01)
+                await step(sim, 120)
             await final_standings_match(sim, pipeline)
             assert source.health.reconnects >= 20
         journal.close()
@@ -134,8 +144,9 @@ async def test_polling_only_reaches_the_same_standings() -> None:
         async with running(source, pipeline):
             await until(lambda: source.syncs > 0, what="first sync")
             for _ in range(30):
+                polled = source.requests
                 await sim.advance(90)
-                await asyncio.sleep(0.03)
+                await until(lambda n=polled: source.requests > n, what="a poll of that moment")
             await sim.run_until_finished()
             await final_standings_match(sim, pipeline)
             assert source.health.mode is SourceMode.POLLING
@@ -157,8 +168,7 @@ async def test_the_simulator_serves_every_wire_variant_and_the_client_reads_them
         async with running(source, pipeline):
             await until(lambda: source.syncs > 0 and bool(sim.hub.subscribers), what="first sync and push")
             for _ in range(30):
-                await sim.advance(90)
-                await asyncio.sleep(0.01)
+                await step(sim, 90)
             await sim.run_until_finished()
             await final_standings_match(sim, pipeline)
             assert source.seqless_frames > 0 and source.syncs == 1

@@ -131,7 +131,7 @@ async def test_a_seq_that_always_skips_cannot_flood_the_master_with_resyncs() ->
             for clock in range(50_000, 3_000_001, 50_000):
                 bbt.lose_next_push = 1  # every other frame lost: a gap on every frame
                 await bbt.advance(clock)
-                await asyncio.sleep(0.02)  # the race itself takes time; frames arrive spread out
+                await until(bbt.pushed, what=f"the frames at {clock} ms")  # frames arrive spread out
             await until(lambda: matches(bbt, pipeline), what="the race despite the gaps")
             elapsed = loop.time() - started
         # 0.5 s, then doubling to 4 s: a handful of resyncs however many gaps were seen.
@@ -157,9 +157,10 @@ async def test_deleted_passes_and_results_disappear(poll: bool) -> None:
         assert str(last) not in engine_state(pipeline)[("1", athlete.racenum)][1]
 
 
-@pytest.mark.parametrize("fault", ["503", "timeout", "drop"])
-async def test_page_two_failing_during_resyncs_loses_no_passing_in_twenty_rounds(fault: str) -> None:
-    async with FakeBBT(athletes=120) as bbt:
+async def test_page_two_failing_during_resyncs_loses_no_passing_in_twenty_rounds() -> None:
+    # The three faults take turns (each one in six or seven rounds): one race, not three.
+    faults = ("503", "timeout", "drop")
+    async with FakeBBT(athletes=60) as bbt:
         bbt.timeout_after = 1.0
         pipeline = Pipeline()
         options = {**FAST, "timeout": 0.5}
@@ -167,6 +168,7 @@ async def test_page_two_failing_during_resyncs_loses_no_passing_in_twenty_rounds
         async with running(source, pipeline):
             await until(lambda: bool(bbt.subscribers) and source.syncs >= 1, what="push and the first load")
             for round_ in range(20):
+                fault = faults[round_ % len(faults)]
                 # Passes pile up unseen (push lost), then the resync's page 2 fails once.
                 before = source.syncs
                 bbt.lose_next_push = 10**6
@@ -176,7 +178,9 @@ async def test_page_two_failing_during_resyncs_loses_no_passing_in_twenty_rounds
                     bbt.page_faults[(route, 2)] = [fault]
                 await bbt.drop_push()  # the push cut: reconnect, resync
                 await until(
-                    lambda n=before: source.syncs > n, timeout=60, what=f"the resync of round {round_}"
+                    lambda n=before: source.syncs > n,
+                    timeout=60,
+                    what=f"the resync of round {round_} ({fault})",
                 )
             await until(lambda: matches(bbt, pipeline), timeout=60, what="every passing")
         truth = bbt.truth()
@@ -185,7 +189,7 @@ async def test_page_two_failing_during_resyncs_loses_no_passing_in_twenty_rounds
             len(set(times) - set(engine_state(pipeline).get(key, ("", {}))[1]))
             for key, (_, times) in truth.items()
         )
-        assert passings > 200 and lost == 0
+        assert passings > 100 and lost == 0
         assert standings_match(bbt, pipeline)
 
 

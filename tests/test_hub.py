@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.bbt import BBTSource
 from tests.fakes.bbt import engine_finishers, until
+from tests.support import wait_until
 from tests.test_bbt_client import FAST, running
-from tests.test_bbt_sim import holds_the_truth
+from tests.test_bbt_sim import holds_the_truth, step
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="the embedded hub needs fork")
 
@@ -75,8 +75,7 @@ async def test_replica_holds_the_truth_and_the_rows_of_a_direct_connection() -> 
             await until(lambda: hub.replica is not None and hub.replica.synced, what="replica synced")
             await until(lambda: hub.sources[0].health.mode is SourceMode.PUSH, what="hub on push")
             while not sim.finished:
-                await sim.advance(120)
-                await asyncio.sleep(0.01)
+                await step(sim, 120)
             await until(lambda: holds_the_truth(sim, direct), timeout=30, what="direct holds the truth")
             await until(lambda: holds_the_truth(sim, replica), timeout=30, what="replica holds the truth")
             for race_id in sim.state.runs:
@@ -226,12 +225,12 @@ def test_sources_that_refuse_their_options_say_so_in_one_line() -> None:
 
 PARENT = textwrap.dedent(
     """
-    import sys, time
+    import signal
     from racetui.hub.local import LocalHub
     from tests.test_hub import BrokenSource
     hub = LocalHub.start(lambda: [BrokenSource()])
     print(hub.process.pid, flush=True)
-    time.sleep(600)
+    signal.pause()  # until killed
     """
 )
 
@@ -259,10 +258,7 @@ def test_the_hub_ends_when_the_dashboard_is_killed() -> None:
         assert not _gone(pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(30)
-        deadline = time.monotonic() + 30
-        while not _gone(pid):
-            assert time.monotonic() < deadline, "the hub outlived the dashboard"
-            time.sleep(0.02)
+        wait_until(lambda: _gone(pid), what="the hub to end with the dashboard")
     finally:
         if parent.poll() is None:
             parent.kill()

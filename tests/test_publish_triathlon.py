@@ -166,7 +166,7 @@ async def test_burst_of_changes_is_coalesced_to_at_most_one_post_per_second(wt: 
             pipeline.apply_passings(
                 [Passing(race_id="em", bib=str(bib), point_id="p1", time_ms=1_100_000 + bib * 75)]
             )
-            await asyncio.sleep(0)
+            await spin(1)  # a loop turn, not a time
         await async_wait_until(lambda: latest_count() == "40", what="the whole pack to be published")
         assert await service.wait_settled(timeout=DEADLINE)
         live.cancel()

@@ -39,7 +39,7 @@ async def _record_a_race(path: Path, *, poll: bool = False) -> Pipeline:
                     await bbt.drop_push(refuse_for=0.05)
                     await until(lambda: bool(bbt.subscribers), what="reconnect")
                 if step == 5 and not poll:
-                    await asyncio.sleep(0)  # the lost push is noticed at the next one
+                    await spin(1)  # one loop turn: the lost push is noticed at the next one
                 else:  # the client caught up before the race moves on: a record per step
                     await until(lambda: engine_state(pipeline) == bbt.truth(), what=f"step {step}")
             await bbt.advance(20_000_000)

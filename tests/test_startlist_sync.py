@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from racetui.sources.startlist import (
     StartListSync,
 )
 from tests.fakes.raceentry import FakeRaceEntry
+from tests.support import async_wait_until as until
 
 
 @pytest.fixture
@@ -57,15 +58,6 @@ async def running(source: StartListSync, pipeline: Pipeline) -> AsyncIterator[as
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def name(pipeline: Pipeline, race: str, bib: str) -> str | None:

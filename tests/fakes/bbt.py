@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from racetui.model.times import format_duration
 from racetui.sources.base import Pipeline
 from tests.fakes.asgi import LoopServer
+from tests.support import DEADLINE, async_wait_until
 
 GUN = "2026-11-23T09:00:00.000+00:00"
 
@@ -362,6 +363,11 @@ class FakeBBT:
             )
             sub.queue.put_nowait(orjson.dumps(frame))
 
+    def pushed(self) -> bool:
+        """Every frame queued so far has gone out to every subscriber (to pace a test on
+        deliveries rather than on the clock)."""
+        return all(sub.queue.empty() for sub in self.subscribers)
+
     def push_raw(self, frame: bytes) -> None:
         for sub in list(self.subscribers):
             sub.queue.put_nowait(frame)
@@ -658,13 +664,9 @@ class FakeBBT:
 
 
 # ----------------------------------------------------------------------- helpers
-async def until(condition: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+async def until(condition: Any, timeout: float = DEADLINE, what: str = "condition") -> None:
+    """:func:`tests.support.async_wait_until` (``timeout`` is its deadline)."""
+    await async_wait_until(condition, deadline=timeout, what=what)
 
 
 def engine_state(pipeline: Pipeline) -> dict[tuple[str, str], tuple[str, dict[str, int]]]:
