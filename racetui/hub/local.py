@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from racetui.hub.core import Hub
+from racetui.hub.delay import DelayedFollower, TvDelay, follow_delayed
 from racetui.hub.records import (
     Clock,
     Frame,
@@ -234,6 +235,11 @@ class LocalHub:
         self.channel: LocalChannel | None = None
         self.on_clock: Callable[[Clock], None] | None = None
         self.ended: str | None = None
+        # The TV delay (racetui.hub.delay): frames are held for it before the replica
+        # applies them; ``live`` (a second pipeline) gets them at once, for publishing.
+        self.delay: TvDelay | None = None
+        self.live: ReplicaPipeline | None = None
+        self.follower: DelayedFollower | None = None
 
     @classmethod
     def start(cls, make_sources: Callable[[], Sequence[Any]], *, timeout: float = 60.0) -> LocalHub:
@@ -274,10 +280,18 @@ class LocalHub:
                 if source is not None:
                     source.update(rec)
 
-        self.replica = Replica(pipeline, on_health=on_health, on_clock=self._clock)
         self.channel = await LocalChannel.open(self.sock)
         try:
-            await follow(self.channel, self.replica)
+            if self.delay is None:
+                self.replica = Replica(pipeline, on_health=on_health, on_clock=self._clock)
+                await follow(self.channel, self.replica)
+            else:
+                self.replica = Replica(pipeline)
+                live = None if self.live is None else Replica(self.live)
+                self.follower = DelayedFollower(
+                    self.replica, self.delay, live=live, on_health=on_health, on_clock=self._clock
+                )
+                await follow_delayed(self.channel, self.follower)
         finally:
             self.channel.close()
         # EOF: the hub died (the dashboard is still here).
@@ -288,6 +302,8 @@ class LocalHub:
         for source in self.sources:
             source.health.error(f"{self.ended} (exit code {self.process.exitcode})")
         pipeline.add_errors([f"{self.ended}: no more updates"])
+        if self.live is not None:
+            self.live.add_errors([f"{self.ended}: no more updates"])
 
     def _clock(self, clock: Clock) -> None:
         if self.on_clock is not None:

@@ -28,8 +28,10 @@ from textual.worker import Worker, WorkerState
 
 from racetui.config import Config
 from racetui.engine import ChangeSet, Pipeline
+from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source
 from racetui.sources.desk import DeskError, EventKey, IncidentDesk
+from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.clock import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -110,6 +112,11 @@ class RaceApp(App[None]):
         Binding("R", "race(-1)", "Previous race", show=False),
         Binding("v", "wave", "Wave", show=False),
         Binding("t", "cycle_theme", "Theme", show=False),
+        Binding("left_square_bracket", "tv_delay(-1000)", "TV delay −1 s", key_display="[", show=False),
+        Binding("right_square_bracket", "tv_delay(1000)", "TV delay +1 s", key_display="]", show=False),
+        Binding("left_curly_bracket", "tv_delay(-10000)", "TV delay −10 s", key_display="{", show=False),
+        Binding("right_curly_bracket", "tv_delay(10000)", "TV delay +10 s", key_display="}", show=False),
+        Binding("T", "tv_sync", "TV sync", key_display="T", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -130,6 +137,8 @@ class RaceApp(App[None]):
         publishing: Publishing | None = None,
         desk: IncidentDesk | None = None,
         startlists: Any = None,
+        tv_delay: TvDelay | None = None,
+        live_pipeline: Pipeline | None = None,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -142,10 +151,18 @@ class RaceApp(App[None]):
         # race-day start-list fixes (racetui.tui.startlist_changes.StartListChanges) or None
         self.startlists = startlists
         self.config = config or Config()
-        self.clock = clock
+        # One TV delay for everything shown: the hub's frames are held for it (hub/delay.py)
+        # and every screen's clock is this one, shifted by the same delay.
+        self.tv = tv_delay or TvDelay(clock, available=False)
+        self.clock: Clock = self.tv.clock
+        # Publishing and the desk work on live data: with a TV delay the hub feeds them a
+        # second, undelayed replica.
+        self.live_pipeline = live_pipeline or pipeline
+        self._tv_saved: tuple[str, int] | None = None
+        self.tv_store = TvDelayStore()
         self.tick_seconds = tick
         self.tracker_budget = tracker_budget
-        self.state = UiState(pipeline.engine, clock)
+        self.state = UiState(pipeline.engine, self.tv.clock)
         self.state.master_offset = master_offset
         self.notices: list[str] = []
         # racetui.util.logs.DashboardLog while run by a command: the log file, recent records
@@ -188,7 +205,7 @@ class RaceApp(App[None]):
             )
         if self.publishing is not None:
             self.run_worker(
-                self.publishing.run(self.pipeline), name="publish", group="publish", exit_on_error=False
+                self.publishing.run(self.live_pipeline), name="publish", group="publish", exit_on_error=False
             )
         if self.startlists is not None:
             self.startlists.service.listeners.append(self._startlist_answered)
@@ -244,7 +261,10 @@ class RaceApp(App[None]):
     def tick(self) -> None:
         """One UI tick: drain, track, notify, refresh what is visible."""
         self._apply_desk()
+        if self.live_pipeline is not self.pipeline:
+            self.live_pipeline.drain()  # keeps the live engine sorted for publishing
         changes = self.pipeline.drain()
+        self._recall_tv_delay()
         self.ticks += 1
         self.last_changes = changes
         try:
@@ -278,25 +298,118 @@ class RaceApp(App[None]):
                     markup=False,
                 )
 
+    def desk_pipelines(self) -> list[Pipeline]:
+        """Where the desk's decisions apply: the screens' replica and, with a TV delay, the
+        live one publishing reads (officials' decisions are never held back)."""
+        if self.live_pipeline is self.pipeline:
+            return [self.pipeline]
+        return [self.pipeline, self.live_pipeline]
+
     def _apply_desk(self) -> None:
         """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
-        races = self.pipeline.engine.races
-        seen = {(race_id, id(standings)) for race_id, standings in races.items()}
+        pipelines = self.desk_pipelines()
+        seen = {(race_id, id(standings)) for p in pipelines for race_id, standings in p.engine.races.items()}
         if self.desk is None:
             return
         # The desk records for the event on screen, and applies only that event's entries.
-        kinds = sorted({type(source).__name__ for source in self.sources})
-        event = EventKey.of(self.pipeline.engine, "+".join(kinds) or "racetui", self.clock().date())
+        event = self._event_key()
         if self.desk.bind(event):
             self._desk_races = set()
         if seen <= self._desk_races:
             return
         try:
-            self.desk.apply(self.pipeline)
+            for pipeline in pipelines:
+                self.desk.apply(pipeline)
         except sqlite3.Error as exc:
             log.error("incident desk: %s", exc)
             return
         self._desk_races = seen
+
+    def local_sources(self) -> list[Any]:
+        """This process's own inputs with a health (the notes file) for the Health screen."""
+        return []
+
+    def health_lines(self) -> list[str]:
+        """The Health screen's lines about the TV delay and the notes file."""
+        tv = self.tv
+        if not tv.available:
+            lines = ["TV delay: off (it needs the hub: not with --in-process)"]
+        else:
+            held = tv.follower.held() if tv.follower is not None else 0
+            lines = [f"TV delay: {tv.ms // 1000} s, {held} frame(s) held  ([ ] ±1 s  {{ }} ±10 s  T sync)"]
+        if tv.ms and self.live_pipeline is self.pipeline and self.publishing is not None:
+            lines.append("  publishing reads the delayed data (no live replica)")
+        if self.tv_store.problem:
+            lines.append(f"  {self.tv_store.problem}")
+        return lines
+
+    # ------------------------------------------------------------ TV delay
+    def _event_key(self) -> EventKey | None:
+        """The event on screen as the desk keys it (live data: the delay does not move it)."""
+        kinds = sorted({type(source).__name__ for source in self.sources})
+        return EventKey.of(
+            self.live_pipeline.engine, "+".join(kinds) or "racetui", self.tv.base_clock().date()
+        )
+
+    def _tv_event(self) -> str | None:
+        key = self._event_key()
+        return None if key is None else key.text()
+
+    def _recall_tv_delay(self) -> None:
+        """The delay last set for this event comes back once the event is known."""
+        if not self.tv.available or self._tv_saved is not None:
+            return
+        event = self._tv_event()
+        if event is None:
+            return
+        saved = self.tv_store.get(event)
+        self._tv_saved = (event, saved or 0)
+        if saved:
+            self.tv.set(saved)
+            shown = self.tv.ms // 1000
+            self.notify(f"TV delay {shown} s (as last set for this event)", title="TV", markup=False)
+
+    def _tv_changed(self, what: str) -> None:
+        event = self._tv_event()
+        if event is not None:
+            self.tv_store.put(event, self.tv.ms)
+            self._tv_saved = (event, self.tv.ms)
+        shown = f"{self.tv.ms // 1000} s" if self.tv.ms else "off"
+        self.notify(f"TV delay {shown} ({what})", title="TV", timeout=3, markup=False)
+        self.tick()
+        self.reload_visible()
+        for screen in self.visible_screens():
+            for header in screen.query(RaceHeader):
+                header.refresh_if_changed()
+
+    def action_tv_delay(self, step_ms: int) -> None:
+        """Hold everything shown back by one more (or one less) second or ten."""
+        if not self.tv.available:
+            self.notify(self.tv.unavailable, title="TV", severity="warning", markup=False)
+            return
+        before = self.tv.ms
+        self.tv.set(before + step_ms)
+        if self.tv.ms != before:
+            self._tv_changed(f"{step_ms // 1000:+d} s" if step_ms > 0 else f"−{-step_ms // 1000} s")
+        else:
+            self.notify(f"TV delay stays {before // 1000} s (0–300 s)", title="TV", timeout=3, markup=False)
+
+    def action_tv_sync(self) -> None:
+        """'The leader crosses on TV now': the delay that shows the leader's latest passing now."""
+        if not self.tv.available:
+            self.notify(self.tv.unavailable, title="TV", severity="warning", markup=False)
+            return
+        standings = self.state.standings()
+        rows = standings.view().rows(0, 1) if standings is not None else []
+        if not rows or standings is None:
+            self.notify("TV sync: no leader yet in this race", title="TV", markup=False)
+            return
+        ms = self.tv.sync_to(standings.race.id, rows[0].bib)
+        if ms is None:
+            self.notify(f"TV sync: nothing from #{rows[0].bib} since the start", title="TV", markup=False)
+            return
+        self.tv.set(ms)
+        self._tv_changed(f"synced to #{rows[0].bib}")
 
     def _freeze_big_field(self) -> None:
         """Once a big field has loaded, move it out of the garbage collector's way.

@@ -112,8 +112,11 @@ def run_dashboard(
 
     embedded = fork_available() and not getattr(args, "in_process", False)
     pipeline = ReplicaPipeline() if embedded else Pipeline()
+    # Publishing reads live data whatever the TV delay: with a hub it gets its own replica,
+    # fed every frame at once while the screens' replica holds them for the delay.
+    live: Pipeline = ReplicaPipeline() if embedded else pipeline
     try:  # before the sources: a refused publishing option leaves no journal behind
-        publishing = build_publishing(PublishingOptions.from_args(args), config, pipeline.engine)
+        publishing = build_publishing(PublishingOptions.from_args(args), config, live.engine)
     except ValueError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
@@ -124,10 +127,18 @@ def run_dashboard(
         if publishing is not None:
             publishing.close()
         return 2
+    if publishing is None:
+        live = pipeline
+    from racetui.hub.delay import TvDelay
+    from racetui.tui.clock import system_clock
+
+    tv = TvDelay(clock or system_clock, available=embedded)
     hub: LocalHub | None = None
     try:
         if embedded:
             hub = LocalHub.start(lambda: list(make_sources(config)) + startlist_sources(args))
+            hub.delay = tv
+            hub.live = live if isinstance(live, ReplicaPipeline) and live is not pipeline else None
             sources: list[Source] = list(hub.sources)
             owner = getattr(clock, "__self__", None)
             follow_clock = getattr(owner, "follow_clock", None)
@@ -143,7 +154,6 @@ def run_dashboard(
             startlists.close()
         return 2
     from racetui.tui.app import RaceApp
-    from racetui.tui.clock import system_clock
 
     app = RaceApp(
         pipeline,
@@ -154,6 +164,8 @@ def run_dashboard(
         master_offset=master_offset,
         publishing=publishing,
         startlists=startlists,
+        tv_delay=tv,
+        live_pipeline=live,
     )
     app.notices += config.warnings
     from racetui.config import data_dir

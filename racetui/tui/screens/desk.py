@@ -211,7 +211,8 @@ def record_request(app: RaceApp, request: DeskRequest) -> list[DeskAction]:
             operator=operator,
         )
     )
-    desk.apply(app.pipeline, request.race_id, request.bib)
+    for pipeline in app.desk_pipelines():
+        desk.apply(pipeline, request.race_id, request.bib)
     app.tick()
     return done
 

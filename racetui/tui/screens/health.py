@@ -105,6 +105,7 @@ class HealthScreen(RaceScreen):
     HealthScreen #errors-title { padding: 1 1 0 1; text-style: bold; }
     HealthScreen #errors { padding: 0 1; color: $foreground 80%; height: 1fr; }
     HealthScreen #log { padding: 0 1; color: $foreground 70%; height: auto; }
+    HealthScreen #extras { padding: 0 1; color: $foreground 70%; height: auto; }
     """
 
     def compose_body(self) -> ComposeResult:
@@ -116,6 +117,7 @@ class HealthScreen(RaceScreen):
         yield Static("Recent rejected input and errors", id="errors-title")
         yield VerticalScroll(Static("", id="errors", markup=False))
         yield Static("", id="log", markup=False)
+        yield Static("", id="extras", markup=False)
 
     @property
     def table(self) -> InfoTable:
@@ -140,7 +142,7 @@ class HealthScreen(RaceScreen):
         self.table.model.reload()
         self.table.update_rows(None)
         app = self.race_app
-        lines = recent_problems(app.sources, app.pipeline.errors)
+        lines = recent_problems([*app.sources, *app.local_sources()], app.pipeline.errors)
         text = "\n".join(lines) if lines else "none"
         self._show("#errors", text)
         logs = app.logs
@@ -153,6 +155,7 @@ class HealthScreen(RaceScreen):
         if logs is not None and logs.recent.lines:
             log_text += "\n" + "\n".join(line.splitlines()[0] for line in list(logs.recent.lines)[-3:])
         self._show("#log", log_text)
+        self._show("#extras", "\n".join(app.health_lines()))
 
     def _show(self, selector: str, text: str) -> None:
         """Update a text only when it changed: an unchanged Health screen costs no repaint."""

@@ -35,6 +35,9 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
         wave = state.wave()
         left.append((race.name + (f" · {wave.name}" if wave else ""), "race"))
     right: list[tuple[str, str]] = []
+    tv = app.tv.label()
+    if tv:
+        right.append((tv, "alert"))  # everything below is this far behind the timing system
     clock = state.race_clock()
     if clock is not None:
         right.append((f"◷ {clock.text()}", "clock"))

@@ -1,0 +1,246 @@
+"""One TV delay: the hub's frames are held and applied late, in order, all of them; the
+screens' clock moves back by the same delay and never backwards; the live replica (what
+publishing reads) gets every frame at once; gaps and snapshots still work while frames are
+held; the delay is remembered per event."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from racetui.hub.core import Hub
+from racetui.hub.delay import MAX_DELAY_MS, DelayBuffer, DelayedFollower, TvDelay, follow_delayed
+from racetui.hub.records import decode_request
+from racetui.hub.replica import Replica, ReplicaPipeline
+from racetui.model import Passing
+from racetui.sources.tvdelay import TvDelayStore
+from tests.support import async_wait_until
+from tests.test_hub import all_rows, small_event
+
+T0 = datetime(2026, 6, 6, 9, 0, tzinfo=UTC)
+
+
+class DrivenClock:
+    def __init__(self, at: datetime = T0) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+# ------------------------------------------------------------------ the buffer
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 5_000)),  # a frame, after so many ms
+        st.tuples(st.just("delay"), st.integers(-10_000, MAX_DELAY_MS + 10_000)),
+        st.tuples(st.just("wait"), st.integers(0, 60_000)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops)
+def test_any_frames_and_delay_changes_keep_order_and_lose_nothing(steps: list[tuple[str, int]]) -> None:
+    clock = DrivenClock()
+    delay = TvDelay(clock)
+    buffer: DelayBuffer[int] = DelayBuffer()
+    delay.listeners.append(lambda ms: setattr(buffer, "delay_ms", ms))
+    pushed: list[int] = []
+    released: list[int] = []
+    arrived: dict[int, int] = {}
+    for op, value in steps:
+        if op == "push":
+            clock.advance(value / 1000)
+            n = len(pushed)
+            pushed.append(n)
+            arrived[n] = delay.now_ms()
+            buffer.push(n, delay.now_ms())
+        elif op == "delay":
+            assert 0 <= delay.set(value) <= MAX_DELAY_MS
+        else:
+            clock.advance(value / 1000)
+        for item in buffer.due(delay.now_ms()):
+            # never shown before its time: arrival + delay has passed
+            assert arrived[item] + delay.ms <= delay.now_ms()
+            released.append(item)
+        assert released == pushed[: len(released)]  # in order, nothing skipped
+    delay.set(0)
+    released += list(buffer.due(delay.now_ms()))
+    assert released == pushed and len(buffer) == 0
+
+
+def test_the_clock_moves_back_by_the_delay_and_never_goes_back_in_time() -> None:
+    clock = DrivenClock()
+    delay = TvDelay(clock)
+    assert delay.clock() == T0 and delay.label() == ""
+    delay.set(10_000)
+    assert delay.label() == "TV −10 s"
+    assert delay.clock() == T0  # raised: the picture stands still …
+    clock.advance(4)
+    assert delay.clock() == T0
+    clock.advance(7)
+    assert delay.clock() == T0 + timedelta(seconds=1)  # … until now - 10 s passes it
+    delay.set(3_000)  # lowered: it jumps forward at once
+    assert delay.clock() == T0 + timedelta(seconds=8)
+    assert delay.set(400_000) == MAX_DELAY_MS and delay.set(-5) == 0
+
+
+def test_without_a_hub_there_is_no_delay() -> None:
+    delay = TvDelay(DrivenClock(), available=False)
+    assert delay.set(5_000) == 0 and "hub" in delay.unavailable
+
+
+# ------------------------------------------------------ frames through a replica
+def _hub_with_a_field(athletes: int = 40) -> tuple[Hub, list[bytes]]:
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    event, people = small_event(athletes)
+    hub.pipeline.load_event(event)
+    hub.pipeline.add_participants(people)
+    hub.flush()
+    return hub, frames
+
+
+def _pass(hub: Hub, bib: str, point: str = "p1", ms: int = 60_000) -> None:
+    hub.pipeline.apply_passings([Passing(race_id="r1", bib=bib, point_id=point, time_ms=ms)])
+    hub.flush()
+
+
+def _passed(pipeline: ReplicaPipeline, point: str = "p1") -> list[str]:
+    standings = pipeline.engine.races.get("r1")
+    return [] if standings is None else [r.bib for r in standings.view(point_id=point).rows(0, 1000)]
+
+
+def test_frames_show_after_the_delay_and_the_live_replica_at_once() -> None:
+    hub, frames = _hub_with_a_field()
+    clock = DrivenClock()
+    delay = TvDelay(clock)
+    shown, live = ReplicaPipeline(), ReplicaPipeline()
+    follower = DelayedFollower(Replica(shown), delay, live=Replica(live))
+    for data in hub.snapshot():
+        for _ in follower.live_steps(follower.push(data)):
+            pass
+    follower.pump()
+    assert follower.replica.synced and follower.live is not None and follower.live.synced
+    delay.set(30_000)
+    frames.clear()
+    _pass(hub, "7", ms=61_000)
+    for data in frames:
+        for _ in follower.live_steps(follower.push(data)):
+            pass
+    follower.pump()
+    assert _passed(live) == ["7"]  # publishing and the desk see it now
+    assert _passed(shown) == []  # the screens 30 s later
+    clock.advance(29.9)
+    follower.pump()
+    assert _passed(shown) == []
+    clock.advance(0.1)
+    follower.pump()
+    assert _passed(shown) == ["7"] and follower.held() == 0
+    # sync: the delay at which bib 7's latest passing (arrived 42 s ago) shows now
+    clock.advance(12)
+    assert delay.sync_to("r1", "7") == 42_000
+    assert delay.sync_to("r1", "8") is None
+
+
+def test_a_gap_while_frames_are_held_brings_a_snapshot_that_is_held_too() -> None:
+    hub, frames = _hub_with_a_field()
+    clock = DrivenClock()
+    delay = TvDelay(clock)
+    shown = ReplicaPipeline()
+    follower = DelayedFollower(Replica(shown), delay)
+    for data in hub.snapshot():
+        follower.push(data)
+    follower.pump()
+    delay.set(20_000)
+    frames.clear()
+    for n in range(1, 11):
+        _pass(hub, str(n), ms=60_000 + n)
+    for n, data in enumerate(frames):
+        if n != 4:  # frame 5 is lost on the way
+            follower.push(data)
+    clock.advance(5)
+    snapshot = hub.snapshot()
+    for data in snapshot:  # asked for by someone else meanwhile: it is held like the rest
+        follower.push(data)
+    follower.pump()
+    assert _passed(shown) == [] and not follower.snapshot_wanted()
+    clock.advance(15)
+    follower.pump()  # the first frames, then the gap: a snapshot is wanted
+    assert follower.replica.gaps == 1
+    assert follower.snapshot_wanted()
+    assert _passed(shown) == ["1", "2", "3", "4"]
+    clock.advance(5)
+    follower.pump()  # the held snapshot arrives in its turn and completes the picture
+    assert all_rows(shown.engine) == all_rows(hub.engine)
+    assert len(_passed(shown)) == 10
+
+
+class QueueChannel:
+    """The viewer's end of a hub stream in this process (the hub side is the test)."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.requests: list[str] = []
+
+    async def receive(self) -> bytes | None:
+        return await self.frames.get()
+
+    async def send(self, data: bytes) -> None:
+        self.requests.append(decode_request(data).kind)
+
+
+async def test_follow_delayed_applies_on_time_and_at_once_when_the_delay_drops() -> None:
+    hub, frames = _hub_with_a_field()
+    clock = DrivenClock()
+    delay = TvDelay(clock)
+    shown, live = ReplicaPipeline(), ReplicaPipeline()
+    follower = DelayedFollower(Replica(shown), delay, live=Replica(live))
+    channel = QueueChannel()
+    task = asyncio.create_task(follow_delayed(channel, follower, poll=0.01))
+    try:
+        for data in hub.snapshot():
+            channel.frames.put_nowait(data)
+        await async_wait_until(lambda: follower.replica.synced, what="snapshot shown")
+        assert channel.requests == ["snapshot"]
+        delay.set(60_000)
+        frames.clear()
+        _pass(hub, "3")
+        for data in frames:
+            channel.frames.put_nowait(data)
+        await async_wait_until(lambda: _passed(live) == ["3"], what="live at once")
+        assert _passed(shown) == [] and follower.held() == 1
+        delay.set(0)  # lowered: what is due shows at once
+        await async_wait_until(lambda: _passed(shown) == ["3"], what="shown after the drop")
+        delay.set(5_000)
+        frames.clear()
+        _pass(hub, "4")
+        for data in frames:
+            channel.frames.put_nowait(data)
+        await async_wait_until(lambda: follower.held() == 1, what="held")
+        clock.advance(5)  # the loop wakes by itself when the frame is due
+        await async_wait_until(lambda: _passed(shown) == ["3", "4"], what="shown on time")
+        channel.frames.put_nowait(None)  # the hub is gone
+        await asyncio.wait_for(task, 10)
+    finally:
+        task.cancel()
+
+
+def test_the_delay_is_remembered_per_event(tmp_path: Path) -> None:
+    store = TvDelayStore(tmp_path / "tv.json")
+    assert store.get("BBT · e · 2026-06-06") is None
+    store.put("BBT · e · 2026-06-06", 12_000)
+    store.put("BBT · f · 2026-06-07", 3_000)
+    again = TvDelayStore(tmp_path / "tv.json")
+    assert again.get("BBT · e · 2026-06-06") == 12_000 and again.get("BBT · f · 2026-06-07") == 3_000
+    (tmp_path / "bad.json").write_text("[not json")
+    bad = TvDelayStore(tmp_path / "bad.json")
+    assert bad.get("x") is None and bad.problem is not None and "bad.json" in bad.problem
