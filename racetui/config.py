@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, Sec
 from racetui.util.secrets import register
 
 __all__ = [
+    "CardsConfig",
     "Config",
     "ConfigError",
     "DeskConfig",
@@ -190,6 +191,15 @@ class DeskConfig(_Section):
         return {**self.penalties, **own}
 
 
+class CardsConfig(_Section):
+    """Athlete cards: the notes file, and when a card pops up."""
+
+    notes: Path | None = None  # CSV or TOML (by extension), by bib or athlete id
+    top: int = Field(default=10, ge=0)  # a card pops up for the top N (and watched athletes)
+    within: float = Field(default=60.0, gt=0, le=600)  # seconds before the projected arrival
+    show_for: float = Field(default=10.0, gt=0, le=120)  # seconds a card stays up
+
+
 class Config(BaseModel):
     """The settings as data. ``Config()`` is the defaults; it reads no ``RACETUI_*``."""
 
@@ -205,6 +215,8 @@ class Config(BaseModel):
     opentrack: OpenTrackConfig = Field(default_factory=OpenTrackConfig)
     startlist: StartListConfig = Field(default_factory=StartListConfig)
     desk: DeskConfig = Field(default_factory=DeskConfig)
+
+    cards: CardsConfig = Field(default_factory=CardsConfig)
 
     # Where it was loaded from and what loading noticed: not settings, so not fields
     # (no variable or file key can set them).
