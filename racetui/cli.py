@@ -15,7 +15,20 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from racetui import __version__
-from racetui.commands import connect, demo, export, feed, hub, publish, replay, serve, sim, startlist, view
+from racetui.commands import (
+    connect,
+    demo,
+    desk,
+    export,
+    feed,
+    hub,
+    publish,
+    replay,
+    serve,
+    sim,
+    startlist,
+    view,
+)
 from racetui.util.secrets import install_log_filter
 
 # name -> (module, help line)
@@ -30,6 +43,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "serve": (serve, "serve the dashboard to a web browser (textual-serve)"),
     "startlist": (startlist, "import a start list from RaceEntry or ChronoTrack Live"),
     "hub": (hub, "own the timing connection and stream it to many viewers through Redis"),
+    "desk": (desk, "print the incident desk's penalty board, violation report or announcer's lines"),
     "view": (view, "open the dashboard as a read-only viewer of a hub: racetui view redis://host/0"),
 }
 

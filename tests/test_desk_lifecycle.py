@@ -309,4 +309,4 @@ def test_a_database_from_before_the_lifecycle_keeps_working(tmp_path: Path, pipe
     assert desk.pending()[0].id == rep.id and desk.pending()[0].location == "P1"
     with closing(sqlite3.connect(path)) as db:
         columns = [str(row[1]) for row in db.execute("PRAGMA table_info(actions)")]
-    assert columns[-4:] == ["location", "box", "seen_at", "subject"]
+    assert columns[-5:] == ["location", "box", "seen_at", "subject", "name"]

@@ -12,7 +12,7 @@ Keys (``prefix`` as the hub's):
 - ``{prefix}:desk:requests`` — a stream read by the hub's consumer group ``hub``: fields
   ``id``, ``operator``, ``role``, ``body`` (JSON: ``race_id``, ``bib``, ``action``,
   ``seconds``, ``infringement``, ``reason``, ``target``, ``adopt``, ``location``, ``box``,
-  ``subject``). An entry is
+  ``subject``, ``name``). An entry is
   acknowledged once answered; one the hub read but never answered (it died) is read
   again at its next start.
 - ``{prefix}:desk:answers`` — a hash, request id → the answer (JSON): a retried send with
@@ -103,6 +103,7 @@ def _action_json(act: DeskAction) -> dict[str, Any]:
         "box": act.box,
         "seen_at": None if act.seen_at is None else act.seen_at.isoformat(),
         "subject": None if act.subject is None else act.subject.value,
+        "name": act.name,
     }
 
 
@@ -123,6 +124,7 @@ def _action_from(data: dict[str, Any]) -> DeskAction:
         box=data.get("box"),
         seen_at=datetime.fromisoformat(str(data["seen_at"])) if data.get("seen_at") else None,
         subject=ActionKind(str(data["subject"])) if data.get("subject") else None,
+        name=data.get("name"),
     )
 
 
@@ -206,9 +208,9 @@ class HubDesk:
             target = _int_or_none(body.get("target"), "target")
             infringement = body.get("infringement")
             reason = body.get("reason")
-            location, box, subject = (
-                value if isinstance(value := body.get(name), str) and value else None
-                for name in ("location", "box", "subject")
+            location, box, subject, name = (
+                value if isinstance(value := body.get(field), str) and value else None
+                for field in ("location", "box", "subject", "name")
             )
             who = str(operator or "").strip() or None
             self.refresh()
@@ -233,6 +235,7 @@ class HubDesk:
                     location=location,
                     box=box,
                     subject=subject,
+                    name=name,
                 )
             )
             self.desk.apply(self.hub.pipeline, race_id, bib)

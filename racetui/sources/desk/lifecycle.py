@@ -117,6 +117,7 @@ class DeskAction:
     box: str | None = None  # the penalty box (assign, enter, serve)
     seen_at: datetime | None = None  # when it happened, as the official says (default: at)
     subject: ActionKind | None = None  # what a report is of: penalty or dsq
+    name: str | None = None  # the athlete's name as shown when recorded (for the reports)
 
     @property
     def when(self) -> datetime:
@@ -195,6 +196,11 @@ class DeskEntry:
     @property
     def bib(self) -> str:
         return self.action.bib
+
+    @property
+    def name(self) -> str | None:
+        """The athlete's name as last recorded with one of its actions."""
+        return next((a.name for a in reversed(self.steps) if a.name), None)
 
     @property
     def reported_by(self) -> str:

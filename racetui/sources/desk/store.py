@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS actions (
     location TEXT,
     box TEXT,
     seen_at TEXT,
-    subject TEXT
+    subject TEXT,
+    name TEXT
 );
 """
 # Columns later versions added, in order: older databases get them (their rows keep the
@@ -53,11 +54,12 @@ _MIGRATIONS = {
     "box": "ALTER TABLE actions ADD COLUMN box TEXT",
     "seen_at": "ALTER TABLE actions ADD COLUMN seen_at TEXT",
     "subject": "ALTER TABLE actions ADD COLUMN subject TEXT",
+    "name": "ALTER TABLE actions ADD COLUMN name TEXT",
 }
 _INDEX = "CREATE INDEX IF NOT EXISTS actions_event_athlete ON actions (event, race_id, bib, id)"
 _COLUMNS = (
     "id, at, operator, race_id, bib, action, seconds, infringement, reason, target, event,"
-    " location, box, seen_at, subject"
+    " location, box, seen_at, subject, name"
 )
 
 
@@ -73,6 +75,14 @@ class EventKey:
     def text(self) -> str:
         """The stored form (also what the desk screen shows)."""
         return f"{self.source} · {self.event} · {self.date}"
+
+    @classmethod
+    def parse(cls, text: str) -> EventKey | None:
+        """The key back from its stored form (None for '' or a text that is not one)."""
+        parts = text.split(" · ")
+        if len(parts) < 3:
+            return None
+        return cls(source=parts[0], event=" · ".join(parts[1:-1]), date=parts[-1])
 
     @classmethod
     def of(cls, engine: Engine, source: str, today: dt.date) -> EventKey | None:
@@ -148,7 +158,7 @@ class IncidentDesk:
     @staticmethod
     def _row(row: tuple[object, ...]) -> DeskAction:
         (ident, at, operator, race_id, bib, action, seconds, infringement, reason, target, event) = row[:11]
-        location, box, seen_at, subject = row[11:15]
+        location, box, seen_at, subject, name = row[11:16]
         return DeskAction(
             id=int(str(ident)),
             at=datetime.fromisoformat(str(at)),
@@ -165,6 +175,7 @@ class IncidentDesk:
             box=None if box is None else str(box),
             seen_at=None if seen_at is None else datetime.fromisoformat(str(seen_at)),
             subject=None if subject is None else ActionKind(str(subject)),
+            name=None if name is None else str(name),
         )
 
     def audit(self, race_id: str | None = None, bib: str | None = None) -> list[DeskAction]:
@@ -215,6 +226,13 @@ class IncidentDesk:
         """Confirmed penalties still to serve (the box's list), oldest first."""
         return [e for e in self.history(race_id) if e.due]
 
+    def events(self) -> list[str]:
+        """Every event the database holds entries of (their stored text), the latest
+        recorded last; '' is the entries of databases from before events were recorded."""
+        with self._db() as db:
+            rows = db.execute("SELECT event, MAX(id) FROM actions GROUP BY event ORDER BY MAX(id)").fetchall()
+        return [str(row[0]) for row in rows]
+
     def override_for(self, race_id: str, bib: str) -> Override | None:
         actions = self.audit(race_id, bib)
         if not actions:
@@ -250,8 +268,10 @@ class IncidentDesk:
         box: str | None = None,
         seen_at: datetime | None = None,
         subject: ActionKind | str | None = None,
+        name: str | None = None,
     ) -> DeskAction:
-        """Validate and store one action (committed before it returns)."""
+        """Validate and store one action (committed before it returns); ``name`` is the
+        athlete's name as the official sees it (kept for the reports)."""
         try:
             kind = ActionKind(action)
             topic = None if subject is None else ActionKind(subject)
@@ -263,6 +283,7 @@ class IncidentDesk:
         reason = (reason or "").strip() or None
         location = (location or "").strip() or None
         box = (box or "").strip() or None
+        name = (name or "").strip() or None
         bib = bib.strip()
         who = (operator or self.operator).strip()
         if not who:
@@ -288,8 +309,8 @@ class IncidentDesk:
         with self._db() as db:
             cursor = db.execute(
                 "INSERT INTO actions (at, operator, race_id, bib, action, seconds, infringement, reason,"
-                " target, event, location, box, seen_at, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?)",
+                " target, event, location, box, seen_at, subject, name)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     at.isoformat(),
                     who,
@@ -305,6 +326,7 @@ class IncidentDesk:
                     box,
                     None if seen_at is None else seen_at.isoformat(),
                     None if topic is None else topic.value,
+                    name,
                 ),
             )
             ident = int(cursor.lastrowid or 0)
@@ -324,6 +346,7 @@ class IncidentDesk:
             box,
             seen_at,
             topic,
+            name,
         )
 
     # ------------------------------------------------------------ the lifecycle, by name
@@ -339,6 +362,7 @@ class IncidentDesk:
         seen_at: datetime | None = None,
         operator: str | None = None,
         reason: str | None = None,
+        name: str | None = None,
     ) -> DeskAction:
         """An official reports a penalty (``seconds``; the race's length for the rule when
         omitted) or a DSQ: pending until confirmed."""
@@ -355,6 +379,7 @@ class IncidentDesk:
             seen_at=seen_at,
             operator=operator,
             reason=reason,
+            name=name,
         )
 
     def _step(self, kind: ActionKind, race_id: str, bib: str, target: int, **kw: object) -> DeskAction:
