@@ -45,6 +45,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeskConfig",
+    "LeaderboardConfig",
     "OpenTrackConfig",
     "Permission",
     "RaceDeskConfig",
@@ -200,6 +201,13 @@ class CardsConfig(_Section):
     show_for: float = Field(default=10.0, gt=0, le=120)  # seconds a card stays up
 
 
+class LeaderboardConfig(_Section):
+    """Groups on the leaderboard: athletes within ``group_seconds`` of the one ahead."""
+
+    groups: bool = True  # separators between groups (the ``G`` key turns them on and off)
+    group_seconds: float = Field(default=1.0, gt=0, le=600)
+
+
 class Config(BaseModel):
     """The settings as data. ``Config()`` is the defaults; it reads no ``RACETUI_*``."""
 
@@ -217,6 +225,7 @@ class Config(BaseModel):
     desk: DeskConfig = Field(default_factory=DeskConfig)
 
     cards: CardsConfig = Field(default_factory=CardsConfig)
+    leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
 
     # Where it was loaded from and what loading noticed: not settings, so not fields
     # (no variable or file key can set them).

@@ -164,6 +164,8 @@ class RaceApp(App[None]):
         self.tracker_budget = tracker_budget
         self.state = UiState(pipeline.engine, self.tv.clock)
         self.state.master_offset = master_offset
+        self.state.groups = self.config.leaderboard.groups
+        self.state.group_ms = round(self.config.leaderboard.group_seconds * 1000)
         self.notices: list[str] = []
         # racetui.util.logs.DashboardLog while run by a command: the log file, recent records
         self.logs: Any = None
@@ -581,7 +583,7 @@ class RaceApp(App[None]):
         self.reload_visible()
 
     def show_gap(self, ref: AthleteRef | None) -> None:
-        from racetui.tui.columns import format_signed_gap
+        from racetui.tui.columns import format_signed_gap, format_trend
 
         mark = self.state.mark
         if mark is None or ref is None:
@@ -596,8 +598,13 @@ class RaceApp(App[None]):
                 where = f"not both passed {self.state.point_name()}"
             self.notify(f"#{mark[1]} and #{ref[1]}: {where}.", title="Gap", markup=False)
             return
+        trend = format_trend(gap.trend, gap.per_split_ms)
+        apart = gap.points_behind
+        lapped = f" ({apart} timing point{'s' if apart > 1 else ''} apart)" if apart else ""
         self.notify(
-            f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}",
+            f"#{mark[1]} → #{ref[1]}: {format_signed_gap(gap.ms)} at {gap.point_name}"
+            + (f", {trend}" if trend else "")
+            + lapped,
             title="Gap",
             markup=False,
         )

@@ -27,6 +27,7 @@ __all__ = [
     "format_gap_cell",
     "format_signed_gap",
     "format_time",
+    "format_trend",
     "point_label",
 ]
 
@@ -104,6 +105,18 @@ def format_signed_gap(ms: int) -> str:
         return "±0.0"
     text = format_gap(abs(ms))
     return text if ms > 0 else "-" + text[1:]
+
+
+def format_trend(trend: str | None, per_split_ms: int | None) -> str:
+    """A gap's trend in a few words: ``closing 3.2 s/split``, ``opening 12 s/split``,
+    ``steady``; empty when there is no trend yet (one common point)."""
+    if trend is None or per_split_ms is None:
+        return ""
+    if trend == "steady":
+        return "steady"
+    seconds = abs(per_split_ms) / 1000
+    amount = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+    return f"{trend} {amount} s/split"
 
 
 def format_change(before: int | None, after: int | None) -> Cell:

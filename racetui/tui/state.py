@@ -8,7 +8,9 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from racetui.config import LeaderboardConfig
 from racetui.engine import Athlete, ChangeSet, Engine, LeaderboardView, RaceStandings
+from racetui.engine.gaps import Trend, true_gap
 from racetui.model import Race, Wave
 from racetui.tui.clock import Clock, RaceTime, race_time, system_clock, wave_time
 from racetui.tui.tracker import Tracker, Watchlist
@@ -20,10 +22,14 @@ AthleteRef = tuple[str, str]  # (race id, bib)
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """Time between two athletes at the furthest timing point both have passed."""
+    """Time between two athletes on the road (gun time) at a timing point: the one viewed,
+    or (at the latest point) the true gap, where the chaser is now, with its trend."""
 
     point_name: str
     ms: int  # positive: the second athlete is behind the first
+    trend: Trend | None = None  # closing / opening over the last splits (true gaps only)
+    per_split_ms: int | None = None  # the gap's change per split (negative: closing)
+    points_behind: int = 0  # timing points between them (a lap counts its points)
 
 
 class UiState:
@@ -41,6 +47,9 @@ class UiState:
         self.category: str | None = None
         self.point_id: str | None = None  # None: every athlete at their latest point
         self.incidents_seen = 0  # tracker sequence number shown on the Incidents screen
+        leaderboard = LeaderboardConfig()
+        self.groups = leaderboard.groups  # separators between groups on the leaderboard
+        self.group_ms = round(leaderboard.group_seconds * 1000)
 
     # -------------------------------------------------------------- races
     def race_ids(self) -> list[str]:
@@ -185,8 +194,9 @@ class UiState:
         return self.mark is not None
 
     def gap(self, first: AthleteRef, second: AthleteRef, point_id: str | None = None) -> Gap | None:
-        """Gap from ``first`` to ``second`` at ``point_id`` (the point being viewed), or at
-        the furthest point both passed when None (same race); None when there is none."""
+        """Gap on the road from ``first`` to ``second``: at ``point_id`` (the point being
+        viewed) when given, else the true gap (engine/gaps.py: at the point the chaser reached
+        last, with the trend). Same race only; None when there is none."""
         if first[0] != second[0]:
             return None
         standings = self.engine.races.get(first[0])
@@ -195,15 +205,21 @@ class UiState:
             return None
         if point_id is not None:
             at = standings.point_index.get(point_id)
-            if at is None or at >= min(len(a.times), len(b.times)):
+            if at is None:
                 return None
-            ta, tb = a.times[at], b.times[at]
+            ta, tb = a.gun_time(at), b.gun_time(at)
             return None if ta is None or tb is None else Gap(standings.points[at].name, tb - ta)
-        for index in range(min(len(a.times), len(b.times)) - 1, -1, -1):
-            ta, tb = a.times[index], b.times[index]
-            if ta is not None and tb is not None:
-                return Gap(standings.points[index].name, tb - ta)
-        return None
+        found = true_gap(standings, first[1], second[1])
+        if found is None:
+            return None
+        sign = 1 if found.ahead == first[1] else -1
+        return Gap(
+            standings.points[found.point_index].name,
+            sign * found.gap_ms,
+            found.trend,
+            found.per_split_ms,
+            found.points_behind,
+        )
 
     def find(self, text: str, limit: int = 50) -> list[AthleteRef]:
         """Athletes whose bib is ``text`` or whose name contains it, ignoring case and

@@ -16,9 +16,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet
+from racetui.engine.gaps import (
+    DEFAULT_PENALTY_S,
+    PenaltyCheck,
+    Verdict,
+    neighbours,
+    penalty_check,
+    true_gap,
+)
+from racetui.model import IncidentKind, Status
 from racetui.tui.appref import race_app
 from racetui.tui.clock import format_time_of_day
-from racetui.tui.columns import badge_for, format_signed_gap
+from racetui.tui.columns import badge_for, format_signed_gap, format_trend
 from racetui.tui.messages import ToggleMark, ToggleWatch
 from racetui.tui.rows import AthleteModel
 from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, desk_state
@@ -55,6 +64,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
     }
     AthleteScreen #who { text-style: bold; }
     AthleteScreen #facts { color: $foreground 85%; }
+    AthleteScreen #gaps { color: $foreground 85%; }
     AthleteScreen #points { height: auto; max-height: 14; }
     AthleteScreen #incidents { color: $foreground 90%; padding-top: 1; }
     """
@@ -71,6 +81,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         with Vertical(id="athlete"):
             yield Static("", id="who", markup=False)
             yield Static("", id="facts", markup=False)
+            yield Static("", id="gaps", markup=False)
             yield InfoTable(
                 AthleteModel(self.race_app.state, self.ref), empty="Unknown athlete.", id="points"
             )
@@ -145,6 +156,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         if entry.legs:  # a relay team: who races which leg
             facts.append("team: " + ", ".join(f"{leg.order} {leg.member.name}" for leg in entry.legs))
         self.query_one("#facts", Static).update(" · ".join(facts))
+        self.query_one("#gaps", Static).update("\n".join(self.gap_lines()))
         records = state.tracker.athlete_incidents(*self.ref)
         if records:
             lines = ["Incidents:"]
@@ -168,6 +180,75 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
                 )
             text += "\n" + "\n".join(lines)
         self.query_one("#incidents", Static).update(text)
+
+    # ------------------------------------------------------------------ gaps
+    def gap_lines(self) -> list[str]:
+        """The athletes racing just ahead and behind (true gaps on the road, their trend) and
+        whether a penalty of the race's S seconds would cost a place (engine/gaps.py)."""
+        state = self.race_app.state
+        standings = state.engine.races.get(self.ref[0])
+        entry = state.entry(self.ref)
+        if standings is None or entry is None or entry.status is not Status.OK or entry.last < 0:
+            return []
+        ahead, behind = neighbours(standings, entry.bib)
+        lines = []
+        for label, other in (("Ahead ", ahead), ("Behind", behind)):
+            if other is None:
+                continue
+            lines.append(
+                f"{label} #{other.bib} {other.name()}".rstrip() + ": " + self._gap_text(other.bib, label)
+            )
+        seconds, whose = self.penalty_seconds()
+        check = penalty_check(standings, entry.bib, seconds)
+        if check is not None:
+            lines.append(f"Can serve {seconds} s{whose} without losing a place: {self._penalty_text(check)}")
+        return lines
+
+    def penalty_seconds(self) -> tuple[int, str]:
+        """S for the penalty question, and whose it is: the athlete's own unserved penalties
+        when they have any, else the race's penalty time from the desk's settings (the
+        most common one when rules differ), else 30 s."""
+        entry = self.race_app.state.entry(self.ref)
+        own = [
+            i.seconds
+            for i in (entry.incidents if entry else ())
+            if i.kind is IncidentKind.PENALTY and not i.served and i.seconds
+        ]
+        if own:
+            return sum(own), " (unserved)"
+        lengths = list(self.race_app.config.desk.penalties_for(self.ref[0]).values())
+        if lengths:
+            return max(lengths, key=lambda s: (lengths.count(s), s)), ""
+        return DEFAULT_PENALTY_S, ""
+
+    def _gap_text(self, other: str, label: str) -> str:
+        """The true gap to ``other``, signed as seen from the line's side (+: as labelled)."""
+        standings = self.race_app.state.engine.races[self.ref[0]]
+        gap = true_gap(standings, self.ref[1], other)
+        if gap is None:
+            return "no timing point in common yet"
+        expected_ahead = other if label.strip() == "Ahead" else self.ref[1]
+        sign = 1 if gap.ahead == expected_ahead else -1
+        text = f"{format_signed_gap(sign * gap.gap_ms)} at {standings.points[gap.point_index].name}"
+        if gap.ranking_gap_ms != gap.gap_ms:
+            text += f" (chip {format_signed_gap(sign * gap.ranking_gap_ms)})"
+        trend = format_trend(gap.trend, gap.per_split_ms)
+        return f"{text} · {trend}" if trend else text
+
+    def _penalty_text(self, check: PenaltyCheck) -> str:
+        if check.verdict is Verdict.NOBODY_BEHIND:
+            return "yes, nobody racing behind"
+        if check.verdict is Verdict.UNKNOWN or check.gap is None or check.margin_ms is None:
+            return f"not known yet (#{check.behind} has no split in common)"
+        standings = self.race_app.state.engine.races[self.ref[0]]
+        where = standings.points[check.gap.point_index].name
+        if check.verdict is Verdict.YES:
+            text = f"yes, {check.margin_ms / 1000:.1f} s to spare"
+        elif check.gap.ranking_gap_ms > 0:
+            text = f"no, #{check.behind} is {check.gap.ranking_gap_ms / 1000:.1f} s behind"
+        else:
+            text = f"no, #{check.behind} is level or faster"
+        return text if check.final else f"{text} (as of #{check.behind} at {where})"
 
     def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
         return self.ref, None

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet
-from racetui.tui.columns import format_signed_gap
+from racetui.tui.columns import format_signed_gap, format_trend
 from racetui.tui.messages import OpenAthlete, ShowGap, ToggleMark, ToggleWatch
 from racetui.tui.rows import LeaderboardModel
 from racetui.tui.screens.base import TableScreen
@@ -72,6 +72,7 @@ class LeaderboardScreen(TableScreen):
         marked = state.entry(state.mark)
         long = f"◆ #{state.mark[1]} {marked.name() if marked else ''}".rstrip()
         short = f"◆ #{state.mark[1]}"
+        trend = ""
         cursor = self.table.current_key()
         if cursor is not None and cursor != state.mark:
             gap = state.gap(state.mark, cursor, state.point_id)
@@ -80,11 +81,22 @@ class LeaderboardScreen(TableScreen):
                 signed = format_signed_gap(gap.ms)
                 long += f" → #{cursor[1]} {other.name()}: {signed} at {gap.point_name}"
                 short += f" → #{cursor[1]} {signed} at {gap.point_name}"
+                trend = format_trend(gap.trend, gap.per_split_ms)
+                trend = f", {trend}" if trend else ""
             elif state.point_id is not None:
                 short += f" → #{cursor[1]}: not both at {state.point_name()}"
                 long = short
         width = (self.query_one("#info", InfoBar).outer_size.width or self.app.size.width) - 2  # padding
-        candidates = [f"{board} │ {long}", f"{board} │ {short}", f"{point} │ {short}", short]
+        candidates = [
+            f"{board} │ {long}{trend}",
+            f"{board} │ {short}{trend}",
+            f"{point} │ {short}{trend}",
+            f"{short}{trend}",
+            f"{board} │ {long}",
+            f"{board} │ {short}",
+            f"{point} │ {short}",
+            short,
+        ]
         text = next((c for c in candidates if cell_len(c) <= width), candidates[-1])
         self.query_one("#info", InfoBar).update(text)
 
