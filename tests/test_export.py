@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ from racetui.commands import export
 from racetui.engine import Engine
 from racetui.model import Participant, Race, Result, TimingPoint
 from racetui.sources.v11 import parse_message
+from tests.fakes.asgi import ServerThread
+from tests.fakes.hosted import HostedFeed
 from tests.support import INDIVIDUAL, RELAY
 
 SECRET = "wt-key-DO-NOT-PRINT"
@@ -281,34 +281,13 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # ----------------------------------------------------------------- a URL feed
-class _Handler(BaseHTTPRequestHandler):
-    server: Any
-
-    def do_GET(self) -> None:
-        self.server.seen.append(dict(self.headers.items()))
-        body = orjson.dumps({"code": 200, "status": "success", "data": orjson.loads(INDIVIDUAL.read_bytes())})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def wt_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.seen  # type: ignore[attr-defined]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    """World Triathlon's live endpoint for prog 307158, answering in its envelope."""
+    envelope = {"code": 200, "status": "success", "data": orjson.loads(INDIVIDUAL.read_bytes())}
+    feed = HostedFeed(orjson.dumps(envelope), path="/v1/live/timing/307158")
+    with ServerThread(feed.app()) as running:
+        yield running.url, feed.requests
 
 
 def test_feed_url_apikey_only_for_the_configured_host(

@@ -1,20 +1,14 @@
 """The v1.1 feed poller against a real local HTTP server and real files.
 
-The test server (``http.server`` in a thread, port 0) implements this contract:
-``GET /feed`` answers the current ``body`` with ``status`` (200 by default) and, when set,
-``ETag`` / ``Last-Modified``; a request whose ``If-None-Match`` equals the ETag (or whose
-``If-Modified-Since`` equals Last-Modified) gets ``304`` with no body. Every request's
-headers are logged for the assertions.
+The server is the hosted-file stand-in (tests/fakes/hosted.py: ``GET /feed`` with
+ETag / Last-Modified and 304s, as a static web server answers) on a free loopback port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +18,8 @@ import pytest
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.feed import CREDENTIALS_REJECTED, FeedSource, display_target
 from racetui.sources.journal import Journal, read_journal
+from tests.fakes.asgi import ServerThread
+from tests.fakes.hosted import HostedFeed
 from tests.support import INDIVIDUAL, async_wait_until
 
 SECRET = "k3y-SHOULD-NOT-LEAK"
@@ -35,67 +31,14 @@ def message(**athlete_changes: Any) -> dict[str, Any]:
     return data
 
 
-class Feed:
-    """What the server answers (mutable by the test) and what it was asked."""
-
-    def __init__(self) -> None:
-        self.body = orjson.dumps(message())
-        self.status = 200
-        self.etag: str | None = None
-        self.last_modified: str | None = None
-        self.delay = 0.0
-        self.requests: list[dict[str, str]] = []
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Any
-
-    def do_GET(self) -> None:
-        feed: Feed = self.server.feed
-        feed.requests.append({k.lower(): v for k, v in self.headers.items()})
-        if feed.delay:
-            time.sleep(feed.delay)
-        if self.path.split("?")[0] != "/feed":
-            self.send_response(404)
-            self.end_headers()
-            return
-        not_modified = (feed.etag and self.headers.get("If-None-Match") == feed.etag) or (
-            feed.last_modified and self.headers.get("If-Modified-Since") == feed.last_modified
-        )
-        if not_modified and feed.status == 200:
-            self.send_response(304)
-            self.end_headers()
-            return
-        self.send_response(feed.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(feed.body)))
-        if feed.etag:
-            self.send_header("ETag", feed.etag)
-        if feed.last_modified:
-            self.send_header("Last-Modified", feed.last_modified)
-        self.end_headers()
-        self.wfile.write(feed.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[tuple[str, Feed]]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    feed = Feed()
-    httpd.feed = feed  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/feed", feed
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def server() -> Iterator[tuple[str, HostedFeed]]:
+    feed = HostedFeed(orjson.dumps(message()))
+    with ServerThread(feed.app()) as running:
+        yield f"{running.url}/feed", feed
 
 
-async def test_etag_304_does_not_reapply(server: tuple[str, Feed]) -> None:
+async def test_etag_304_does_not_reapply(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     feed.etag = '"v1"'
     pipeline = Pipeline()
@@ -123,7 +66,7 @@ async def test_etag_304_does_not_reapply(server: tuple[str, Feed]) -> None:
     await source.aclose()
 
 
-async def test_last_modified_and_servers_without_validators(server: tuple[str, Feed]) -> None:
+async def test_last_modified_and_servers_without_validators(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     feed.last_modified = "Sun, 11 Jun 2017 17:03:12 GMT"
     pipeline = Pipeline()
@@ -138,7 +81,7 @@ async def test_last_modified_and_servers_without_validators(server: tuple[str, F
     await source.aclose()
 
 
-async def test_world_triathlon_envelope_and_apikey(server: tuple[str, Feed]) -> None:
+async def test_world_triathlon_envelope_and_apikey(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     feed.body = orjson.dumps({"code": 200, "status": "success", "data": message()})
     pipeline = Pipeline()
@@ -162,7 +105,7 @@ async def test_world_triathlon_envelope_and_apikey(server: tuple[str, Feed]) -> 
     await source.aclose()
 
 
-async def test_credentials_rejected(server: tuple[str, Feed], caplog: pytest.LogCaptureFixture) -> None:
+async def test_credentials_rejected(server: tuple[str, HostedFeed], caplog: pytest.LogCaptureFixture) -> None:
     url, feed = server
     caplog.set_level(logging.DEBUG)
     for status in (401, 403):
@@ -181,7 +124,7 @@ async def test_credentials_rejected(server: tuple[str, Feed], caplog: pytest.Log
         assert secret not in repr(source.health)
 
 
-async def test_garbage_keeps_last_good_state(server: tuple[str, Feed]) -> None:
+async def test_garbage_keeps_last_good_state(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     pipeline = Pipeline()
     source = FeedSource(url)
@@ -206,7 +149,7 @@ async def test_garbage_keeps_last_good_state(server: tuple[str, Feed]) -> None:
     await source.aclose()
 
 
-async def test_bad_athlete_fields_are_warnings_not_errors(server: tuple[str, Feed]) -> None:
+async def test_bad_athlete_fields_are_warnings_not_errors(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     data = message()
     data["athletes"][1]["splits"][0]["total_time"] = "-1"
@@ -220,7 +163,7 @@ async def test_bad_athlete_fields_are_warnings_not_errors(server: tuple[str, Fee
     await source.aclose()
 
 
-async def test_unreachable_and_slow_servers(server: tuple[str, Feed]) -> None:
+async def test_unreachable_and_slow_servers(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     import socket
 
@@ -242,7 +185,7 @@ async def test_unreachable_and_slow_servers(server: tuple[str, Feed]) -> None:
     await slow.aclose()
 
 
-async def test_run_loop_survives_failures_and_follows_changes(server: tuple[str, Feed]) -> None:
+async def test_run_loop_survives_failures_and_follows_changes(server: tuple[str, HostedFeed]) -> None:
     url, feed = server
     feed.status = 503
     pipeline = Pipeline()
@@ -266,7 +209,7 @@ async def test_run_loop_survives_failures_and_follows_changes(server: tuple[str,
     assert source.health.effective_state() is FeedState.STOPPED
 
 
-async def test_journal_records_every_body(server: tuple[str, Feed], tmp_path: Path) -> None:
+async def test_journal_records_every_body(server: tuple[str, HostedFeed], tmp_path: Path) -> None:
     url, feed = server
     journal = Journal(tmp_path / "feed.jsonl.gz", source="v1.1 test")
     source = FeedSource(url, journal=journal, apikey=SECRET)
