@@ -3,86 +3,75 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from racetui.cli import main
-from racetui.model import (
-    ClockState,
-    Event,
-    Participant,
-    Race,
-    RaceClock,
-    RaceKind,
-    Result,
-    Status,
-    TimingPoint,
-)
 from racetui.publish.outbox import ItemState, Outbox
 from tests.fakes.asgi import ServerThread
+from tests.fakes.hosted import HostedFeed
 from tests.fakes.opentrack import OpenTrackFake
 from tests.fakes.worldtriathlon import WorldTriathlonFake
-from tests.support import wait_until
+from tests.support import INDIVIDUAL, wait_until
 
 KEY = "wt-cli-key-4242"
 USER = "director@example.org"
 PASSWORD = "pw-cli-secret-77"
-RACES = (("em", "307158"), ("ew", "307159"), ("jm", "307160"))
+Feed = tuple[str, HostedFeed]  # the URL racetui reads, the server
+PROG_ID = "307158"  # the race's World Triathlon prog_id: racetui's race id for a v1.1 feed
 
 
-def write_snapshot(
-    path: Path, times: dict[str, dict[int, int]], *, status: dict[str, Status] | None = None
-) -> None:
-    """A snapshot for the hidden ``--snapshot`` source: ``times`` is race -> bib -> finish ms."""
-    races = []
-    results: dict[str, list[dict[str, object]]] = {}
-    for race_id, prog_id in RACES:
-        if race_id not in times:
-            continue
-        points = [
-            TimingPoint(id="swim", race_id=race_id, name="Swim Exit", order=1),
-            TimingPoint(id="fin", race_id=race_id, name="Finish", order=2, is_finish=True),
-        ]
-        clock = RaceClock(
-            race_id=race_id, state=ClockState.LIVE, gun_time=datetime(2026, 6, 14, 9, 0, tzinfo=UTC)
-        )
-        races.append(
-            Race(
-                id=race_id,
-                name=f"Elite {race_id}",
-                kind=RaceKind.TRIATHLON,
-                points=points,
-                external_id=prog_id,
-                clock=clock,
-            )
-        )
-        rows = []
-        for bib in range(1, 5):
-            finish = times[race_id].get(bib)
-            rows.append(
-                Result(
-                    race_id=race_id,
-                    bib=str(bib),
-                    participant=Participant(
-                        bib=str(bib), race_id=race_id, name=f"Athlete {bib}", country="NZL"
-                    ),
-                    splits={"fin": finish} if finish is not None else {},
-                    status=(status or {}).get(f"{race_id}/{bib}", Status.OK),
-                ).model_dump(mode="json")
-            )
-        results[race_id] = rows
-    event = Event(id="107158", name="2026 Test Triathlon", races=races)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps({"event": event.model_dump(mode="json"), "results": results}))
-    os.replace(tmp, path)
+def _clock(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def v11_message(times: dict[int, int], *, status: dict[int, str] | None = None) -> dict[str, Any]:
+    """One race as a timer hosts it in v1.1 (the spec's example header, four athletes):
+    ``times`` is bib -> finish time in ms, ``status`` bib -> DNF/DNS/DSQ."""
+    message: dict[str, Any] = orjson.loads(INDIVIDUAL.read_bytes())
+    athletes = [
+        {
+            "id": str(9000 + bib),
+            "start_num": str(bib),
+            "name": f"Athlete {bib}",
+            "country": "NZL",
+            "status": (status or {}).get(bib),
+            "incidents": None,
+            "splits": (
+                [{"id": "9", "name": "Finish", "total_time": _clock(times[bib])}] if bib in times else []
+            ),
+        }
+        for bib in range(1, 5)
+    ]
+    message.update(
+        event_id="107158",
+        event_name="2026 Test Triathlon",
+        prog_id=PROG_ID,
+        prog_name="Elite em",
+        status="live",
+        latest=None,
+        num_athletes=str(len(athletes)),
+        athletes=athletes,
+    )
+    return message
+
+
+@pytest.fixture
+def feed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Feed]:
+    """The race's v1.1 message hosted on a web server: ``racetui publish --feed URL`` reads
+    it as a real feed (polled often, so a change is seen soon)."""
+    monkeypatch.setenv("RACETUI_SOURCES_POLL_INTERVAL", "0.1")
+    hosted = HostedFeed(path="/live/results.json")
+    with ServerThread(hosted.app()) as server:
+        yield f"{server.url}/live/results.json", hosted
 
 
 @pytest.fixture
@@ -107,17 +96,17 @@ def ot(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenTrackFake]:
 FAST = ["--settle", "0.3", "--http-timeout", "2", "--backoff", "0.2", "0.5"]
 
 
-def tri_args(snapshot: Path, wt: WorldTriathlonFake, *extra: str) -> list[str]:
-    return ["publish", "triathlon", "--snapshot", str(snapshot), "--api-url", wt.url, *FAST, *extra]
+def tri_args(feed: Feed, wt: WorldTriathlonFake, *extra: str) -> list[str]:
+    return ["publish", "triathlon", "--feed", feed[0], "--api-url", wt.url, *FAST, *extra]
 
 
-def ot_args(snapshot: Path, ot: OpenTrackFake, *extra: str) -> list[str]:
+def ot_args(feed: Feed, ot: OpenTrackFake, *extra: str) -> list[str]:
     base = ot.url
     return [
         "publish",
         "opentrack",
-        "--snapshot",
-        str(snapshot),
+        "--feed",
+        feed[0],
         "--competition",
         f"{base}/api/2026/GBR/api-test/",
         "--server",
@@ -158,29 +147,27 @@ def outbox_items() -> list:  # type: ignore[type-arg]
 # ------------------------------------------------------------------ triathlon
 
 
-def test_once_with_yes_publishes_and_reports(wt: WorldTriathlonFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
-    done = racetui(*tri_args(snap, wt, "--once", "--yes"))
+def test_once_with_yes_publishes_and_reports(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000}))
+    done = racetui(*tri_args(feed, wt, "--once", "--yes"))
     assert done.returncode == 0, done.stderr
     assert "first upload; 4 added" in done.stdout
     assert "sent #1 Elite em (prog 307158) live sandbox, 4 athletes: 200" in done.stdout
     [body] = wt.applied_bodies()
     assert body["sandbox"] == "true" and body["status"] == "live"
     assert KEY not in done.stdout + done.stderr
-    again = racetui(*tri_args(snap, wt, "--once", "--yes", "--no-sandbox"))
+    again = racetui(*tri_args(feed, wt, "--once", "--yes", "--no-sandbox"))
     assert again.returncode == 0, again.stderr
     assert "~ sandbox: true -> false" in again.stdout
     assert wt.applied_bodies()[-1]["sandbox"] == "false"
-    same = racetui(*tri_args(snap, wt, "--once", "--yes", "--no-sandbox"))
+    same = racetui(*tri_args(feed, wt, "--once", "--yes", "--no-sandbox"))
     assert same.returncode == 0 and "nothing new to send" in same.stdout
     assert len(wt.arrivals) == 2
 
 
-def test_without_a_terminal_it_refuses_unless_yes(wt: WorldTriathlonFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
-    done = racetui(*tri_args(snap, wt, "--once"))
+def test_without_a_terminal_it_refuses_unless_yes(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000}))
+    done = racetui(*tri_args(feed, wt, "--once"))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "racetui publish: not confirmed: stdin is not a terminal (pass --yes to publish without asking)"
@@ -190,46 +177,41 @@ def test_without_a_terminal_it_refuses_unless_yes(wt: WorldTriathlonFake, tmp_pa
 
 def test_terminal_confirmation(
     wt: WorldTriathlonFake,
-    tmp_path: Path,
+    feed: Feed,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
+    feed[1].host(v11_message({1: 3_600_000}))
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     monkeypatch.setattr(sys, "stdin", Tty("n\n"))
-    assert main(tri_args(snap, wt, "--once")) == 1
+    assert main(tri_args(feed, wt, "--once")) == 1
     assert "not confirmed: nothing was sent" in capsys.readouterr().err
     assert wt.arrivals == []
     monkeypatch.setattr(sys, "stdin", Tty("y\n"))
-    assert main(tri_args(snap, wt, "--once")) == 0
+    assert main(tri_args(feed, wt, "--once")) == 0
     out = capsys.readouterr().out
     assert "Publish to World Triathlon" in out and "(sandbox)? [y/N]" in out
     assert len(wt.applied_bodies()) == 1
 
 
-def test_dry_run_prints_what_would_be_sent(wt: WorldTriathlonFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {2: 3_500_000}, "ew": {}})
-    done = racetui(*tri_args(snap, wt, "--dry-run", "--race", "em"))
+def test_dry_run_prints_what_would_be_sent(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({2: 3_500_000}))
+    done = racetui(*tri_args(feed, wt, "--dry-run", "--race", PROG_ID))
     assert done.returncode == 0, done.stderr
     assert f"would POST {wt.url}" in done.stdout
     assert "apikey: ***" in done.stdout and KEY not in done.stdout
-    assert '"prog_id": "307158"' in done.stdout and '"prog_id": "307159"' not in done.stdout
+    assert '"prog_id": "307158"' in done.stdout and '"start_num": "2"' in done.stdout
     assert wt.arrivals == []
 
 
-def test_a_rejected_publish_exits_1_with_the_reason_in_one_line(
-    wt: WorldTriathlonFake, tmp_path: Path
-) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
+def test_a_rejected_publish_exits_1_with_the_reason_in_one_line(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000}))
     wt.script[:] = [400]
-    done = racetui(*tri_args(snap, wt, "--once", "--yes"))
+    done = racetui(*tri_args(feed, wt, "--once", "--yes"))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
@@ -246,12 +228,11 @@ def test_a_rejected_publish_exits_1_with_the_reason_in_one_line(
 
 
 def test_a_refused_key_is_never_printed(
-    wt: WorldTriathlonFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wt: WorldTriathlonFake, feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
+    feed[1].host(v11_message({1: 3_600_000}))
     monkeypatch.setenv("RACETUI_TRIATHLON_APIKEY", "not-the-key-555")
-    done = racetui("-vv", *tri_args(snap, wt, "--once", "--yes"))  # debug logs too
+    done = racetui("-vv", *tri_args(feed, wt, "--once", "--yes"))  # debug logs too
     assert done.returncode == 1
     assert "not-the-key-555" not in done.stdout + done.stderr
     reason = [line for line in done.stderr.splitlines() if line.startswith("racetui publish: upload #1")]
@@ -260,43 +241,40 @@ def test_a_refused_key_is_never_printed(
     assert "not-the-key-555" not in racetui("publish", "outbox", "--json").stdout
     # the user fixes the key and runs the command again: that is the retry
     monkeypatch.setenv("RACETUI_TRIATHLON_APIKEY", KEY)
-    again = racetui(*tri_args(snap, wt, "--once", "--yes"))
+    again = racetui(*tri_args(feed, wt, "--once", "--yes"))
     assert again.returncode == 0, again.stderr
     assert len(wt.applied_bodies()) == 1
     assert [i.state for i in outbox_items()] == [ItemState.SUPERSEDED, ItemState.SENT]
 
 
 def test_missing_apikey_and_unknown_race_are_usage_errors(
-    tmp_path: Path, wt: WorldTriathlonFake, monkeypatch: pytest.MonkeyPatch
+    feed: Feed, wt: WorldTriathlonFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {}})
-    unknown = racetui(*tri_args(snap, wt, "--once", "--yes", "--race", "nope"))
+    feed[1].host(v11_message({}))
+    unknown = racetui(*tri_args(feed, wt, "--once", "--yes", "--race", "nope"))
     assert unknown.returncode == 2
-    assert "race 'nope' is not in the data (races: em)" in unknown.stderr
+    assert "race 'nope' is not in the data (races: 307158)" in unknown.stderr
     monkeypatch.delenv("RACETUI_TRIATHLON_APIKEY")
-    missing = racetui(*tri_args(snap, wt, "--once", "--yes"))
+    missing = racetui(*tri_args(feed, wt, "--once", "--yes"))
     assert missing.returncode == 2 and "RACETUI_TRIATHLON_APIKEY" in missing.stderr
     assert "Traceback" not in unknown.stderr + missing.stderr
 
 
-def test_official_is_published_only_when_asked(wt: WorldTriathlonFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_700_000}})
-    refused = racetui(*tri_args(snap, wt, "--official"))
+def test_official_is_published_only_when_asked(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000, 2: 3_700_000}))
+    refused = racetui(*tri_args(feed, wt, "--official"))
     assert refused.returncode == 2 and wt.arrivals == []
-    done = racetui(*tri_args(snap, wt, "--official", "--yes"))
+    done = racetui(*tri_args(feed, wt, "--official", "--yes"))
     assert done.returncode == 0, done.stderr
     assert wt.applied_bodies()[-1]["status"] == "official"
 
 
-def test_live_mode_publishes_changes_until_stopped(wt: WorldTriathlonFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {}})
-    proc = spawn(*tri_args(snap, wt, "--yes"))
+def test_live_mode_publishes_changes_until_stopped(wt: WorldTriathlonFake, feed: Feed) -> None:
+    feed[1].host(v11_message({}))
+    proc = spawn(*tri_args(feed, wt, "--yes"))
     try:
         wait_until(lambda: len(wt.applied_bodies()) == 1, what="the first message")
-        write_snapshot(snap, {"em": {3: 3_550_000}})
+        feed[1].host(v11_message({3: 3_550_000}))
         wait_until(lambda: len(wt.applied_bodies()) == 2, what="the changed message")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
@@ -308,22 +286,24 @@ def test_live_mode_publishes_changes_until_stopped(wt: WorldTriathlonFake, tmp_p
     assert "Traceback" not in err
 
 
-def test_kill_9_mid_upload_then_restart_delivers_every_upload_once_in_its_latest_form(
-    wt: WorldTriathlonFake, tmp_path: Path
+def test_kill_9_mid_upload_then_restart_delivers_the_latest_form_once(
+    wt: WorldTriathlonFake, feed: Feed
 ) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}, "ew": {1: 3_900_000}, "jm": {}})
+    hosted = feed[1]
+    hosted.host(v11_message({1: 3_600_000}))
     wt.script[:] = [("slow", 30.0)]  # the first upload hangs in flight (the server applies it)
-    proc = spawn(*tri_args(snap, wt, "--yes"))
+    proc = spawn(*tri_args(feed, wt, "--yes"))
     try:
         wait_until(lambda: len(wt.arrivals) == 1, what="the first upload to be in flight")
         first = wt.arrivals[0]
-        write_snapshot(snap, {"em": {1: 3_600_000}, "ew": {1: 3_900_000, 2: 3_905_000}, "jm": {}})
+        hosted.host(v11_message({1: 3_600_000, 2: 3_605_000}))
+        wait_until(lambda: len(outbox_items()) == 2, what="the next message to queue behind it")
+        hosted.host(v11_message({1: 3_600_000, 2: 3_605_000, 3: 3_610_000}))
 
         def superseded() -> bool:
             return any(i.state is ItemState.SUPERSEDED for i in outbox_items())
 
-        wait_until(superseded, what="the ew message to be superseded by a newer one")
+        wait_until(superseded, what="the queued message to be superseded by a newer one")
         before = outbox_items()
         assert [i.state for i in before].count(ItemState.SENDING) == 1
         proc.send_signal(signal.SIGKILL)
@@ -331,30 +311,28 @@ def test_kill_9_mid_upload_then_restart_delivers_every_upload_once_in_its_latest
     finally:
         proc.kill()
     stale = next(i for i in before if i.state is ItemState.SUPERSEDED)
-    restarted = racetui(*tri_args(snap, wt, "--once", "--yes"))
+    restarted = racetui(*tri_args(feed, wt, "--once", "--yes"))
     assert restarted.returncode == 0, restarted.stderr
     bodies = wt.applied_bodies()
-    assert sorted(b["prog_id"] for b in bodies) == ["307158", "307159", "307160"]  # each exactly once
-    ew = next(b for b in bodies if b["prog_id"] == "307159")
-    assert [a["start_num"] for a in ew["athletes"]][:2] == ["1", "2"]  # the latest form
+    assert [a["start_num"] for a in bodies[-1]["athletes"]][:3] == ["1", "2", "3"]  # the latest form
     keys = [a.key for a in wt.arrivals]
     assert stale.idempotency_key not in keys  # superseded: never sent
-    assert keys.count(first.key) == 2  # re-sent after the crash with the same key …
-    assert [a.duplicate for a in wt.arrivals if a.key == first.key] == [False, True]  # … applied once
+    # The upload in flight at the crash was applied; its newer form replaced it, once.
+    assert keys == [first.key, keys[-1]] and len(bodies) == 2
+    assert not any(a.duplicate for a in wt.arrivals)
     assert all(i.state in (ItemState.SENT, ItemState.SUPERSEDED) for i in outbox_items())
 
 
 # ------------------------------------------------------------------ opentrack
 
 
-def test_opentrack_once_dry_run_and_upload(ot: OpenTrackFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_500}}, status={"em/4": Status.DNF})
-    dry = racetui(*ot_args(snap, ot, "--event", "TRI-M", "--dry-run"))
+def test_opentrack_once_dry_run_and_upload(ot: OpenTrackFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000, 2: 3_601_500}, status={4: "DNF"}))
+    dry = racetui(*ot_args(feed, ot, "--event", "TRI-M", "--dry-run"))
     assert dry.returncode == 0, dry.stderr
     assert "Authorization: Token ***" in dry.stdout and '"eventid": "TRI-M"' in dry.stdout
     assert ot.arrivals == [] and ot.tokens_issued == 0
-    done = racetui(*ot_args(snap, ot, "--event", "TRI-M", "--once", "--yes", "--ignore-unknowns"))
+    done = racetui(*ot_args(feed, ot, "--event", "TRI-M", "--once", "--yes", "--ignore-unknowns"))
     assert done.returncode == 0, done.stderr
     assert "first upload; 3 added" in done.stdout
     assert ot.results[("TRI-M", 1, 1)] == {"1": "1:00:00.00", "2": "1:00:01.50", "4": "DNF"}
@@ -362,33 +340,31 @@ def test_opentrack_once_dry_run_and_upload(ot: OpenTrackFake, tmp_path: Path) ->
 
 
 def test_opentrack_needs_an_event_and_credentials(
-    ot: OpenTrackFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ot: OpenTrackFake, feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000}})
-    no_event = racetui(*ot_args(snap, ot, "--once", "--yes"))
+    feed[1].host(v11_message({1: 3_600_000}))
+    no_event = racetui(*ot_args(feed, ot, "--once", "--yes"))
     assert no_event.returncode == 2 and "pass --event EVENTID or set opentrack.events" in no_event.stderr
     monkeypatch.delenv("RACETUI_OPENTRACK_PASSWORD")
-    no_creds = racetui(*ot_args(snap, ot, "--event", "E", "--once", "--yes"))
+    no_creds = racetui(*ot_args(feed, ot, "--event", "E", "--once", "--yes"))
     assert no_creds.returncode == 2 and "RACETUI_OPENTRACK_TOKEN" in no_creds.stderr
 
 
-def test_opentrack_kill_9_with_appends_queued_then_restart(ot: OpenTrackFake, tmp_path: Path) -> None:
-    snap = tmp_path / "snap.json"
-    write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_000}})
+def test_opentrack_kill_9_with_appends_queued_then_restart(ot: OpenTrackFake, feed: Feed) -> None:
+    feed[1].host(v11_message({1: 3_600_000, 2: 3_601_000}))
     ot.script[:] = [("slow", 30.0)]
-    proc = spawn(*ot_args(snap, ot, "--event", "TRI-M", "--mode", "append", "--yes"))
+    proc = spawn(*ot_args(feed, ot, "--event", "TRI-M", "--mode", "append", "--yes"))
     try:
         wait_until(lambda: len(ot.arrivals) == 1, what="the first upload to be in flight")
-        write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_000, 3: 3_602_000}})
+        feed[1].host(v11_message({1: 3_600_000, 2: 3_601_000, 3: 3_602_000}))
         wait_until(lambda: len(outbox_items()) == 2, what="the second append to be queued")
-        write_snapshot(snap, {"em": {1: 3_600_000, 2: 3_601_000, 3: 3_602_000, 4: 3_603_000}})
+        feed[1].host(v11_message({1: 3_600_000, 2: 3_601_000, 3: 3_602_000, 4: 3_603_000}))
         wait_until(lambda: len(outbox_items()) == 3, what="the third append to be queued")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    restarted = racetui(*ot_args(snap, ot, "--event", "TRI-M", "--mode", "append", "--once", "--yes"))
+    restarted = racetui(*ot_args(feed, ot, "--event", "TRI-M", "--mode", "append", "--once", "--yes"))
     assert restarted.returncode == 0, restarted.stderr
     assert ot.results[("TRI-M", 1, 1)] == {
         "1": "1:00:00.00",

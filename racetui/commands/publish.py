@@ -46,8 +46,6 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="read a recorded journal (with --once its final state; else played in real time)",
     )
-    # A JSON engine snapshot, re-read when it changes: for tests and rehearsals.
-    group.add_argument("--snapshot", metavar="PATH", help=argparse.SUPPRESS)
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,12 +226,8 @@ def _when(stamp: float | None) -> str:
 
 
 def _make_source(args: argparse.Namespace, config: Config) -> Source:
-    from pathlib import Path
-
     from racetui.sources.build import SourceKind, build_source
 
-    if args.snapshot:
-        return SnapshotSource(Path(args.snapshot))
     kind, flag, target = next(
         (kind, flag, getattr(args, flag))
         for flag, kind in (
@@ -249,54 +243,6 @@ def _make_source(args: argparse.Namespace, config: Config) -> Source:
         return build_source(kind, target, config, speed=0.0 if at_once else 1.0)
     except (ValueError, OSError) as exc:
         raise _Exit(2, f"--{flag}: {exc}") from None
-
-
-class SnapshotSource:
-    """Hidden ``--snapshot PATH``: a JSON file ``{"event": Event, "results": {race_id:
-    [Result, ...]}}`` applied as whole races, re-read whenever it changes. It lets tests and
-    rehearsals drive ``racetui publish`` without a timing system."""
-
-    def __init__(self, path: Any, interval: float = 0.1) -> None:
-        from racetui.sources.base import SourceHealth, SourceMode
-
-        self.path = path
-        self.interval = interval
-        self.name = f"snapshot {path}"
-        self.health = SourceHealth(self.name, mode=SourceMode.FILE)
-
-    async def run(self, pipeline: Any) -> None:
-        import asyncio
-
-        import orjson
-        from pydantic import ValidationError
-
-        from racetui.model import Event, Result
-
-        seen: tuple[int, int] | None = None
-        while True:
-            try:
-                stat = self.path.stat()
-                signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-            except OSError as exc:
-                self.health.error(f"{self.path}: {exc.strerror or exc}")
-                signature = None
-            if signature is not None and signature != seen:
-                seen = signature
-                try:
-                    data = orjson.loads(self.path.read_bytes())
-                    event = Event.model_validate(data["event"])
-                    results = {
-                        str(race_id): [Result.model_validate(row) for row in rows]
-                        for race_id, rows in (data.get("results") or {}).items()
-                    }
-                except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
-                    self.health.reject(f"{self.path}: {' '.join(str(exc).split())[:200]}")
-                else:
-                    pipeline.load_event(event)
-                    for race_id, rows in results.items():
-                        pipeline.apply_results(race_id, rows, complete=True)
-                    self.health.received()
-            await asyncio.sleep(self.interval)
 
 
 # ================================================================ session
