@@ -1,10 +1,13 @@
 """``racetui export``: print the current standings as csv, json or a v1.1 message, and exit.
 
-    racetui export (--connect URL | --feed URL|PATH | --replay PATH)
+    racetui export (redis://HOST:PORT/DB | --connect URL | --feed URL|PATH | --replay PATH)
                    [--race ID] [--point ID] [--format csv|json|triathlon]
 
-* ``--feed`` reads a World Triathlon v1.1 message once (URL or file); ``--connect`` loads
-  a BBT master once over REST; ``--replay`` plays a journal to its end at full speed.
+* ``redis://…`` reads what a hub (``racetui hub … --redis``) holds: its snapshot, then its
+  stream to where it was when the snapshot was read (no timing connection of its own; the
+  hub's desk entries included); ``--feed`` reads a World Triathlon v1.1 message once (URL
+  or file); ``--connect`` loads a BBT master once over REST; ``--replay`` plays a journal
+  to its end at full speed.
 * ``csv`` (spreadsheets): position, bib, name, country, club, gender, category, status,
   time, gap, then the time at every timing point (``HH:MM:SS.fff``). Several races and
   no ``--race``: every race, with a ``race`` column first.
@@ -51,12 +54,23 @@ class ExportError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "address", nargs="?", metavar="redis://…", help="a hub's Redis (racetui hub … --redis URL)"
+    )
     source.add_argument("--connect", metavar="URL", help="a BBT master: http://host[:port]")
     source.add_argument("--feed", metavar="URL|PATH", help="a World Triathlon v1.1 message (URL or file)")
     source.add_argument("--replay", metavar="PATH", help="a recorded journal, played to its end")
     parser.add_argument("--race", metavar="ID", help="only this race (id, or v1.1 prog_id)")
     parser.add_argument("--point", metavar="ID", help="standings at this timing point (csv/json)")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="output format (default: csv)")
+    parser.add_argument("--prefix", default="racetui", help="with redis://: the hub's key prefix")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with redis://: wait this long for the hub",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,9 +123,10 @@ def _quiet_sources(verbose: int) -> Iterator[None]:
 def _export(args: argparse.Namespace, config: Config) -> str:
     import asyncio
 
+    from racetui.hub.replica import ReplicaPipeline
     from racetui.sources.base import Pipeline
 
-    pipeline = Pipeline()
+    pipeline = ReplicaPipeline() if getattr(args, "address", None) else Pipeline()
     headers = asyncio.run(_load(args, config, pipeline))
     races = _select(pipeline, args.race)
     if args.format == "triathlon":
@@ -137,6 +152,9 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
     """Load the source once into ``pipeline``; returns the v1.1 message headers by race id."""
     from racetui.sources.build import SourceKind, build_source
 
+    if getattr(args, "address", None):
+        await _load_hub(args, pipeline)
+        return {}
     if args.feed:
         source = build_source(SourceKind.FEED, args.feed, config)
         try:
@@ -176,6 +194,27 @@ async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) ->
         )
     _print_warnings(pipeline.errors)
     return _headers(replay.feed_readers.values())
+
+
+async def _load_hub(args: argparse.Namespace, pipeline: Pipeline) -> None:
+    from racetui.hub.redis import load_replica
+    from racetui.hub.replica import ReplicaPipeline
+    from racetui.util.secrets import safe_url
+
+    address = str(args.address)
+    if not address.startswith(("redis://", "rediss://", "unix://")):
+        raise ExportError(
+            f"expected redis://host:port/db, --connect, --feed or --replay, got {safe_url(address)!r}", 2
+        )
+    assert isinstance(pipeline, ReplicaPipeline)
+    try:
+        replica = await load_replica(address, pipeline, prefix=args.prefix, timeout=args.wait)
+    except (OSError, TimeoutError) as exc:
+        raise ExportError(str(exc)) from None
+    if replica.rejected:
+        print(f"racetui export: warning: {replica.rejected} hub records rejected", file=sys.stderr)
+    if not any(standings.entries for standings in pipeline.engine.races.values()):
+        raise ExportError(f"the hub at {safe_url(address)} holds no athletes yet")
 
 
 def _headers(readers: Any) -> dict[str, V11Header]:

@@ -1,6 +1,6 @@
 """``racetui publish``: results upstream, headless.
 
-    racetui publish triathlon (--connect URL | --feed URL|PATH | --replay PATH) [--race ID]
+    racetui publish triathlon (redis://… | --connect URL | --feed URL|PATH | --replay PATH) [--race ID]
         [--api-url URL | --file PATH] [--sandbox/--no-sandbox] [--official] [--once] [--yes] [--dry-run]
     racetui publish opentrack (…same sources…) --competition URL --event EVENTID [--round N]
         [--heat N] [--mode replace|append|update] [--ignore-unknowns] [--once] [--yes] [--dry-run]
@@ -11,6 +11,9 @@ Every upload goes through the persistent outbox (``racetui.publish.outbox``): a 
 command keeps publishing on every change until stopped (Ctrl-C / SIGTERM) or until the
 results are published official. Without ``--yes`` it shows what changes against the last
 successful upload and asks; it refuses when stdin is not a terminal.
+
+``redis://HOST:PORT/DB`` publishes what a hub (``racetui hub … --redis``) holds, as one of
+its viewers: its snapshot, then its stream (no timing connection of its own).
 
 Exit codes: 0 done, 1 a publish failed (the server's reason on one line), 2 a usage,
 configuration or source problem, 130 interrupted. Never a traceback (``-vv`` logs one).
@@ -39,6 +42,9 @@ class _Exit(Exception):
 
 def _source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "address", nargs="?", metavar="redis://…", help="follow a hub's Redis (racetui hub … --redis URL)"
+    )
     group.add_argument("--connect", metavar="URL", help="read a BBT master (http://host[:port])")
     group.add_argument("--feed", metavar="URL|PATH", help="read a World Triathlon v1.1 feed (URL or file)")
     group.add_argument(
@@ -46,6 +52,7 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="read a recorded journal (with --once its final state; else played in real time)",
     )
+    parser.add_argument("--prefix", default="racetui", help="with redis://: the hub's key prefix")
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,6 +235,18 @@ def _when(stamp: float | None) -> str:
 def _make_source(args: argparse.Namespace, config: Config) -> Source:
     from racetui.sources.build import SourceKind, build_source
 
+    address = getattr(args, "address", None)
+    if address:
+        from racetui.hub.records import HealthRec
+        from racetui.hub.redis import RedisViewer
+        from racetui.util.secrets import safe_url
+
+        if not str(address).startswith(("redis://", "rediss://", "unix://")):
+            raise _Exit(
+                2, f"expected redis://host:port/db, --connect, --feed or --replay, got {safe_url(address)!r}"
+            )
+        # a viewer of the hub: its replica is what is published
+        return RedisViewer(address, [HealthRec("hub", "push", "connecting", None)], prefix=args.prefix)
     kind, flag, target = next(
         (kind, flag, getattr(args, flag))
         for flag, kind in (
@@ -283,7 +302,8 @@ class _Session:
         from racetui.sources.base import Pipeline
 
         self.source = _make_source(self.args, self.config)
-        self.pipeline = Pipeline()
+        make_pipeline = getattr(self.source, "pipeline", None)  # a hub's viewer holds a replica
+        self.pipeline = make_pipeline() if callable(make_pipeline) else Pipeline()
         self.source_task = asyncio.create_task(self.source.run(self.pipeline))
         service_task = None
         try:
@@ -354,6 +374,9 @@ class _Session:
                 if error is not None:
                     raise _Exit(1, f"the source stopped: {type(error).__name__}: {error}")
                 break
+            ready = getattr(self.source, "ready", None)
+            if callable(ready) and ready() and engine.races:
+                break  # a hub's replica: its snapshot is the whole state
             if engine.version != version:
                 version, quiet_since = engine.version, now
             elif engine.races and now - quiet_since >= self.args.settle:

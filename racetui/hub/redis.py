@@ -45,12 +45,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from racetui.hub.core import Hub
-from racetui.hub.records import HealthRec, decode_request
+from racetui.hub.records import HealthRec, Request, decode_request, encode_request
 from racetui.hub.replica import Replica, ReplicaPipeline, follow
 from racetui.util.retry import Backoff
 from racetui.util.secrets import safe_url, scrub
 
-__all__ = ["RedisChannel", "RedisHubWriter", "RedisViewer", "keys", "read_sources"]
+__all__ = ["RedisChannel", "RedisHubWriter", "RedisViewer", "keys", "load_replica", "read_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +268,7 @@ class RedisChannel:
         self.url = url
         self.stream, self.snapshot_key, self.meta_key = keys(prefix)
         self.block_ms = block_ms
+        self.idle_returns = False  # True: receive() answers b"" when a read found nothing new
         self.pending: deque[bytes] = deque()
         self.last_id = "0-0"
         self.epoch: str | None = None
@@ -301,6 +302,8 @@ class RedisChannel:
                     await self._load_snapshot()
                 else:
                     await self._read()
+                    if self.idle_returns and not self.pending:
+                        return b""  # nothing new within the block time (one-shot readers)
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
@@ -377,6 +380,60 @@ async def read_sources(url: str, *, prefix: str = "racetui") -> list[HealthRec]:
         return []
 
 
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms or 0), int(seq or 0)
+
+
+async def load_replica(
+    url: str,
+    pipeline: ReplicaPipeline | None = None,
+    *,
+    prefix: str = "racetui",
+    timeout: float = 30.0,
+) -> Replica:
+    """A one-shot replica of the hub's state (``racetui export redis://…``): the snapshot,
+    then the stream up to where it ended when the snapshot was loaded.
+
+    ``OSError`` naming the address when Redis cannot be reached, ``TimeoutError`` when no
+    hub has written a snapshot there within ``timeout`` seconds."""
+    replica = Replica(pipeline or ReplicaPipeline())
+    channel = RedisChannel(url, prefix=prefix, block_ms=200)
+    channel.idle_returns = True
+    probe = _client(url, timeout=5.0)
+    where = f"{_where(url)} (prefix {prefix})"
+
+    async def load() -> None:
+        try:
+            await probe.ping()
+        except (RedisError, OSError) as exc:
+            raise OSError(f"cannot reach Redis at {_where(url)}: {scrub(str(exc))}") from None
+        target: tuple[int, int] | None = None
+        while True:
+            if target is not None and not channel.pending and _stream_id(channel.last_id) >= target:
+                return
+            data = await channel.receive()
+            if data is None:
+                raise OSError(f"the hub's stream at {where} closed")
+            if data and replica.handle(data):
+                await channel.send(encode_request(Request("snapshot")))
+                target = None
+            if replica.synced and target is None:
+                last = await probe.xrevrange(channel.stream, count=1)
+                target = _stream_id(last[0][0].decode()) if last else (0, 0)
+
+    try:
+        await asyncio.wait_for(load(), timeout)
+    except TimeoutError:
+        raise TimeoutError(
+            f"no hub snapshot at {where} within {timeout:g} s: is racetui hub … --redis running?"
+        ) from None
+    finally:
+        await channel.close()
+        await _close(probe)
+    return replica
+
+
 class RedisViewer:
     """The dashboard's handle on a hub over Redis: its sources (mirrored health) and the
     task that follows the stream into a replica (the link :class:`RemoteSource` drives)."""
@@ -398,6 +455,19 @@ class RedisViewer:
             RemoteSource(self, HealthRec("hub", "push", "connecting", None))  # type: ignore[arg-type]
         ]
         self.on_clock: Any = None
+
+    @property
+    def name(self) -> str:
+        return f"the hub at {_where(self.url)}"
+
+    @property
+    def health(self) -> Any:
+        """The hub's first source's health, as the hub reports it."""
+        return self.sources[0].health
+
+    def ready(self) -> bool:
+        """True once the replica holds a whole snapshot."""
+        return self.replica is not None and self.replica.synced
 
     def holds(self, seq: int) -> bool:
         """True once the replica has applied the hub's frame ``seq`` (or a snapshot past it)."""
