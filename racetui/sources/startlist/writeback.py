@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -475,22 +475,20 @@ class StartListWriter:
 
     async def _find_raceentry(self, client: RaceEntryClient, change: Change) -> str | None:
         since = max(0, (change.since or 0) - OVERLAP)
+        found = []
         for record in await client.participants(change.remote, since):
-            user = record.get("user") if isinstance(record.get("user"), Mapping) else {}
-            assert isinstance(user, Mapping)
-            if (
-                text_or_none(record.get("event_id")) == change.event
-                and _same(user.get("first_name"), change.fields.get("first_name"))
-                and _same(user.get("last_name"), change.fields.get("last_name"))
-                and _same_bib(record.get("bib_num"), change.fields.get("bib"))
-            ):
-                log.warning(
-                    "RaceEntry: %s was already created (registration %s)",
-                    change.describe(),
+            user = record.get("user")
+            names = user if isinstance(user, Mapping) else {}
+            found.append(
+                (
                     record.get("registration_id"),
+                    record.get("event_id"),
+                    names.get("first_name"),
+                    names.get("last_name"),
+                    record.get("bib_num"),
                 )
-                return text_or_none(record.get("registration_id"))
-        return None
+            )
+        return _created_before(change, found, "RaceEntry", "registration")
 
     # -------------------------------------------------------------- ChronoTrack
     _CT_FIELDS = {
@@ -523,26 +521,39 @@ class StartListWriter:
     async def _find_chronotrack(self, client: ChronoTrackClient, change: Change) -> str | None:
         since = max(0, (change.since or 0) - OVERLAP) if change.since else None
         records, _ = await client.entries(change.remote, since)
-        for record in records:
-            if not isinstance(record, Mapping):
-                continue
-            if (
-                text_or_none(record.get("race_id")) == change.event
-                and _same(record.get("athlete_first_name"), change.fields.get("first_name"))
-                and _same(record.get("athlete_last_name"), change.fields.get("last_name"))
-                and _same_bib(record.get("entry_bib"), change.fields.get("bib"))
-            ):
-                log.warning(
-                    "ChronoTrack: %s was already created (entry %s)",
-                    change.describe(),
-                    record.get("entry_id"),
-                )
-                return text_or_none(record.get("entry_id"))
-        return None
+        found = [
+            (
+                record.get("entry_id"),
+                record.get("race_id"),
+                record.get("athlete_first_name"),
+                record.get("athlete_last_name"),
+                record.get("entry_bib"),
+            )
+            for record in records
+            if isinstance(record, Mapping)
+        ]
+        return _created_before(change, found, "ChronoTrack", "entry")
 
 
 class _Waiting(StartListError):
     """The change depends on one not yet answered (an edit of an entry being created)."""
+
+
+def _created_before(
+    change: Change, found: Iterable[tuple[object, object, object, object, object]], service: str, what: str
+) -> str | None:
+    """The id of the entry an earlier attempt of ``change`` already created (its answer was
+    lost): same event, names and bib. ``found`` holds (id, event, first, last, bib) rows."""
+    for ident, event, first, last, bib in found:
+        if (
+            text_or_none(event) == change.event
+            and _same(first, change.fields.get("first_name"))
+            and _same(last, change.fields.get("last_name"))
+            and _same_bib(bib, change.fields.get("bib"))
+        ):
+            log.warning("%s: %s was already created (%s %s)", service, change.describe(), what, ident)
+            return text_or_none(ident)
+    return None
 
 
 def _same(a: object, b: object) -> bool:
