@@ -194,6 +194,37 @@ class Builder:
         self.next_result += 1
         return str(value)
 
+    def enter_athlete(
+        self,
+        rng: random.Random,
+        race_id: str,
+        bib: str,
+        *,
+        gender: str,
+        age: int,
+        country: str,
+        elite: bool,
+        wave_id: str,
+    ) -> None:
+        """One seeded athlete on the start list (elites race OPEN, without a club)."""
+        first, last, club = pick_person(rng, country, gender)
+        self.participants.append(
+            Participant(
+                bib=bib,
+                race_id=race_id,
+                id=self.result_id(),
+                first_name=first,
+                last_name=last,
+                name=f"{first} {last}",
+                gender=gender,
+                category="OPEN" if elite else age_category(gender, age),
+                age=age,
+                country=country,
+                club=None if elite else club,
+                wave_id=wave_id,
+            )
+        )
+
     def passes(
         self,
         race_id: str,

@@ -11,7 +11,6 @@ import random
 
 from racetui.model import (
     ClockState,
-    Participant,
     Race,
     RaceClock,
     RaceKind,
@@ -27,8 +26,6 @@ from racetui.sim.generate.common import (
     WAVE,
     Builder,
     SimRace,
-    age_category,
-    pick_person,
     weighted_countries,
 )
 
@@ -155,23 +152,9 @@ def road_race(b: Builder, rng: random.Random, spec: RaceSpec, number: int, gun_a
     shape = list(zip(seg_fracs, curve, strict=True))
     for index, (target, gender, age, country, elite) in enumerate(people):
         bib = str(index + 1)
-        first, last, club = pick_person(rng, country, gender)
         wave = waves[wave_of[index]]
-        b.participants.append(
-            Participant(
-                bib=bib,
-                race_id=race_id,
-                id=b.result_id(),
-                first_name=first,
-                last_name=last,
-                name=f"{first} {last}",
-                gender=gender,
-                category="OPEN" if elite else age_category(gender, age),
-                age=age,
-                country=country,
-                club=None if elite else club,
-                wave_id=wave.id,
-            )
+        b.enter_athlete(
+            rng, race_id, bib, gender=gender, age=age, country=country, elite=elite, wave_id=wave.id
         )
         offset = wave.offset_ms
         start_ms = gun_at_ms + offset

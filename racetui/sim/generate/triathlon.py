@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from racetui.model import Participant, RaceKind, Wave
+from racetui.model import RaceKind, Wave
 from racetui.sim import names
 from racetui.sim.config import RaceSpec
-from racetui.sim.generate.common import Builder, age_category, pick_person
+from racetui.sim.generate.common import Builder
 from racetui.sim.generate.multisport import (
     age_group_ability,
     elite_ability,
@@ -107,22 +107,15 @@ def triathlon_race(b: Builder, rng: random.Random, spec: RaceSpec, number: int, 
 
     bibs = [str(i + 1) for i in range(entries)]
     for i, (gender, age, country) in enumerate(people):
-        first, last, club = pick_person(rng, country, gender)
-        b.participants.append(
-            Participant(
-                bib=bibs[i],
-                race_id=race_id,
-                id=b.result_id(),
-                first_name=first,
-                last_name=last,
-                name=f"{first} {last}",
-                gender=gender,
-                category="OPEN" if elite else age_category(gender, age),
-                age=age,
-                country=country,
-                club=None if elite else club,
-                wave_id=waves[wave_of[i]].id,
-            )
+        b.enter_athlete(
+            rng,
+            race_id,
+            bibs[i],
+            gender=gender,
+            age=age,
+            country=country,
+            elite=elite,
+            wave_id=waves[wave_of[i]].id,
         )
 
     # Who: DNS, DNF, one DSQ, one or two penalties.
