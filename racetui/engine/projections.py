@@ -43,6 +43,7 @@ their running time since their own start).
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import weakref
@@ -587,6 +588,9 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
     end = now_ms + max(0, within_ms)
     found: list[tuple[int, int, str, Projection, int]] = []
     entries = standings._entries
+    by_gun = standings.by_gun
+    plain_keys: list[int] = []  # ranking times, as projected, of everyone due by the end
+    moved_keys: list[int] = []  # the same, moved on for those already late
     for bib, plan in cache.plans.items():
         at = plan.at[point_index]
         if at is None:
@@ -595,6 +599,8 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         if plain > end:
             continue
         delay = _delay(plan, now_ms)
+        plain_keys.append(plain if by_gun else at)
+        moved_keys.append(plain + delay if by_gun else at + delay)
         first = _next(plan)
         if first is not None and delay > max(OVERDUE_MIN_MS, 3 * plan.spread[first]):
             continue
@@ -605,13 +611,19 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         assert projection is not None
         found.append((gun, entries[bib].number if bib in entries else 0, bib, projection, delay))
     found.sort(key=lambda item: (item[0], item[1], item[2]))
+    plain_keys.sort()
+    moved_keys.sort()
     out = []
     for gun, _, bib, projection, delay in found:
         entry = entries[bib]
-        time = projection.gun_ms if standings.by_gun else projection.at_ms
-        place = int(passed.bisect_left((time,))) + int(ordered.bisect_left((time,))) + 1
+        time = projection.gun_ms if by_gun else projection.at_ms
+        # ahead at the point: through it already, or due before (as moved on for the late)
+        ahead = int(passed.bisect_left((time,))) + int(ordered.bisect_left((time,)))
+        ahead += bisect.bisect_left(moved_keys, time) - bisect.bisect_left(plain_keys, time)
         current = standings.placing(bib, entry.last) if entry.last >= 0 else None
-        out.append(Arrival(bib, entry.name(), projection, gun - now_ms, place, current, entry.last, delay))
+        out.append(
+            Arrival(bib, entry.name(), projection, gun - now_ms, ahead + 1, current, entry.last, delay)
+        )
     return out
 
 

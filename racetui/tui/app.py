@@ -50,6 +50,7 @@ from racetui.tui.messages import (
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.screens.clock import ClockScreen
+from racetui.tui.screens.coming import ComingScreen
 from racetui.tui.screens.desk import record_request
 from racetui.tui.screens.health import HealthScreen
 from racetui.tui.screens.help import HelpScreen
@@ -80,6 +81,7 @@ SCREENS: tuple[tuple[str, str, str, str], ...] = (
     ("passes", "5", "Passes", "latest passings per timing point or location"),
     ("publish", "6", "Publish", "the publish outbox"),
     ("health", "7", "Health", "feed sources: state, message age, errors"),
+    ("coming", "8", "Coming", "who is expected at a point next; who is on course"),
 )
 NARROW_NOTICE_WIDTH = 120  # below this, watched-athlete events show in the header, not as toasts
 THEME_ORDER = ("racetui-dark", "racetui-light", "high-contrast", "colour-blind", "monochrome")
@@ -98,6 +100,7 @@ class RaceApp(App[None]):
         "passes": PassesScreen,
         "publish": PublishScreen,
         "health": HealthScreen,
+        "coming": ComingScreen,
     }
     DEFAULT_MODE = "leaderboard"
 

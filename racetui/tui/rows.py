@@ -11,10 +11,13 @@ No Textual here.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from racetui.engine import RaceStandings, Row
+from racetui.engine.groups import Group, group_times
+from racetui.engine.projections import Arrival, NotThrough, arrivals, not_through
 from racetui.model import Race
 from racetui.sources.base import FeedState, SourceHealth, SourceMode
 from racetui.tui.clock import format_time_of_day
@@ -33,10 +36,12 @@ from racetui.tui.tracker import IncidentBadge, IncidentRecord, PassRecord
 
 __all__ = [
     "AthleteModel",
+    "ComingModel",
     "DisplayRow",
     "HealthModel",
     "IncidentsModel",
     "LeaderboardModel",
+    "NotThroughModel",
     "PassesModel",
     "SplitsModel",
     "TableModel",
@@ -659,3 +664,206 @@ class AthleteModel(TableModel):
 
     def fetch(self, start: int, stop: int) -> list[DisplayRow]:
         return self.rows[start:stop]
+
+
+# --------------------------------------------------------------------- coming
+SOON_MS = 15_000  # the last seconds of a countdown, drawn bright
+
+
+def countdown(eta_ms: int) -> str:
+    """Time to an arrival for a countdown: whole seconds rounded up; ``due`` at zero."""
+    if eta_ms <= 0:
+        return "due"
+    return format_time(eta_ms)
+
+
+class ComingModel(TableModel):
+    """Who is expected at one timing point in the next minutes, soonest first (the engine's
+    :func:`~racetui.engine.projections.arrivals`); athletes due together (within a second,
+    :func:`~racetui.engine.groups.group_times`) under one line "group of 6, led by #12"."""
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+        self.point_index = 0
+        self.window_ms = 5 * 60_000
+        self.arrivals: list[Arrival] = []
+        self.lines: list[tuple[Group | None, Arrival]] = []  # group line (its first) or an athlete
+        self.now_ms: int | None = None
+
+    @property
+    def race_id(self) -> str | None:  # type: ignore[override]
+        return self.state.race_id
+
+    def columns(self) -> Sequence[Column]:
+        return [
+            Column("in", "In", 6, 0, "right"),
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Name", 16, 0, flex=True),
+            Column("nat", "Ctry", 4, 3),
+            Column("cat", "Cat", 6, 4),
+            Column("proj", "Proj", 4, 0, "right"),
+            Column("now", "Now", 4, 1, "right"),
+            Column("chg", "", 3, 1),
+            Column("from", "From", 10, 2),
+            Column("spread", "±", 6, 3, "right"),
+            Column("basis", "From what", 13, 5),
+        ]
+
+    def reload(self) -> None:
+        standings = self.state.standings()
+        now = self.now_ms
+        if standings is None or now is None or not standings.points:
+            self.arrivals, self.lines = [], []
+            return
+        self.point_index = max(0, min(self.point_index, len(standings.points) - 1))
+        self.arrivals = arrivals(standings, self.point_index, now, self.window_ms)
+        self._group()
+
+    def retime(self, now_ms: int) -> None:
+        """The clock moved, nothing else: countdowns follow, arrivals now due stay due."""
+        if self.now_ms is not None and now_ms < self.now_ms:
+            self.now_ms = now_ms
+            self.reload()
+            return
+        step = now_ms - (self.now_ms or now_ms)
+        self.now_ms = now_ms
+        if step:
+            self.arrivals = [replace(a, eta_ms=max(0, a.eta_ms - step)) for a in self.arrivals]
+            self._group()
+
+    def _group(self) -> None:
+        by_bib = {a.bib: a for a in self.arrivals}
+        lines: list[tuple[Group | None, Arrival]] = []
+        for group in group_times((a.bib, a.projection.gun_ms) for a in self.arrivals):
+            if group.size > 1:
+                lines.append((group, by_bib[group.leader]))
+            lines += [(None, by_bib[bib]) for bib in group.bibs]
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        standings = self.state.standings()
+        if standings is None:
+            return []
+        return [self.display(standings, group, arrival) for group, arrival in self.lines[start:stop]]
+
+    def display(self, standings: RaceStandings, group: Group | None, arrival: Arrival) -> DisplayRow:
+        soon = arrival.eta_ms <= SOON_MS
+        if group is not None:
+            text = f"group of {group.size}, led by #{arrival.bib}"
+            cells: tuple[CellValue, ...] = (
+                (countdown(arrival.eta_ms), None),
+                ("", None),
+                (text, None),
+                *(("", None) for _ in range(8)),
+            )
+            return DisplayRow(None, cells, "rt--soon" if soon else "rt--block", ("group", group.bibs))
+        ref = (standings.race.id, arrival.bib)
+        athlete = self.state.entry(ref)
+        name, name_style = _name(self.state, ref, arrival.name or f"#{arrival.bib}")
+        points = standings.points
+        at = points[arrival.current_point].name if 0 <= arrival.current_point < len(points) else "start"
+        change_text, change_style = format_change(arrival.current_place, arrival.place)
+        cells = (
+            (countdown(arrival.eta_ms), None),
+            (arrival.bib, None),
+            (name, name_style),
+            ((athlete.participant.country or "") if athlete and athlete.participant else "", "rt--dim"),
+            ((athlete.category or "") if athlete else "", "rt--dim"),
+            (str(arrival.place), None),
+            (str(arrival.current_place) if arrival.current_place is not None else "–", "rt--dim"),
+            (change_text, change_style),
+            (point_label(at), "rt--dim"),
+            ("±" + format_time(arrival.projection.spread_ms), "rt--dim"),
+            (arrival.projection.basis + (" (late)" if arrival.overdue_ms else ""), "rt--dim"),
+        )
+        style = "rt--soon" if soon else "rt--watched-row" if ref in self.state.watch else None
+        return DisplayRow(ref, cells, style)
+
+    def index_of(self, key: AthleteRef) -> int | None:
+        if key[0] != self.state.race_id:
+            return None
+        return next((i for i, (g, a) in enumerate(self.lines) if g is None and a.bib == key[1]), None)
+
+    def index_of_ident(self, ident: Hashable) -> int | None:
+        if isinstance(ident, tuple) and ident and ident[0] == "group":
+            return next(
+                (i for i, (g, _) in enumerate(self.lines) if g is not None and ("group", g.bibs) == ident),
+                None,
+            )
+        return None
+
+
+class NotThroughModel(TableModel):
+    """The athletes on course still to pass one timing point, with their running time
+    since their own start (the engine's :func:`~racetui.engine.projections.not_through`)."""
+
+    def __init__(self, state: UiState) -> None:
+        self.state = state
+        self.point_index = 0
+        self.now_ms: int | None = None
+        self.rows: list[NotThrough] = []
+
+    @property
+    def race_id(self) -> str | None:  # type: ignore[override]
+        return self.state.race_id
+
+    def columns(self) -> Sequence[Column]:
+        return [
+            Column("bib", "Bib", 5, 0, "right"),
+            Column("name", "Name", 16, 0, flex=True),
+            Column("nat", "Ctry", 4, 4),
+            Column("cat", "Cat", 6, 3),
+            Column("running", "Running", 8, 0, "right"),
+            Column("last", "Last seen", 10, 1),
+            Column("at", "At", 8, 2, "right"),
+            Column("eta", "Due in", 7, 0, "right"),
+        ]
+
+    def reload(self) -> None:
+        standings = self.state.standings()
+        if standings is None or self.now_ms is None or not standings.points:
+            self.rows = []
+            return
+        self.point_index = max(0, min(self.point_index, len(standings.points) - 1))
+        self.rows = not_through(standings, self.point_index, self.now_ms)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def fetch(self, start: int, stop: int) -> list[DisplayRow]:
+        standings = self.state.standings()
+        if standings is None:
+            return []
+        return [self.display(standings, row) for row in self.rows[start:stop]]
+
+    def display(self, standings: RaceStandings, row: NotThrough) -> DisplayRow:
+        ref = (standings.race.id, row.bib)
+        athlete = self.state.entry(ref)
+        name, name_style = _name(self.state, ref, row.name or f"#{row.bib}")
+        points = standings.points
+        last = point_label(points[row.last_point].name) if 0 <= row.last_point < len(points) else "start"
+        if row.overdue:
+            eta: Cell = ("late", "rt--alert")
+        elif row.eta_ms is None:
+            eta = ("", None)
+        else:
+            eta = (countdown(row.eta_ms), None)
+        cells: tuple[CellValue, ...] = (
+            (row.bib, None),
+            (name, name_style),
+            ((athlete.participant.country or "") if athlete and athlete.participant else "", "rt--dim"),
+            ((athlete.category or "") if athlete else "", "rt--dim"),
+            (format_time(row.running_ms), None),
+            (last, "rt--dim"),
+            (format_time(row.last_ms), "rt--dim"),
+            eta,
+        )
+        return DisplayRow(ref, cells, "rt--watched-row" if ref in self.state.watch else None)
+
+    def index_of(self, key: AthleteRef) -> int | None:
+        if key[0] != self.state.race_id:
+            return None
+        return next((i for i, row in enumerate(self.rows) if row.bib == key[1]), None)

@@ -19,7 +19,7 @@ Screens                       Everywhere
   5 Passes                      w       watch athlete (★)
   6 Publish                     m       mark athlete (◆) for gaps
   7 Health                      t       next theme
-                                ctrl+p  command palette
+  8 Coming                      ctrl+p  command palette
 Leaderboard                     ?       this help
   p / P  next / previous point  q       quit
   l      latest point (live)
@@ -32,6 +32,7 @@ Incident desk: on athlete details or an Incidents row; all confirm
   e edit  del withdraw (reason)  i reinstate an overturned DSQ
 
 Splits: ← → scroll points     Passes: p / P  point or location
+Coming: p / P point  < > minutes ahead  o on course / coming
 Publish: p publish (asks)  a retry  x cancel  u resume held
          s sandbox on/off  o official (final: type it)
 
