@@ -35,7 +35,6 @@ Splits: ← → scroll points     Passes: p / P  point or location
 Coming: p / P point  < > minutes ahead  o on course / coming
 Publish: p publish (asks)  a retry  x cancel  u resume held
          s sandbox on/off  o official (final: type it)
-
 Symbols and badges
   ▲ / ▼ places gained / lost since the last point   = unchanged
   ★ watched (w)   ◆ marked (m), gaps to it   ⌂ by the incident desk
