@@ -178,6 +178,19 @@ async def test_a_request_sent_while_the_hub_is_down_is_recorded_when_it_starts(
                 client = redis_server.client()
                 await until(lambda: client.xlen(desk_keys("racetui")["requests"]) >= 1, what="queued")
                 assert not sent.done() and rows(db) == []
+                # a timer records race status, not penalties: refused here, nothing sent
+                queued = client.xlen(desk_keys("racetui")["requests"])
+                with pytest.raises(DeskError, match="role timer: penalty is a TD's desk entry"):
+                    await td_desk.submit(
+                        {
+                            "race_id": race_id,
+                            "bib": bib,
+                            "action": "penalty",
+                            "seconds": 5,
+                            "infringement": "x",
+                        }
+                    )
+                assert client.xlen(desk_keys("racetui")["requests"]) == queued
                 hub_task = asyncio.create_task(hub())
                 actions = await asyncio.wait_for(sent, 60)
                 assert [a.action.value for a in actions] == ["dns"]

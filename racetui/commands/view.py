@@ -1,10 +1,10 @@
 """``racetui view redis://host:port/db``: the dashboard as a viewer of a hub.
 
 No timing connection of its own: the viewer loads the hub's snapshot, then follows its
-stream (:mod:`racetui.hub.redis`). A viewer is read-only by default; ``--role td`` or
-``--role timer`` lets it send desk entries to the hub, which records them in its desk
-database (:mod:`racetui.hub.redis_desk`); ``--role commentator`` (or none) refuses them on
-this screen. Publishing stays the hub's.
+stream (:mod:`racetui.hub.redis`). A viewer is read-only by default; ``--role td`` (the
+whole desk) or ``--role timer`` (DNS, DNF, LAP) lets it send desk entries to the hub, which
+records them in its desk database (:mod:`racetui.hub.redis_desk`); ``--role commentator``
+(or none) refuses them on this screen. Publishing stays the hub's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--role",
         choices=("td", "timer", "commentator"),
-        help="td or timer: send desk entries to the hub (default: read-only)",
+        help="td: desk entries to the hub; timer: DNS/DNF/LAP; commentator: read-only (default: read-only)",
     )
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
 

@@ -38,31 +38,57 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from racetui.config import Permission, Role
 from racetui.engine import ChangeSet
 from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EventKey, IncidentDesk
 from racetui.sources.desk.lifecycle import fold
 from racetui.util.secrets import safe_url, scrub
 
-__all__ = [
-    "DESK_ROLES",
-    "HubDesk",
-    "RemoteDesk",
-    "desk_keys",
-    "may_record",
-]
+__all__ = ["HubDesk", "RemoteDesk", "desk_keys", "may_record", "permission_for", "role_of"]
 
 log = logging.getLogger(__name__)
 
 GROUP = "hub"
 ANSWER_TTL = 3600  # seconds an answer list is kept for a viewer that asks again
 CONFIRM_TIMEOUT = 15.0  # seconds a viewer waits for the hub's answer and frame
-# Roles a viewer may start with, and whether they may record desk entries (a commentator
-# watches; timers and technical delegates record DNF/DNS, penalties, DSQ).
-DESK_ROLES = {"td": True, "timer": True, "commentator": False}
+# Race status a timer records (and may withdraw); everything else is the TD's desk.
+_STATUS_KINDS = {ActionKind.DNS, ActionKind.DNF, ActionKind.LAP}
 
 
-def may_record(role: str | None) -> bool:
-    return bool(role) and DESK_ROLES.get(str(role).lower(), False)
+def role_of(role: Role | str | None) -> Role | None:
+    """The role a viewer was started with (None: none, or a name that is not a role)."""
+    if role is None or isinstance(role, Role):
+        return role
+    try:
+        return Role(str(role).lower())
+    except ValueError:
+        return None
+
+
+def permission_for(action: ActionKind | str, target: ActionKind | None = None) -> Permission:
+    """What recording ``action`` needs: race status (DNS, DNF, LAP, and withdrawing one of
+    them) is a timer's as well as a TD's; penalties, DSQ and edits are the TD's desk."""
+    try:
+        kind = ActionKind(action)
+    except ValueError:
+        return Permission.DESK
+    if kind in _STATUS_KINDS or (kind is ActionKind.WITHDRAW and target in _STATUS_KINDS):
+        return Permission.STATUS
+    return Permission.DESK
+
+
+def may_record(
+    role: Role | str | None, action: ActionKind | str | None = None, target: ActionKind | None = None
+) -> bool:
+    """Whether a viewer of ``role`` may send this entry (any entry, without ``action``).
+    A viewer without a role is read-only (unlike a dashboard of its own, where no role
+    is one person doing everything)."""
+    known = role_of(role)
+    if known is None:
+        return False
+    if action is None:
+        return known.allows(Permission.DESK) or known.allows(Permission.STATUS)
+    return known.allows(permission_for(action, target))
 
 
 def desk_keys(prefix: str) -> dict[str, str]:
@@ -206,6 +232,9 @@ class HubDesk:
                 raise DeskError(f"action: {body.get('action')!r} is not a desk action") from None
             seconds = _int_or_none(body.get("seconds"), "seconds")
             target = _int_or_none(body.get("target"), "target")
+            self.refresh()
+            if not may_record(role, kind, self._target_kind(race_id, bib, target)):
+                raise DeskError(f"role {role}: may not record {kind.value} (a TD's desk entry)")
             infringement = body.get("infringement")
             reason = body.get("reason")
             location, box, subject, name = (
@@ -213,7 +242,6 @@ class HubDesk:
                 for field in ("location", "box", "subject", "name")
             )
             who = str(operator or "").strip() or None
-            self.refresh()
             done: list[DeskAction] = []
             if kind is ActionKind.SERVE and body.get("adopt"):
                 # a source's penalty: recorded on the desk first, then served
@@ -246,6 +274,10 @@ class HubDesk:
         self.recorded += 1
         self._state_dirty = True
         return {"ok": True, "actions": [_action_json(a) for a in done], "seq": self.hub.seq}
+
+    def _target_kind(self, race_id: str, bib: str, target: int | None) -> ActionKind | None:
+        entry = None if target is None else self.desk.entry(race_id, bib, target)
+        return None if entry is None else entry.kind
 
     def state(self) -> bytes:
         audit = self.desk.audit()
@@ -419,13 +451,25 @@ class RemoteDesk:
     def record(self, *args: Any, **kwargs: Any) -> DeskAction:
         raise DeskError(self.refusal() or "a viewer records through the hub (submit)")
 
-    def refusal(self) -> str | None:
-        """Why this viewer may not record (None: it may)."""
-        if self.allowed:
+    def refusal(self, body: dict[str, Any] | None = None) -> str | None:
+        """Why this viewer may not record (this entry, with ``body``); None: it may."""
+        if not self.allowed:
+            if self.role:
+                return f"role {self.role}: read-only viewer (desk entries need --role td or timer)"
+            return "read-only viewer: start it with --role td (or timer for DNS/DNF/LAP) to record"
+        if body is None:
             return None
-        if self.role:
-            return f"role {self.role}: read-only viewer (desk entries need --role td or timer)"
-        return "read-only viewer: start it with --role td or timer to record desk entries"
+        action = str(body.get("action"))
+        target = body.get("target")
+        entry = (
+            self.entry(str(body.get("race_id")), str(body.get("bib")), target)
+            if isinstance(target, int)
+            else None
+        )
+        target_kind = None if entry is None else entry.kind
+        if not may_record(self.role, action, target_kind):
+            return f"role {self.role}: {action} is a TD's desk entry (a timer records DNS, DNF, LAP)"
+        return None
 
     # ------------------------------------------------------------ the state
     def load_state(self, data: bytes | None) -> bool:
@@ -469,7 +513,7 @@ class RemoteDesk:
 
         DeskError: this viewer may not record (nothing is sent), the hub refused (the
         desk's words), or no answer came in time (the request stays queued at the hub)."""
-        refusal = self.refusal()
+        refusal = self.refusal(body)
         if refusal is not None:
             raise DeskError(refusal)
         ident = uuid.uuid4().hex

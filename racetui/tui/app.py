@@ -517,9 +517,6 @@ class RaceApp(App[None]):
         """A viewer's entry: sent to the hub, pending until the hub's frame carries it."""
         request = message.request
         desk: Any = self.desk
-        refusal = desk.refusal()
-        if refusal is None:
-            self.notify(f"#{request.bib}: {message.text} — pending at the hub", title="⌂ Sent", markup=False)
         body = {
             "race_id": request.race_id,
             "bib": request.bib,
@@ -530,6 +527,8 @@ class RaceApp(App[None]):
             "target": request.target,
             "adopt": request.adopt,
         }
+        if desk.refusal(body) is None:
+            self.notify(f"#{request.bib}: {message.text} — pending at the hub", title="⌂ Sent", markup=False)
         try:
             actions = await desk.submit(body)
         except DeskError as exc:

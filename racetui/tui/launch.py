@@ -208,7 +208,7 @@ def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", c
     from racetui.hub.redis_desk import RemoteDesk
     from racetui.util.secrets import safe_url
 
-    role = getattr(args, "role", None)
+    role = getattr(args, "role", None) or config.role  # none: read-only
     desk = RemoteDesk(url, prefix=prefix, operator=config.operator, role=role)
     try:
         link = RedisViewer.open(url, prefix=prefix, desk=desk)
@@ -226,7 +226,7 @@ def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", c
     )
     app.notices += config.warnings
     if desk.allowed:
-        app.notices.append(f"viewer of the hub at {safe_url(url)}: desk entries go to the hub ({role})")
+        app.notices.append(f"viewer of the hub at {safe_url(url)}: desk entries go to the hub ({desk.role})")
     else:
         app.notices.append(
             f"viewer of the hub at {safe_url(url)}: read-only (desk and publishing are the hub's)"
