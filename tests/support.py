@@ -16,8 +16,18 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DATA", "DEADLINE", "INDIVIDUAL", "RELAY", "async_wait_until", "spin", "wait_until"]
+__all__ = [
+    "DATA",
+    "DEADLINE",
+    "INDIVIDUAL",
+    "RELAY",
+    "async_wait_until",
+    "published_v11",
+    "spin",
+    "wait_until",
+]
 
 DATA = Path(__file__).parent / "data"
 INDIVIDUAL = DATA / "v1.1-individual.json"
@@ -53,3 +63,27 @@ async def spin(turns: int = 50) -> None:
     "nothing happened" check pass early or fail late."""
     for _ in range(turns):
         await asyncio.sleep(0)
+
+
+def published_v11(standings: Any, **header: Any) -> dict[str, Any]:
+    """The v1.1 message racetui publishes for ``standings`` under a placeholder header (for
+    tests that look at athletes, places and gaps; ``header`` overrides a field)."""
+    from datetime import UTC, datetime
+
+    from racetui.publish.v11 import build_message
+
+    fields: dict[str, Any] = {
+        "event_id": "1",
+        "event_name": "Event",
+        "prog_id": "2",
+        "prog_name": "Race",
+        "status": "live",
+        "sandbox": True,
+        "date": datetime(2026, 1, 1, tzinfo=UTC),
+        "start_time": None,
+        "wetsuit": None,
+        "air_temp": None,
+        "water_temp": None,
+    }
+    fields.update(header)
+    return build_message(standings, **fields)

@@ -266,27 +266,11 @@ def test_the_hub_ends_when_the_dashboard_is_killed() -> None:
 
 def test_a_feeds_own_positions_reach_the_replica() -> None:
     """A viewer publishing v1.1 sends what the feed ranked, like a direct connection does."""
-    from datetime import UTC, datetime
-
-    from racetui.publish.v11 import build_message
     from racetui.sources.v11 import parse_message
-    from tests.support import INDIVIDUAL
+    from tests.support import INDIVIDUAL, published_v11
 
     def placings(engine: Engine, race_id: str) -> list[tuple[Any, ...]]:
-        message = build_message(
-            engine.race(race_id),
-            event_id="1",
-            event_name="E",
-            prog_id="2",
-            prog_name="P",
-            status="live",
-            sandbox=True,
-            date=datetime(2026, 1, 1, tzinfo=UTC),
-            start_time=None,
-            wetsuit=None,
-            air_temp=None,
-            water_temp=None,
-        )
+        message = published_v11(engine.race(race_id))
         return [
             (
                 a["start_num"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -24,9 +23,9 @@ from racetui.engine import Engine, Override, RaceStandings
 from racetui.model import Event, Participant, Passing, Race, RankBy, Result, Status, TimingPoint, Wave
 from racetui.model.times import format_duration
 from racetui.publish.opentrack import race_rows
-from racetui.publish.v11 import build_message
 from racetui.tui.rows import LeaderboardModel
 from racetui.tui.state import UiState
+from tests.support import published_v11
 
 OFFSETS = {"w1": 0, "w2": 300_000}
 SORT_STATUS = {Status.OK: 0, Status.LAP: 1, Status.NC: 1, Status.DNF: 2, Status.DNS: 3, Status.DSQ: 4}
@@ -213,20 +212,7 @@ def fmt(ms: int | None) -> str | None:
 
 
 def v11(standings: RaceStandings) -> dict:  # type: ignore[type-arg]
-    return build_message(
-        standings,
-        event_id="1",
-        event_name="Event",
-        prog_id="2",
-        prog_name="Race",
-        status="live",
-        sandbox=True,
-        date=datetime(2026, 1, 1, tzinfo=UTC),
-        start_time=None,
-        wetsuit=None,
-        air_temp=None,
-        water_temp=None,
-    )
+    return published_v11(standings)
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

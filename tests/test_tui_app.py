@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any
 
 import pytest
 
@@ -28,46 +27,10 @@ from racetui.tui.screens.publish import PublishPanel, PublishScreen
 from racetui.tui.screens.search import SearchScreen
 from racetui.tui.screens.splits import SplitsScreen
 from racetui.tui.themes import builtin_theme_dir
-from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
-from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, RaceFeed, race_pipeline
+from tests.dashboard import header_text, make_app, messages, press, table, tick
+from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, race_pipeline
 from tests.support import async_wait_until
-
-
-def make_app(
-    athletes: int = 120, *, config: Config | None = None, kind: str = "sprint", **kwargs: Any
-) -> tuple[RaceApp, Pipeline, RaceFeed]:
-    pipeline, feed = race_pipeline(athletes, kind=kind)
-    app = RaceApp(
-        pipeline,
-        [feed],
-        config=config,
-        clock=fixed_clock(RACE_NOW),
-        theme_dirs=[builtin_theme_dir()],
-        tick=0.05,
-        tracker_budget=None,
-        strict=True,
-        **kwargs,
-    )
-    return app, pipeline, feed
-
-
-async def tick(app: RaceApp, pilot: Any) -> None:
-    """One UI tick now (what the 0.05 s timer would do next), then let the screen draw."""
-    app.tick()
-    await pilot.pause()
-
-
-def table(app: RaceApp) -> RowTable:
-    return app.screen.query_one(RowTable)
-
-
-def messages(app: RaceApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-def header_text(app: RaceApp) -> str:
-    return str(app.screen.query_one(RaceHeader).render())
 
 
 async def test_number_keys_switch_every_screen() -> None:
@@ -83,8 +46,7 @@ async def test_number_keys_switch_every_screen() -> None:
     }
     async with app.run_test(size=(120, 36)) as pilot:
         for key, kind in [*expected.items(), ("1", LeaderboardScreen)]:
-            await pilot.press(key)
-            await pilot.pause()
+            await press(pilot, key)
             assert isinstance(app.screen, kind), key
             assert app.current_mode == next(m for m, k, _, _ in SCREENS if k == key)
 
@@ -96,8 +58,7 @@ async def test_command_palette_offers_every_screen() -> None:
         for _mode, key, title, _ in SCREENS:
             assert f"{key} {title}" in titles
         assert {"Search athlete", "Next race", "Next theme", "Help"} <= set(titles)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
+        await press(pilot, "ctrl+p")
         assert app.screen.__class__.__name__ == "CommandPalette"
 
 
@@ -117,8 +78,7 @@ async def test_leaderboard_and_header_at_a_glance() -> None:
 async def test_enter_opens_the_athlete_and_escape_closes() -> None:
     app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("down", "down", "enter")
-        await pilot.pause()
+        await press(pilot, "down", "down", "enter")
         assert isinstance(app.screen, AthleteScreen)
         third = pipeline.engine.races[OPEN].view().row(2)
         assert app.screen.ref == (OPEN, third.bib)
@@ -126,16 +86,14 @@ async def test_enter_opens_the_athlete_and_escape_closes() -> None:
         assert third.bib in who and third.name in who
         points = app.screen.query_one(RowTable)
         assert len(points.model) == len(pipeline.engine.races[OPEN].points)
-        await pilot.press("escape")
-        await pilot.pause()
+        await press(pilot, "escape")
         assert isinstance(app.screen, LeaderboardScreen)
 
 
 async def test_search_by_bib_opens_the_athlete() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("slash")
-        await pilot.pause()
+        await press(pilot, "slash")
         assert isinstance(app.screen, SearchScreen)
         await pilot.press("4", "2", "enter")  # digits go to the search box, not to the screens
         await pilot.pause()
@@ -146,14 +104,12 @@ async def test_search_by_name_lists_matches() -> None:
     app, pipeline, _ = make_app()
     name = pipeline.engine.races[OPEN].entries["7"].participant.last_name  # type: ignore[union-attr]
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("slash", *name[:4].lower())
-        await pilot.pause()
+        await press(pilot, "slash", *name[:4].lower())
         options = app.screen.query_one("#results")
         assert options.option_count >= 1  # type: ignore[attr-defined]
         await pilot.press("enter")  # several matches: the list takes focus
         await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert isinstance(app.screen, AthleteScreen)
 
 
@@ -166,8 +122,7 @@ async def test_watched_athlete_is_marked_and_notified_on_passing() -> None:
         await pilot.pause()
         board = table(app)
         assert board.move_to_key((OPEN, upcoming.bib))
-        await pilot.press("w")
-        await pilot.pause()
+        await press(pilot, "w")
         assert (OPEN, upcoming.bib) in app.state.watch
         row = board.row_at(board.cursor)
         assert row is not None and str(row.cells[2][0]).startswith("★")
@@ -180,8 +135,7 @@ async def test_watched_athlete_is_marked_and_notified_on_passing() -> None:
 async def test_mark_then_gap_to_another_athlete() -> None:
     app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("m", "down", "down", "down")
-        await pilot.pause()
+        await press(pilot, "m", "down", "down", "down")
         info = str(app.screen.query_one("#info").render())
         rows = pipeline.engine.races[OPEN].view().rows(0, 4)
         gap_at = app.state.gap((OPEN, rows[0].bib), (OPEN, rows[3].bib))
@@ -189,8 +143,7 @@ async def test_mark_then_gap_to_another_athlete() -> None:
         assert (
             f"◆ #{rows[0].bib}" in info and f"→ #{rows[3].bib}" in info and f" at {gap_at.point_name}" in info
         )
-        await pilot.press("g")
-        await pilot.pause()
+        await press(pilot, "g")
         gap = rows[3].time_ms - rows[0].time_ms  # type: ignore[operator]
         assert any(m.startswith(f"#{rows[0].bib} → #{rows[3].bib}: +") for m in messages(app)), gap
 
@@ -198,13 +151,11 @@ async def test_mark_then_gap_to_another_athlete() -> None:
 async def test_race_wave_point_and_filters() -> None:
     app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("r")
-        await pilot.pause()
+        await press(pilot, "r")
         assert app.state.race_id == WAVES
         assert table(app).row_at(0).key[0] == WAVES  # type: ignore[union-attr,index]
         assert "Age Group Standard" in header_text(app)
-        await pilot.press("v", "v")
-        await pilot.pause()
+        await press(pilot, "v", "v")
         men_40 = pipeline.engine.races[WAVES].race.waves[1]
         assert app.state.wave_id == men_40.id
         assert men_40.name in header_text(app) and "◷ 30:00" in header_text(app)
@@ -213,24 +164,20 @@ async def test_race_wave_point_and_filters() -> None:
             pipeline.engine.races[WAVES].entries[r.key[1]].participant.wave_id == men_40.id  # type: ignore[union-attr,index]
             for r in board.model.fetch(0, len(board.model))
         )
-        await pilot.press("p")
-        await pilot.pause()
+        await press(pilot, "p")
         first = pipeline.engine.races[WAVES].points[0]
         assert app.state.point_id == first.id
         assert f"at {first.name}" in str(app.screen.query_one("#info").render())
-        await pilot.press("l", "v", "v", "f")
-        await pilot.pause()
+        await press(pilot, "l", "v", "v", "f")
         assert app.state.point_id is None and app.state.gender == "F" and app.state.wave_id is None
-        await pilot.press("c")
-        await pilot.pause()
+        await press(pilot, "c")
         assert app.state.category is not None
         rows = table(app).model.fetch(0, 100)
         assert rows and all(
             pipeline.engine.races[WAVES].entries[r.key[1]].participant.category == app.state.category  # type: ignore[union-attr,index]
             for r in rows
         )
-        await pilot.press("R")
-        await pilot.pause()
+        await press(pilot, "R")
         assert app.state.race_id == OPEN and app.state.wave_id is None
 
 
@@ -240,8 +187,7 @@ async def test_theme_key_cycles_and_a_bad_theme_falls_back() -> None:
         assert app.theme == "racetui-dark"
         seen = []
         for _ in range(5):
-            await pilot.press("t")
-            await pilot.pause()
+            await press(pilot, "t")
             seen.append(app.theme)
         assert seen == ["racetui-light", "high-contrast", "colour-blind", "monochrome", "racetui-dark"]
     app, _, _ = make_app(theme="no-such-theme")
@@ -254,33 +200,27 @@ async def test_theme_key_cycles_and_a_bad_theme_falls_back() -> None:
 async def test_help_and_quit() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("question_mark")
-        await pilot.pause()
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
-        await pilot.press("escape")
-        await pilot.pause()
+        await press(pilot, "escape")
         assert isinstance(app.screen, LeaderboardScreen)
-        await pilot.press("q")
-        await pilot.pause()
+        await press(pilot, "q")
     assert app.return_code == 0
 
 
 async def test_incidents_new_marks_unserved_filter_and_acknowledge() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("4")
-        await pilot.pause()
+        await press(pilot, "4")
         screen = app.screen
         assert isinstance(screen, IncidentsScreen)
         counts = screen.model.counts()
         assert counts["new"] > 0 and counts["unserved"] > 0
         first = table(app).row_at(0)
         assert first is not None and first.cells[0][0] == "NEW"
-        await pilot.press("u")
-        await pilot.pause()
+        await press(pilot, "u")
         assert len(screen.model) == counts["unserved"]
-        await pilot.press("a")
-        await pilot.pause()
+        await press(pilot, "a")
         assert screen.model.counts()["new"] == 0
         assert table(app).row_at(0).cells[0][0] == ""  # type: ignore[union-attr]
         assert "new" not in header_text(app)
@@ -301,26 +241,22 @@ async def test_leaving_incidents_counts_as_looked() -> None:
 async def test_passes_filter_by_point_and_location() -> None:
     app, pipeline, feed = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("5")
-        await pilot.pause()
+        await press(pilot, "5")
         screen = app.screen
         assert isinstance(screen, PassesScreen)
         before = len(screen.model)
         assert before > 0
-        await pilot.press("p")
-        await pilot.pause()
+        await press(pilot, "p")
         points = pipeline.engine.races[OPEN].points
         assert {r.point_id for r in screen.model.records} == {points[0].id}
         for _ in range(len(points)):  # past every timing point: the first location
-            await pilot.press("p")
-        await pilot.pause()
+            await press(pilot, "p")
         assert screen.model.filter is not None and screen.model.filter[0] == "location"
         location = screen.model.filter[1]
         assert location == points[0].location_id  # the swim exit, shared by both triathlons
         assert {r.race_id for r in screen.model.records} == {OPEN, WAVES}
         for _ in range(len(points) + 1):
-            await pilot.press("P")
-        await pilot.pause()
+            await press(pilot, "P")
         assert screen.model.filter is None
         upcoming = next(p for p in feed.upcoming() if p.race_id == OPEN)
         pipeline.apply_passings([upcoming])
@@ -332,19 +268,16 @@ async def test_passes_filter_by_point_and_location() -> None:
 async def test_splits_scroll_points() -> None:
     app, pipeline, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
+        await press(pilot, "2")
         screen = app.screen
         assert isinstance(screen, SplitsScreen)
         assert screen.model.first_point == 0
-        await pilot.press("right", "right")
-        await pilot.pause()
+        await press(pilot, "right", "right")
         assert screen.model.first_point == 2
         titles = [c.title for c in screen.model.columns()]
         third = pipeline.engine.races[OPEN].points[2].name
         assert titles[3].startswith("‹ ") and third in titles[3]
-        await pilot.press("left")
-        await pilot.pause()
+        await press(pilot, "left")
         assert screen.model.first_point == 1
 
 
@@ -365,12 +298,10 @@ async def test_clock_screen_shows_every_race_side_by_side() -> None:
 async def test_publish_placeholder_and_health() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("6")
-        await pilot.pause()
+        await press(pilot, "6")
         off = app.screen.query_one(PublishPanel).query_one("#publish-off")
         assert "--publish-triathlon" in str(off.render())
-        await pilot.press("7")
-        await pilot.pause()
+        await press(pilot, "7")
         row = table(app).row_at(0)
         assert row is not None and row.cells[0][0] == "sim" and row.cells[1][0] == "▶ replay"
 
@@ -423,8 +354,7 @@ async def test_sources_run_as_workers_and_failures_show_in_health() -> None:
         assert "peer sent nonsense" in (broken.health.last_error or "")
         assert any("broken stopped" in m for m in messages(app))
         assert "✕ error" in header_text(app)
-        await pilot.press("7")
-        await pilot.pause()
+        await press(pilot, "7")
         rows = table(app).model.fetch(0, 2)
         assert rows[1].cells[1][0] == "✕ error" and "peer sent nonsense" in str(rows[1].cells[6][0])
 
@@ -481,12 +411,10 @@ async def test_big_field_opens_reading_only_visible_rows() -> None:
         board = table(app)
         assert len(board.model) == 8000
         assert board.rows_fetched <= 3 * board.visible_rows  # not the field
-        await pilot.press("end")
-        await pilot.pause()
+        await press(pilot, "end")
         assert board.cursor == 7999
         assert board.first_row >= 8000 - board.visible_rows
-        await pilot.press("pageup", "home")
-        await pilot.pause()
+        await press(pilot, "pageup", "home")
         assert board.cursor == 0 and board.first_row == 0
         assert board.rows_fetched < 12 * board.visible_rows
 
@@ -494,18 +422,15 @@ async def test_big_field_opens_reading_only_visible_rows() -> None:
 async def test_hidden_screens_do_no_work() -> None:
     app, pipeline, feed = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
+        await press(pilot, "2")
         splits = table(app)
-        await pilot.press("1")
-        await pilot.pause()
+        await press(pilot, "1")
         fetched = splits.rows_fetched
         for _ in range(3):
             feed.step(pipeline, 5)
             await tick(app, pilot)
         assert splits.rows_fetched == fetched  # the splits screen was not visible
-        await pilot.press("2")
-        await pilot.pause()
+        await press(pilot, "2")
         assert splits.rows_fetched > fetched  # and catches up when shown
 
 
@@ -541,8 +466,7 @@ async def test_a_display_error_is_reported_and_the_dashboard_keeps_running(
         await tick(app, pilot)
         assert calls and app.tick_errors >= 1
         assert any("display error (ZeroDivisionError: bad row)" in m for m in messages(app))
-        await pilot.press("2")
-        await pilot.pause()
+        await press(pilot, "2")
         assert isinstance(app.screen, SplitsScreen)  # still running
 
 
@@ -559,14 +483,12 @@ async def test_screens_ask_the_app_by_typed_messages() -> None:
 
     app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
-        await pilot.press("down", "w", "m")
-        await pilot.pause()
+        await press(pilot, "down", "w", "m")
         second = (OPEN, pipeline.engine.races[OPEN].view().row(1).bib)
         asked = [m for m in seen if isinstance(m, ToggleWatch | ToggleMark)]
         assert [(type(m), m.ref) for m in asked] == [(ToggleWatch, second), (ToggleMark, second)]
         assert second in app.state.watch and app.state.mark == second  # the app did it
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert [m.ref for m in seen if isinstance(m, OpenAthlete)] == [second]
         assert isinstance(app.screen, AthleteScreen) and app.screen.ref == second
 
@@ -586,12 +508,10 @@ async def test_incidents_cursor_stays_on_its_incident_while_ten_more_arrive() ->
     act on) must not change under the cursor as they arrive."""
     app, pipeline, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("4")
-        await pilot.pause()
+        await press(pilot, "4")
         screen = app.screen
         assert isinstance(screen, IncidentsScreen)
-        await pilot.press("down", "down")
-        await pilot.pause()
+        await press(pilot, "down", "down")
         rows = table(app)
         chosen = rows.row_at(rows.cursor)
         assert chosen is not None and rows.cursor == 2

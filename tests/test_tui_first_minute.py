@@ -23,7 +23,6 @@ from racetui.model import Status
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
 from racetui.sources.feed import FeedSource
 from racetui.tui.app import RaceApp
-from racetui.tui.clock import fixed_clock
 from racetui.tui.columns import badge_for
 from racetui.tui.rows import health_badge
 from racetui.tui.screens.athlete import AthleteScreen
@@ -32,20 +31,17 @@ from racetui.tui.screens.help import HELP_TEXT, HelpScreen
 from racetui.tui.screens.leaderboard import LeaderboardScreen
 from racetui.tui.screens.quit import QuitScreen
 from racetui.tui.screens.search import SearchScreen
-from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
 from racetui.util.logs import dashboard_logging
+from tests.dashboard import dashboard, make_app, press
 from tests.fakes.asgi import LoopServer, free_port
-from tests.fakes.race import RACE_NOW
-from tests.test_tui_app import make_app
 
 
 async def test_a_modal_pauses_the_board_and_the_board_catches_up_when_it_closes() -> None:
     app, pipeline, feed = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         board = app.screen.query_one(RowTable)
-        await pilot.press("slash")
-        await pilot.pause()
+        await press(pilot, "slash")
         assert isinstance(app.screen, SearchScreen)
         fetched = board.rows_fetched
         drawn = board.lines_drawn
@@ -56,8 +52,7 @@ async def test_a_modal_pauses_the_board_and_the_board_catches_up_when_it_closes(
         # The dimmed board behind the search box did no work at all.
         assert board.rows_fetched == fetched
         assert board.lines_drawn == drawn
-        await pilot.press("escape")
-        await pilot.pause()
+        await press(pilot, "escape")
         assert isinstance(app.screen, LeaderboardScreen)
         await pilot.pause()
         assert board.rows_fetched > fetched  # caught up on resume
@@ -67,8 +62,7 @@ async def test_q_quits_at_once_when_nothing_is_live() -> None:
     app, _, _ = make_app()  # the festival's feed is a replay: nothing live
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.quit_reasons() == []
-        await pilot.press("q")
-        await pilot.pause()
+        await press(pilot, "q")
         assert app.return_code == 0  # exit() was called: no question asked
 
 
@@ -77,28 +71,23 @@ async def test_q_asks_while_a_source_is_live() -> None:
     feed.health = SourceHealth("master", mode=SourceMode.PUSH, state=FeedState.CONNECTED, clock=lambda: 0.0)
     feed.health.last_message = 0.0
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("q")
-        await pilot.pause()
+        await press(pilot, "q")
         assert isinstance(app.screen, QuitScreen)
         shown = " ".join(str(w.render()) for w in app.screen.query("Static"))
         assert "live (push)" in shown
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         assert isinstance(app.screen, LeaderboardScreen)
         assert app.return_code is None  # still running
-        await pilot.press("q")
-        await pilot.pause()
+        await press(pilot, "q")
         assert isinstance(app.screen, QuitScreen)
-        await pilot.press("y")
-        await pilot.pause()
+        await press(pilot, "y")
     assert app.return_code == 0
 
 
 async def test_athlete_detail_opens_at_the_latest_split() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert isinstance(app.screen, AthleteScreen)
         await pilot.pause()
         entry = app.state.entry(app.screen.ref)
@@ -121,23 +110,14 @@ async def test_help_explains_every_symbol_the_dashboard_shows() -> None:
     assert missing == []
     app, _, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("question_mark")
-        await pilot.pause()
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
 
 
 # ---------------------------------------------------------------- an empty board says why
 def _feed_app(target: str) -> tuple[RaceApp, FeedSource]:
     source = FeedSource(target, interval=0.2, timeout=5.0)
-    app = RaceApp(
-        Pipeline(),
-        [source],
-        clock=fixed_clock(RACE_NOW),
-        theme_dirs=[builtin_theme_dir()],
-        tick=0.05,
-        strict=True,
-    )
-    return app, source
+    return dashboard(Pipeline(), [source]), source
 
 
 async def _board_says(app: RaceApp, pilot: Any, *words: str) -> str:
@@ -171,15 +151,13 @@ async def test_a_404_and_html_say_what_they_are_and_health_tells_the_story() -> 
         app, source = _feed_app(server.url + "/feed.json")
         async with app.run_test(size=(100, 30)) as pilot:
             await _board_says(app, pilot, "HTTP 404", server.url + "/feed.json")
-            await pilot.press("7")
-            await pilot.pause()
+            await press(pilot, "7")
             assert isinstance(app.screen, HealthScreen)
             app.tick()
             await pilot.pause()
             listed = str(app.screen.query_one("#errors", Static).render())
             assert "HTTP 404" in listed and "no such race" in listed
-            await pilot.press("enter")
-            await pilot.pause()
+            await press(pilot, "enter")
             assert isinstance(app.screen, SourceStory)
             story = source_story(source)
             assert "HTTP 404: no such race" in story and "journal" in story and "rejected 0" in story
@@ -229,8 +207,7 @@ async def test_footers_fit_and_keep_help_and_quit(size: tuple[int, int]) -> None
     app, _, _ = make_app()
     async with app.run_test(size=size) as pilot:
         for key in "1234567":
-            await pilot.press(key)
-            await pilot.pause()
+            await press(pilot, key)
             await pilot.pause()
             footer = app.screen.query_one(RaceFooter)
             keys = [(w.key_display, w.description) for w in footer.query("FooterKey")]
@@ -285,17 +262,14 @@ async def test_publish_screen_warns_of_placeholder_event_id_and_name_before_send
     assert event is not None
     app = publish_app(publishing, pipeline, [feed])
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("6")
-        await pilot.pause()
+        await press(pilot, "6")
         text = screen_text(app)
         assert f"event_id {event.id!r} is the source's placeholder" in text
         assert f"event_name {event.name!r} comes from the source" in text
-        await pilot.press("p")
-        await pilot.pause()
+        await press(pilot, "p")
         assert isinstance(app.screen, ConfirmPublish)
         assert "event_id" in " ".join(str(s.render()) for s in app.screen.query(Static))
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
     assert publishing.outbox.items() == []
     publishing.close()
 
@@ -322,8 +296,7 @@ async def test_a_watched_athlete_at_80x24_shows_in_the_header_not_over_the_board
         await pilot.pause()
         board = app.screen.query_one(RowTable)
         assert board.move_to_key((OPEN, upcoming.bib))
-        await pilot.press("w")
-        await pilot.pause()
+        await press(pilot, "w")
         app.clear_notifications()
         pipeline.apply_passings([upcoming])
         app.tick()
@@ -344,8 +317,7 @@ async def test_the_mark_to_gap_line_names_the_point_viewed_and_fits_80_columns()
 
     app, pipeline, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("m", "down", "down", "down", "p")
-        await pilot.pause()
+        await press(pilot, "m", "down", "down", "down", "p")
         state = app.state
         standings = pipeline.engine.races[OPEN]
         assert state.point_id is not None and state.point_id != standings.points[-1].id

@@ -7,8 +7,8 @@ from racetui.config import Config, DeskConfig, RaceDeskConfig
 from racetui.tui.columns import format_signed_gap
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.widgets.table import RowTable
+from tests.dashboard import make_app, messages
 from tests.fakes.race import OPEN
-from tests.test_tui_app import make_app, messages
 
 
 def road_gap(standings, ahead: str, behind: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]

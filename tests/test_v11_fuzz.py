@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -12,10 +11,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racetui.publish.v11 import build_message
 from racetui.sources.base import Pipeline
 from racetui.sources.v11 import V11Error, V11Reader, parse_message
-from tests.support import DATA
+from tests.support import DATA, published_v11
 
 SAMPLES = [(DATA / name).read_bytes() for name in ("v1.1-individual.json", "v1.1-mixed-relay.json")]
 FAST = settings(
@@ -131,20 +129,7 @@ def test_mutated_messages_reach_the_engine(message: dict[str, Any]) -> None:
     _survives(message, pipeline)
     # Whatever the engine holds can still be published.
     for standings in pipeline.engine.races.values():
-        built = build_message(
-            standings,
-            event_id="1",
-            event_name="e",
-            prog_id="2",
-            prog_name="p",
-            status="live",
-            sandbox=True,
-            date=datetime(2024, 1, 1, tzinfo=UTC),
-            start_time=None,
-            wetsuit=None,
-            air_temp=None,
-            water_temp=None,
-        )
+        built = published_v11(standings)
         assert int(built.get("num_athletes") or built.get("num_teams") or 0) == len(standings)
 
 
