@@ -6,6 +6,7 @@ Usage: python -m benchmarks.bench_engine [--smoke] [--athletes N] [--points N]
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import time
 
@@ -40,21 +41,45 @@ def build_field(athletes: int, points: int, seed: int = 7) -> tuple[Engine, list
             )
     passings.sort(key=lambda p: p.time_ms)  # arrival order, as at a race
     engine.settle()  # the start list went in as one bulk batch: sort it before the race
+    # The loaded field (and here the input) is long-lived: out of the collector's passes,
+    # as the hub and the dashboard do once a big field has loaded.
+    gc.collect()
+    gc.freeze()
     return engine, passings
+
+
+def _ingest(
+    engine: Engine, passings: list[Passing], *, every: float | None = None, batch: int | None = None
+) -> tuple[float, float, list[float]]:
+    """Apply ``passings`` one push message (one passing) at a time, as the hub's pipeline
+    does, with ``engine.settle()`` every ``every`` seconds (the hub's housekeeping timer)
+    or every ``batch`` passings. Returns (wall s, this process's CPU s, each apply's s)."""
+    per_call: list[float] = []
+    clock = time.perf_counter
+    start, cpu = clock(), time.process_time()
+    last_settle = start
+    for n, passing in enumerate(passings, 1):
+        t0 = clock()
+        engine.apply_passings([passing])
+        t1 = clock()
+        per_call.append(t1 - t0)
+        if (every is not None and t1 - last_settle >= every) or (batch is not None and n % batch == 0):
+            engine.settle()
+            last_settle = clock()
+    engine.settle()
+    return clock() - start, time.process_time() - cpu, per_call
 
 
 def measure(smoke: bool = False, athletes: int = 50_000, points: int = 10) -> list[Measurement]:
     if smoke:
         athletes, points = 2_000, 5
+    label = f"{athletes:,}x{points}"
     engine, passings = build_field(athletes, points)
-    per_call: list[float] = []
-    start = time.perf_counter()
-    for passing in passings:
-        t0 = time.perf_counter()
-        engine.apply_passing(passing)
-        per_call.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
+    wall, cpu, per_call = _ingest(engine, passings, every=0.2)
     median, p95 = summarize(per_call)
+    # A live race: 300 passings/s, so 60 between two of the hub's settles.
+    live_engine, live_passings = build_field(athletes, points)
+    _, live_cpu, _ = _ingest(live_engine, live_passings, batch=60)
     # Rows read per frame: what a leaderboard screen costs once the field is full.
     view = engine.race("m").view()
     frames = []
@@ -63,10 +88,34 @@ def measure(smoke: bool = False, athletes: int = 50_000, points: int = 10) -> li
         view.rows(offset, offset + 36)
         frames.append(time.perf_counter() - t0)
     rows_median, rows_p95 = summarize(frames)
-    label = f"{athletes:,}x{points}"
     return [
-        Measurement(f"engine ingest {label}", len(passings) / elapsed, None, "passings/s"),
-        Measurement(f"engine one passing {label}", median * 1e6, p95 * 1e6, "µs"),
+        Measurement(
+            f"engine ingest {label}",
+            len(passings) / wall,
+            None,
+            "passings/s",
+            ">= 100,000",
+            "wall clock; apply_passings per passing + settle every 0.2 s, as the hub",
+        ),
+        Measurement(
+            f"engine ingest {label}, CPU",
+            len(passings) / cpu,
+            None,
+            "passings/s",
+            ">= 100,000",
+            "the same per CPU second of this process (robust to a shared machine)",
+        ),
+        Measurement(
+            f"engine ingest {label}, settle every 60",
+            len(live_passings) / live_cpu,
+            None,
+            "passings/s",
+            "",
+            "per CPU second; settle every 60 passings (300 passings/s live)",
+        ),
+        Measurement(
+            f"engine one passing {label}", median * 1e6, p95 * 1e6, "µs", "<= 10", "apply_passings only"
+        ),
         Measurement(f"engine 36 visible rows {label}", rows_median * 1e3, rows_p95 * 1e3, "ms"),
     ]
 

@@ -28,8 +28,10 @@ class ChangeSet:
 
     ``athletes`` maps race id to the bibs whose own data changed. ``moved`` maps race id to
     the (first, last) overall index whose row may now show someone else or another rank;
-    rows outside that range kept their place. ``structure`` lists races whose setup
-    (points, waves, start list) changed: redraw them whole.
+    rows outside that range kept their place. A live passing names the whole field (the
+    overall order re-places passers in one go at the next read, not one by one).
+    ``structure`` lists races whose setup (points, waves, start list) changed: redraw
+    them whole.
     """
 
     version: int = 0
@@ -170,12 +172,16 @@ class Engine:
     def apply_passings(self, passings: Iterable[Passing]) -> ChangeSet:
         """Incremental passings; an unknown race or point is reported, the rest applied."""
         changes = ChangeSet()
-        batch = passings if isinstance(passings, Sequence) else list(passings)
+        batch = passings if isinstance(passings, (list, tuple)) else list(passings)
         defer = len(batch) >= BULK or self._holds > 0
+        races = self.races
+        touched = changes.athletes
+        spans = changes.moved
         for passing in batch:
-            standings = self.races.get(passing.race_id)
+            race_id = passing.race_id
+            standings = races.get(race_id)
             if standings is None:
-                changes.errors.append(f"race_id: unknown race {passing.race_id!r} (bib {passing.bib})")
+                changes.errors.append(f"race_id: unknown race {race_id!r} (bib {passing.bib})")
                 continue
             try:
                 moved = standings.pass_point(passing.bib, passing.point_id, passing.time_ms, defer=defer)
@@ -183,8 +189,19 @@ class Engine:
                 changes.errors.append(str(exc.args[0]))
                 continue
             if moved is not None:
-                changes.touch(passing.race_id, passing.bib, moved)
-        return self._done(changes)
+                bibs = touched.get(race_id)
+                if bibs is None:
+                    bibs = touched[race_id] = set()
+                bibs.add(passing.bib)
+                span = spans.get(race_id)
+                if span is None:
+                    spans[race_id] = moved if moved[0] <= moved[1] else (moved[1], moved[0])
+                elif span != moved and (min(moved) < span[0] or max(moved) > span[1]):
+                    changes.touch(race_id, passing.bib, moved)
+        if touched:
+            self.version += 1
+        changes.version = self.version
+        return changes
 
     def apply_results(self, race_id: str, results: Sequence[Result], *, complete: bool = False) -> ChangeSet:
         """Whole results for some athletes; with ``complete`` the list is the whole race

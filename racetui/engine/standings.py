@@ -28,7 +28,9 @@ from racetui.engine.ranking import (
     Filter,
     OverallKey,
     PointKey,
+    key_status_rank,
     overall_key,
+    place_key,
     placed_at_point,
     point_key,
     status_rank,
@@ -64,6 +66,9 @@ __all__ = [
 
 # Slice orderings unread for this many settles (UI ticks) are dropped.
 _IDLE_TICKS = 600
+# More moved athletes than 1 in this many of the field: the overall order is re-placed in
+# one merge instead of one remove and one insert each.
+_MERGE_RATIO = 3
 
 
 def _last(times: Sequence[int | None]) -> int:
@@ -148,7 +153,7 @@ class Entry(_Named):
     # tuples: shared empty defaults cost nothing per athlete (50,000 of them)
     incidents: tuple[Incident, ...] = ()
     legs: tuple[RelayLeg, ...] = ()
-    key: OverallKey = (0, 1, 0, 0, "")
+    key: OverallKey = (0, "")
     # What the source said; ``status``/``incidents`` above are the effective values once
     # the incident desk's override (if any) is merged in.
     source_status: Status = Status.OK
@@ -357,6 +362,9 @@ class RaceStandings:
         self.wave_offsets: dict[str, int] = {}
         self.by_gun = race.rank_by is RankBy.GUN
         self._pending: dict[str, Entry] = {}  # changed, not yet re-indexed (deferred mode)
+        # Passed a point on the hot path: their point lists are exact, their overall key
+        # (and overall slice orderings) are re-placed at the next read or settle.
+        self._moved: dict[str, Entry] = {}
         self.on_hold = False  # a source is mid-sync: reads skip the expensive rebuild
         self._mutations = 0  # bumped by every change (what caches of whole-field reads key on)
         self._ended: tuple[int, int | None, int | None] = (-1, None, None)
@@ -458,6 +466,45 @@ class RaceStandings:
         for ordering in self._orderings.values():
             ordering.build(self._entries.values())
         self._pending.clear()
+        self._moved.clear()
+
+    def _place_moved(self) -> None:
+        """Re-place in the overall order the entries that passed a point since the last
+        read: one by one when few, else in one merge (the unmoved keys stay in order, the
+        moved ones are sorted among themselves, and one linear merge joins the two)."""
+        moved = self._moved
+        if not moved:
+            return
+        self._moved = {}
+        entries, pending, by_gun = self._entries, self._pending, self.by_gun
+        live = [
+            e
+            for e in moved.values()
+            if e.indexed is not None and entries.get(e.bib) is e and e.bib not in pending
+        ]
+        overall = self.overall
+        if len(live) * _MERGE_RATIO > len(overall):
+            fresh: list[OverallKey] = []
+            for entry in live:
+                entry.key = key = entry.make_key(by_gun)
+                fresh.append(key)
+            bibs = {e.bib for e in live}  # a key's bib is its last item (a str: hash cached)
+            kept = [k for k in overall if k[1] not in bibs]
+            fresh.sort()
+            kept += fresh
+            self.overall = SortedList(kept)  # two sorted runs: one linear merge
+        else:
+            for entry in live:
+                key = entry.make_key(by_gun)
+                if key != entry.key:
+                    overall.remove(entry.key)
+                    overall.add(key)
+                    entry.key = key
+        if self._orderings:
+            overall_slices = [o for o in self._orderings.values() if o.point is None]
+            for entry in live:
+                for ordering in overall_slices:
+                    ordering.update(entry)
 
     def settle(self, *, full: bool = True) -> bool:
         """Bring the ordered structures up to date with entries changed in deferred mode:
@@ -475,6 +522,9 @@ class RaceStandings:
         return self._settle(full=full)
 
     def _settle(self, *, full: bool) -> bool:
+        # Athletes who passed a point on the hot path are re-placed overall by the next
+        # read (:meth:`_fresh`), not here: a hub that never reads a ranking between two
+        # snapshots pays one point-list move per passing and nothing more.
         if not self._pending:
             return True
         if len(self._pending) * 8 > len(self._entries):
@@ -493,6 +543,8 @@ class RaceStandings:
         return True
 
     def _fresh(self) -> None:
+        if self._moved:
+            self._place_moved()
         self._settle(full=not self.on_hold)
 
     @property
@@ -507,6 +559,8 @@ class RaceStandings:
         if defer:
             self._pending[entry.bib] = entry
             return 0, max(0, len(self._entries) - 1)
+        if self._moved:
+            self._place_moved()  # exact indexes below need an exact overall order
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         self._insert(entry)
@@ -540,38 +594,44 @@ class RaceStandings:
         index = self.point_index.get(point_id)
         if index is None:
             raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
-        entry, created = self._entry(bib)
+        entry = self._entries.get(bib)
+        created = entry is None
+        if entry is None:
+            entry, created = self._entry(bib)
         chip = gun_ms - entry.offset_ms
-        if entry.times[index] == chip and not created:
+        times = entry.times
+        if times[index] == chip and not created:
             return None
-        entry.times = (*entry.times[:index], chip, *entry.times[index + 1 :])
+        entry.times = times = (*times[:index], chip, *times[index + 1 :])
         entry.reported = None  # racetui's own data now: the source's positions no longer hold
         self._mutations += 1
         if index > entry.last:
             entry.last = index
         if defer or created or self._pending:
             return self._touched(entry, defer or bool(self._pending))
-        # The hot path of a live race: move one key per list, nothing else.
-        by_gun = self.by_gun
-        old = int(self.overall.bisect_left(entry.key))
+        # The hot path of a live race: one key moves in the point's list now; the overall
+        # order takes the athlete's new place at the next read or settle (many passings
+        # between two reads cost one merge, not one move each). Any overall row may move.
         ranking, placed = entry.indexed or ((), False)
-        time = chip + entry.offset_ms if by_gun else chip
         if placed:
+            time = chip + entry.offset_ms if self.by_gun else chip
             at = self._at_point[index]
+            number = entry.number
             previous = ranking[index]
             if previous is not None:
-                at.remove((previous, entry.number, entry.bib))
-            at.add((time, entry.number, entry.bib))
-            ranking = (*ranking[:index], time, *ranking[index + 1 :])
+                at.remove((previous, number, bib))
+            at.add((time, number, bib))
+            # chip ranks (or no wave offset): the times are the ranking
+            ranking = times if time == chip else (*ranking[:index], time, *ranking[index + 1 :])
         else:
-            ranking = entry.ranking_times(by_gun)
-        self.overall.remove(entry.key)
-        entry.key = entry.make_key(by_gun)
-        self.overall.add(entry.key)
+            ranking = entry.ranking_times(self.by_gun)
         entry.indexed = (ranking, placed)
+        self._moved[bib] = entry
         if self._orderings:
-            self._slices_update(entry, index, every=False)
-        return old, int(self.overall.bisect_left(entry.key))
+            for ordering in self._orderings.values():
+                if ordering.point == index:
+                    ordering.update(entry)
+        return 0, max(0, len(self._entries) - 1)
 
     def update_entry(
         self,
@@ -652,6 +712,8 @@ class RaceStandings:
             return None
         self._pending.pop(bib, None)
         self._mutations += 1
+        if self._moved:
+            self._place_moved()
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         for ordering in self._orderings.values():
@@ -713,7 +775,7 @@ class RaceStandings:
         self._fresh()
         entries = self._entries
         for key in list(self.overall):
-            yield self._snapshot(entries[key[4]])
+            yield self._snapshot(entries[key[1]])
 
     def held(self, bib: str) -> Held | None:
         """What the sources delivered for ``bib`` (its status, incidents and gun times by
@@ -845,9 +907,9 @@ class RaceStandings:
         """DNS and DSQ athletes (the tail of the overall order): not in the point lists."""
         dns = status_rank(Status.DNS)
         for key in reversed(self.overall):
-            if key[0] < dns:
+            if key_status_rank(key) < dns:
                 return
-            yield self._entries[key[4]]
+            yield self._entries[key[1]]
 
     def passed(self, index: int) -> int:
         """How many athletes have passed point ``index`` (DSQ and DNS included)."""
@@ -993,7 +1055,7 @@ class RaceStandings:
             if point is None:
                 if takes_place(entry.status, entry.last):
                     key = entry.make_key(by_gun)
-                    rank = int(self._overall_order(flt).bisect_left(key[:3])) + 1
+                    rank = int(self._overall_order(flt).bisect_left(place_key(key))) + 1
             elif placed_at_point(entry.status):
                 rank = int(ordered.bisect_left((time,))) + 1
         participant = entry.participant
