@@ -302,3 +302,31 @@ def test_a_feeds_own_positions_reach_the_replica() -> None:
     for data in hub.snapshot():
         late.handle(data)
     assert placings(late.pipeline.engine, update.race.id) == expected
+
+
+def test_the_hub_does_not_hold_the_dashboards_files(tmp_path: Path) -> None:
+    """Files the dashboard opened before forking (the outbox, the desk) are released in
+    the hub: only the dashboard holds them, so their locks end with it."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    db.execute("create table t (x)")
+    db.commit()
+    plain = (tmp_path / "held.txt").open("w")
+    hub = LocalHub.start(lambda: [BrokenSource()])
+    try:
+        held = set()
+        for name in os.listdir(f"/proc/{hub.process.pid}/fd"):
+            with contextlib.suppress(OSError):
+                held.add(os.readlink(f"/proc/{hub.process.pid}/fd/{name}"))
+        assert not any(str(tmp_path) in path for path in held), held
+        assert os.devnull in held
+        plain.write("still mine")  # the dashboard's own copies still work
+        plain.flush()
+        db.execute("insert into t values (1)")
+        db.commit()
+        assert (tmp_path / "held.txt").read_text() == "still mine"
+    finally:
+        hub.close()
+        plain.close()
+        db.close()

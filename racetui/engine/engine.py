@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from racetui.engine.standings import Override, RaceStandings
+from racetui.engine.standings import PLACED_LATER, Override, RaceStandings
 from racetui.model.race import Event, Participant, Passing, Race, Result
 
 __all__ = ["BULK", "ChangeSet", "Engine"]
@@ -28,10 +28,10 @@ class ChangeSet:
 
     ``athletes`` maps race id to the bibs whose own data changed. ``moved`` maps race id to
     the (first, last) overall index whose row may now show someone else or another rank;
-    rows outside that range kept their place. A live passing names the whole field (the
-    overall order re-places passers in one go at the next read, not one by one).
-    ``structure`` lists races whose setup (points, waves, start list) changed: redraw
-    them whole.
+    rows outside that range kept their place. A live passing names its athlete; the rows
+    it moved come with the next :meth:`Engine.settle` (the overall order re-places
+    passers at the next read, many at once). ``structure`` lists races whose setup
+    (points, waves, start list) changed: redraw them whole.
     """
 
     version: int = 0
@@ -86,15 +86,20 @@ class Engine:
         changes.version = self.version
         return changes
 
-    def settle(self) -> ChangeSet:
+    def settle(self, *, place: bool = True) -> ChangeSet:
         """Re-index whatever bulk applies left pending (reads do this on their own; the
         pipeline calls it once per UI tick so screens read settled structures). While held,
-        only the cheap part. Returns a change set naming races re-sorted as a whole."""
+        only the cheap part. Returns a change set naming races re-sorted as a whole and
+        the overall rows that live passings moved. ``place`` False leaves passers' overall
+        places to the next read (a hub, which reads no ranking between snapshots)."""
         changes = ChangeSet()
         for race_id, standings in self.races.items():
             was_deferred = standings.deferred
-            if standings.settle(full=not self._holds) and was_deferred:
+            if standings.settle(full=not self._holds, place=place) and was_deferred:
                 changes.structure.add(race_id)
+            span = standings.take_span()
+            if span is not None:
+                changes.moved[race_id] = span
         return self._done(changes)
 
     @contextmanager
@@ -193,6 +198,8 @@ class Engine:
                 if bibs is None:
                     bibs = touched[race_id] = set()
                 bibs.add(passing.bib)
+                if moved is PLACED_LATER:
+                    continue  # the next settle says which rows moved
                 span = spans.get(race_id)
                 if span is None:
                     spans[race_id] = moved if moved[0] <= moved[1] else (moved[1], moved[0])

@@ -18,6 +18,7 @@ themselves are private to the engine.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ from racetui.model.race import (
 )
 
 __all__ = [
+    "PLACED_LATER",
     "Athlete",
     "Counts",
     "Entry",
@@ -66,6 +68,9 @@ __all__ = [
 
 # Slice orderings unread for this many settles (UI ticks) are dropped.
 _IDLE_TICKS = 600
+# What :meth:`RaceStandings.pass_point` returns when the athlete's overall place is taken
+# at the next read or settle (which reports the rows that moved).
+PLACED_LATER: tuple[int, int] = (-1, -1)
 # More moved athletes than 1 in this many of the field: the overall order is re-placed in
 # one merge instead of one remove and one insert each.
 _MERGE_RATIO = 3
@@ -347,11 +352,17 @@ class _Athletes(Mapping[str, Athlete]):
         return bib in self._entries
 
 
+_SERIALS = itertools.count(1)
+
+
 class RaceStandings:
     """The live standings of one race."""
 
     def __init__(self, race: Race) -> None:
         self.race = race
+        # Unique for the life of the process (an ``id()`` is reused once an object is
+        # freed): what a reader keys "already seen these standings" on.
+        self.serial = next(_SERIALS)
         self._entries: dict[str, Entry] = {}
         self.overall: SortedList = SortedList()
         self._at_point: list[SortedList] = []
@@ -365,6 +376,7 @@ class RaceStandings:
         # Passed a point on the hot path: their point lists are exact, their overall key
         # (and overall slice orderings) are re-placed at the next read or settle.
         self._moved: dict[str, Entry] = {}
+        self._span: tuple[int, int] | None = None  # overall rows re-placed, not yet reported
         self.on_hold = False  # a source is mid-sync: reads skip the expensive rebuild
         self._mutations = 0  # bumped by every change (what caches of whole-field reads key on)
         self._ended: tuple[int, int | None, int | None] = (-1, None, None)
@@ -466,7 +478,9 @@ class RaceStandings:
         for ordering in self._orderings.values():
             ordering.build(self._entries.values())
         self._pending.clear()
-        self._moved.clear()
+        if self._moved:
+            self._moved.clear()
+            self._span = (0, max(0, len(self._entries) - 1))
 
     def _place_moved(self) -> None:
         """Re-place in the overall order the entries that passed a point since the last
@@ -483,7 +497,9 @@ class RaceStandings:
             if e.indexed is not None and entries.get(e.bib) is e and e.bib not in pending
         ]
         overall = self.overall
+        span = self._span
         if len(live) * _MERGE_RATIO > len(overall):
+            span = (0, max(0, len(overall) - 1))
             fresh: list[OverallKey] = []
             for entry in live:
                 entry.key = key = entry.make_key(by_gun)
@@ -497,20 +513,26 @@ class RaceStandings:
             for entry in live:
                 key = entry.make_key(by_gun)
                 if key != entry.key:
+                    old = overall.bisect_left(entry.key)
                     overall.remove(entry.key)
                     overall.add(key)
                     entry.key = key
+                    new = overall.bisect_left(key)
+                    low, high = (old, new) if old <= new else (new, old)
+                    span = (low, high) if span is None else (min(low, span[0]), max(high, span[1]))
+        self._span = span
         if self._orderings:
             overall_slices = [o for o in self._orderings.values() if o.point is None]
             for entry in live:
                 for ordering in overall_slices:
                     ordering.update(entry)
 
-    def settle(self, *, full: bool = True) -> bool:
+    def settle(self, *, full: bool = True, place: bool = True) -> bool:
         """Bring the ordered structures up to date with entries changed in deferred mode:
         a few are re-indexed one by one, many in one rebuild (skipped unless ``full``).
         Returns True when the structures are current. Slice orderings unread for a while
-        are dropped here.
+        are dropped here. ``place`` False leaves athletes who passed a point to the next
+        read (a hub that reads no ranking); :meth:`take_span` says which rows moved.
 
         Every read settles first; while the engine is *held* (a source is mid-sync) reads
         only do the cheap part, and meanwhile see the last indexed state, which stays
@@ -519,7 +541,15 @@ class RaceStandings:
         idle = [k for k, o in self._orderings.items() if o.used < self._tick - _IDLE_TICKS]
         for key in idle:
             del self._orderings[key]
+        if place and self._moved:
+            self._place_moved()
         return self._settle(full=full)
+
+    def take_span(self) -> tuple[int, int] | None:
+        """The (first, last) overall rows that athletes re-placed after a passing moved
+        between since the last call (None: none moved)."""
+        span, self._span = self._span, None
+        return span
 
     def _settle(self, *, full: bool) -> bool:
         # Athletes who passed a point on the hot path are re-placed overall by the next
@@ -590,7 +620,9 @@ class RaceStandings:
     def pass_point(
         self, bib: str, point_id: str, gun_ms: int, *, defer: bool = False
     ) -> tuple[int, int] | None:
-        """Record a passing (gun time). Returns the (old, new) overall index, None if unchanged."""
+        """Record a passing (gun time). Returns the (old, new) overall index, None if
+        unchanged, or :data:`PLACED_LATER`: the athlete's overall place is taken at the
+        next read or settle, which reports the rows that moved."""
         index = self.point_index.get(point_id)
         if index is None:
             raise KeyError(f"point_id: unknown timing point {point_id!r} in race {self.race.id!r}")
@@ -611,7 +643,8 @@ class RaceStandings:
             return self._touched(entry, defer or bool(self._pending))
         # The hot path of a live race: one key moves in the point's list now; the overall
         # order takes the athlete's new place at the next read or settle (many passings
-        # between two reads cost one merge, not one move each). Any overall row may move.
+        # between two reads cost one merge, not one move each), which reports the rows
+        # that moved (:meth:`take_span`).
         ranking, placed = entry.indexed or ((), False)
         if placed:
             time = chip + entry.offset_ms if self.by_gun else chip
@@ -631,7 +664,7 @@ class RaceStandings:
             for ordering in self._orderings.values():
                 if ordering.point == index:
                     ordering.update(entry)
-        return 0, max(0, len(self._entries) - 1)
+        return PLACED_LATER
 
     def update_entry(
         self,

@@ -275,7 +275,7 @@ class Hub:
         """Everything up to the last numbered frame, as snapshot frames (flushes first so
         the snapshot covers exactly ``seq``)."""
         self.flush()
-        self.engine.settle()
+        self.engine.settle(place=False)  # a snapshot reads entries, not rankings
         return [
             encode_frame(Frame(self.seq, f, snapshot=True))
             for f in snapshot_changes(self.engine, self.pipeline.errors)
@@ -321,7 +321,8 @@ class Hub:
             self.send_health()
             if now - last_settle >= self.settle_interval:
                 last_settle = now
-                self.engine.settle()
+                # Bulk loads re-sorted; passers' overall places wait for a read (a snapshot).
+                self.engine.settle(place=False)
             if now - last_clock >= 1.0:
                 last_clock = now
                 self.send_clocks()

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import stat
 import struct
 import time
 from collections import deque
@@ -105,12 +106,33 @@ class _Forward(logging.Handler):
             pass
 
 
+def _inherited_fds() -> list[int]:
+    """The file descriptors open in this process (empty where the OS does not list them)."""
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return sorted(int(name) for name in os.listdir(listing))
+        except (OSError, ValueError):
+            continue
+    return []
+
+
 def _child(make_sources: Callable[[], Sequence[Any]], sock: socket.socket, other: socket.socket) -> None:
     other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the dashboard's; we end at EOF
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    # The files the dashboard had open when it forked (the outbox and desk databases,
+    # their owner locks, a start-list cache) are not the hub's: point those descriptors
+    # at /dev/null, so the files and locks are released with the dashboard, and a stale
+    # object here can never write into a file opened later under the same number. Pipes
+    # and sockets stay (multiprocessing's sentinel pipe tells the parent we ended).
+    for fd in _inherited_fds():
+        if fd in (0, 1, 2, devnull, sock.fileno()):
+            continue
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.dup2(devnull, fd)
     os.close(devnull)
     asyncio.run(_serve(make_sources, sock))
 

@@ -313,7 +313,9 @@ class RaceApp(App[None]):
     def _apply_desk(self) -> None:
         """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
         pipelines = self.desk_pipelines()
-        seen = {(race_id, id(standings)) for p in pipelines for race_id, standings in p.engine.races.items()}
+        seen = {
+            (race_id, standings.serial) for p in pipelines for race_id, standings in p.engine.races.items()
+        }
         if self.desk is None:
             return
         # The desk records for the event on screen, and applies only that event's entries.
