@@ -9,6 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,13 @@ from racetui.hub.delay import MAX_DELAY_MS, DelayBuffer, DelayedFollower, TvDela
 from racetui.hub.records import decode_request
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.model import Passing
+from racetui.sources.base import FeedState, SourceHealth, SourceMode
+from racetui.sources.journal import Journal, iter_journal
+from racetui.sources.replay import ReplaySource
 from racetui.sources.tvdelay import TvDelayStore
-from tests.support import async_wait_until
+from racetui.tui.app import RaceApp
+from racetui.tui.widgets.header import RaceHeader
+from tests.support import DATA, async_wait_until
 from tests.test_hub import all_rows, small_event
 
 T0 = datetime(2026, 6, 6, 9, 0, tzinfo=UTC)
@@ -244,3 +250,106 @@ def test_the_delay_is_remembered_per_event(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("[not json")
     bad = TvDelayStore(tmp_path / "bad.json")
     assert bad.get("x") is None and bad.problem is not None and "bad.json" in bad.problem
+
+
+# ------------------------------------------- a replay on screen, with a TV delay
+class HubLink:
+    """The dashboard's end of an in-process hub: like LocalHub.run, it follows the stream
+    into the dashboard's replica through the TV delay (here the channel is a queue)."""
+
+    def __init__(self, channel: QueueChannel, delay: TvDelay) -> None:
+        self.name = "hub"
+        self.health = SourceHealth("hub", mode=SourceMode.REPLAY, state=FeedState.CONNECTED)
+        self.channel = channel
+        self.delay = delay
+        self.follower: DelayedFollower | None = None
+
+    async def run(self, pipeline: ReplicaPipeline) -> None:
+        self.follower = DelayedFollower(Replica(pipeline), self.delay)
+        await follow_delayed(self.channel, self.follower, poll=0.01)
+
+
+def _journal(path: Path) -> Path:
+    """Two messages of a v1.1 feed as ``racetui feed`` records them: the standard's own
+    example, then the same race ten seconds on with #22 through the swim exit."""
+    first = (DATA / "v1.1-individual.json").read_bytes()
+    later = orjson.loads(first)
+    bishop = next(a for a in later["athletes"] if a["start_num"] == "22")
+    bishop["splits"].append(
+        {
+            "id": "2",
+            "name": "Swim Exit",
+            "total_time": "00:18:40.000",
+            "time": "00:07:46.004",
+            "position": "15",
+        }
+    )
+    bishop["segment_id"], bishop["time"] = "2", "00:18:40.000"
+    journal = Journal(path, source="feed https://example.org/live")
+    journal.record("feed", first, 0.0, "https://example.org/live", source="feed")
+    journal.record("feed", orjson.dumps(later), 10.0, "https://example.org/live", source="feed")
+    journal.close()
+    return path
+
+
+async def test_a_replay_shows_one_delay_alike_on_a_row_the_clock_and_a_toast(tmp_path: Path) -> None:
+    records = list(iter_journal(_journal(tmp_path / "race.jsonl.gz")))
+    replay = ReplaySource(tmp_path / "race.jsonl.gz", speed=0)
+    frames: list[bytes] = []
+    hub = Hub([], frames.append)
+    gun = datetime(2017, 3, 4, 11, 55, tzinfo=UTC)
+    clock = DrivenClock(gun + timedelta(minutes=18, seconds=30))
+    delay = TvDelay(clock)
+    channel = QueueChannel()
+    link = HubLink(channel, delay)
+    shown = ReplicaPipeline()
+    app = RaceApp(shown, [link], clock=clock, tv_delay=delay, tick=60, tracker_budget=None, strict=True)
+
+    def send() -> None:
+        hub.flush()
+        for data in frames:
+            channel.frames.put_nowait(data)
+        frames.clear()
+
+    def row() -> str:
+        standings = shown.engine.races.get("307158")
+        entry = standings.athlete("22") if standings is not None else None
+        return "" if entry is None or entry.last < 0 else standings.points[entry.last].name
+
+    async def screen() -> tuple[str, str, bool]:
+        """(the race clock, #22's point, a toast about #22) as the dashboard shows them."""
+        app.tick()
+        await pilot.pause()  # a toast is a message: it is up once the app has handled it
+        race_clock = app.state.race_clock()
+        toast = any("#22" in n.message for n in app._notifications)
+        return (race_clock.text() if race_clock else "", row(), toast)
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        for data in hub.snapshot():
+            channel.frames.put_nowait(data)
+        replay.play(hub.pipeline, records[0])
+        send()
+        await async_wait_until(lambda: row() == "Swim Lap 1", what="the first message shown")
+        app.tick()
+        app.toggle_watch(("307158", "22"))  # a toast for each of #22's passings
+        app._notifications.clear()
+        await pilot.press("right_curly_bracket")  # } : +10 s
+        assert delay.ms == 10_000 and "TV −10 s" in str(app.screen.query_one(RaceHeader).render())
+        app._notifications.clear()
+        assert await screen() == ("18:30", "Swim Lap 1", False)
+        clock.advance(10)  # the picture stood still for the 10 s the delay was raised by …
+        assert await screen() == ("18:30", "Swim Lap 1", False)
+        replay.play(hub.pipeline, records[1])  # … now #22 passes the swim exit (live: 18:40)
+        send()
+        await async_wait_until(lambda: link.follower is not None and link.follower.held() == 1, what="held")
+        assert hub.engine.races["307158"].athlete("22").last == 1  # the truth has it
+        clock.advance(5)
+        assert await screen() == ("18:35", "Swim Lap 1", False)
+        clock.advance(4.9)
+        await pilot.pause()
+        assert await screen() == ("18:39", "Swim Lap 1", False)
+        clock.advance(0.1)  # 10 s after it arrived: row, clock and toast together
+        await async_wait_until(lambda: row() == "Swim Exit", what="the held frame applied")
+        assert await screen() == ("18:40", "Swim Exit", True)
+        await pilot.press("left_curly_bracket")  # { : back to live
+        assert delay.ms == 0 and app.clock() == clock()  # lowered: live again at once

@@ -72,6 +72,11 @@ def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
         help="names, gender, age and category by bib from the local start-list cache (racetui startlist)",
     )
     parser.add_argument(
+        "--notes",
+        metavar="PATH",
+        help="athlete cards: a CSV or TOML notes file by bib or athlete id (default: cards.notes)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="run the timing connection inside the dashboard's own process instead of its hub "

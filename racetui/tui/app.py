@@ -31,7 +31,9 @@ from racetui.engine import ChangeSet, Pipeline
 from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source
 from racetui.sources.desk import DeskError, EventKey, IncidentDesk
+from racetui.sources.notes import NotesBook, NotesError, event_notes_path
 from racetui.sources.tvdelay import TvDelayStore
+from racetui.tui.cards import CardQueue
 from racetui.tui.clock import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ from racetui.tui.screens.startlist import StartListScreen
 from racetui.tui.state import AthleteRef, UiState
 from racetui.tui.themes import DEFAULT_THEME, PREFIX, THEME_VARIABLES, load_themes
 from racetui.tui.tracker import AthleteEvent
+from racetui.tui.widgets.card import CardPopup
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 
@@ -142,6 +145,7 @@ class RaceApp(App[None]):
         startlists: Any = None,
         tv_delay: TvDelay | None = None,
         live_pipeline: Pipeline | None = None,
+        notes: NotesBook | None = None,
     ) -> None:
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
@@ -163,6 +167,12 @@ class RaceApp(App[None]):
         self.live_pipeline = live_pipeline or pipeline
         self._tv_saved: tuple[str, int] | None = None
         self.tv_store = TvDelayStore()
+        # Athlete cards: the notes file(s) and the pop-up queue (tui/cards.py).
+        self.notes = notes if notes is not None else NotesBook()
+        self._notes_event: str | None = None
+        cards = self.config.cards
+        self.cards = CardQueue(show_for=cards.show_for, within=cards.within, top=cards.top)
+        self._cards_scanned: datetime | None = None
         self.tick_seconds = tick
         self.tracker_budget = tracker_budget
         self.state = UiState(pipeline.engine, self.tv.clock)
@@ -270,6 +280,7 @@ class RaceApp(App[None]):
             self.live_pipeline.drain()  # keeps the live engine sorted for publishing
         changes = self.pipeline.drain()
         self._recall_tv_delay()
+        self._bind_notes_event()
         self.ticks += 1
         self.last_changes = changes
         try:
@@ -286,6 +297,7 @@ class RaceApp(App[None]):
             top = stack[-1] if stack else None
             if isinstance(top, RaceScreen | AthleteScreen):
                 top.tick(changes)
+            self._tick_cards()
             if changes.structure or not state.tracker.backlog:
                 self._freeze_big_field()
         except Exception as exc:
@@ -334,7 +346,61 @@ class RaceApp(App[None]):
 
     def local_sources(self) -> list[Any]:
         """This process's own inputs with a health (the notes file) for the Health screen."""
-        return []
+        return [self.notes]
+
+    # --------------------------------------------------------------- cards
+    def _bind_notes_event(self) -> None:
+        """Once the event is known, its own notes file in the data dir is read too (and
+        takes the notes added now when the user's file is not theirs to write)."""
+        if self._notes_event is not None:
+            return
+        event = self._tv_event()
+        if event is None:
+            return
+        self._notes_event = event
+        try:
+            own = event_notes_path(event)
+        except OSError as exc:
+            self.notes.health.error(f"notes: no data dir ({exc})")
+            return
+        if own not in self.notes.paths:
+            self.notes.paths.append(own)
+        if self.notes.writable is None:
+            self.notes.writable = own
+        self.notes.reload()
+
+    def notes_target(self) -> Path | None:
+        """Where a note added now is saved (None before the event is known)."""
+        return self.notes.writable
+
+    def add_note(self, ref: AthleteRef, text: str) -> None:
+        try:
+            path = self.notes.add_note(ref[1], text)
+        except NotesError as exc:
+            self.notify(str(exc), title="Notes", severity="error", markup=False)
+            return
+        self.notify(f"#{ref[1]}: note saved to {path}", title="Notes", markup=False)
+
+    def _tick_cards(self) -> None:
+        """Offer the cards now due (once a second) and show the one up on the top screen."""
+        now = self.state.clock()
+        if self.notes.by_bib or self.notes.by_id:
+            last = self._cards_scanned
+            if last is None or abs((now - last).total_seconds()) >= 1:
+                self._cards_scanned = now
+                self.cards.scan(self.state, self.notes, watched=list(self.state.watch))
+        popup = self.cards.shown(now)
+        screen = self.screen
+        if isinstance(screen, RaceScreen) and screen.ready:
+            for widget in screen.query(CardPopup):
+                widget.show(popup)
+
+    def dismiss_card(self) -> bool:
+        """Esc on a board: close the card up (the next one in the queue follows)."""
+        if not self.cards.dismiss(self.state.clock()):
+            return False
+        self._tick_cards()
+        return True
 
     def health_lines(self) -> list[str]:
         """The Health screen's lines about the TV delay and the notes file."""
@@ -348,6 +414,14 @@ class RaceApp(App[None]):
             lines.append("  publishing reads the delayed data (no live replica)")
         if self.tv_store.problem:
             lines.append(f"  {self.tv_store.problem}")
+        notes = self.notes
+        read = [str(p) for p in notes.paths if p.exists()]
+        if read:
+            cards = len(notes.by_bib) + len(notes.by_id)
+            rejected = notes.health.rejected
+            lines.append(f"Notes: {', '.join(read)} ({cards} cards, {rejected} rows rejected)")
+            if notes.writable is not None:
+                lines.append(f"  notes added go to {notes.writable}")
         return lines
 
     # ------------------------------------------------------------ TV delay

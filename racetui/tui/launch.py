@@ -26,10 +26,11 @@ from racetui.config import Config, ConfigError, load_config
 if TYPE_CHECKING:
     from racetui.publish.session import Publishing
     from racetui.sources.base import Source
+    from racetui.sources.notes import NotesBook
     from racetui.sources.startlist.writeback import StartListWriter
     from racetui.tui.startlist_changes import StartListChanges
 
-__all__ = ["SourcesFactory", "build_startlist_changes", "run_dashboard", "startlist_sources"]
+__all__ = ["SourcesFactory", "build_notes", "build_startlist_changes", "run_dashboard", "startlist_sources"]
 
 SourcesFactory = Callable[[Config], Sequence["Source"]]
 
@@ -86,6 +87,19 @@ def build_startlist_changes(
     except OutboxError as exc:
         raise ValueError(f"--startlist: {exc}") from None
     return StartListChanges(writers, outbox=outbox, cache=cache)
+
+
+def build_notes(args: argparse.Namespace, config: Config) -> NotesBook:
+    """Athlete cards from ``--notes`` or ``cards.notes``; notes added during the race go to
+    that file when it is the user's to write, else (decided once the event is known) to the
+    event's own file in the data dir."""
+    from racetui.sources.notes import NotesBook, can_append
+
+    given = getattr(args, "notes", None) or config.cards.notes
+    if not given:
+        return NotesBook()
+    path = Path(given).expanduser()
+    return NotesBook([path], writable=path if can_append(path) else None)
 
 
 def run_dashboard(
@@ -155,6 +169,7 @@ def run_dashboard(
         return 2
     from racetui.tui.app import RaceApp
 
+    notes = build_notes(args, config)
     app = RaceApp(
         pipeline,
         sources,
@@ -166,6 +181,7 @@ def run_dashboard(
         startlists=startlists,
         tv_delay=tv,
         live_pipeline=live,
+        notes=notes,
     )
     app.notices += config.warnings
     from racetui.config import data_dir

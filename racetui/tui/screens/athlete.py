@@ -26,6 +26,7 @@ from racetui.engine.gaps import (
 )
 from racetui.model import IncidentKind, Status
 from racetui.tui.appref import race_app
+from racetui.tui.cards import race_day
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import badge_for, format_signed_gap, format_trend
 from racetui.tui.messages import ToggleMark, ToggleWatch
@@ -33,6 +34,7 @@ from racetui.tui.rows import AthleteModel
 from racetui.tui.screens.desk import DESK_BINDINGS, DeskKeys, desk_state
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentRecord
+from racetui.tui.widgets.card import AthleteCard, NoteScreen
 from racetui.tui.widgets.footer import RaceFooter
 from racetui.tui.widgets.table import InfoTable, RowTable
 
@@ -48,6 +50,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
         Binding("w", "watch", "Watch"),
         Binding("m", "mark", "Mark", show=False),
         Binding("E", "startlist", "Fix entry", show=False),
+        Binding("N", "note", "Note", key_display="N"),
         *DESK_BINDINGS,
     ]
 
@@ -82,6 +85,7 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             yield Static("", id="who", markup=False)
             yield Static("", id="facts", markup=False)
             yield Static("", id="gaps", markup=False)
+            yield AthleteCard("", id="card", markup=False)
             yield InfoTable(
                 AthleteModel(self.race_app.state, self.ref), empty="Unknown athlete.", id="points"
             )
@@ -180,6 +184,35 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
                 )
             text += "\n" + "\n".join(lines)
         self.query_one("#incidents", Static).update(text)
+        self.reload_card()
+
+    # ------------------------------------------------------------ the card
+    def reload_card(self) -> None:
+        """The notes' card for this athlete, with where notes added now are saved."""
+        app = self.race_app
+        entry = app.state.entry(self.ref)
+        participant = entry.participant if entry is not None else None
+        card = app.notes.card(self.ref[1], participant.id if participant is not None else None)
+        lines = card.lines(race_day(app.state, self.ref[0])) if card is not None else []
+        if lines:
+            lines = ["Card:", *(f"  {line}" for line in lines)]
+        self.query_one("#card", AthleteCard).show(lines)
+
+    def action_note(self) -> None:
+        """N: one line of notes on this athlete, saved at once (the form says where)."""
+        app = self.race_app
+        where = app.notes_target()
+        if where is None:
+            app.notify("notes: nowhere to save them yet (no event)", title="Notes", severity="warning")
+            return
+
+        def saved(text: str | None) -> None:
+            if text:
+                app.add_note(self.ref, text)
+                if self.ready:
+                    self.reload_card()
+
+        self.app.push_screen(NoteScreen(f"#{self.ref[1]}", str(where)), saved)
 
     # ------------------------------------------------------------------ gaps
     def gap_lines(self) -> list[str]:

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 
 from racetui.engine import ChangeSet
 from racetui.tui.appref import race_app
+from racetui.tui.widgets.card import CardPopup
 from racetui.tui.widgets.footer import RaceFooter
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
@@ -72,10 +74,16 @@ class RaceScreen(Screen[None]):
     def state(self) -> UiState:
         return self.race_app.state
 
+    BINDINGS = [Binding("escape", "dismiss_card", "Close card", show=False)]
+
     def compose(self) -> ComposeResult:
         yield RaceHeader()
         yield from self.compose_body()
         yield RaceFooter()
+        yield CardPopup()
+
+    def action_dismiss_card(self) -> None:
+        self.race_app.dismiss_card()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
