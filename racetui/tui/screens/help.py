@@ -31,6 +31,11 @@ Incident desk: on athlete details or an Incidents row; all confirm
   + penalty  s served  x DSQ  n DNF  S DNS  L LAP
   e edit  del withdraw (reason)  i reinstate an overturned DSQ
 
+TV delay: all shown (publishing and the desk stay live)
+  [ / ] −1 s / +1 s   { / } −10 s / +10 s   T the leader crosses on TV now
+  raising it holds the picture until reached: it never goes back in time
+Cards: N on athlete details adds a note (saved at once); Esc closes a card
+
 Splits: ← → scroll points     Passes: p / P  point or location
 Coming: p / P point  < > minutes ahead  o on course / coming
 Publish: p publish (asks)  a retry  x cancel  u resume held
@@ -45,6 +50,7 @@ Symbols and badges
 Header
   ◷ 1:02:03  race clock since the gun (-0:15 before); time of day
   ⚑ 3 new    unread incidents (4 Incidents, a marks them read)
+  TV −12 s   everything shown is 12 s behind the timing system
   ● push  ◐ polling  ▤ file  ▶ replay   … connecting
   ○ stale 12 s (nothing for 12 s)  ✕ error (7 Health)  ■ stopped
 q while a source is live or uploads are queued asks first (y / n)
