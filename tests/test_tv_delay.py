@@ -151,10 +151,10 @@ def test_frames_show_after_the_delay_and_the_live_replica_at_once() -> None:
     clock.advance(0.1)
     follower.pump()
     assert _passed(shown) == ["7"] and follower.held() == 0
-    # sync: the delay at which bib 7's latest passing (arrived 42 s ago) shows now
-    clock.advance(12)
-    assert delay.sync_to("r1", "7") == 42_000
-    assert delay.sync_to("r1", "8") is None
+    # sync: with the race at 1:43 live, the delay that shows bib 7's passing (1:01) now
+    assert delay.sync_to("r1", "7", 103_000) == 42_000
+    assert delay.sync_to("r1", "7", 1_000_000) == MAX_DELAY_MS
+    assert delay.sync_to("r1", "8", 103_000) is None
 
 
 def test_a_gap_while_frames_are_held_brings_a_snapshot_that_is_held_too() -> None:
@@ -353,3 +353,8 @@ async def test_a_replay_shows_one_delay_alike_on_a_row_the_clock_and_a_toast(tmp
         assert await screen() == ("18:40", "Swim Exit", True)
         await pilot.press("left_curly_bracket")  # { : back to live
         assert delay.ms == 0 and app.clock() == clock()  # lowered: live again at once
+        # T: "the leader crosses on TV now": #26 passed the swim exit at 18:37.911, it is 18:50
+        await pilot.press("T")
+        assert delay.ms == 12_089 and app.clock() == clock()  # raised: the picture holds …
+        clock.advance(20)
+        assert app.clock() == clock() - timedelta(milliseconds=12_089)  # … then runs 12 s behind

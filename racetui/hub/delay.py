@@ -103,10 +103,10 @@ class TvDelay:
         # ``now - delay`` catches up with the moment shown when the delay was raised.
         self._floor: datetime | None = None
 
-    def sync_to(self, race_id: str, bib: str) -> int | None:
-        """The delay at which the latest data about ``bib`` would show now; None when
-        nothing about the athlete has arrived (or there is no hub)."""
-        return None if self.follower is None else self.follower.sync_to(race_id, bib)
+    def sync_to(self, race_id: str, bib: str, live_ms: int) -> int | None:
+        """The delay that puts ``bib``'s latest passing on screen now (``live_ms``: the race
+        time now, undelayed); None without a passing of theirs (or without a hub)."""
+        return None if self.follower is None else self.follower.sync_to(race_id, bib, live_ms)
 
     unavailable = "the TV delay needs the hub (it is off with --in-process)"
 
@@ -142,8 +142,9 @@ class TvDelay:
 class DelayedFollower:
     """Frames in (``push``), applied to ``replica`` when the delay says so (``steps_due``).
 
-    ``live`` (optional) gets every frame at once. ``arrivals`` keeps, for each (race, bib),
-    when a frame last brought something about the athlete: the sync key uses it.
+    ``live`` (optional) gets every frame at once. ``latest`` keeps, for each (race, bib),
+    the race time of the athlete's latest passing in any frame, held or applied: the sync
+    key uses it.
     """
 
     def __init__(
@@ -163,7 +164,7 @@ class DelayedFollower:
         self.on_clock = on_clock
         self.delay = delay
         self.buffer: DelayBuffer[Frame | bytes] = DelayBuffer()
-        self.arrivals: dict[tuple[str, str], int] = {}
+        self.latest: dict[tuple[str, str], int] = {}  # (race, bib) -> latest passing, race ms
         self.wake = asyncio.Event()
         delay.listeners.append(self._delay_changed)
         delay.follower = self
@@ -174,27 +175,29 @@ class DelayedFollower:
         self.wake.set()
 
     def push(self, data: bytes) -> Frame | bytes:
-        """Take one encoded frame as it arrives: decoded once, recorded, held."""
+        """Take one encoded frame as it arrives: decoded once, noted, held."""
         try:
             item: Frame | bytes = decode_frame(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             item = data  # the replica counts and shows it when it is due
-        now = self.delay.now_ms()
         if isinstance(item, Frame):
+            latest = self.latest
             for change in item.changes:
                 if isinstance(change, Health | Hello) and self.on_health is not None:
                     self.on_health(change.sources)
                 elif isinstance(change, Clock) and self.on_clock is not None:
                     self.on_clock(change)
-                elif item.snapshot:
-                    continue
                 elif isinstance(change, ApplyPassings):
                     for passing in change.items:
-                        self.arrivals[(passing.race_id, passing.bib)] = now
+                        key = (passing.race_id, passing.bib)
+                        latest[key] = max(latest.get(key, passing.time_ms), passing.time_ms)
                 elif isinstance(change, ApplyResults):
                     for result in change.items:
-                        self.arrivals[(change.race_id, result.bib)] = now
-        self.buffer.push(item, now)
+                        if result.splits:
+                            key = (change.race_id, result.bib)
+                            newest = max(result.splits.values())
+                            latest[key] = max(latest.get(key, newest), newest)
+        self.buffer.push(item, self.delay.now_ms())
         return item
 
     def live_steps(self, item: Frame | bytes) -> Iterator[None]:
@@ -219,10 +222,11 @@ class DelayedFollower:
             wanted = self.live.take_snapshot_request() or wanted
         return wanted
 
-    def sync_to(self, race_id: str, bib: str) -> int | None:
-        """The delay at which the latest data about ``bib`` shows now (None: none seen)."""
-        at = self.arrivals.get((race_id, bib))
-        return None if at is None else clamp_delay(self.delay.now_ms() - at)
+    def sync_to(self, race_id: str, bib: str, live_ms: int) -> int | None:
+        """The delay that makes ``bib``'s latest passing (held or shown) the moment on
+        screen now, ``live_ms`` being the race time now (None: no passing of theirs)."""
+        at = self.latest.get((race_id, bib))
+        return None if at is None else clamp_delay(live_ms - at)
 
     def held(self) -> int:
         return len(self.buffer)

@@ -34,7 +34,7 @@ from racetui.sources.desk import DeskError, EventKey, IncidentDesk
 from racetui.sources.notes import NotesBook, NotesError, event_notes_path
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.cards import CardQueue
-from racetui.tui.clock import Clock, system_clock
+from racetui.tui.clock import Clock, race_time, system_clock
 
 if TYPE_CHECKING:
     from racetui.publish.session import Publishing
@@ -485,12 +485,14 @@ class RaceApp(App[None]):
         if not rows or standings is None:
             self.notify("TV sync: no leader yet in this race", title="TV", markup=False)
             return
-        ms = self.tv.sync_to(standings.race.id, rows[0].bib)
+        live = race_time(standings.race, self.tv.base_clock(), master_offset=self.state.master_offset)
+        bib = rows[0].bib
+        ms = None if live.elapsed_ms is None else self.tv.sync_to(standings.race.id, bib, live.elapsed_ms)
         if ms is None:
-            self.notify(f"TV sync: nothing from #{rows[0].bib} since the start", title="TV", markup=False)
+            self.notify(f"TV sync: no passing of #{bib} yet", title="TV", markup=False)
             return
         self.tv.set(ms)
-        self._tv_changed(f"synced to #{rows[0].bib}")
+        self._tv_changed(f"synced to #{bib}")
 
     def _freeze_big_field(self) -> None:
         """Once a big field has loaded, move it out of the garbage collector's way.
