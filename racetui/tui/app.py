@@ -390,7 +390,8 @@ class RaceApp(App[None]):
                 self._cards_scanned = now
                 self.cards.scan(self.state, self.notes, watched=list(self.state.watch))
         popup = self.cards.shown(now)
-        screen = self.screen
+        stack = self.screen_stack
+        screen = stack[-1] if stack else None
         if isinstance(screen, RaceScreen) and screen.ready:
             for widget in screen.query(CardPopup):
                 widget.show(popup)

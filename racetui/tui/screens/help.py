@@ -31,10 +31,10 @@ Incident desk: on athlete details or an Incidents row; all confirm
   + penalty  s served  x DSQ  n DNF  S DNS  L LAP
   e edit  del withdraw (reason)  i reinstate an overturned DSQ
 
-TV delay: all shown (publishing and the desk stay live)
-  [ / ] −1 s / +1 s   { / } −10 s / +10 s   T the leader crosses on TV now
-  raising it holds the picture until reached: it never goes back in time
-Cards: N on athlete details adds a note (saved at once); Esc closes a card
+TV delay: everything shown (publishing and the desk stay live)
+  [ / ] −/+1 s   { / } −/+10 s   T the leader crosses on TV now
+  raising it holds the picture until reached (never back in time)
+Cards: N on athlete details adds a note · Esc closes a card
 
 Splits: ← → scroll points     Passes: p / P  point or location
 Coming: p / P point  < > minutes ahead  o on course / coming
