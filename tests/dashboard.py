@@ -4,7 +4,8 @@ and what the screen shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from racetui.config import Config
@@ -15,8 +16,9 @@ from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 from tests.fakes.race import RACE_NOW, RaceFeed, race_pipeline
+from tests.support import DEADLINE
 
-__all__ = ["dashboard", "header_text", "make_app", "messages", "press", "table", "tick"]
+__all__ = ["dashboard", "header_text", "make_app", "messages", "press", "shown", "table", "tick"]
 
 
 def dashboard(pipeline: Pipeline, sources: Sequence[Any], **kwargs: Any) -> RaceApp:
@@ -51,6 +53,16 @@ async def press(pilot: Any, *keys: str) -> None:
     """Press ``keys`` and let the app handle them before the test looks."""
     await pilot.press(*keys)
     await pilot.pause()
+
+
+async def shown(pilot: Any, check: Callable[[], object], *, what: str, deadline: float = DEADLINE) -> None:
+    """Let the app run (its own workers and timers) until ``check()`` holds; fail naming
+    ``what`` after a generous deadline. For what a real socket or worker brings."""
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
+        await pilot.pause(0.05)
 
 
 def table(app: RaceApp) -> RowTable:

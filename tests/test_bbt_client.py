@@ -127,7 +127,7 @@ async def test_push_cut_repeatedly_loses_nothing() -> None:
                 for _ in range(3):
                     clock += 100_000
                     await bbt.advance(clock)
-                    await asyncio.sleep(0.005)
+                    await until(bbt.pushed, what=f"the frames at {clock} ms")
                 if cut == 5:
                     bbt.set_status("9", "DNF")
                 await bbt.drop_push(refuse_for=0.1)
@@ -222,11 +222,13 @@ async def test_polling_only_mode_reaches_the_same_standings() -> None:
         async with running(source, pipeline):
             await until(lambda: matches(bbt, pipeline), what="initial sync")
             assert source.health.mode is SourceMode.POLLING
-            for to in range(600_000, 20_000_000, 150_000):
+            for step, to in enumerate(range(600_000, 20_000_000, 150_000)):
+                polled = source.requests
                 await bbt.advance(to)
                 if to == 1_200_000:
                     bbt.set_status("6", "DSQ")
-                await asyncio.sleep(0.01)
+                if step % 4 == 0:  # the race is polled on the way, not only at its end
+                    await until(lambda n=polled: source.requests > n, what=f"a poll at {to} ms")
             await until(lambda: matches(bbt, pipeline), what="polled standings")
             assert engine_finishers(pipeline, "1") == bbt.toplist(1)
             assert bbt.push_attempts == 0
@@ -327,7 +329,8 @@ async def test_a_vanished_timing_pc_keeps_the_last_good_state() -> None:
             held = engine_state(pipeline)
             await bbt.stop()
             await until(lambda: source.health.state is FeedState.ERROR, what="error state")
-            await asyncio.sleep(0.3)
+            failed = source.health.reconnects
+            await until(lambda: source.health.reconnects >= failed + 2, what="two more failed attempts")
             assert engine_state(pipeline) == held
             assert source.health.last_error is not None
             # The timing PC comes back (same address), the race went on meanwhile.
@@ -381,7 +384,12 @@ async def test_a_quiet_push_socket_is_not_stale() -> None:
         async with running(source, pipeline):
             await until(lambda: bool(bbt.subscribers) and source.syncs > 0)
             messages = source.health.messages
-            await asyncio.sleep(0.6)  # nothing happens in the race
+            heard = source.health.last_message or 0.0
+            # Nothing happens in the race: wait for a pong later than stale_after after the
+            # last message (without pongs the source would be stale by then).
+            await until(
+                lambda: (source.health.last_message or 0.0) > heard + 0.3, what="a pong after 0.3 s of quiet"
+            )
             assert source.health.effective_state() is FeedState.CONNECTED
             assert source.health.messages == messages  # pongs are not messages
             assert source.health.reconnects == 0

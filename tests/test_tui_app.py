@@ -535,10 +535,7 @@ async def test_incidents_cursor_stays_on_its_incident_while_ten_more_arrive() ->
                     )
                 ],
             )
-            for _ in range(400):  # the next UI ticks pick it up
-                await pilot.pause(0.01)
-                if len(screen.model) > before:
-                    break
+            await tick(app, pilot)  # the next UI tick picks it up
             assert len(screen.model) == before + 1
             now = rows.row_at(rows.cursor)
             assert now is not None and now.ident == chosen.ident and now.key == chosen.key

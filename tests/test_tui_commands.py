@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from racetui.cli import build_parser, main
+from tests.dashboard import shown
 from tests.support import async_wait_until
 
 
@@ -173,11 +174,12 @@ async def test_demo_opens_with_the_triathlon_on_the_bike() -> None:
         tick=0.1,
     )
     async with app.run_test(size=(120, 36)) as pilot:
-        for _ in range(600):
-            await pilot.pause(0.05)
+
+        def loaded() -> bool:
             standings = app.state.standings()
-            if standings is not None and len(standings) and standings.latest_point() >= 0:
-                break
+            return standings is not None and len(standings) > 0 and standings.latest_point() >= 0
+
+        await shown(pilot, loaded, what="the simulator's race on the board")
         standings = app.state.standings()
         assert standings is not None and len(standings) == 60
         points = [point.name for point in standings.points]

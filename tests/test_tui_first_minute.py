@@ -33,7 +33,7 @@ from racetui.tui.screens.quit import QuitScreen
 from racetui.tui.screens.search import SearchScreen
 from racetui.tui.widgets.table import RowTable
 from racetui.util.logs import dashboard_logging
-from tests.dashboard import dashboard, make_app, press
+from tests.dashboard import dashboard, make_app, press, shown
 from tests.fakes.asgi import LoopServer, free_port
 
 
@@ -122,13 +122,12 @@ def _feed_app(target: str) -> tuple[RaceApp, FeedSource]:
 
 async def _board_says(app: RaceApp, pilot: Any, *words: str) -> str:
     """Wait (generous deadline) until the empty board's text has every word; return it."""
-    text = ""
-    for _ in range(400):
-        await pilot.pause(0.05)
-        text = app.screen.query_one(RowTable).empty_text
-        if all(word in text for word in words):
-            return text
-    raise AssertionError(f"the board never said {words!r}; it says {text!r}")
+
+    def text() -> str:
+        return app.screen.query_one(RowTable).empty_text
+
+    await shown(pilot, lambda: all(word in text() for word in words), what=f"the board to say {words!r}")
+    return text()
 
 
 def _stand_in(status: int, body: bytes, media_type: str) -> Starlette:
@@ -162,10 +161,7 @@ async def test_a_404_and_html_say_what_they_are_and_health_tells_the_story() -> 
             story = source_story(source)
             assert "HTTP 404: no such race" in story and "journal" in story and "rejected 0" in story
             # the same reason on every poll is one line with a count, not one line per poll
-            for _ in range(200):
-                if source.health.problems[-1].count >= 2:
-                    break
-                await pilot.pause(0.05)
+            await shown(pilot, lambda: source.health.problems[-1].count >= 2, what="the reason seen twice")
             assert len(source.health.problems) == 1 and source.health.problems[0].count >= 2
     async with LoopServer(_stand_in(200, b"<html>maintenance</html>", "text/html")) as server:
         app, source = _feed_app(server.url + "/feed.json")
