@@ -6,24 +6,34 @@ held; the delay is remembered per event."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
+from racetui.cli import build_parser
+from racetui.config import Config, TriathlonConfig
 from racetui.hub.core import Hub
 from racetui.hub.delay import MAX_DELAY_MS, DelayBuffer, DelayedFollower, TvDelay, follow_delayed
 from racetui.hub.records import decode_request
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.model import Passing
+from racetui.publish.session import PublishingOptions, build_publishing
 from racetui.sources.base import FeedState, SourceHealth, SourceMode
 from racetui.sources.journal import Journal, iter_journal
 from racetui.sources.replay import ReplaySource
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.app import RaceApp
 from racetui.tui.widgets.header import RaceHeader
+from tests.dashboard import dashboard, header_text, make_app, messages, press
+from tests.fakes.asgi import ServerThread
+from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
+from tests.fakes.worldtriathlon import WorldTriathlonFake
 from tests.support import DATA, async_wait_until
 from tests.test_hub import all_rows, small_event
 
@@ -358,3 +368,58 @@ async def test_a_replay_shows_one_delay_alike_on_a_row_the_clock_and_a_toast(tmp
         assert delay.ms == 12_089 and app.clock() == clock()  # raised: the picture holds …
         clock.advance(20)
         assert app.clock() == clock() - timedelta(milliseconds=12_089)  # … then runs 12 s behind
+
+
+# ------------------------------------- publishing and the desk do not wait for the TV
+WT_KEY = "wt-tv-key-4711"
+
+
+@pytest.fixture
+def wt() -> Iterator[WorldTriathlonFake]:
+    fake = WorldTriathlonFake(apikey=WT_KEY)
+    with ServerThread(fake.app()) as server:
+        fake.url = server.url + "/v1/timing"
+        yield fake
+
+
+async def test_publishing_uploads_live_data_while_the_screens_are_delayed(wt: WorldTriathlonFake) -> None:
+    """The hub feeds two replicas: the screens' one holds frames for the delay, the live
+    one is what publishing was built on (launch.py). Here everything is still held for the
+    screens, and the upload has the whole field."""
+    live, feed = race_pipeline(12)
+    config = Config(triathlon=TriathlonConfig(apikey=SecretStr(WT_KEY)))
+    args = build_parser().parse_args(
+        [
+            "demo",
+            "--publish-triathlon",
+            "--api-url",
+            wt.url,
+            "--event-id",
+            "107158",
+            "--prog",
+            f"{OPEN}=307158",
+        ]
+    )
+    publishing = build_publishing(PublishingOptions.from_args(args), config, live.engine)
+    assert publishing is not None
+    clock = DrivenClock(RACE_NOW)
+    delay = TvDelay(clock)
+    delay.set(60_000)
+    shown = ReplicaPipeline()  # nothing shown yet: the frames are held for the TV
+    app = dashboard(shown, [feed], tv_delay=delay, live_pipeline=live, publishing=publishing)
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert shown.engine.races == {}
+        await press(pilot, "6", "p")
+        await press(pilot, "y")
+        await async_wait_until(lambda: bool(wt.applied_bodies()), what="the upload")
+    [body] = wt.applied_bodies()
+    assert len(body["athletes"]) == 12  # the live field, not the (empty) delayed picture
+
+
+async def test_without_a_hub_the_delay_keys_say_it_needs_one() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await press(pilot, "right_square_bracket")
+        assert app.tv.ms == 0
+        assert any("needs the hub" in m for m in messages(app))
+        assert "TV" not in header_text(app)
