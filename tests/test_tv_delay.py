@@ -423,3 +423,19 @@ async def test_without_a_hub_the_delay_keys_say_it_needs_one() -> None:
         assert app.tv.ms == 0
         assert any("needs the hub" in m for m in messages(app))
         assert "TV" not in header_text(app)
+
+
+async def test_the_delay_comes_back_for_the_same_event() -> None:
+    first_pipeline, first_feed = race_pipeline(12)
+    first = dashboard(first_pipeline, [first_feed], tv_delay=TvDelay(DrivenClock(RACE_NOW)))
+    async with first.run_test(size=(120, 36)) as pilot:
+        first.tick()
+        await press(pilot, "right_curly_bracket", "right_square_bracket", "right_square_bracket")
+        assert first.tv.ms == 12_000 and "TV −12 s" in header_text(first)
+    again_pipeline, again_feed = race_pipeline(12)
+    again = dashboard(again_pipeline, [again_feed], tv_delay=TvDelay(DrivenClock(RACE_NOW)))
+    async with again.run_test(size=(120, 36)) as pilot:
+        again.tick()
+        await pilot.pause()
+        assert again.tv.ms == 12_000 and "TV −12 s" in header_text(again)
+        assert any("as last set for this event" in m for m in messages(again))
