@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         from racetui.sources.desk import IncidentDesk
 
         try:  # the hub owns the desk database: viewers with a role that may record ask it
-            desk = IncidentDesk(operator=config.operator)
+            desk = IncidentDesk(operator=config.operator, settings=config.desk)
         except (OSError, sqlite3.Error) as exc:
             print(f"racetui hub: incident desk unavailable ({exc}): viewers cannot record", file=sys.stderr)
 

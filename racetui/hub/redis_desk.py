@@ -38,7 +38,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from racetui.config import Permission, Role
+from racetui.config import DeskConfig, Permission, Role
 from racetui.engine import ChangeSet
 from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EventKey, IncidentDesk
 from racetui.sources.desk.lifecycle import fold
@@ -396,8 +396,10 @@ class RemoteDesk:
         operator: str = "operator",
         role: str | None = None,
         confirmed: Callable[[int], bool] | None = None,
+        settings: DeskConfig | None = None,
     ) -> None:
         self.url = url
+        self.settings = settings or DeskConfig()
         self.keys = desk_keys(prefix)
         self.operator = operator
         self.role = role
@@ -428,6 +430,12 @@ class RemoteDesk:
             for a in self._audit
             if (race_id is None or a.race_id == race_id) and (bib is None or a.bib == bib)
         ]
+
+    def boxes(self, race_id: str) -> list[str]:
+        return self.settings.boxes_for(race_id)
+
+    def penalties(self, race_id: str) -> dict[str, int]:
+        return self.settings.penalties_for(race_id)
 
     def history(self, race_id: str | None = None, bib: str | None = None) -> list[DeskEntry]:
         by_athlete: dict[tuple[str, str], list[DeskAction]] = {}

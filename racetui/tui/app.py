@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from racetui.config import Config
+from racetui.config import Config, default_operator
 from racetui.engine import ChangeSet, Pipeline
 from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source
@@ -53,7 +53,7 @@ from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.screens.clock import ClockScreen
 from racetui.tui.screens.coming import ComingScreen
-from racetui.tui.screens.desk import record_request
+from racetui.tui.screens.desk import athlete_name, record_request
 from racetui.tui.screens.health import HealthScreen
 from racetui.tui.screens.help import HelpScreen
 from racetui.tui.screens.incidents import IncidentsScreen
@@ -188,6 +188,9 @@ class RaceApp(App[None]):
         # The incident desk (officials' decisions, SQLite in the data dir): its overrides
         # are applied whenever a race appears, and after every action (screens/desk.py).
         self.desk: IncidentDesk | None = desk
+        # Whether the operator's name is the official's own (config, environment, the
+        # command line) rather than the login name: the desk asks once per session if not.
+        self.operator_named = self.config.operator.strip() not in {default_operator(), "operator", ""}
         self._desk_races: set[tuple[str, int]] = set()
         if desk is None:
             try:
@@ -321,6 +324,13 @@ class RaceApp(App[None]):
         if self.live_pipeline is self.pipeline:
             return [self.pipeline]
         return [self.pipeline, self.live_pipeline]
+
+    def name_operator(self, name: str) -> None:
+        """The official's name for this session's desk entries (asked by the desk screens)."""
+        self.config.operator = name
+        if self.desk is not None:
+            self.desk.operator = name
+        self.operator_named = True
 
     def _apply_desk(self) -> None:
         """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
@@ -605,6 +615,10 @@ class RaceApp(App[None]):
             "reason": request.reason,
             "target": request.target,
             "adopt": request.adopt,
+            "location": request.location,
+            "box": request.box,
+            "subject": None if request.subject is None else request.subject.value,
+            "name": athlete_name(self, (request.race_id, request.bib)),
         }
         if desk.refusal(body) is None:
             self.notify(f"#{request.bib}: {message.text} — pending at the hub", title="⌂ Sent", markup=False)

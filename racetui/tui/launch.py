@@ -225,7 +225,7 @@ def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", c
     from racetui.util.secrets import safe_url
 
     role = getattr(args, "role", None) or config.role  # none: read-only
-    desk = RemoteDesk(url, prefix=prefix, operator=config.operator, role=role)
+    desk = RemoteDesk(url, prefix=prefix, operator=config.operator, role=role, settings=config.desk)
     try:
         link = RedisViewer.open(url, prefix=prefix, desk=desk)
     except OSError as exc:

@@ -38,6 +38,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from racetui.model import IncidentKind
 from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EntryState
+from racetui.sources.desk.lifecycle import check, fold
 from racetui.tui.appref import race_app
 from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
 from racetui.tui.state import AthleteRef
@@ -62,16 +63,38 @@ __all__ = [
 ]
 
 DESK_BINDINGS: list[BindingType] = [
+    # in the footer's order of need (it is cut at 80 columns): the rest is in the help (?)
     Binding("plus", "desk('penalty')", "Penalty", key_display="+"),
+    Binding("exclamation_mark", "desk('report')", "Report", key_display="!"),
+    Binding("C", "desk('confirm')", "Confirm", key_display="C"),
     Binding("s", "desk('serve')", "Served"),
+    Binding("b", "desk('assign')", "Box"),
     Binding("x", "desk('dsq')", "DSQ"),
+    Binding("z", "desk('undo')", "Undo"),
     Binding("n", "desk('dnf')", "DNF"),
     Binding("S", "desk('dns')", "DNS", key_display="S"),
     Binding("L", "desk('lap')", "LAP", key_display="L", show=False),
     Binding("e", "desk('edit')", "Edit", show=False),
     Binding("delete,backspace", "desk('withdraw')", "Withdraw", key_display="del", show=False),
     Binding("i", "desk('reinstate')", "Reinstate", show=False),
+    # the rest of the lifecycle: the decision, the box, the finish
+    Binding("D", "desk('decline')", "Decline", key_display="D", show=False),
+    Binding("B", "desk('enter')", "In box", key_display="B", show=False),
+    Binding("O", "desk('leave')", "Out of box", key_display="O", show=False),
+    Binding("U", "desk('unserved')", "Unserved", key_display="U", show=False),
 ]
+
+# Actions that create an entry (the others need a target).
+_CREATING = {
+    ActionKind.PENALTY,
+    ActionKind.DSQ,
+    ActionKind.DNF,
+    ActionKind.DNS,
+    ActionKind.LAP,
+    ActionKind.REINSTATE,
+    ActionKind.REPORT,
+    ActionKind.UNSERVED,
+}
 
 _TITLES = {
     ActionKind.PENALTY: "Time penalty",
@@ -83,6 +106,14 @@ _TITLES = {
     ActionKind.EDIT: "Edit a desk entry",
     ActionKind.WITHDRAW: "Withdraw a desk entry",
     ActionKind.REINSTATE: "Reinstate (DSQ overturned)",
+    ActionKind.REPORT: "Report (pending until confirmed)",
+    ActionKind.CONFIRM: "Confirm a report",
+    ActionKind.DECLINE: "Decline a report",
+    ActionKind.ASSIGN: "Assign to a penalty box",
+    ActionKind.ENTER: "Entered the penalty box",
+    ActionKind.LEAVE: "Left the penalty box (served)",
+    ActionKind.UNSERVED: "Not served at the finish (propose DSQ)",
+    ActionKind.UNDO: "Undo the latest step",
 }
 
 
@@ -114,29 +145,35 @@ class DeskRequest:
     target: int | None = None
     # Serving a source's penalty: record it on the desk first (seconds/infringement), then serve.
     adopt: bool = False
+    location: str | None = None  # where it was seen (report)
+    box: str | None = None  # the penalty box (assign, enter)
+    subject: ActionKind | None = None  # a report of a penalty or of a DSQ
 
 
-def precheck(request: DeskRequest) -> None:
-    """The desk's input rules (same messages as :meth:`IncidentDesk.record`), so a form can
-    refuse bad input before the confirmation; the desk checks again when recording."""
-    kind = request.action
-    infringement = (request.infringement or "").strip()
-    reason = (request.reason or "").strip()
-    seconds = request.seconds
-    if kind is ActionKind.PENALTY or (kind is ActionKind.SERVE and request.adopt):
-        if seconds is None or seconds <= 0:
-            raise DeskError(f"seconds: a penalty needs a positive number of seconds, got {seconds!r}")
-        if not infringement:
-            raise DeskError("infringement: a penalty needs the infringement")
-    if kind is ActionKind.DSQ and not infringement:
-        raise DeskError("infringement: a DSQ needs the infringement")
-    if kind is ActionKind.EDIT and seconds is not None and seconds <= 0:
-        raise DeskError(f"seconds: must be positive, got {seconds!r}")
-    if kind is ActionKind.WITHDRAW and not reason:
-        raise DeskError("reason: say why the entry is withdrawn")
-    needs_target = kind in (ActionKind.SERVE, ActionKind.EDIT, ActionKind.WITHDRAW) and not request.adopt
-    if needs_target and request.target is None:
+def precheck(request: DeskRequest, entries: dict[int, DeskEntry], boxes: list[str]) -> None:
+    """The desk's own rules (:func:`racetui.sources.desk.lifecycle.check`) on the athlete's
+    entries (closed ones too), so a form refuses bad input before the confirmation; the
+    desk checks again when recording."""
+    kind, target = request.action, request.target
+    if kind is ActionKind.SERVE and request.adopt:  # a source's penalty: recorded first
+        kind, target = ActionKind.PENALTY, None
+    if (kind not in _CREATING or kind is ActionKind.UNSERVED) and target is None:
         raise DeskError(f"target: bib {request.bib} has no desk entry to {kind}")
+    if kind is ActionKind.REPORT and request.subject is not ActionKind.DSQ and request.seconds is None:
+        raise DeskError("seconds: how long is the penalty? (no length is set for this rule)")
+    check(
+        entries,
+        kind,
+        bib=request.bib,
+        race_id=request.race_id,
+        seconds=request.seconds,
+        infringement=(request.infringement or "").strip() or None,
+        reason=(request.reason or "").strip() or None,
+        target=target,
+        box=request.box,
+        subject=request.subject,
+        boxes=boxes,
+    )
 
 
 def wording(request: DeskRequest, entries: list[DeskEntry]) -> str:
@@ -160,8 +197,36 @@ def wording(request: DeskRequest, entries: list[DeskEntry]) -> str:
         return "status LAP (lapped)"
     if kind is ActionKind.REINSTATE:
         return "status OK: reinstated, DSQ overturned (back in place)"
+    if kind is ActionKind.REPORT:
+        what = (
+            f"DSQ for {request.infringement}"
+            if request.subject is ActionKind.DSQ
+            else f"{request.seconds} second penalty for {request.infringement}"
+        )
+        where = f" at {request.location}" if request.location else ""
+        return f"reported: {what}{where}\n(pending: on the desk only, until confirmed)"
+    if kind is ActionKind.UNDO:
+        return f"undo #{request.target}" + (f": {target.wording()}" if target is not None else "")
     if target is None:
         return f"#{request.target}"
+    if kind is ActionKind.CONFIRM:
+        if target.kind is ActionKind.DSQ:
+            return f"{target.wording()}  (status DSQ: to the bottom of the results)"
+        return f"{target.wording()}  (published from now on)"
+    if kind is ActionKind.DECLINE:
+        return f"declined: {target.wording()}  (never published)"
+    if kind is ActionKind.ASSIGN:
+        return f"{target.wording()}: to serve at the {request.box}"
+    if kind is ActionKind.ENTER:
+        return f"{target.wording()}: in the {request.box or target.box or 'box'} now, the time starts"
+    if kind is ActionKind.LEAVE:
+        return replace(target, state=EntryState.SERVED).wording()
+    if kind is ActionKind.UNSERVED:
+        return (
+            f"{target.wording()}: not served at the finish\n"
+            f"proposes: DSQ for failing to serve a {target.seconds} second penalty for {target.infringement}"
+            " (applies once confirmed)"
+        )
     if kind is ActionKind.WITHDRAW:
         return f"withdraw #{target.id} {target.wording()}"
     edited = replace(
@@ -181,6 +246,12 @@ def _athlete(app: RaceApp, ref: AthleteRef) -> str:
     return f"#{ref[1]} {name} · {race}".replace("  ", " ")
 
 
+def athlete_name(app: RaceApp, ref: AthleteRef) -> str | None:
+    """The athlete's name as the dashboard shows it (kept with the entry for the reports)."""
+    entry = app.state.entry(ref)
+    return (entry.name() or None) if entry is not None else None
+
+
 def record_request(app: RaceApp, request: DeskRequest) -> list[DeskAction]:
     """Record (two actions when a source penalty is adopted), apply, redraw. Raises DeskError."""
     desk = app.desk
@@ -196,19 +267,27 @@ def record_request(app: RaceApp, request: DeskRequest) -> list[DeskAction]:
             seconds=request.seconds,
             infringement=request.infringement,
             operator=operator,
+            name=athlete_name(app, (request.race_id, request.bib)),
         )
         done.append(pen)
         request = replace(request, target=pen.id, adopt=False, seconds=None, infringement=None)
+    seconds = request.seconds
+    if request.action is ActionKind.REPORT and seconds is None and request.subject is not ActionKind.DSQ:
+        seconds = desk.penalties(request.race_id).get((request.infringement or "").strip())
     done.append(
         desk.record(
             request.race_id,
             request.bib,
             request.action,
-            seconds=request.seconds,
+            seconds=seconds,
             infringement=request.infringement,
             reason=request.reason,
             target=request.target,
             operator=operator,
+            location=request.location,
+            box=request.box,
+            subject=request.subject,
+            name=athlete_name(app, (request.race_id, request.bib)),
         )
     )
     for pipeline in app.desk_pipelines():
@@ -286,6 +365,8 @@ class DeskForm(ModalScreen[None]):
         targets: list[tuple[str, str]] | None = None,
         default: str | None = None,
         prefill: dict[str, str] | None = None,
+        boxes: list[str] | None = None,
+        box: str | None = None,
     ) -> None:
         super().__init__()
         self.ref = ref
@@ -293,6 +374,8 @@ class DeskForm(ModalScreen[None]):
         self.targets = targets or []  # (label, value): "123" desk entry, "src:<seconds>:<what>" adopt
         self.default = default
         self.prefill = prefill or {}
+        self.boxes = boxes or []  # the race's penalty boxes (assign, enter)
+        self.box = box  # the one to start from
 
     def fields(self) -> list[str]:
         kind = self.action
@@ -304,21 +387,30 @@ class DeskForm(ModalScreen[None]):
             return ["reason"]
         if kind is ActionKind.EDIT:
             return ["seconds", "infringement", "reason"]
-        if kind in (ActionKind.WITHDRAW, ActionKind.REINSTATE):
+        if kind in (ActionKind.WITHDRAW, ActionKind.REINSTATE, ActionKind.DECLINE, ActionKind.UNDO):
             return ["reason"]
-        return []
+        if kind is ActionKind.UNSERVED:
+            return ["reason"]
+        if kind is ActionKind.REPORT:
+            return ["seconds", "infringement", "location"]
+        # a choice only (which penalty, which box): a note field, so enter reviews it
+        return ["reason"] if self.targets or self.boxes else []
 
     def compose(self) -> ComposeResult:
         app = race_app(self)
         placeholders = {
             "seconds": "seconds, e.g. 15",
             "infringement": "infringement, e.g. cutting the swim course",
+            "location": "where it was seen, e.g. bike lap 2 (optional)",
             "reason": {
                 ActionKind.DNF: "reason (optional), e.g. Withdrew from the race due to bike crash.",
                 ActionKind.WITHDRAW: "why it is withdrawn (required)",
                 ActionKind.REINSTATE: "why (optional), e.g. protest upheld",
                 ActionKind.EDIT: "DNF reason / why edited (optional)",
-            }.get(self.action, "reason"),
+                ActionKind.DECLINE: "why it is declined (required)",
+                ActionKind.UNDO: "why (optional)",
+                ActionKind.UNSERVED: "note (optional), e.g. passed the box on the last lap",
+            }.get(self.action, "note (optional) · shift+tab: the choices above"),
         }
         with Vertical(id="form"):
             yield Label(f"⌂ {_TITLES[self.action]} · {_athlete(app, self.ref)}", markup=False)
@@ -329,6 +421,20 @@ class DeskForm(ModalScreen[None]):
                     allow_blank=False,
                     id="target",
                 )
+            if self.action is ActionKind.REPORT:
+                yield Select(
+                    [("time penalty", "penalty"), ("DSQ (disqualification)", "dsq")],
+                    value="penalty",
+                    allow_blank=False,
+                    id="subject",
+                )
+            if self.boxes:
+                yield Select(
+                    [(box, box) for box in self.boxes],
+                    value=self.box if self.box in self.boxes else self.boxes[0],
+                    allow_blank=False,
+                    id="box",
+                )
             for name in self.fields():
                 yield Input(
                     self.prefill.get(name, ""),
@@ -337,6 +443,12 @@ class DeskForm(ModalScreen[None]):
                     type="integer" if name == "seconds" else "text",
                 )
             yield Static("", id="error", markup=False)
+            if self.action is ActionKind.REPORT:
+                lengths = race_app(self).desk
+                rules = lengths.penalties(self.ref[0]) if lengths is not None else {}
+                if rules:
+                    text = ", ".join(f"{rule} {secs} s" for rule, secs in sorted(rules.items()))
+                    yield Static(f"lengths (no seconds: the rule's): {text}", classes="hint", markup=False)
             yield Static("enter: review and confirm · esc: cancel", classes="hint", markup=False)
         yield RaceFooter()
 
@@ -368,6 +480,16 @@ class DeskForm(ModalScreen[None]):
                 adopt, seconds, infringement = True, int(secs), what
             else:
                 target = int(value)
+        box = str(self.query_one("#box", Select).value) if self.boxes else None
+        subject: ActionKind | None = None
+        if self.action is ActionKind.REPORT:
+            subject = ActionKind(str(self.query_one("#subject", Select).value))
+            if subject is ActionKind.DSQ:
+                seconds = None
+            elif seconds is None and infringement:
+                app = race_app(self)
+                rules = app.desk.penalties(self.ref[0]) if app.desk is not None else {}
+                seconds = rules.get(infringement)
         return DeskRequest(
             self.ref[0],
             self.ref[1],
@@ -377,6 +499,9 @@ class DeskForm(ModalScreen[None]):
             reason=self._value("reason") or None,
             target=target,
             adopt=adopt,
+            location=self._value("location") or None,
+            box=box,
+            subject=subject,
         )
 
     def show_error(self, message: str) -> None:
@@ -396,9 +521,12 @@ class DeskForm(ModalScreen[None]):
         self.show_error(message.error)
 
     def action_review(self) -> None:
+        app = race_app(self)
         try:
             request = self.request()
-            precheck(request)
+            desk = app.desk
+            entries = fold(desk.audit(*self.ref)) if desk is not None else {}
+            precheck(request, entries, desk.boxes(self.ref[0]) if desk is not None else [])
         except DeskError as exc:
             self.show_error(str(exc))
             return
@@ -482,13 +610,40 @@ class DeskKeys:
         if app.desk is None:
             app.notify("The incident desk is not available.", title="⌂ Incident desk", severity="error")
             return
+        if not app.operator_named:  # once per session: who is recording
+            app.push_screen(OperatorPrompt(), lambda named: self.action_desk(action) if named else None)
+            return
         entries = app.desk.entries_of(*ref)
         request = DeskRequest(ref[0], ref[1], kind)
         targets: list[tuple[str, str]] = []
         default: str | None = None
         prefill: dict[str, str] = {}
-        if kind is ActionKind.SERVE:
-            unserved = [s for s in entries if s.kind is ActionKind.PENALTY and not s.served]
+        boxes: list[str] = []
+        box: str | None = None
+
+        def nothing(what: str) -> None:
+            app.notify(f"#{ref[1]}: {what}", title="⌂ Incident desk", markup=False)
+
+        if kind in _LIFECYCLE:
+            choices = _lifecycle_targets(app, ref, kind, entries)
+            if isinstance(choices, str):
+                nothing(choices)
+                return
+            targets = choices
+            if kind in (ActionKind.ASSIGN, ActionKind.ENTER):
+                boxes = app.desk.boxes(ref[0])
+                first = next((e for e in entries if str(e.id) == targets[0][1]), None)
+                box = first.box if first is not None else None
+                if not boxes:
+                    nothing(f"race {ref[0]} has no penalty boxes (config [desk] boxes)")
+                    return
+            if len(targets) == 1 and kind in (ActionKind.CONFIRM, ActionKind.LEAVE):
+                ask(self, replace(request, target=int(targets[0][1])))
+                return
+            if kind is ActionKind.UNDO:
+                default = targets[-1][1]
+        elif kind is ActionKind.SERVE:
+            unserved = [s for s in entries if s.due]
             targets = [(s.label(), str(s.id)) for s in unserved]
             entry = app.state.entry(ref)
             desk_texts = {s.wording() for s in entries}
@@ -543,7 +698,95 @@ class DeskKeys:
         if kind in (ActionKind.DNS, ActionKind.LAP):
             ask(self, request)
             return
-        app.push_screen(DeskForm(ref, kind, targets=targets, default=default, prefill=prefill))
+        app.push_screen(
+            DeskForm(ref, kind, targets=targets, default=default, prefill=prefill, boxes=boxes, box=box)
+        )
+
+
+_LIFECYCLE = {
+    ActionKind.CONFIRM,
+    ActionKind.DECLINE,
+    ActionKind.ASSIGN,
+    ActionKind.ENTER,
+    ActionKind.LEAVE,
+    ActionKind.UNSERVED,
+    ActionKind.UNDO,
+}
+
+
+def _lifecycle_targets(
+    app: RaceApp, ref: AthleteRef, kind: ActionKind, entries: list[DeskEntry]
+) -> list[tuple[str, str]] | str:
+    """The entries (or, for undo, the steps) a lifecycle action may act on, as the form's
+    choices; or why there is none."""
+    assert app.desk is not None
+    if kind in (ActionKind.CONFIRM, ActionKind.DECLINE):
+        found = [e for e in entries if e.pending]
+        if not found:
+            others = sorted({e.bib for e in app.desk.pending(ref[0])} - {ref[1]})
+            where = f" (reported: {', '.join('#' + b for b in others[:8])})" if others else ""
+            return f"nothing reported awaiting a decision{where}"
+    elif kind in (ActionKind.ASSIGN, ActionKind.ENTER, ActionKind.UNSERVED):
+        found = [e for e in entries if e.due and e.state is not EntryState.IN_BOX]
+        if kind is ActionKind.UNSERVED:
+            found = [e for e in entries if e.due]
+        if not found:
+            return "no confirmed penalty to serve"
+    elif kind is ActionKind.LEAVE:
+        found = [e for e in entries if e.state is EntryState.IN_BOX]
+        if not found:
+            return "not in a penalty box"
+    else:  # undo: the latest step of each entry, withdrawn or declined ones too
+        history = app.desk.history(*ref)
+        steps = {e.steps[-1].id: e.steps[-1] for e in history if e.steps}
+        if not steps:
+            return "nothing on the desk to undo"
+        return [
+            (f"{a.describe().split(': ', 1)[1]} (#{a.id})"[:76], str(a.id))
+            for a in sorted(steps.values(), key=lambda a: a.id)
+        ]
+    return [(e.label(), str(e.id)) for e in found]
+
+
+class OperatorPrompt(ModalScreen[bool]):
+    """Who records: asked once per session while the operator is the default (the login
+    name); the name goes with every desk action, into the audit and the reports."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = """
+    OperatorPrompt { align: center middle; }
+    OperatorPrompt > #operator-form {
+        width: 70; max-width: 100%; height: auto;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    OperatorPrompt #error { color: $error; text-style: bold; }
+    """
+
+    def compose(self) -> ComposeResult:
+        app = race_app(self)
+        with Vertical(id="operator-form"):
+            yield Label("⌂ Who is recording? Your name goes with every desk entry.", markup=False)
+            yield Input(app.config.operator, placeholder="your name, e.g. Jane Doe (TD)", id="operator")
+            yield Static("", id="error", markup=False)
+            yield Static("enter: use this name for the session · esc: cancel", classes="hint", markup=False)
+        yield RaceFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#operator", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = event.value.strip()
+        if not name:
+            self.query_one("#error", Static).update("✕ operator: a name is needed")
+            return
+        race_app(self).name_operator(name)
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class AuditScreen(ModalScreen[None]):

@@ -30,6 +30,8 @@ Leaderboard                     ?       this help
 Incident desk: on athlete details or an Incidents row; all confirm
   + penalty  s served  x DSQ  n DNF  S DNS  L LAP
   e edit  del withdraw (reason)  i reinstate an overturned DSQ
+  ! report  C confirm  D decline (reason)  b box  B in  O out
+  U unserved at the finish: proposes DSQ  z undo the latest step
 
 TV delay: everything shown (publishing and the desk stay live)
   [ / ] −/+1 s   { / } −/+10 s   T the leader crosses on TV now

@@ -19,6 +19,8 @@ with none of these has no penalty box and nothing is highlighted.
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from collections.abc import Sequence
 
 from textual import on
@@ -174,13 +176,15 @@ class IncidentsScreen(DeskKeys, TableScreen):
         self.model.reload()
         self.table.reset()
         self.table.update_rows(None)
-        self.update_info()
+        self.update_info(fresh=True)
 
     def on_screen_suspend(self) -> None:
         # Leaving the screen counts as having looked.
         self.state.incidents_seen = self.state.tracker.seq
 
-    def update_info(self) -> None:
+    _pending: tuple[str, float, int] | None = None
+
+    def update_info(self, *, fresh: bool = False) -> None:
         c = self.model.counts()
         parts = [
             f"penalties {c['penalties']} ({c['unserved']} NOT SERVED)",
@@ -190,11 +194,33 @@ class IncidentsScreen(DeskKeys, TableScreen):
         ]
         if c["new"]:
             parts.append(f"{c['new']} NEW since you last looked")
+        pending = self.desk_pending(fresh=fresh)
+        if pending:
+            parts.append(f"⌂ {pending} reported, awaiting C/D (desk only)")
         if self.model.kind is not None:
             parts.append(f"{self.model.kind} only (f: next)")
         if self.model.unserved_only:
             parts.append("showing unserved penalties only (u: all)")
         self.query_one("#info", InfoBar).update(" · ".join(parts))
+
+    def desk_pending(self, *, fresh: bool = False) -> int:
+        """Reports awaiting a decision in the race on screen (the desk's, not published):
+        read from the desk at most every few seconds while the race ticks, at once when
+        the screen is reloaded (shown again, a desk form closed)."""
+        desk = self.race_app.desk
+        race_id = self.state.race_id
+        if desk is None or race_id is None:
+            return 0
+        now = time.monotonic()
+        cached = self._pending
+        if not fresh and cached is not None and cached[0] == race_id and now - cached[1] < 3.0:
+            return cached[2]
+        try:
+            count = len(desk.pending(race_id))
+        except sqlite3.Error:
+            count = 0
+        self._pending = (race_id, now, count)
+        return count
 
     def action_unserved(self) -> None:
         self.model.unserved_only = not self.model.unserved_only
