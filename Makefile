@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint imports types pytest bench bench-smoke clean
+.PHONY: demo test lint imports types pytest bench bench-smoke bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke
+
+# 200 viewers on one hub over Redis (needs redis-server): minutes, so not in make bench
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_scale
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -423,7 +423,10 @@ async def load_replica(
                 target = _stream_id(last[0][0].decode()) if last else (0, 0)
 
     try:
-        await asyncio.wait_for(load(), timeout)
+        # one bulk load: the engine defers its indexes and sorts once at the end (no
+        # screen reads this replica meanwhile)
+        with replica.pipeline.engine.hold():
+            await asyncio.wait_for(load(), timeout)
     except TimeoutError:
         raise TimeoutError(
             f"no hub snapshot at {where} within {timeout:g} s: is racetui hub … --redis running?"
