@@ -9,10 +9,10 @@ gives the times (passings at a point, or projected arrivals) in any order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_GROUP_MS", "Group", "group_times"]
+__all__ = ["DEFAULT_GROUP_MS", "Group", "group_starts", "group_times"]
 
 DEFAULT_GROUP_MS = 1_000  # within a second of the athlete ahead: one group
 
@@ -41,6 +41,24 @@ class Group:
         return self.last_ms - self.first_ms
 
 
+def group_starts(times: Sequence[int], within_ms: int = DEFAULT_GROUP_MS) -> list[int]:
+    """Where each group starts in ``times`` already in order (non-decreasing): the indexes of
+    the athletes more than ``within_ms`` behind the one before (and 0). The rule of
+    :func:`group_times`, without building groups: what a 50,000-athlete leaderboard needs
+    to know where its separators go."""
+    if not times:
+        return []
+    within = max(0, within_ms)
+    starts = [0]
+    previous = times[0]
+    for index in range(1, len(times)):
+        at = times[index]
+        if at - previous > within:
+            starts.append(index)
+        previous = at
+    return starts
+
+
 def group_times(times: Iterable[tuple[str, int]], within_ms: int = DEFAULT_GROUP_MS) -> list[Group]:
     """Chain ``(bib, time_ms)`` pairs into groups, soonest first.
 
@@ -49,23 +67,12 @@ def group_times(times: Iterable[tuple[str, int]], within_ms: int = DEFAULT_GROUP
     ordered = sorted(times, key=lambda item: item[1])
     if not ordered:
         return []
-    within = max(0, within_ms)
+    values = [at for _, at in ordered]
+    starts = group_starts(values, within_ms)
     groups: list[Group] = []
-    start = ordered[0][1]
-    bibs: list[str] = []
-    first = last = ordered[0][1]
-
-    def close() -> None:
-        previous = groups[-1].first_ms if groups else None
-        gap = None if previous is None else first - previous
-        groups.append(Group(tuple(bibs), first, last, gap, first - start))
-
-    for bib, at in ordered:
-        if bibs and at - last > within:
-            close()
-            bibs = []
-            first = at
-        bibs.append(bib)
-        last = at
-    close()
+    for n, first in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(ordered)
+        gap = None if n == 0 else values[first] - values[starts[n - 1]]
+        bibs = tuple(bib for bib, _ in ordered[first:end])
+        groups.append(Group(bibs, values[first], values[end - 1], gap, values[first] - values[0]))
     return groups

@@ -578,6 +578,12 @@ class RaceStandings:
         self._settle(full=not self.on_hold)
 
     @property
+    def version(self) -> tuple[int, int]:
+        """Changes with every change to the field and with every settle: what a cache of a
+        whole-field read (the leaderboard's groups) keys on."""
+        return self._mutations, len(self._pending)
+
+    @property
     def deferred(self) -> bool:
         """True while changes wait for :meth:`settle` (then ranks are not computed per change)."""
         return bool(self._pending)
@@ -1164,6 +1170,18 @@ class LeaderboardView:
             make(entries[key[-1]], start + i, self.point, self.filter)
             for i, key in enumerate(ordered.islice(start, stop))
         ]
+
+    def ranking_times(self, start: int = 0, stop: int | None = None) -> list[tuple[str, int]]:
+        """``(bib, ranking time)`` of the rows ``start:stop`` in view order, read straight from
+        the ordering (no rows built: cheap enough for a whole field). At a point: the time
+        there, non-decreasing; overall: the time at each athlete's own furthest point (0
+        before the first)."""
+        ordered = self._ordered()
+        stop = len(ordered) if stop is None else min(stop, len(ordered))
+        if start >= stop:
+            return []
+        at = 0 if self.point is not None else 2
+        return [(key[-1], key[at]) for key in ordered.islice(start, stop)]
 
     def index_of(self, bib: str) -> int | None:
         s = self.standings

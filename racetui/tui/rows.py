@@ -10,15 +10,17 @@ No Textual here.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from racetui.engine import RaceStandings, Row
-from racetui.engine.groups import Group, group_times
+from racetui.engine.groups import Group, group_starts, group_times
 from racetui.engine.projections import Arrival, NotThrough, arrivals, not_through
 from racetui.model import Race
+from racetui.model.times import format_gap
 from racetui.sources.base import FeedState, SourceHealth, SourceMode
 from racetui.tui.clock import format_time_of_day
 from racetui.tui.columns import (
@@ -57,7 +59,7 @@ class DisplayRow:
     ``ident``: the thing the line shows (an athlete, an incident, a passing), which the
     cursor follows when rows are inserted above it."""
 
-    __slots__ = ("_hash", "cells", "ident", "key", "style")
+    __slots__ = ("_hash", "cells", "ident", "key", "span", "style")
 
     def __init__(
         self,
@@ -65,12 +67,17 @@ class DisplayRow:
         cells: tuple[CellValue, ...],
         style: str | None = None,
         ident: Hashable | None = None,
+        *,
+        span: bool = False,
     ):
         self.key = key
         self.cells = cells
         self.style = style
         self.ident = ident if ident is not None else key
-        self._hash = hash((key, cells, style, self.ident))
+        # one text across the whole line (a group separator), not cells under columns;
+        # the cursor steps over it
+        self.span = span
+        self._hash = hash((key, cells, style, self.ident, span))
 
     def __hash__(self) -> int:
         return self._hash
@@ -83,6 +90,7 @@ class DisplayRow:
             and self.ident == other.ident
             and self.cells == other.cells
             and self.style == other.style
+            and self.span == other.span
         )
 
     def __repr__(self) -> str:
@@ -145,6 +153,7 @@ class LeaderboardModel(TableModel):
 
     def __init__(self, state: UiState) -> None:
         self.state = state
+        self._groups: _Groups | None = None
 
     @property
     def race_id(self) -> str | None:  # type: ignore[override]
@@ -168,12 +177,37 @@ class LeaderboardModel(TableModel):
         ]
         return [c for c in cols if c is not None]
 
+    # Groups: at a chosen timing point, a separator line goes between two groups (athletes
+    # within ``state.group_ms`` of the one ahead, engine/groups.py's rule). Display index
+    # = view index + the separators above it, so where the groups start is needed from
+    # the top of the view: read from the ordering's times (no rows built) once per change
+    # of the field, filter, point or group time, and kept until the next.
+    def groups(self) -> _Groups | None:
+        """Where the groups of the current view start (None: no separators shown)."""
+        state = self.state
+        if not state.groups or state.point_id is None:
+            return None
+        view = state.view()
+        standings = state.standings()
+        if view is None or standings is None or state.point_id is None:
+            return None
+        key = (standings.race.id, state.point_id, view.filter, state.group_ms, standings.version, len(view))
+        if self._groups is None or self._groups.key != key:
+            pairs = view.ranking_times()
+            times = [at for _, at in pairs]
+            starts = group_starts(times, state.group_ms)
+            self._groups = _Groups(key, [bib for bib, _ in pairs], times, starts)
+        return self._groups
+
     def __len__(self) -> int:
         view = self.state.view()
-        return 0 if view is None else len(view)
+        if view is None:
+            return 0
+        groups = self.groups()
+        return len(view) + (groups.separators if groups else 0)
 
     def precise(self) -> bool:
-        return self.state.precise()
+        return self.state.precise() and self.groups() is None
 
     def fetch(self, start: int, stop: int) -> list[DisplayRow]:
         view = self.state.view()
@@ -181,7 +215,28 @@ class LeaderboardModel(TableModel):
         if view is None or standings is None:
             return []
         live = self.state.point_id is None
-        return [self.display(standings, row, live) for row in view.rows(start, stop)]
+        groups = self.groups()
+        if groups is None:
+            return [self.display(standings, row, live) for row in view.rows(start, stop)]
+        out: list[DisplayRow] = []
+        first = groups.view_index(start)  # the first athlete at or after display ``start``
+        rows = iter(view.rows(first, first + (stop - start)))
+        for index in range(start, stop):
+            k = groups.separator_at(index)
+            if k is not None:
+                out.append(self.separator(groups, k))
+                continue
+            row = next(rows, None)
+            if row is None:
+                break
+            out.append(self.display(standings, row, live))
+        return out
+
+    def separator(self, groups: _Groups, k: int) -> DisplayRow:
+        """The line between group ``k − 1`` and group ``k``: ``lead group 6 · +0:42 · chase 12``."""
+        gap = format_gap(groups.times[groups.starts[k]] - groups.times[groups.starts[k - 1]])
+        text = f"{groups.label(k - 1)} · {gap} · {groups.label(k)}"
+        return DisplayRow(None, ((text, "rt--group"),), "rt--group", ("group", k, text), span=True)
 
     def display(self, standings: RaceStandings, row: Row, live: bool) -> DisplayRow:
         ref = (standings.race.id, row.bib)
@@ -212,7 +267,55 @@ class LeaderboardModel(TableModel):
         view = self.state.view()
         if view is None or key[0] != self.state.race_id:
             return None
-        return view.index_of(key[1])
+        index = view.index_of(key[1])
+        groups = self.groups()
+        return index if index is None or groups is None else groups.display_index(index)
+
+
+class _Groups:
+    """The groups of one leaderboard view: where each starts (view indexes), and the
+    display positions of the separators (one before every group but the first)."""
+
+    __slots__ = ("bibs", "key", "separator_rows", "starts", "times")
+
+    def __init__(self, key: tuple[object, ...], bibs: list[str], times: list[int], starts: list[int]) -> None:
+        self.key = key
+        self.bibs = bibs
+        self.times = times
+        self.starts = starts
+        # the separator before group k (k >= 1) is display row starts[k] + k - 1
+        self.separator_rows = [first + k - 1 for k, first in enumerate(starts) if k]
+
+    @property
+    def separators(self) -> int:
+        return len(self.separator_rows)
+
+    def separator_at(self, display: int) -> int | None:
+        """The group whose separator is display row ``display`` (None: an athlete's row)."""
+        k = bisect_left(self.separator_rows, display)
+        return k + 1 if k < len(self.separator_rows) and self.separator_rows[k] == display else None
+
+    def view_index(self, display: int) -> int:
+        """The view index of display row ``display`` (or of the athlete just after it)."""
+        return display - bisect_right(self.separator_rows, display - 1) if display > 0 else 0
+
+    def display_index(self, view: int) -> int:
+        return view + bisect_right(self.starts, view) - 1
+
+    def size(self, k: int) -> int:
+        end = self.starts[k + 1] if k + 1 < len(self.starts) else len(self.times)
+        return end - self.starts[k]
+
+    def label(self, k: int) -> str:
+        """``lead group 6``, ``chase 12``, ``group of 4 at +1:02.5`` (one athlete: by bib)."""
+        size, first = self.size(k), self.starts[k]
+        bib = self.bibs[first]
+        if k == 0:
+            return f"lead group {size}" if size > 1 else f"leader #{bib}"
+        if k == 1:
+            return f"chase {size}" if size > 1 else f"chase #{bib}"
+        behind = format_gap(self.times[first] - self.times[0])
+        return f"group of {size} at {behind}" if size > 1 else f"#{bib} at {behind}"
 
 
 # --------------------------------------------------------------------- splits

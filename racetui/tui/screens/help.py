@@ -26,6 +26,8 @@ Leaderboard                     ?       this help
   f      gender filter        Incidents
   c      category filter        u  unserved only  f  kind filter
   g      gap ◆ → highlighted    a  all read        A  audit trail
+  G      groups at a point on/off
+  T      group time 1/2/5/10 s
 
 Incident desk: on athlete details or an Incidents row; all confirm
   + penalty  s served  x DSQ  n DNF  S DNS  L LAP

@@ -42,7 +42,11 @@ class LeaderboardScreen(TableScreen):
         Binding("w", "watch", "Watch"),
         Binding("m", "mark", "Mark", show=False),
         Binding("g", "gap", "Gap", show=False),
+        Binding("G", "groups", "Groups", show=False),
+        Binding("T", "group_time", "Group time", show=False),
     ]
+
+    GROUP_TIMES = (1_000, 2_000, 5_000, 10_000)  # what T cycles through
 
     def compose_body(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -64,6 +68,8 @@ class LeaderboardScreen(TableScreen):
         count = 0 if view is None else len(view)
         point = "latest point" if state.point_id is None else f"at {state.point_name()}"
         board = f"{point} · {state.filter_text()} · {count:,} athletes"
+        if state.groups and state.point_id is not None:
+            board += f" · groups {state.group_ms / 1000:g} s"
         if state.mark is None:
             self.query_one("#info", InfoBar).update(board)
             return
@@ -124,6 +130,25 @@ class LeaderboardScreen(TableScreen):
 
     def action_category(self) -> None:
         self.state.cycle_category()
+        self.reload()
+
+    def action_groups(self) -> None:
+        state = self.state
+        state.groups = not state.groups
+        where = "" if state.point_id is not None else " (shown at a timing point: p)"
+        text = f"groups on, within {state.group_ms / 1000:g} s{where}" if state.groups else "groups off"
+        self.notify(text, title="Groups", timeout=3, markup=False)
+        self.reload()
+
+    def action_group_time(self) -> None:
+        """1 s → 2 s → 5 s → 10 s → 1 s (from a configured time: the next one up)."""
+        state = self.state
+        state.group_ms = next((ms for ms in self.GROUP_TIMES if ms > state.group_ms), self.GROUP_TIMES[0])
+        state.groups = True
+        where = "" if state.point_id is not None else " (shown at a timing point: p)"
+        self.notify(
+            f"groups within {state.group_ms / 1000:g} s{where}", title="Groups", timeout=3, markup=False
+        )
         self.reload()
 
     def action_watch(self) -> None:

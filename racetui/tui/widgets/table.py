@@ -70,6 +70,7 @@ class RowTable(ScrollView, can_focus=True):
     RowTable > .rt--marked { color: $racetui-marked; text-style: bold; }
     RowTable > .rt--new { color: $racetui-new; text-style: bold reverse; }
     RowTable > .rt--empty { color: $foreground 60%; text-style: italic; }
+    RowTable > .rt--group { color: $foreground 75%; background: $panel 50%; text-style: italic; }
     """
 
     COMPONENT_CLASSES = {
@@ -86,6 +87,7 @@ class RowTable(ScrollView, can_focus=True):
         "rt--marked",
         "rt--new",
         "rt--empty",
+        "rt--group",
     }
 
     class Selected(Message):
@@ -167,6 +169,8 @@ class RowTable(ScrollView, can_focus=True):
         if index is not None:
             self.cursor = index
         self.cursor = max(0, min(self.cursor, self._count - 1))
+        if self._count:
+            self.cursor = self._athlete_row(self.cursor, 1)
         self.refresh()
 
     def update_rows(self, changes: ChangeSet | None = None) -> int:
@@ -325,6 +329,10 @@ class RowTable(ScrollView, can_focus=True):
         self, row: DisplayRow, layout: list[tuple[int, Column, int]], cursor: bool, width: int, base: Style
     ) -> Strip:
         line = base + self._style(row.style) if row.style else base
+        if row.span:  # a group separator: one text across the line
+            text = str(row.cells[0][0]) if row.cells else ""
+            rule = f"── {text} "
+            return Strip([Segment(fit(rule + "─" * max(0, width - cell_len(rule)), width), line)])
         cursor_style = self._style("rt--cursor") if cursor else None
         if cursor_style is not None:
             line = line + cursor_style
@@ -381,10 +389,22 @@ class RowTable(ScrollView, can_focus=True):
         elif index >= start + rows:
             self.scroll_to(y=index - rows + 1, animate=False, immediate=True)
 
-    def move_cursor(self, index: int) -> None:
+    def _athlete_row(self, index: int, step: int) -> int:
+        """``index``, or the nearest row from it in the direction ``step`` (then the other
+        way) that is not a separator: the cursor never rests on a group's line."""
+        for direction in (step or 1, -(step or 1)):
+            probe = index
+            while 0 <= probe < self._count:
+                row = self.row_at(probe)
+                if row is None or not row.span:
+                    return probe
+                probe += direction
+        return index
+
+    def move_cursor(self, index: int, step: int = 1) -> None:
         if self._count == 0:
             return
-        index = max(0, min(index, self._count - 1))
+        index = self._athlete_row(max(0, min(index, self._count - 1)), step)
         self._refresh_index(self.cursor)
         self.cursor = index
         self.scroll_to_row(index)
@@ -406,15 +426,15 @@ class RowTable(ScrollView, can_focus=True):
         return row.key if row else None
 
     def action_cursor(self, step: int) -> None:
-        self.move_cursor(self.cursor + step)
+        self.move_cursor(self.cursor + step, step)
 
     def action_page(self, step: int) -> None:
         rows = max(1, self.visible_rows - 1)
         self.scroll_to(y=self.first_row + step * rows, animate=False, immediate=True)
-        self.move_cursor(self.cursor + step * rows)
+        self.move_cursor(self.cursor + step * rows, step)
 
     def action_jump(self, where: int) -> None:
-        self.move_cursor(0 if where >= 0 else self._count - 1)
+        self.move_cursor(0 if where >= 0 else self._count - 1, 1 if where >= 0 else -1)
 
     def action_select(self) -> None:
         key = self.current_key()
