@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from racetui.engine.groups import group_times
+from racetui.engine.groups import group_starts, group_times
 
 
 def test_a_chain_of_athletes_each_within_the_limit_is_one_group() -> None:
@@ -36,3 +36,11 @@ def test_groups_split_where_the_gap_to_the_one_ahead_exceeds_the_limit(times: li
     assert len(groups) == (breaks + 1 if times else 0)
     for g in groups:
         assert g.last_ms - g.first_ms >= 0
+
+
+@given(st.lists(st.integers(0, 20_000), max_size=40), st.integers(-5, 3_000))
+def test_group_starts_are_where_group_times_starts_its_groups(times: list[int], within: int) -> None:
+    ordered = sorted(times)
+    starts = group_starts(ordered, within)
+    groups = group_times([(str(i), t) for i, t in enumerate(ordered)], within)
+    assert starts == [int(g.bibs[0]) for g in groups]

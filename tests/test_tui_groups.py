@@ -19,14 +19,20 @@ def busiest_point(pipeline: Any) -> str:
 
 
 def expected_lines(pipeline: Any, point_id: str, within_ms: int) -> list[str | None]:
-    """The board worked out from the rows: a bib per athlete, None per separator."""
+    """The board worked out from the rows: a bib per athlete, None per separator (between
+    two groups when either has two athletes or more)."""
     rows = pipeline.engine.races[OPEN].view(point_id=point_id)
     rows = rows.rows(0, len(rows))
-    out: list[str | None] = []
+    groups: list[list[str]] = []
     for before, row in zip([None, *rows], rows, strict=False):
-        if before is not None and row.time_ms - before.time_ms > within_ms:
+        if before is None or row.time_ms - before.time_ms > within_ms:
+            groups.append([])
+        groups[-1].append(row.bib)
+    out: list[str | None] = []
+    for k, group in enumerate(groups):
+        if k and (len(group) > 1 or len(groups[k - 1]) > 1):
             out.append(None)
-        out.append(row.bib)
+        out += group
     return out
 
 

@@ -48,6 +48,7 @@ SCREENS: dict[str, list[str]] = {
     "incidents-help": ["4", "question_mark"],
     "watch-mark": ["down", "w", "down", "down", "m", "down", "down"],
     "age-group-men-40": ["r", "v", "v"],
+    "groups-at-a-point": ["p", "p", "p", "down", "down", "down"],
 }
 
 

@@ -274,17 +274,21 @@ class LeaderboardModel(TableModel):
 
 class _Groups:
     """The groups of one leaderboard view: where each starts (view indexes), and the
-    display positions of the separators (one before every group but the first)."""
+    display positions of the separators. A separator goes before a group when it or the
+    group ahead has two athletes or more: athletes strung out one by one get none (the
+    Ahead column already says their gaps), so a spread-out field is not half separators."""
 
-    __slots__ = ("bibs", "key", "separator_rows", "starts", "times")
+    __slots__ = ("bibs", "key", "separator_rows", "shown", "shown_starts", "starts", "times")
 
     def __init__(self, key: tuple[object, ...], bibs: list[str], times: list[int], starts: list[int]) -> None:
         self.key = key
         self.bibs = bibs
         self.times = times
         self.starts = starts
-        # the separator before group k (k >= 1) is display row starts[k] + k - 1
-        self.separator_rows = [first + k - 1 for k, first in enumerate(starts) if k]
+        self.shown = [k for k in range(1, len(starts)) if self.size(k) > 1 or self.size(k - 1) > 1]
+        self.shown_starts = [starts[k] for k in self.shown]
+        # the j-th separator sits just above its group's first athlete, pushed down by the j before it
+        self.separator_rows = [first + j for j, first in enumerate(self.shown_starts)]
 
     @property
     def separators(self) -> int:
@@ -292,15 +296,16 @@ class _Groups:
 
     def separator_at(self, display: int) -> int | None:
         """The group whose separator is display row ``display`` (None: an athlete's row)."""
-        k = bisect_left(self.separator_rows, display)
-        return k + 1 if k < len(self.separator_rows) and self.separator_rows[k] == display else None
+        j = bisect_left(self.separator_rows, display)
+        found = j < len(self.separator_rows) and self.separator_rows[j] == display
+        return self.shown[j] if found else None
 
     def view_index(self, display: int) -> int:
         """The view index of display row ``display`` (or of the athlete just after it)."""
-        return display - bisect_right(self.separator_rows, display - 1) if display > 0 else 0
+        return display - bisect_left(self.separator_rows, display)
 
     def display_index(self, view: int) -> int:
-        return view + bisect_right(self.starts, view) - 1
+        return view + bisect_right(self.shown_starts, view)
 
     def size(self, k: int) -> int:
         end = self.starts[k + 1] if k + 1 < len(self.starts) else len(self.times)
