@@ -22,6 +22,7 @@ from benchmarks.common import Measurement, print_table
 
 BENCHES = [
     "bench_engine",
+    "bench_projections",
     "bench_v11",
     "bench_ui",
     "bench_sim",

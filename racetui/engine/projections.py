@@ -68,11 +68,13 @@ __all__ = [
     "on_course",
     "project",
     "projected_finish_order",
+    "unprojected",
 ]
 
-SAMPLE = 1_500  # athletes the field's segment medians are taken from
+SAMPLE = 1_000  # athletes the field's segment medians are taken from
 REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
-BUDGET = 6_000  # athletes re-projected per read after new medians (the rest keep the old)
+REFRESH_SHARE = 0.02  # ... and by at least this share of the field
+BUDGET = 1_500  # athletes re-projected per read after new medians (the rest keep the old)
 MIN_SAMPLES = 3  # athletes a segment median needs before it counts as measured
 DECAY = 0.6  # weight of a segment one step older in an athlete's relative speed
 DEFAULT_SPREAD = 0.05  # relative spread of a segment no one has covered yet
@@ -80,7 +82,7 @@ OVERDUE_MIN_MS = 120_000  # an athlete overdue by more than this and 3 spreads l
 
 # Typical speeds (m/s) for a discipline the field has not reached yet; only their ratios
 # to one another matter (they are scaled by the field's own pace where it has one).
-TYPICAL_SPEED_MPS = {"swim": 1.1, "bike": 9.5, "run": 3.7, "course": 3.7}
+TYPICAL_SPEED_MPS = {"swim": 1.1, "bike": 9.5, "run": 3.85, "course": 3.85}
 TYPICAL_TRANSITION_MS = {"t1": 75_000, "t2": 50_000, "transition": 60_000}
 
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -192,6 +194,7 @@ class _Refs:
     field_speed: float
     passings: int
     measured: tuple[bool, ...]
+    reached: tuple[bool, ...]  # points with athletes through them when these were taken
 
 
 @dataclass(slots=True)
@@ -288,7 +291,7 @@ def _estimate(
     return sum(measured) / len(measured) if measured else 600_000.0
 
 
-def _build_refs(standings: RaceStandings, version: int, passings: int) -> _Refs:
+def _build_refs(standings: RaceStandings, version: int, passings: int, reached: tuple[bool, ...]) -> _Refs:
     points = standings.points
     disc, keys, lengths = _segments(points)
     n = len(points)
@@ -358,6 +361,7 @@ def _build_refs(standings: RaceStandings, version: int, passings: int) -> _Refs:
         field_speed=_median(overall) if overall else 1.0,
         passings=passings,
         measured=tuple(known),
+        reached=reached,
     )
 
 
@@ -382,21 +386,34 @@ def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
     if entry.status is not Status.OK or entry.last >= n - 1 or len(times) != n:
         return empty
     ref, disc = refs.ref, refs.disc
-    speed = _Speed.new(disciplines)
+    # the athlete's relative speed, per discipline (recent segments weigh more) and overall:
+    # _Speed's rule, inlined (this runs for every athlete of the field)
+    own_d = [0.0] * disciplines
+    ref_d = [0.0] * disciplines
+    total_own = total_ref = 0.0
     at, before = -1, 0
     for k in range(entry.last + 1):
         chip = times[k]
         if chip is None:
             continue
-        own = float(chip - before)
-        span = ref[k] if at == k - 1 else sum(ref[at + 1 : k + 1])
-        same = at == k - 1 or all(disc[j] == disc[k] for j in range(at + 1, k + 1))
+        own = chip - before
+        if at == k - 1:
+            span, d = ref[k], disc[k]
+        else:
+            span = sum(ref[at + 1 : k + 1])
+            d = disc[k] if all(disc[j] == disc[k] for j in range(at + 1, k + 1)) else -1
         if own > 0 and span > 0:
-            speed.add(disc[k] if same else None, own, span)
+            total_own += own
+            total_ref += span
+            if d >= 0:
+                own_d[d] = own_d[d] * DECAY + own
+                ref_d[d] = ref_d[d] * DECAY + span
         at, before = k, chip
-    overall = speed.overall()
     basis = "splits"
-    if overall is None:
+    if total_ref > 0:
+        overall = total_own / total_ref
+        relative = [own_d[d] / ref_d[d] if ref_d[d] > 0 else overall for d in range(disciplines)]
+    else:
         participant = entry.participant
         group = None
         if participant is not None and participant.category:
@@ -407,18 +424,18 @@ def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
             basis = "wave pace"
         if group is None:
             group, basis = refs.field_speed, "field pace"
-        overall = group
+        relative = [group] * disciplines
     projected: list[int | None] = [None] * n
     spreads = [0] * n
     cum = float(before)
     linear = square = 0.0
+    sigma = refs.sigma
     for k in range(entry.last + 1, n):
         if times[k] is not None:  # passed a later point out of order: nothing to project
             break
-        relative = speed.of(disc[k]) if basis == "splits" else overall
-        segment = ref[k] * (relative or overall)
+        segment = ref[k] * relative[disc[k]]
         cum += segment
-        deviation = refs.sigma[k] * segment
+        deviation = sigma[k] * segment
         linear += deviation
         square += deviation * deviation
         projected[k] = int(cum + 0.5)
@@ -428,6 +445,30 @@ def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
 
 # ------------------------------------------------------------------------ the cache
 @dataclass(slots=True)
+class _Pending:
+    """Everyone projected at one point: by ranking time (for projected places) and by gun
+    time (for a window of arrivals), kept up to date as plans change."""
+
+    by_gun: bool
+    ranked: SortedList = field(default_factory=SortedList)
+    timed: SortedList = field(default_factory=SortedList)
+    keys: dict[str, tuple[tuple[int, str], tuple[int, str]]] = field(default_factory=dict)
+
+    def drop(self, bib: str) -> None:
+        keys = self.keys.pop(bib, None)
+        if keys is not None:
+            self.ranked.remove(keys[0])
+            self.timed.remove(keys[1])
+
+    def put(self, bib: str, chip: int, offset: int) -> None:
+        gun = (chip + offset, bib)
+        keys = (gun if self.by_gun else (chip, bib), gun)
+        self.keys[bib] = keys
+        self.ranked.add(keys[0])
+        self.timed.add(keys[1])
+
+
+@dataclass(slots=True)
 class _Cache:
     refs: _Refs | None = None
     disciplines: int = 0
@@ -435,8 +476,9 @@ class _Cache:
     plans: dict[str, _Plan] = field(default_factory=dict)
     mutations: int = -1
     stale: list[str] = field(default_factory=list)  # bibs whose plan predates the medians
+    queued: set[str] = field(default_factory=set)  # bibs waiting for their first plan
     # per point index: ranking time of every athlete projected there, for projected places
-    pending: dict[int, tuple[SortedList, dict[str, tuple[int, str]], bool]] = field(default_factory=dict)
+    pending: dict[int, _Pending] = field(default_factory=dict)
     version: int = 0
 
 
@@ -446,6 +488,13 @@ _CACHES: weakref.WeakKeyDictionary[RaceStandings, _Cache] = weakref.WeakKeyDicti
 def _passings(standings: RaceStandings) -> tuple[int, tuple[bool, ...]]:
     counts = tuple(len(at) for at in standings._at_point)
     return sum(counts), tuple(c >= MIN_SAMPLES for c in counts)
+
+
+def _outdated(plan: _Plan | None, entry: Entry, queued: bool) -> bool:
+    """True when ``entry`` changed since its plan was made (or has none and is not queued)."""
+    if plan is None:
+        return not queued
+    return plan.times is not entry.times or plan.status is not entry.status or plan.offset != entry.offset_ms
 
 
 def _cache(standings: RaceStandings) -> _Cache:
@@ -460,44 +509,60 @@ def _cache(standings: RaceStandings) -> _Cache:
     if (
         refs is None
         or cache.points != point_ids
-        or total > refs.passings * (1 + REFRESH_GROWTH) + MIN_SAMPLES
+        or total
+        > refs.passings + max(refs.passings * REFRESH_GROWTH, len(standings._entries) * REFRESH_SHARE)
         or total < refs.passings
-        or any(r and not m for r, m in zip(reached, refs.measured, strict=False))
+        or any(r and not m for r, m in zip(reached, refs.reached, strict=False))
     ):
         cold = refs is None or cache.points != point_ids
         cache.version += 1
-        cache.refs = refs = _build_refs(standings, cache.version, total)
+        cache.refs = refs = _build_refs(standings, cache.version, total, reached)
         cache.disciplines = len(_segments(standings.points)[1])
+        cache.points = point_ids
         if cold:
+            # a whole field to project: a share per read, as after new medians
             cache.plans.clear()
             cache.pending.clear()
-        cache.points = point_ids
-        cache.stale = list(cache.plans)
+            cache.stale = list(standings._entries)
+            cache.queued = set(cache.stale)
+        else:
+            waiting = [bib for bib in standings._entries if bib in cache.queued]
+            cache.stale = [*waiting, *cache.plans]
         cache.mutations = -1
     entries = standings._entries
+    plans = cache.plans
+    changed: list[str] = []
+    queued = cache.queued
     if cache.mutations != standings._mutations:
-        plans = cache.plans
-        for bib in [bib for bib in plans if bib not in entries]:
+        gone = [bib for bib in plans if bib not in entries]
+        changed = [bib for bib, entry in entries.items() if _outdated(plans.get(bib), entry, bib in queued)]
+        for bib in gone:
             _set_plan(cache, bib, None)
-        for bib, entry in entries.items():
-            plan = plans.get(bib)
-            if (
-                plan is None
-                or plan.times is not entry.times
-                or plan.status is not entry.status
-                or plan.offset != entry.offset_ms
-            ):
-                _set_plan(cache, bib, _plan(entry, refs, cache.disciplines))
         cache.mutations = standings._mutations
+    todo: list[str] = []
     if cache.stale:
         # new medians: re-project a share of the field per read, the rest keep theirs
         todo, cache.stale = cache.stale[:BUDGET], cache.stale[BUDGET:]
-        for bib in todo:
-            held = entries.get(bib)
-            plan = cache.plans.get(bib)
-            if held is not None and plan is not None and plan.version != refs.version:
-                _set_plan(cache, bib, _plan(held, refs, cache.disciplines))
+    if (len(changed) + len(todo)) * 8 > len(plans):
+        cache.pending.clear()  # many moved: re-sorting once beats moving each
+    for bib in changed:
+        _set_plan(cache, bib, _plan(entries[bib], refs, cache.disciplines))
+    for bib in todo:
+        held = entries.get(bib)
+        plan = plans.get(bib)
+        queued.discard(bib)
+        if held is not None and (plan is None or plan.version != refs.version):
+            _set_plan(cache, bib, _plan(held, refs, cache.disciplines))
     return cache
+
+
+def unprojected(standings: RaceStandings) -> int:
+    """How many athletes still wait for a first projection: a big field is projected a
+    share per read (:data:`BUDGET`), so the first reads of a 50,000-athlete race list only
+    part of it (a screen says so). 0 once every athlete has one. Reads only what the last
+    read left."""
+    cache = _CACHES.get(standings)
+    return len(standings._entries) if cache is None else len(cache.queued)
 
 
 def _rank_time(standings: RaceStandings, plan: _Plan, index: int) -> int | None:
@@ -509,30 +574,34 @@ def _rank_time(standings: RaceStandings, plan: _Plan, index: int) -> int | None:
 
 def _set_plan(cache: _Cache, bib: str, plan: _Plan | None) -> None:
     cache.plans.pop(bib, None)
-    for index, (ordered, keys, by_gun) in cache.pending.items():
-        key = keys.pop(bib, None)
-        if key is not None:
-            ordered.remove(key)
+    for index, pending in cache.pending.items():
+        pending.drop(bib)
         at = plan.at[index] if plan is not None and index < len(plan.at) else None
         if plan is not None and at is not None:
-            new = (at + plan.offset if by_gun else at, bib)
-            keys[bib] = new
-            ordered.add(new)
+            pending.put(bib, at, plan.offset)
     if plan is not None:
         cache.plans[bib] = plan
 
 
-def _pending(standings: RaceStandings, cache: _Cache, index: int) -> SortedList:
-    """Ranking times of everyone projected at point ``index`` (built on first use)."""
+def _pending(standings: RaceStandings, cache: _Cache, index: int) -> _Pending:
+    """Everyone projected at point ``index`` (built on first use)."""
     found = cache.pending.get(index)
-    if found is None:
-        keys: dict[str, tuple[int, str]] = {}
+    if found is None or found.by_gun != standings.by_gun:
+        found = _Pending(standings.by_gun)
+        ranked: list[tuple[int, str]] = []
+        timed: list[tuple[int, str]] = []
         for bib, plan in cache.plans.items():
-            time = _rank_time(standings, plan, index)
-            if time is not None:
-                keys[bib] = (time, bib)
-        found = cache.pending[index] = (SortedList(keys.values()), keys, standings.by_gun)
-    return found[0]
+            at = plan.at[index] if index < len(plan.at) else None
+            if at is not None:
+                gun = (at + plan.offset, bib)
+                keys = (gun if found.by_gun else (at, bib), gun)
+                found.keys[bib] = keys
+                ranked.append(keys[0])
+                timed.append(keys[1])
+        found.ranked = SortedList(ranked)
+        found.timed = SortedList(timed)
+        cache.pending[index] = found
+    return found
 
 
 def _projection(bib: str, plan: _Plan, index: int, delay: int = 0) -> Projection | None:
@@ -583,7 +652,8 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
     if not 0 <= point_index < len(standings.points):
         return []
     cache = _cache(standings)
-    ordered = _pending(standings, cache, point_index)
+    pending = _pending(standings, cache, point_index)
+    ordered = pending.ranked
     passed = standings._at_point[point_index]
     end = now_ms + max(0, within_ms)
     found: list[tuple[int, int, str, Projection, int]] = []
@@ -591,13 +661,11 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
     by_gun = standings.by_gun
     plain_keys: list[int] = []  # ranking times, as projected, of everyone due by the end
     moved_keys: list[int] = []  # the same, moved on for those already late
-    for bib, plan in cache.plans.items():
+    plans = cache.plans
+    for plain, bib in pending.timed.irange(maximum=(end, "\U0010ffff")):
+        plan = plans[bib]
         at = plan.at[point_index]
-        if at is None:
-            continue
-        plain = at + plan.offset
-        if plain > end:
-            continue
+        assert at is not None
         delay = _delay(plan, now_ms)
         plain_keys.append(plain if by_gun else at)
         moved_keys.append(plain + delay if by_gun else at + delay)

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet, RaceStandings
-from racetui.engine.projections import on_course
+from racetui.engine.projections import on_course, unprojected
 from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
 from racetui.tui.rows import ComingModel, NotThroughModel
 from racetui.tui.screens.base import TableScreen
@@ -172,11 +172,15 @@ class ComingScreen(TableScreen):
         index = self.point_index(standings)
         point = standings.points[index].name
         model = self.table.model
+        waiting = unprojected(standings)
+        busy = f" · projecting, {waiting:,} to go" if waiting else ""
         if isinstance(model, ComingModel):
             due = len(model.arrivals)
-            info.update(f"due at {point} in the next {self.window_min} min: {due} · < > window · o on course")
+            info.update(
+                f"due at {point} in the next {self.window_min} min: {due}{busy} · < > window · o on course"
+            )
         else:
-            info.update(f"not yet through {point}: {len(model)} · p point · o coming")
+            info.update(f"not yet through {point}: {len(model)}{busy} · p point · o coming")
             counts.update(self.counts_text())
 
     def counts_text(self) -> str:
