@@ -23,8 +23,10 @@ Usage: python -m benchmarks.bench_projections [--smoke]
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchmarks.common import Measurement, percentile, print_table, summarize
@@ -151,6 +153,14 @@ def _passings(state: SimState, race_id: str, start_ms: int, count: int) -> list[
     return out
 
 
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall ms, own CPU ms) of one call: on a shared machine the wall clock includes
+    waiting for a CPU; the CPU time is the work itself."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    fn()
+    return (time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000
+
+
 def cost(athletes: int, minutes: int, rounds: int) -> list[Measurement]:
     state, race_id, _ = _race("marathon" if athletes > 5_000 else "half", athletes, "mass", 7)
     gun = state.sim.race(race_id).gun_at_ms
@@ -160,42 +170,52 @@ def cost(athletes: int, minutes: int, rounds: int) -> list[Measurement]:
     index = len(standings.points) // 2
     now = minutes * 60_000
     engine.settle()  # the bulk load's re-sort is the engine's, not the projections'
-    firsts: list[float] = []
+    gc.collect()
+    gc.freeze()  # as the dashboard does once a big field has loaded (RaceApp._freeze_big_field)
+    firsts: list[tuple[float, float]] = []
     while True:
-        start = time.perf_counter()
-        listed = arrivals(standings, index, now, WINDOW_MS)
-        firsts.append((time.perf_counter() - start) * 1000)
+        firsts.append(_timed(lambda: arrivals(standings, index, now, WINDOW_MS)))
         if not unprojected(standings):
             break
-    warm: list[float] = []
-    busy: list[float] = []
+    warm: list[tuple[float, float]] = []
+    busy: list[tuple[float, float]] = []
     stream = _passings(state, race_id, now, 300 * rounds)
     for r in range(rounds):
-        start = time.perf_counter()
-        arrivals(standings, index, now, WINDOW_MS)
-        warm.append((time.perf_counter() - start) * 1000)
-        engine.apply_passings(stream[r * 300 : (r + 1) * 300])
+        warm.append(_timed(lambda at=now: arrivals(standings, index, at, WINDOW_MS)))
+        batch = stream[r * 300 : (r + 1) * 300]
+        engine.apply_passings(batch)
         engine.settle()
-        now += 1_000
-        start = time.perf_counter()
-        listed = arrivals(standings, index, now, WINDOW_MS)
-        busy.append((time.perf_counter() - start) * 1000)
+        now = max([now, *(p.time_ms for p in batch)])  # the clock follows the passings
+        busy.append(_timed(lambda at=now: arrivals(standings, index, at, WINDOW_MS)))
+    listed = len(arrivals(standings, index, now, WINDOW_MS))
     size = f"{len(standings):,}"
-    note = f"{size} athletes, {len(standings.points)} points, {minutes} min in, {len(listed)} listed"
-    busy_median, busy_p95 = summarize(busy)
-    warm_median, warm_p95 = summarize(warm)
-    return [
-        Measurement(f"arrivals() {size}: after 300 passings", busy_median, busy_p95, "ms", "≤ 50 ms", note),
-        Measurement(f"arrivals() {size}: nothing new", warm_median, warm_p95, "ms", "", note),
+    note = f"{size} athletes × {len(standings.points)} points, {minutes} min in, {listed} listed"
+    rows = []
+    for label, values, target in (("after 300 passings", busy, "≤ 50 ms"), ("nothing new", warm, "")):
+        cpu_median, cpu_p95 = summarize([c for _, c in values])
+        wall_median, wall_p95 = summarize([w for w, _ in values])
+        rows.append(
+            Measurement(
+                f"arrivals() {size}: {label}, own CPU",
+                cpu_median,
+                cpu_p95,
+                "ms",
+                target,
+                f"{note}; wall clock {wall_median:.1f} / {wall_p95:.1f} ms",
+            )
+        )
+    rows.append(
         Measurement(
-            f"arrivals() {size}: first reads",
-            max(firsts),
+            f"arrivals() {size}: first reads, own CPU",
+            max(c for _, c in firsts),
             None,
             "ms",
             "≤ 50 ms",
-            f"the slowest of the {len(firsts)} reads until all are projected ({BUDGET:,} per read)",
-        ),
-    ]
+            f"the slowest of the {len(firsts)} reads until all are projected ({BUDGET:,} per read); "
+            f"wall {max(w for w, _ in firsts):.0f} ms",
+        )
+    )
+    return rows
 
 
 def report(result: Accuracy) -> list[Measurement]:

@@ -8,7 +8,7 @@ import statistics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from racetui.engine import Engine
+from racetui.engine import Engine, RaceStandings, projections
 from racetui.engine.projections import (
     arrivals,
     discipline,
@@ -280,3 +280,29 @@ def test_who_arrives_in_the_next_minute_matches_the_simulation() -> None:
     errors = [abs(a.projection.gun_ms - (truth[a.bib][bike_end] or 0)) for a in due if a.bib in actual]
     assert statistics.median(errors) < 20_000
     assert [a.eta_ms for a in due] == sorted(a.eta_ms for a in due)
+
+
+def _fresh(standings: RaceStandings) -> list[tuple[int, int, str]]:
+    """Every projection made from scratch (no cache): what the incremental ones must equal."""
+    projections._CACHES.pop(standings, None)
+    return [(p.point_index, p.at_ms, p.basis) for bib in standings.bibs() for p in project(standings, bib)]
+
+
+def test_projections_kept_up_to_date_equal_those_made_from_scratch() -> None:
+    state, _, race_id = _sim("10k", 300)
+    standings = state.engine.race(race_id)
+    gun = state.sim.race(race_id).gun_at_ms
+    for minutes in (20, 24, 25, 31, 40):
+        state.advance_to(gun + minutes * MIN)
+        kept = [
+            (p.point_index, p.at_ms, p.basis) for bib in standings.bibs() for p in project(standings, bib)
+        ]
+        # what the kept cache followed (passings since the last look) against a fresh one
+        assert kept == _fresh(standings), f"at {minutes} min"
+    # a status change and a removal reach the projections without a new passing
+    racing = next(a.bib for a in standings.athletes() if a.status is Status.OK and 0 <= a.last < 5)
+    state.engine.apply_results(race_id, [Result(race_id=race_id, bib=racing, status=Status.DNF)])
+    assert project(standings, racing) == []
+    other = next(a.bib for a in standings.athletes() if a.status is Status.OK and 0 <= a.last < 5)
+    state.engine.remove_athletes(race_id, [other])
+    assert project(standings, other) == []

@@ -76,7 +76,8 @@ async def test_key_8_lists_the_projected_arrivals_soonest_first_with_places() ->
         assert first[5] == str(expected[0].place)
         assert first[6] == (str(expected[0].current_place) if expected[0].current_place else "–")
         info = str(screen.query_one("#info").render())
-        assert f"due at {standings.points[index].name} in the next 5 min: {len(expected)}" in info
+        # no point chosen yet: the front of the race, where the leaders are due next
+        assert f"due at {standings.points[index].name} (front) in the next 5 min: {len(expected)}" in info
         # a longer window lists at least as many, the same soonest first
         await pilot.press("greater_than_sign")
         await pilot.pause()
@@ -87,6 +88,8 @@ async def test_key_8_lists_the_projected_arrivals_soonest_first_with_places() ->
         await pilot.press("p")
         await pilot.pause()
         assert screen.point_index(standings) == (index + 1) % len(standings.points)
+        chosen = standings.points[(index + 1) % len(standings.points)].name
+        assert str(screen.query_one("#info").render()).startswith(f"due at {chosen} in the next 10 min")
 
 
 async def test_the_countdown_runs_with_the_clock_and_brightens_over_the_last_15_seconds() -> None:

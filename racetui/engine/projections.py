@@ -11,9 +11,15 @@ How a projection is made (the field teaches the course, the athlete's splits sca
   segment time divided by their own relative speed before it. Dividing by the athlete's
   speed means the first few (fast) athletes through a point do not make the segment look
   short for everyone behind them. Medians come from a sample of at most
-  :data:`SAMPLE` athletes and are recomputed only when the field's data grew by
-  :data:`REFRESH_GROWTH` (or a point saw its first athletes), so a 50,000-athlete field
-  costs a few milliseconds per UI tick, not a second.
+  :data:`SAMPLE` athletes and are re-taken only when the field's passings grew by
+  :data:`REFRESH_GROWTH` (and :data:`REFRESH_SHARE` of the field), or a point saw its first
+  athletes.
+* **Cheap on a UI tick.** Each athlete's projection is kept and re-made only when the
+  standings' change log (:meth:`~racetui.engine.standings.RaceStandings.changed_since`) names
+  them; after new medians, or the first time, the field is re-projected :data:`BUDGET`
+  athletes per read (the rest keep the projection they had; :func:`unprojected` says how many
+  have none yet); per point, everyone projected there is kept sorted by time. At 50,000
+  athletes a read costs milliseconds (``benchmarks/bench_projections.py``).
 * **Segments nobody has covered yet** take the pace per metre of earlier segments of the
   same discipline times their length; a discipline not yet seen (the run, while the leaders
   are on the bike) takes a typical speed for it (:data:`TYPICAL_SPEED_MPS`), scaled by how
@@ -74,7 +80,7 @@ __all__ = [
 SAMPLE = 1_000  # athletes the field's segment medians are taken from
 REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
 REFRESH_SHARE = 0.02  # ... and by at least this share of the field
-BUDGET = 1_500  # athletes re-projected per read after new medians (the rest keep the old)
+BUDGET = 1_000  # athletes re-projected per read after new medians (the rest keep the old)
 MIN_SAMPLES = 3  # athletes a segment median needs before it counts as measured
 DECAY = 0.6  # weight of a segment one step older in an athlete's relative speed
 DEFAULT_SPREAD = 0.05  # relative spread of a segment no one has covered yet
@@ -475,6 +481,7 @@ class _Cache:
     points: tuple[str, ...] = ()
     plans: dict[str, _Plan] = field(default_factory=dict)
     mutations: int = -1
+    log: int = -1  # the standings' change log position last read (-1: read the whole field)
     stale: list[str] = field(default_factory=list)  # bibs whose plan predates the medians
     queued: set[str] = field(default_factory=set)  # bibs waiting for their first plan
     # per point index: ranking time of every athlete projected there, for projected places
@@ -525,20 +532,35 @@ def _cache(standings: RaceStandings) -> _Cache:
             cache.pending.clear()
             cache.stale = list(standings._entries)
             cache.queued = set(cache.stale)
+            # every athlete is queued with the data they hold now: nothing to scan for
+            cache.mutations = standings._mutations
+            cache.log = standings.log_position
         else:
             waiting = [bib for bib in standings._entries if bib in cache.queued]
             cache.stale = [*waiting, *cache.plans]
-        cache.mutations = -1
     entries = standings._entries
     plans = cache.plans
     changed: list[str] = []
     queued = cache.queued
     if cache.mutations != standings._mutations:
-        gone = [bib for bib in plans if bib not in entries]
-        changed = [bib for bib, entry in entries.items() if _outdated(plans.get(bib), entry, bib in queued)]
+        since = standings.changed_since(cache.log) if cache.log >= 0 else None
+        if since is None:  # the whole field: the first time, or the log no longer reaches back
+            gone = [bib for bib in plans if bib not in entries]
+            changed = [
+                bib for bib, entry in entries.items() if _outdated(plans.get(bib), entry, bib in queued)
+            ]
+        else:
+            touched = dict.fromkeys(since)
+            gone = [bib for bib in touched if bib not in entries and bib in plans]
+            changed = [
+                bib
+                for bib in touched
+                if (entry := entries.get(bib)) is not None and _outdated(plans.get(bib), entry, bib in queued)
+            ]
         for bib in gone:
             _set_plan(cache, bib, None)
         cache.mutations = standings._mutations
+        cache.log = standings.log_position
     todo: list[str] = []
     if cache.stale:
         # new medians: re-project a share of the field per read, the rest keep theirs

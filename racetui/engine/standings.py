@@ -66,6 +66,8 @@ __all__ = [
     "status_rank",
 ]
 
+# The change log keeps at least this many bibs (and four per athlete) before it forgets.
+_LOG_KEEP = 100_000
 # Slice orderings unread for this many settles (UI ticks) are dropped.
 _IDLE_TICKS = 600
 # What :meth:`RaceStandings.pass_point` returns when the athlete's overall place is taken
@@ -379,6 +381,10 @@ class RaceStandings:
         self._span: tuple[int, int] | None = None  # overall rows re-placed, not yet reported
         self.on_hold = False  # a source is mid-sync: reads skip the expensive rebuild
         self._mutations = 0  # bumped by every change (what caches of whole-field reads key on)
+        # Bibs in the order they changed, for readers that follow changes rather than
+        # re-reading the field (projections): :meth:`changed_since`; bounded.
+        self._log: list[str] = []
+        self._log_start = 0  # log position of ``_log[0]``
         self._ended: tuple[int, int | None, int | None] = (-1, None, None)
         self.set_race(race, _first=True)
 
@@ -388,6 +394,8 @@ class RaceStandings:
         or what the race ranks by): then everything is re-sorted."""
         self.race = race
         self._mutations += 1
+        self._log_start += len(self._log) + 1  # anything may have changed: readers re-read
+        self._log.clear()
         old_offsets = self.wave_offsets
         self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
         points = sorted(race.points, key=lambda p: (p.order, p.id))
@@ -588,10 +596,32 @@ class RaceStandings:
         """True while changes wait for :meth:`settle` (then ranks are not computed per change)."""
         return bool(self._pending)
 
+    def _note(self, bib: str) -> None:
+        log = self._log
+        log.append(bib)
+        if len(log) > _LOG_KEEP and len(log) > 4 * len(self._entries):
+            drop = len(log) // 2
+            del log[:drop]
+            self._log_start += drop
+
+    @property
+    def log_position(self) -> int:
+        """Where the change log is now (for :meth:`changed_since`)."""
+        return self._log_start + len(self._log)
+
+    def changed_since(self, position: int) -> list[str] | None:
+        """The bibs changed (passed, updated, added, removed) since ``position`` (an earlier
+        :attr:`log_position`), oldest first, repeats included; None when the log no longer
+        reaches back that far or the race itself changed: then read the whole field."""
+        if position < self._log_start:
+            return None
+        return self._log[position - self._log_start :]
+
     def _touched(self, entry: Entry, defer: bool) -> tuple[int, int] | None:
         """After a change to ``entry``: re-index it now (returning its old and new overall
         index) or leave that to the next settle (returning the whole field: anything may move)."""
         self._mutations += 1
+        self._note(entry.bib)
         if defer:
             self._pending[entry.bib] = entry
             return 0, max(0, len(self._entries) - 1)
@@ -620,6 +650,7 @@ class RaceStandings:
         """Hold an (empty) entry for ``bib``; True when it was not held before."""
         entry, created = self._entry(bib)
         if created:
+            self._note(bib)
             self._insert(entry)
         return created
 
@@ -643,6 +674,7 @@ class RaceStandings:
         entry.times = times = (*times[:index], chip, *times[index + 1 :])
         entry.reported = None  # racetui's own data now: the source's positions no longer hold
         self._mutations += 1
+        self._note(bib)
         if index > entry.last:
             entry.last = index
         if defer or created or self._pending:
@@ -751,6 +783,7 @@ class RaceStandings:
             return None
         self._pending.pop(bib, None)
         self._mutations += 1
+        self._note(bib)
         if self._moved:
             self._place_moved()
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)

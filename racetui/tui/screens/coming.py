@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet, RaceStandings
-from racetui.engine.projections import on_course, unprojected
+from racetui.engine.projections import arrivals, on_course, unprojected
 from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
 from racetui.tui.rows import ComingModel, NotThroughModel
 from racetui.tui.screens.base import TableScreen
@@ -103,14 +103,29 @@ class ComingScreen(TableScreen):
             return "Everyone on course is through this point."
         return f"No one is expected here in the next {self.window_min} min."
 
+    def chosen(self, standings: RaceStandings) -> bool:
+        """True when a point was chosen (here with p, or on the leaderboard)."""
+        return any(
+            point_id is not None and point_id in standings.point_index
+            for point_id in (self.point_id, self.state.point_id)
+        )
+
     def point_index(self, standings: RaceStandings) -> int:
-        """The chosen point, else the shared one (the leaderboard's), else the point the
-        leaders reach next (the finish once someone is in)."""
+        """The chosen point, else the shared one (the leaderboard's), else the front of the
+        race: the point the leaders reach next, or the nearest one behind it where anyone
+        is due within the window (the finish once someone is in)."""
         for point_id in (self.point_id, self.state.point_id):
             index = standings.point_index.get(point_id) if point_id is not None else None
             if index is not None:
                 return index
-        return max(0, min(standings.latest_point() + 1, len(standings.points) - 1))
+        front = max(0, min(standings.latest_point() + 1, len(standings.points) - 1))
+        now = race_now_ms(self, standings)
+        if now is None:
+            return front
+        for index in range(front, -1, -1):
+            if arrivals(standings, index, now, self.window_min * 60_000):
+                return index
+        return front
 
     def _prepare(self, full: bool) -> None:
         standings = self.state.standings()
@@ -171,6 +186,8 @@ class ComingScreen(TableScreen):
             return
         index = self.point_index(standings)
         point = standings.points[index].name
+        if not self.chosen(standings):
+            point += " (front)"
         model = self.table.model
         waiting = unprojected(standings)
         busy = f" · projecting, {waiting:,} to go" if waiting else ""
