@@ -111,6 +111,8 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
 def scenario(kind: str, athletes: int, live: float) -> list[Measurement]:
     from racetui.sources.journal import Journal
 
+    if kind == "v1.1" and athletes > 5000:
+        return file_feed_scenario(athletes, live)
     sim_kind = "road" if kind == "bbt" else "triathlon"
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -140,7 +142,52 @@ def scenario(kind: str, athletes: int, live: float) -> list[Measurement]:
             return [FeedSource(sim.feed_url, interval=1.0, journal=journal)]
 
         r = asyncio.run(follow(make_sources, athletes, live, journal_dir))
-    label = f"{kind} {athletes:,}"
+    return rows_of(r, f"{kind} {athletes:,}")
+
+
+def file_feed_scenario(athletes: int, live: float) -> list[Measurement]:
+    """The simulator's triathlons stop at 5,000 athletes: a bigger v1.1 feed is a file that
+    another process keeps replacing with the next message each second (``bench_v11
+    --write-feed``), read by ``racetui feed``'s source like any feed, journal on."""
+    import subprocess
+
+    from benchmarks.simproc import ROOT
+    from racetui.sources.feed import FeedSource
+    from racetui.sources.journal import Journal
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feed.json"
+        writer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_v11",
+                "--write-feed",
+                str(path),
+                "--athletes",
+                str(athletes),
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert writer.stdout is not None
+            writer.stdout.readline()  # the first message is there
+
+            def make_sources() -> list[Any]:
+                journal = Journal(Path(tmp) / "v11.jsonl.gz", source="v1.1")
+                return [FeedSource(str(path), interval=1.0, journal=journal)]
+
+            r = asyncio.run(follow(make_sources, athletes, live, Path(tmp)))
+        finally:
+            writer.kill()
+            writer.wait()
+    return rows_of(r, f"v1.1 file {athletes:,}")
+
+
+def rows_of(r: dict[str, Any], label: str) -> list[Measurement]:
     rows = []
     for phase in ("loading", "live"):
         lags = [x * 1000 for x in r["probe"][phase]]

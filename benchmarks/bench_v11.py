@@ -14,11 +14,13 @@ Usage: python -m benchmarks.bench_v11 [--smoke]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -173,10 +175,31 @@ def measure(smoke: bool = False) -> list[Measurement]:
     return measure_size(2_000, 17, reps=41) + measure_size(50_000, 10, reps=9)
 
 
+def write_feed(path: Path, athletes: int, points: int = 10, every: float = 1.0) -> None:
+    """Keep ``path`` a live v1.1 message of ``athletes`` (the simulator's triathlons stop at
+    5,000): written whole, then every ``every`` seconds the next pack crosses a point and
+    the file is replaced at once (a reader never sees half a message). Runs until killed."""
+    engine, upcoming = fill(athletes, points)
+    standings = engine.race("r")
+    part = path.with_suffix(".part")
+    while True:
+        part.write_bytes(message(standings))
+        os.replace(part, path)
+        print("written", flush=True)
+        time.sleep(every)
+        if upcoming:
+            advance(engine, upcoming)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a tiny run of about two seconds")
+    parser.add_argument("--write-feed", type=Path, help="keep this file a live v1.1 message (until killed)")
+    parser.add_argument("--athletes", type=int, default=50_000)
     args = parser.parse_args()
+    if args.write_feed:
+        write_feed(args.write_feed, args.athletes)
+        return
     print_table(measure(args.smoke))
 
 

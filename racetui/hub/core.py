@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,7 +48,7 @@ from racetui.model import Event, Participant, Passing, Race, Result
 from racetui.sources.base import Pipeline, SourceHealth
 from racetui.util.secrets import scrub
 
-__all__ = ["FRAME_ITEMS", "ChangeLog", "Hub", "HubPipeline", "health_rec", "snapshot_changes"]
+__all__ = ["FRAME_ITEMS", "ChangeLog", "FieldFreezer", "Hub", "HubPipeline", "health_rec", "snapshot_changes"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,30 @@ log = logging.getLogger(__name__)
 # many athletes takes a few milliseconds (the engine's one-by-one indexing stays below
 # its bulk threshold, so the replica's indexes are exact after every frame).
 FRAME_ITEMS = 400
+
+
+class FieldFreezer:
+    """Keeps a big loaded field out of the garbage collector's passes.
+
+    An engine's entries, keys and sorted lists live as long as the race; with 50,000
+    athletes a full collection walks millions of objects and stalls the loop for 100 ms
+    or more, again and again while the field loads. Once the field reaches ``minimum``
+    athletes and each time it grows by a quarter, the young generations are collected
+    (cheap) and everything alive is frozen (``gc.freeze()``): later passes skip it.
+    """
+
+    def __init__(self, minimum: int = 5000) -> None:
+        self.minimum = minimum
+        self.frozen_at = 0
+
+    def __call__(self, engine: Engine) -> bool:
+        total = sum(len(standings) for standings in engine.races.values())
+        if total < self.minimum or total <= self.frozen_at * 1.25:
+            return False
+        gc.collect(1)
+        gc.freeze()
+        self.frozen_at = total
+        return True
 
 
 class ChangeLog(Protocol):
@@ -247,6 +272,7 @@ class Hub:
         self._items = 0
         self._flush_scheduled = False
         self._last_health: Any = None
+        self._freeze = FieldFreezer()
 
     # ------------------------------------------------------------ the stream
     def emit(self, changes: Iterable[Change]) -> None:
@@ -323,6 +349,7 @@ class Hub:
                 last_settle = now
                 # Bulk loads re-sorted; passers' overall places wait for a read (a snapshot).
                 self.engine.settle(place=False)
+                self._freeze(self.engine)
             if now - last_clock >= 1.0:
                 last_clock = now
                 self.send_clocks()

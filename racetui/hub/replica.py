@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import msgspec
 
 from racetui.engine import ChangeSet, Engine
+from racetui.hub.core import FieldFreezer
 from racetui.hub.records import (
     AddParticipants,
     ApplyPassings,
@@ -255,6 +256,7 @@ async def follow(
     ``asyncio.sleep(0)``): screens draw and keys are handled between frames.
     """
     rest = pause or (lambda: asyncio.sleep(0))
+    freeze = FieldFreezer()
     await channel.send(encode_request(Request("snapshot")))
     started = time.perf_counter()
     while True:
@@ -265,5 +267,8 @@ async def follow(
             if time.perf_counter() - started >= budget:
                 await rest()
                 started = time.perf_counter()
+        if replica.pipeline.engine.races and freeze(replica.pipeline.engine):
+            await rest()
+            started = time.perf_counter()
         if replica.take_snapshot_request():
             await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))

@@ -511,11 +511,12 @@ class RaceApp(App[None]):
         The engine's entries and sorted lists are long-lived; with 50,000 athletes a full
         collection walks millions of objects and stalls a frame by tens of milliseconds.
         ``gc.freeze()`` after a collection leaves them out of later collections (done again
-        when the field grows by a quarter).
+        when the field grows by a quarter). Only the young generations are collected first:
+        a full collection of that heap would itself be the stall this avoids.
         """
         total = sum(len(standings) for standings in self.state.engine.races.values())
         if total >= 5000 and total > self._frozen_at * 1.25 and not self.state.tracker.backlog:
-            gc.collect()
+            gc.collect(1)
             gc.freeze()
             self._frozen_at = total
 
