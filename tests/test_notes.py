@@ -38,7 +38,7 @@ def test_a_csv_file_loads_its_good_rows_and_names_each_bad_one() -> None:
     assert card.previous == ["2025: 2nd", "2024: 5th"]
     assert card.pronunciation == "YOO-kee"
     assert card.extra == ["coach: Jane Roe"]  # an unknown column is kept as a line
-    assert card.lines(RACE_DAY)[:2] == ["🎂 birthday today (28)", "say: YOO-kee"]
+    assert card.lines(RACE_DAY)[:2] == ["Birthday today (28)", "say: YOO-kee"]
     by_id = book.card("999", "A-77")
     assert by_id is not None and by_id.bio == ["Former rower"]
     assert book.loaded == 3
@@ -56,7 +56,7 @@ def test_a_toml_file_loads_by_bib_and_id_and_names_each_bad_entry() -> None:
     card = book.card("13")
     assert card is not None
     assert card.lines(RACE_DAY) == [
-        "🎂 birthday today (30)",
+        "Birthday today (30)",
         "say: YOO-kee soo-ZOO-kee",
         "Olympic finalist",
         "Lives in Kyoto",

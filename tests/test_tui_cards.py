@@ -10,16 +10,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from racetui.engine.projections import arrivals
 from racetui.sources.notes import NotesBook
 from racetui.tui.app import RaceApp
 from racetui.tui.cards import Popup
+from racetui.tui.clock import fixed_clock
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.health import HealthScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.card import AthleteCard, CardPopup, NoteScreen
 from racetui.tui.widgets.table import RowTable
-from tests.fakes.race import OPEN, RACE_EPOCH, RaceFeed, race_pipeline
+from tests.fakes.race import OPEN, RACE_EPOCH, RACE_NOW, RaceFeed, race_pipeline
 from tests.support import DATA
 
 
@@ -64,7 +67,7 @@ async def test_the_athlete_detail_shows_the_card_and_saves_a_note(tmp_path: Path
         assert isinstance(app.screen, AthleteScreen)
         card = app.screen.query_one("#card", AthleteCard)
         shown = str(card.render())
-        assert card.display and "Three-time winner here" in shown and "birthday today" in shown
+        assert card.display and "Three-time winner here" in shown and "Birthday today" in shown
         await pilot.press("N")
         assert isinstance(app.screen, NoteScreen)
         where = app.notes_target()
@@ -116,7 +119,7 @@ async def test_a_card_pops_up_for_a_top_athlete_due_within_a_minute(tmp_path: Pa
         text = popup_text(app)
         assert f"#{soon[0]} " in text and "Olympic finalist" in text
         assert f"at {standings.points[point].name} in " in text
-        assert "birthday today" in text
+        assert "Birthday today" in text
         assert app.focused is focused and isinstance(focused, RowTable)  # never takes the keyboard
         before = app.state.point_id
         await pilot.press("p")  # keys still go to the board
@@ -183,3 +186,52 @@ def test_cards_come_once_per_athlete_and_point() -> None:
     assert queue.shown(now) == popup
     assert queue.shown(now + timedelta(seconds=4.9)) == popup
     assert queue.shown(now + timedelta(seconds=5)) is None
+
+
+# ------------------------------------------------------------------ snapshots
+def snapshot_app(tmp_path: Path) -> tuple[RaceApp, list[str]]:
+    """The snapshots' race (fixed clock) with cards for its first three athletes."""
+    pipeline, feed = race_pipeline(120)
+    bibs = [row.bib for row in pipeline.engine.races[OPEN].view().rows(0, 3)]
+    notes = tmp_path / "cards.csv"
+    notes.write_text(
+        "bib,bio,previous,pronunciation,birthday,coach\n"
+        f'{bibs[0]},Olympic finalist,"2025 World Cup: 1st; 2024: 3rd",YOO-kee,1996-11-23,Jane Roe\n'
+        f"{bibs[1]},Lives by the lake,,,,\n"
+        f"{bibs[2]},Three-time winner here,2025: 2nd,,03-14,Sam Poe\n"
+    )
+    app = RaceApp(
+        pipeline,
+        [feed],
+        clock=fixed_clock(RACE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tracker_budget=None,
+        strict=True,
+        notes=NotesBook([notes]),
+    )
+    return app, bibs
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "small"])
+def test_snapshot_athlete_card(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    app, _ = snapshot_app(tmp_path)
+    assert snap_compare(app, press=["1", "enter"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "small"])
+def test_snapshot_card_popup(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    app, bibs = snapshot_app(tmp_path)
+    card = app.notes.card(bibs[2])
+    assert card is not None
+
+    async def offer(pilot: Any) -> None:
+        entry = app.state.entry((OPEN, bibs[2]))
+        name = entry.name() if entry is not None else ""
+        app.cards.offer(
+            Popup((OPEN, bibs[2]), 5, f"#{bibs[2]} {name} · 3rd", "at Finish in 00:42", tuple(card.lines()))
+        )
+        app.tick()
+        await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(app, press=["1"], terminal_size=size, run_before=offer)

@@ -124,11 +124,12 @@ class Card:
         out: list[str] = []
         if self.birthday is not None and race_day is not None and self.birthday.is_on(race_day):
             age = f" ({race_day.year - self.birthday.year})" if self.birthday.year else ""
-            out.append(f"🎂 birthday today{age}")
+            out.append(f"Birthday today{age}")
         if self.pronunciation:
             out.append(f"say: {self.pronunciation}")
         out += self.bio
-        out += [f"prev: {line}" for line in self.previous]
+        if self.previous:  # one line: the detail has little room at 80x24
+            out.append("prev: " + " · ".join(self.previous))
         out += self.extra
         out += [f"note: {line}" for line in self.notes]
         return out if limit is None else out[:limit]
