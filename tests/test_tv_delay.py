@@ -363,8 +363,8 @@ async def test_a_replay_shows_one_delay_alike_on_a_row_the_clock_and_a_toast(tmp
         assert await screen() == ("18:40", "Swim Exit", True)
         await pilot.press("left_curly_bracket")  # { : back to live
         assert delay.ms == 0 and app.clock() == clock()  # lowered: live again at once
-        # T: "the leader crosses on TV now": #26 passed the swim exit at 18:37.911, it is 18:50
-        await pilot.press("T")
+        # =: "the leader crosses on TV now": #26 passed the swim exit at 18:37.911, it is 18:50
+        await pilot.press("equals_sign")
         assert delay.ms == 12_089 and app.clock() == clock()  # raised: the picture holds …
         clock.advance(20)
         assert app.clock() == clock() - timedelta(milliseconds=12_089)  # … then runs 12 s behind

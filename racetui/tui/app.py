@@ -122,7 +122,7 @@ class RaceApp(App[None]):
         Binding("right_square_bracket", "tv_delay(1000)", "TV delay +1 s", key_display="]", show=False),
         Binding("left_curly_bracket", "tv_delay(-10000)", "TV delay −10 s", key_display="{", show=False),
         Binding("right_curly_bracket", "tv_delay(10000)", "TV delay +10 s", key_display="}", show=False),
-        Binding("T", "tv_sync", "TV sync", key_display="T", show=False),
+        Binding("equals_sign", "tv_sync", "TV sync", key_display="=", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -420,7 +420,7 @@ class RaceApp(App[None]):
             lines = ["TV delay: off (it needs the hub: not with --in-process)"]
         else:
             held = tv.follower.held() if tv.follower is not None else 0
-            lines = [f"TV delay: {tv.ms // 1000} s, {held} frame(s) held  ([ ] ±1 s  {{ }} ±10 s  T sync)"]
+            lines = [f"TV delay: {tv.ms // 1000} s, {held} frame(s) held  ([ ] ±1 s  {{ }} ±10 s  = sync)"]
         if tv.ms and self.live_pipeline is self.pipeline and self.publishing is not None:
             lines.append("  publishing reads the delayed data (no live replica)")
         if self.tv_store.problem:

@@ -36,7 +36,7 @@ Incident desk: on athlete details or an Incidents row; all confirm
   U unserved at the finish: proposes DSQ  z undo the latest step
 
 TV delay: everything shown (publishing and the desk stay live)
-  [ / ] −/+1 s   { / } −/+10 s   T the leader crosses on TV now
+  [ / ] −/+1 s   { / } −/+10 s   = the leader crosses on TV now
   raising it holds the picture until reached (never back in time)
 Cards: N on athlete details adds a note · Esc closes a card
 
