@@ -439,3 +439,18 @@ async def test_the_delay_comes_back_for_the_same_event() -> None:
         await pilot.pause()
         assert again.tv.ms == 12_000 and "TV −12 s" in header_text(again)
         assert any("as last set for this event" in m for m in messages(again))
+
+
+def test_no_screen_hides_the_delay_keys() -> None:
+    """The TV keys are the app's: a screen binding the same key would swallow it there."""
+    from textual.binding import Binding
+
+    from racetui.tui.screens.athlete import AthleteScreen
+
+    mine = {"left_square_bracket", "right_square_bracket", "left_curly_bracket", "right_curly_bracket"}
+    mine.add("equals_sign")
+    for screen in [*RaceApp.MODES.values(), AthleteScreen]:
+        for cls in screen.__mro__:
+            for binding in getattr(cls, "BINDINGS", []):
+                keys = binding.key if isinstance(binding, Binding) else binding[0]
+                assert not mine & set(keys.split(",")), (screen.__name__, keys)
