@@ -306,3 +306,33 @@ def test_projections_kept_up_to_date_equal_those_made_from_scratch() -> None:
     other = next(a.bib for a in standings.athletes() if a.status is Status.OK and 0 <= a.last < 5)
     state.engine.remove_athletes(race_id, [other])
     assert project(standings, other) == []
+
+
+def test_riders_together_on_the_bike_are_due_together_keeping_their_gaps() -> None:
+    engine = Engine()
+    names = ["Swim Exit", "Transition 1", "Bike Lap 1", "Bike Lap 2", "Bike End"]
+    metres = [1500, 1500, 11500, 21500, 31500]
+    race = Race(
+        id="t",
+        name="Elite",
+        points=[
+            TimingPoint(id=f"t{i}", race_id="t", name=n, order=i, distance_m=float(m), is_finish=i == 5)
+            for i, (n, m) in enumerate(zip(names, metres, strict=True), 1)
+        ],
+    )
+    engine.load_event(Event(id="e", name="E", races=[race]))
+    # a pack of three through Bike Lap 1 within 0.6 s: a fast swimmer who rode lap 1 slower
+    # to wait for it, and two who bridged up from behind (their lap 1 was faster)
+    for bib, swim, lap1 in (("1", 18, 0), ("2", 20, 200), ("3", 21, 600)):
+        t1 = swim * MIN + MIN
+        passes(engine, bib, [swim * MIN, t1, 40 * MIN + lap1], race="t", prefix="t")
+    for n in range(4, 9):  # the field behind, all alike, already through lap 2
+        passes(engine, str(n), [20 * MIN, 21 * MIN, 38 * MIN, 55 * MIN], race="t", prefix="t")
+    standings = engine.race("t")
+    solo = {bib: project(standings, bib)[0].gun_ms for bib in ("1", "2", "3")}
+    assert len({solo[b] - (40 * MIN + g) for b, g in (("1", 0), ("2", 200), ("3", 600))}) == 3  # apart alone
+    due = arrivals(standings, 3, 41 * MIN, 30 * MIN)
+    at = {a.bib: a.projection.gun_ms for a in due}
+    assert [a.bib for a in due] == ["1", "2", "3"]
+    assert (at["2"] - at["1"], at["3"] - at["1"]) == (200, 600)  # the gaps they had at lap 1
+    assert [a.place for a in due] == [6, 7, 8]

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
 
+from racetui.engine.groups import group_times
 from racetui.engine.standings import Entry, RaceStandings
 from racetui.model.race import Status, TimingPoint
 
@@ -197,6 +198,7 @@ class _Refs:
     ref: tuple[float, ...]  # reference segment time (ms) for a relative speed of 1
     sigma: tuple[float, ...]  # relative spread per segment
     groups: dict[tuple[str, str], float]  # ("category"|"wave", name) -> median relative speed
+    riding: tuple[bool, ...]  # per segment: on the bike (where riders together stay together)
     field_speed: float
     passings: int
     measured: tuple[bool, ...]
@@ -364,6 +366,7 @@ def _build_refs(standings: RaceStandings, version: int, passings: int, reached: 
         ref=tuple(ref),
         sigma=tuple(sigma),
         groups=groups,
+        riding=tuple(_base(keys[d]) == "bike" for d in disc),
         field_speed=_median(overall) if overall else 1.0,
         passings=passings,
         measured=tuple(known),
@@ -682,7 +685,7 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
     entries = standings._entries
     by_gun = standings.by_gun
     plain_keys: list[int] = []  # ranking times, as projected, of everyone due by the end
-    moved_keys: list[int] = []  # the same, moved on for those already late
+    moved: dict[str, int] = {}  # the same, moved on for those already late (and packs)
     plans = cache.plans
     for plain, bib in pending.timed.irange(maximum=(end, "\U0010ffff")):
         plan = plans[bib]
@@ -690,7 +693,7 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         assert at is not None
         delay = _delay(plan, now_ms)
         plain_keys.append(plain if by_gun else at)
-        moved_keys.append(plain + delay if by_gun else at + delay)
+        moved[bib] = plain + delay if by_gun else at + delay
         first = _next(plan)
         if first is not None and delay > max(OVERDUE_MIN_MS, 3 * plan.spread[first]):
             continue
@@ -700,9 +703,13 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         projection = _projection(bib, plan, point_index, delay)
         assert projection is not None
         found.append((gun, entries[bib].number if bib in entries else 0, bib, projection, delay))
+    if cache.refs is not None:
+        found = [f for f in _packs(standings, cache.refs, found, point_index, now_ms) if f[0] <= end]
+        for _, _, bib, projection, _ in found:
+            moved[bib] = projection.gun_ms if by_gun else projection.at_ms
     found.sort(key=lambda item: (item[0], item[1], item[2]))
     plain_keys.sort()
-    moved_keys.sort()
+    moved_keys = sorted(moved.values())
     out = []
     for gun, _, bib, projection, delay in found:
         entry = entries[bib]
@@ -714,6 +721,55 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         out.append(
             Arrival(bib, entry.name(), projection, gun - now_ms, ahead + 1, current, entry.last, delay)
         )
+    return out
+
+
+def _packs(
+    standings: RaceStandings,
+    refs: _Refs,
+    found: list[tuple[int, int, str, Projection, int]],
+    point_index: int,
+    now_ms: int,
+) -> list[tuple[int, int, str, Projection, int]]:
+    """Riders who passed their last point together (within a second of the one ahead,
+    :func:`~racetui.engine.groups.group_times`) and ride on the bike to ``point_index`` stay
+    together: one time from their last point for the pack (its median), each keeping their
+    gap at that point. Without this a pack looks like it breaks up (each rider's own speed
+    so far differs) and its riders seem to gain and lose places they will not."""
+    riding = refs.riding
+    entries = standings._entries
+    by_point: dict[int, list[tuple[str, int]]] = {}
+    for _, _, bib, _, _ in found:
+        entry = entries[bib]
+        last = entry.last
+        if last < 0 or not all(riding[last : point_index + 1]):
+            continue
+        chip = entry.times[last]
+        if chip is not None:
+            by_point.setdefault(last, []).append((bib, chip + entry.offset_ms))
+    if not by_point:
+        return found
+    moved: dict[str, int] = {}
+    for members in by_point.values():
+        at_last = dict(members)
+        for group in group_times(members):
+            if group.size < 2:
+                continue
+            ahead = {bib: item for item in found if (bib := item[2]) in group.bibs}
+            common = _median([float(ahead[bib][3].gun_ms - at_last[bib]) for bib in group.bibs])
+            for bib in group.bibs:
+                moved[bib] = max(now_ms, int(at_last[bib] + common + 0.5))
+    out = []
+    for gun, number, bib, projection, delay in found:
+        new = moved.get(bib)
+        if new is None or new == gun:
+            out.append((gun, number, bib, projection, delay))
+            continue
+        shift = new - gun
+        projection = Projection(
+            bib, point_index, projection.at_ms + shift, projection.spread_ms, projection.basis, new
+        )
+        out.append((new, number, bib, projection, delay))
     return out
 
 
