@@ -83,7 +83,7 @@ def measure(smoke: bool = False, athletes: int = 50_000, runs: int = 3) -> list[
         athletes, runs = 300, 1
     rows: list[Measurement] = []
     with SimProcess(
-        "--kind", "road", "--athletes", str(athletes), "--speed", "60", "--skip", "7200", "--countdown", "5"
+        "--kind", "road", "--athletes", str(athletes), "--speed", "1", "--skip", "1800", "--countdown", "5"
     ) as sim:
         direct: list[tuple[float, float]] = []
         hubbed: list[tuple[float, dict[str, Any]]] = []

@@ -1,6 +1,8 @@
 """Many viewers on one hub over Redis: delay, a late joiner, Redis memory, the hub's CPU.
 
-A 50,000-athlete marathon (``racetui sim --kind road``, its own process) feeds one
+A 50,000-athlete marathon 20 minutes in, at ten times real speed (``racetui sim --kind
+road --skip 1200 --speed 10``, its own process: the field reaching the 5 km point, about
+300 passings a second) feeds one
 ``racetui hub bbt:… --redis …`` (its own process, journal off) writing to a real
 ``redis-server`` (its own process, no persistence). ``--viewers`` headless viewers (200)
 follow it, spread over ``--procs`` processes (4: the machine has 2 cores): each viewer is
@@ -272,13 +274,24 @@ async def late_joiner(url: str) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ the run
-def run(viewers: int, procs: int, full: int, live: float, athletes: int, speed: float) -> list[Measurement]:
+def run(
+    viewers: int, procs: int, full: int, live: float, athletes: int, speed: float, skip: float = 1200
+) -> list[Measurement]:
     redis_server = RedisProcess()
     workers: list[subprocess.Popen[str]] = []
     hub = None
     try:
         with SimProcess(
-            "--kind", "road", "--athletes", str(athletes), "--speed", str(speed), "--skip", "3600"
+            "--kind",
+            "road",
+            "--athletes",
+            str(athletes),
+            "--speed",
+            str(speed),
+            "--skip",
+            str(skip),
+            "--countdown",
+            "5",
         ) as sim:
             hub = spawn(
                 "-m", "racetui", "hub", f"bbt:{sim.base_url}", "--redis", redis_server.url, "--no-journal"
@@ -459,6 +472,7 @@ def main() -> None:
     parser.add_argument("--live", type=float, default=30.0)
     parser.add_argument("--athletes", type=int, default=50_000)
     parser.add_argument("--speed", type=float, default=10.0, help="simulator speed (sets the passing rate)")
+    parser.add_argument("--skip", type=float, default=1200, help="race seconds already run at the start")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -470,7 +484,7 @@ def main() -> None:
     if args.smoke:
         print_table(measure(True))
         return
-    print_table(run(args.viewers, args.procs, args.full, args.live, args.athletes, args.speed))
+    print_table(run(args.viewers, args.procs, args.full, args.live, args.athletes, args.speed, args.skip))
 
 
 if __name__ == "__main__":

@@ -208,3 +208,33 @@ async def test_writer_keeps_frames_while_redis_is_away(redis_server: RedisServer
         meta = client.hgetall(keys("racetui")[2])
         assert int(meta[b"seq"]) == hub.seq
         client.close()
+
+
+async def test_the_stream_keeps_frames_behind_snapshots_for_slow_joiners(redis_server: RedisServer) -> None:
+    """MINID trims only to a snapshot at least ``keep`` seconds old: a viewer that needs
+    longer than the snapshot interval to apply a snapshot still finds the frames after it;
+    with ``keep`` 0 the stream is cut at the newest snapshot."""
+    from racetui.hub.core import Hub
+
+    client = redis_server.client()
+    stream = keys("racetui")[0]
+    for keep, prefix in ((3600.0, "long"), (0.0, "short")):
+        writer = RedisHubWriter(redis_server.url, prefix=prefix, snapshot_every=0.0, keep=keep)
+        hub = Hub([], writer.publish)
+        writer.hub = hub
+        async with task_of(writer.run()):
+            await until(lambda w=writer: w.connected, what="connected")  # type: ignore[misc]
+            for n in range(5):
+                hub.error(f"frame {n}")
+                hub.flush()
+                await until(
+                    lambda w=writer, n=n: w.written > n and w.snapshots > n + 1,  # type: ignore[misc]
+                    what=f"frame {n} and a snapshot after it",
+                )
+        frames = [f for _id, f in client.xrange(f"{prefix}:stream") if b"f" in f]
+        if keep:
+            assert len(frames) == 5  # every frame since the first snapshot is still there
+        else:
+            assert len(frames) <= 1  # only what followed the newest snapshot
+    assert stream == "racetui:stream"
+    client.close()

@@ -10,7 +10,8 @@ Keys (``prefix`` defaults to ``racetui``):
 
 - ``{prefix}:stream`` — the hub's numbered change frames (``records.Frame``, msgpack), one
   entry each (field ``f``), trimmed with ``MAXLEN ~`` and, at every snapshot, ``MINID`` of
-  the snapshot before (a viewer that just read it can still follow);
+  the newest snapshot at least ``KEEP`` seconds old: a viewer that needs up to that long to
+  apply a snapshot (a slow laptop loading 50,000 athletes) still finds the frames after it;
   a snapshot's marker entry (fields ``epoch``, ``seq``) says a new snapshot exists.
 - ``{prefix}:snapshot`` — the snapshot's frames (a list), and ``{prefix}:meta`` — the hub's
   ``epoch`` (one per hub run), the ``seq`` the snapshot covers, the stream id ``after``
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 1000  # XREAD BLOCK: the viewer's socket timeout is this plus a margin
 MAXLEN = 20_000  # stream entries kept at most (approximate), besides MINID trimming
 SNAPSHOT_EVERY = 5.0  # seconds between snapshots while the stream moves
+KEEP = 120.0  # seconds of stream kept behind the newest snapshot (MINID), for slow joiners
 _BACKOFF = Backoff(0.2, 2.0, 5.0, 0.2)
 _SOURCES = msgspec.msgpack.Encoder()
 _SOURCES_DECODER = msgspec.msgpack.Decoder(list[HealthRec])
@@ -100,8 +102,12 @@ class RedisHubWriter:
         prefix: str = "racetui",
         maxlen: int = MAXLEN,
         snapshot_every: float = SNAPSHOT_EVERY,
+        keep: float = KEEP,
     ) -> None:
         self.url = url
+        self.keep = keep
+        # (when, stream id after which its frames start) of this run's recent snapshots
+        self._afters: deque[tuple[float, str]] = deque()
         self.prefix = prefix
         self.stream, self.snapshot_key, self.meta_key = keys(prefix)
         self.maxlen = maxlen
@@ -214,8 +220,15 @@ class RedisHubWriter:
         pipe.xadd(
             self.stream, {"epoch": self.epoch, "seq": seq}, maxlen=self.maxlen, approximate=self.approximate
         )
-        if self._previous_after != "0-0":
-            pipe.xtrim(self.stream, minid=self._previous_after, approximate=False)
+        now = time.monotonic()
+        self._afters.append((now, after))
+        minid = "0-0"
+        while len(self._afters) > 1 and now - self._afters[1][0] >= self.keep:
+            self._afters.popleft()
+        if now - self._afters[0][0] >= self.keep:
+            minid = self._afters[0][1]
+        if minid != "0-0":
+            pipe.xtrim(self.stream, minid=minid, approximate=False)
         await pipe.execute()
         self._previous_after = after
         self._snapshot_seq = seq
