@@ -30,6 +30,7 @@ BENCHES = [
     "bench_overlay",
     "bench_hub",
     "bench_pty",
+    "bench_desk",
 ]
 
 

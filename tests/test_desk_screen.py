@@ -164,6 +164,7 @@ async def test_the_operator_is_asked_once_when_unset() -> None:
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, DeskForm)  # no second question
+        assert app.focused is not None and app.focused.id == "reason"  # the field, not a choice
         await pilot.press("escape")
         assert app.desk is not None
         [action] = app.desk.audit(bib="42")

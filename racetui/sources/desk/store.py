@@ -115,6 +115,11 @@ class IncidentDesk:
         self.settings = settings or DeskConfig()
         self.clock = clock or (lambda: datetime.now(UTC))
         self._applied: set[tuple[str, str]] = set()  # athletes this desk overrides in the engine
+        # the folded entries of the bound event, read incrementally (see _state)
+        self._cache_event: str | None = None
+        self._cache_last = 0
+        self._cache_actions: dict[tuple[str, str], list[DeskAction]] = {}
+        self._cache_folded: dict[tuple[str, str], dict[int, DeskEntry]] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -194,28 +199,55 @@ class IncidentDesk:
         with self._db() as db:
             return [self._row(r) for r in db.execute(query + " ORDER BY id", args)]
 
-    def _by_athlete(self, race_id: str | None = None) -> dict[tuple[str, str], dict[int, DeskEntry]]:
-        by_athlete: dict[tuple[str, str], list[DeskAction]] = {}
-        for act in self.audit(race_id):
-            by_athlete.setdefault((act.race_id, act.bib), []).append(act)
-        return {key: fold(acts) for key, acts in by_athlete.items()}
+    def _state(self) -> dict[tuple[str, str], dict[int, DeskEntry]]:
+        """Every athlete's entries of the bound event, folded. The table is append-only, so
+        only rows newer than the last read are fetched and only their athletes folded
+        again (other processes' rows too): a read with nothing new costs one indexed query.
+        The entries are shared: callers copy (``dataclasses.replace``) before changing one."""
+        event = self._event()
+        if event != self._cache_event:
+            self._cache_event, self._cache_last = event, 0
+            self._cache_actions, self._cache_folded = {}, {}
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM actions WHERE id > ? AND event = ? ORDER BY id",
+                (self._cache_last, event),
+            ).fetchall()
+        touched: set[tuple[str, str]] = set()
+        for row in rows:
+            act = self._row(row)
+            key = (act.race_id, act.bib)
+            self._cache_actions.setdefault(key, []).append(act)
+            touched.add(key)
+            self._cache_last = act.id
+        for key in touched:
+            self._cache_folded[key] = fold(self._cache_actions[key])
+        return self._cache_folded
+
+    def _of(self, race_id: str, bib: str) -> dict[int, DeskEntry]:
+        return self._state().get((race_id, bib), {})
 
     def history(self, race_id: str | None = None, bib: str | None = None) -> list[DeskEntry]:
         """Every entry, closed ones too (declined, withdrawn, overturned), in the order
         they were created: what the violation report lists."""
         if bib is not None and race_id is not None:
-            return list(fold(self.audit(race_id, bib)).values())
-        found = [e for entries in self._by_athlete(race_id).values() for e in entries.values()]
-        return sorted((e for e in found if bib is None or e.bib == bib), key=lambda e: e.id)
+            return list(self._of(race_id, bib).values())
+        found = [
+            e
+            for (race, athlete), entries in self._state().items()
+            if (race_id is None or race == race_id) and (bib is None or athlete == bib)
+            for e in entries.values()
+        ]
+        return sorted(found, key=lambda e: e.id)
 
     def entries_of(self, race_id: str, bib: str) -> list[DeskEntry]:
         """The athlete's standing entries (reported ones included), oldest first, as edited
         so far: what can be confirmed, served, edited, undone or withdrawn."""
-        return [e for e in fold(self.audit(race_id, bib)).values() if e.standing]
+        return [e for e in self._of(race_id, bib).values() if e.standing]
 
     def entry(self, race_id: str, bib: str, ident: int) -> DeskEntry | None:
         """One entry of the athlete by id (closed ones too)."""
-        return fold(self.audit(race_id, bib)).get(ident)
+        return self._of(race_id, bib).get(ident)
 
     def pending(self, race_id: str | None = None) -> list[DeskEntry]:
         """Reported entries awaiting a decision (penalties, DSQ reports, DSQs proposed for
@@ -234,10 +266,8 @@ class IncidentDesk:
         return [str(row[0]) for row in rows]
 
     def override_for(self, race_id: str, bib: str) -> Override | None:
-        actions = self.audit(race_id, bib)
-        if not actions:
-            return None
-        return self._override(fold(actions))
+        entries = self._of(race_id, bib)
+        return self._override(entries) if entries else None
 
     @staticmethod
     def _override(entries: dict[int, DeskEntry]) -> Override | None:
@@ -250,7 +280,7 @@ class IncidentDesk:
 
     def overrides(self) -> dict[tuple[str, str], Override | None]:
         """Every athlete the desk has ever touched, with what it says now (None: nothing)."""
-        return {key: self._override(entries) for key, entries in self._by_athlete().items()}
+        return {key: self._override(entries) for key, entries in self._state().items()}
 
     # ------------------------------------------------------------ writing
     def record(
@@ -288,7 +318,7 @@ class IncidentDesk:
         who = (operator or self.operator).strip()
         if not who:
             raise DeskError("operator: say who records this")
-        entries = fold(self.audit(race_id, bib)) if bib else {}
+        entries = self._of(race_id, bib) if bib else {}
         check(
             entries,
             kind,

@@ -345,6 +345,7 @@ class DeskForm(ModalScreen[None]):
     """The input an action needs; enter reviews it (confirmation), esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"  # the first field, not a choice above it (enter on a field reviews)
 
     DEFAULT_CSS = """
     DeskForm { align: center middle; }
