@@ -45,13 +45,15 @@ def race_day(state: UiState, race_id: str) -> dt.date:
 
 
 def card_point(state: UiState, race_id: str) -> int | None:
-    """The chosen timing point: the one being viewed, else the finish (the last point)."""
+    """The chosen timing point: the one chosen on the leaderboard (``p``), else the front
+    of the race (the point the leaders reach next), as the Coming screen does."""
     standings = state.engine.races.get(race_id)
     if standings is None or not standings.points:
         return None
-    chosen = getattr(state, "coming_point_id", None) or state.point_id
-    index = standings.point_index.get(chosen) if chosen else None
-    return index if index is not None else len(standings.points) - 1
+    index = standings.point_index.get(state.point_id) if state.point_id else None
+    if index is not None:
+        return index
+    return max(0, min(standings.latest_point() + 1, len(standings.points) - 1))
 
 
 def _place(n: int) -> str:
@@ -154,7 +156,8 @@ class CardQueue:
             )
             if x
         )
-        eta = format_clock(max(0, arrival.eta_ms) // 1000 * 1000)
-        when = f"at {standings.points[point].name} in {eta}"
+        at = standings.points[point].name
+        eta = arrival.eta_ms // 1000 * 1000
+        when = f"at {at} in {format_clock(eta)}" if eta > 0 else f"at {at}: due now"
         lines = tuple(card.lines(race_day(state, ref[0]), limit=5))
         return Popup(ref, point, title, when, lines)
