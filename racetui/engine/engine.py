@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from racetui.engine.standings import PLACED_LATER, Override, RaceStandings
 from racetui.model.race import Event, Participant, Passing, Race, Result
@@ -22,7 +22,7 @@ __all__ = ["BULK", "ChangeSet", "Engine"]
 BULK = 500
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ChangeSet:
     """What one apply changed.
 
@@ -34,11 +34,27 @@ class ChangeSet:
     (points, waves, start list) changed: redraw them whole.
     """
 
-    version: int = 0
-    athletes: dict[str, set[str]] = field(default_factory=dict)
-    moved: dict[str, tuple[int, int]] = field(default_factory=dict)
-    structure: set[str] = field(default_factory=set)
-    errors: list[str] = field(default_factory=list)
+    version: int
+    athletes: dict[str, set[str]]
+    moved: dict[str, tuple[int, int]]
+    structure: set[str]
+    errors: list[str]
+
+    def __init__(
+        self,
+        version: int = 0,
+        athletes: dict[str, set[str]] | None = None,
+        moved: dict[str, tuple[int, int]] | None = None,
+        structure: set[str] | None = None,
+        errors: list[str] | None = None,
+    ) -> None:
+        # Written out: one is made per apply (a live passing), and the generated
+        # default-factory __init__ costs a third more.
+        self.version = version
+        self.athletes = {} if athletes is None else athletes
+        self.moved = {} if moved is None else moved
+        self.structure = set() if structure is None else structure
+        self.errors = [] if errors is None else errors
 
     def __bool__(self) -> bool:
         return bool(self.athletes or self.moved or self.structure)
