@@ -115,6 +115,12 @@ def test_each_discipline_scales_by_the_athletes_own_pace_in_it() -> None:
     assert abs(later[5] - (88 * MIN + 41 * MIN * 52 / 51)) < 2
     assert [discipline(p) for p in standings.points[:5]] == ["swim", "t1", "bike", "bike", "t2"]
     assert discipline(standings.points[5], "t2") == "run"
+    # a relay's points carry their leg: the leg's number is not the transition's
+    relay = [
+        TimingPoint(id=str(i), race_id="x", name=n, order=i)
+        for i, n in enumerate(("Leg 2 Transition 1", "Leg 1 T2", "10 km"))
+    ]
+    assert [discipline(p) for p in relay] == ["t1", "t2", "course"]
 
 
 def test_before_the_first_split_the_category_pace_then_the_wave_pace() -> None:
@@ -336,3 +342,34 @@ def test_riders_together_on_the_bike_are_due_together_keeping_their_gaps() -> No
     assert [a.bib for a in due] == ["1", "2", "3"]
     assert (at["2"] - at["1"], at["3"] - at["1"]) == (200, 600)  # the gaps they had at lap 1
     assert [a.place for a in due] == [6, 7, 8]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.integers(-3_600_000, 20_000_000)), min_size=4, max_size=4),
+        min_size=1,
+        max_size=10,
+    ),
+    st.integers(-3_600_000, 20_000_000),
+)
+def test_any_times_a_source_sends_project_without_error_and_never_into_the_past(
+    rows: list[list[int | None]], now: int
+) -> None:
+    engine = road()
+    for n, times in enumerate(rows, 1):
+        engine.apply_passings(
+            Passing(race_id="r", bib=str(n), point_id=f"p{i}", time_ms=t)
+            for i, t in enumerate(times, 1)
+            if t is not None
+        )
+    standings = engine.race("r")
+    for athlete in standings.athletes():
+        base = athlete.times[athlete.last] if athlete.last >= 0 else 0
+        assert all(p.at_ms >= (base or 0) and p.spread_ms >= 0 for p in project(standings, athlete.bib))
+    for index in range(4):
+        for arrival in arrivals(standings, index, now, 30 * MIN):
+            assert 0 <= arrival.eta_ms <= 30 * MIN and arrival.place >= 1
+        not_through(standings, index, now)
+    counts = on_course(standings, now)
+    assert counts.started + counts.not_started + counts.dns == counts.athletes

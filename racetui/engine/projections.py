@@ -82,6 +82,7 @@ SAMPLE = 1_000  # athletes the field's segment medians are taken from
 REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
 REFRESH_SHARE = 0.02  # ... and by at least this share of the field
 BUDGET = 1_000  # athletes re-projected per read after new medians (the rest keep the old)
+KEEP_POINTS = 3  # points whose sorted projections are kept between reads
 MIN_SAMPLES = 3  # athletes a segment median needs before it counts as measured
 DECAY = 0.6  # weight of a segment one step older in an athlete's relative speed
 DEFAULT_SPREAD = 0.05  # relative spread of a segment no one has covered yet
@@ -93,21 +94,22 @@ TYPICAL_SPEED_MPS = {"swim": 1.1, "bike": 9.5, "run": 3.85, "course": 3.85}
 TYPICAL_TRANSITION_MS = {"t1": 75_000, "t2": 50_000, "transition": 60_000}
 
 _WORDS = re.compile(r"[a-z0-9]+")
+_LEG = re.compile(r"\bleg\s*\d+\b")
+_TRANSITION = re.compile(r"\b(?:t([12])|trans(?:ition)?\s*([12])?)\b")
 
 
 def discipline(point: TimingPoint, previous: str | None = None) -> str:
     """The discipline of the segment that ends at ``point``, from its name: ``swim``,
     ``t1``/``t2`` (``transition``), ``bike``, ``run``; a name without one (``Finish``)
     continues ``previous`` (not a transition: after T2 the run); else ``course`` (a road race)."""
-    words = set(_WORDS.findall(point.name.casefold()))
+    name = _LEG.sub("", point.name.casefold())  # "Leg 2 Transition 1": the leg is not T2
+    words = set(_WORDS.findall(name))
     if words & {"swim", "swimming"}:
         return "swim"
-    if words & {"t1", "t2", "transition", "trans"}:
-        if "t1" in words or ("1" in words and "leg" not in words):
-            return "t1"
-        if "t2" in words or "2" in words:
-            return "t2"
-        return "transition"
+    transition = _TRANSITION.search(name)
+    if transition is not None:
+        number = transition.group(1) or transition.group(2)
+        return f"t{number}" if number else "transition"
     if words & {"bike", "cycle", "cycling", "ride"}:
         return "bike"
     if words & {"run", "running"}:
@@ -516,6 +518,7 @@ def _cache(standings: RaceStandings) -> _Cache:
     point_ids = tuple(p.id for p in standings.points)
     total, reached = _passings(standings)
     refs = cache.refs
+    budget = BUDGET
     if (
         refs is None
         or cache.points != point_ids
@@ -526,6 +529,7 @@ def _cache(standings: RaceStandings) -> _Cache:
     ):
         cold = refs is None or cache.points != point_ids
         cache.version += 1
+        budget = BUDGET // 2  # taking the medians costs about as much as the other half
         cache.refs = refs = _build_refs(standings, cache.version, total, reached)
         cache.disciplines = len(_segments(standings.points)[1])
         cache.points = point_ids
@@ -567,7 +571,7 @@ def _cache(standings: RaceStandings) -> _Cache:
     todo: list[str] = []
     if cache.stale:
         # new medians: re-project a share of the field per read, the rest keep theirs
-        todo, cache.stale = cache.stale[:BUDGET], cache.stale[BUDGET:]
+        todo, cache.stale = cache.stale[:budget], cache.stale[budget:]
     if (len(changed) + len(todo)) * 8 > len(plans):
         cache.pending.clear()  # many moved: re-sorting once beats moving each
     for bib in changed:
@@ -609,8 +613,11 @@ def _set_plan(cache: _Cache, bib: str, plan: _Plan | None) -> None:
 
 
 def _pending(standings: RaceStandings, cache: _Cache, index: int) -> _Pending:
-    """Everyone projected at point ``index`` (built on first use)."""
-    found = cache.pending.get(index)
+    """Everyone projected at point ``index`` (built on first use; the lists of the
+    :data:`KEEP_POINTS` points read last are kept, at 50,000 athletes ~7 MB each)."""
+    found = cache.pending.pop(index, None)
+    if found is not None:
+        cache.pending[index] = found  # the most recently read last
     if found is None or found.by_gun != standings.by_gun:
         found = _Pending(standings.by_gun)
         ranked: list[tuple[int, str]] = []
@@ -626,6 +633,8 @@ def _pending(standings: RaceStandings, cache: _Cache, index: int) -> _Pending:
         found.ranked = SortedList(ranked)
         found.timed = SortedList(timed)
         cache.pending[index] = found
+    while len(cache.pending) > KEEP_POINTS:
+        del cache.pending[next(iter(cache.pending))]
     return found
 
 

@@ -86,6 +86,7 @@ class ComingScreen(TableScreen):
         self.window_min = DEFAULT_WINDOW_MIN
         self.view_on_course = False
         self._projected_at: int | None = None  # race time of the last full re-projection
+        self._index = -1  # the point shown (chosen, or the front), as of the last tick
 
     def compose_body(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -136,7 +137,7 @@ class ComingScreen(TableScreen):
                 model.reload()
             return
         now = race_now_ms(self, standings)
-        index = self.point_index(standings)
+        index = self._index = self.point_index(standings)
         assert isinstance(model, ComingModel | NotThroughModel)
         changed_point = model.point_index != index
         model.point_index = index
@@ -184,7 +185,7 @@ class ComingScreen(TableScreen):
         if standings is None or not standings.points:
             info.update("no timing points yet")
             return
-        index = self.point_index(standings)
+        index = self._index if 0 <= self._index < len(standings.points) else self.point_index(standings)
         point = standings.points[index].name
         if not self.chosen(standings):
             point += " (front)"
