@@ -113,8 +113,8 @@ class ComingScreen(TableScreen):
 
     def point_index(self, standings: RaceStandings) -> int:
         """The chosen point, else the shared one (the leaderboard's), else the front of the
-        race: the point the leaders reach next, or the nearest one behind it where anyone
-        is due within the window (the finish once someone is in)."""
+        race: the point the leaders reach next, or one of the two behind it where anyone is
+        due within the window (the finish once someone is in)."""
         for point_id in (self.point_id, self.state.point_id):
             index = standings.point_index.get(point_id) if point_id is not None else None
             if index is not None:
@@ -123,7 +123,8 @@ class ComingScreen(TableScreen):
         now = race_now_ms(self, standings)
         if now is None:
             return front
-        for index in range(front, -1, -1):
+        # two points back at most: each point looked at keeps its athletes sorted (memory)
+        for index in range(front, max(-1, front - 3), -1):
             if arrivals(standings, index, now, self.window_min * 60_000):
                 return index
         return front
