@@ -38,7 +38,7 @@ def test_csv_of_the_individual_example(capsys: pytest.CaptureFixture[str]) -> No
     code, out, err = run(capsys, "--feed", str(INDIVIDUAL))
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == (
-        "position,bib,name,country,club,gender,category,status,time,gap,Swim Lap 1,Swim Exit"
+        "position,bib,name,country,club,gender,category,status,time,gap,results,Swim Lap 1,Swim Exit"
     )
     table = rows(out)
     assert [r["bib"] for r in table] == ["26", "22"]
@@ -53,6 +53,7 @@ def test_csv_of_the_individual_example(capsys: pytest.CaptureFixture[str]) -> No
         "status": "OK",
         "time": "00:18:37.911",
         "gap": "00:00:00.000",
+        "results": "provisional",  # the example's message status is live
         "Swim Lap 1": "00:10:54.799",
         "Swim Exit": "00:18:37.911",
     }

@@ -9,10 +9,11 @@
   or file); ``--connect`` loads a BBT master once over REST; ``--replay`` plays a journal
   to its end at full speed.
 * ``csv`` (spreadsheets): position, bib, name, country, club, gender, category, status,
-  time, gap, then the time at every timing point (``HH:MM:SS.fff``). Several races and
-  no ``--race``: every race, with a ``race`` column first.
-* ``json`` (scripts): ``{"races": [{"id", "name", "kind", "point", "points", "rows"}]}``,
-  times as whole milliseconds (and text).
+  time, gap, results (``provisional`` while the race is live, ``official`` once the source
+  or a timer says so), then the time at every timing point (``HH:MM:SS.fff``). Several
+  races and no ``--race``: every race, with a ``race`` column first.
+* ``json`` (scripts): ``{"races": [{"id", "name", "kind", "results", "point", "points",
+  "rows"}]}``, times as whole milliseconds (and text).
 * ``triathlon``: the complete v1.1 message of one race (a BBT race becomes a program, its
   timing points segments): ``event_id`` from config ``triathlon.event_id`` (else the feed's
   own, else the event id), ``prog_id`` from ``triathlon.programs[race id]`` (else the
@@ -143,9 +144,10 @@ def _export(args: argparse.Namespace, config: Config) -> str:
         if not races:
             where = f"race {args.race!r}" if args.race else "any race"
             raise ExportError(f"--point: no timing point {args.point!r} in {where}")
+    marks = _marks(pipeline)
     if args.format == "json":
-        return _json(races, args.point)
-    return _csv(races, args.point)
+        return _json(races, args.point, marks)
+    return _csv(races, args.point, marks)
 
 
 async def _load(args: argparse.Namespace, config: Config, pipeline: Pipeline) -> dict[str, V11Header]:
@@ -251,7 +253,40 @@ def _select(pipeline: Pipeline, wanted: str | None) -> list[RaceStandings]:
 
 
 # ------------------------------------------------------------------------ formats
-_COLUMNS = ["position", "bib", "name", "country", "club", "gender", "category", "status", "time", "gap"]
+_COLUMNS = [
+    "position",
+    "bib",
+    "name",
+    "country",
+    "club",
+    "gender",
+    "category",
+    "status",
+    "time",
+    "gap",
+    "results",  # provisional / official: the race's places (engine/official.py)
+]
+
+
+def _results(standings: RaceStandings, marks: dict[str, Any] | None) -> str:
+    """``provisional`` / ``official`` (``prerace`` before anything was timed): the source's
+    word, or a timer's mark remembered in the data dir for this event."""
+    from racetui.engine.official import results_state
+
+    return results_state(standings, confirmed=standings.race.id in (marks or {})).official.value
+
+
+def _marks(pipeline: Pipeline) -> dict[str, Any]:
+    """The races a timer marked official for the event exported (the dashboard's ``O``)."""
+    import datetime as dt
+
+    from racetui.sources.official import OfficialStore, event_key
+
+    store = OfficialStore()
+    marks = store.marks(event_key(pipeline.engine, dt.date.today()))
+    if store.problem:
+        print(f"racetui export: warning: {_one_line(store.problem)}", file=sys.stderr)
+    return marks
 
 
 def _fmt(ms: int | None) -> str:
@@ -273,7 +308,7 @@ def _point_labels(standings: RaceStandings) -> list[str]:
     return labels
 
 
-def _csv(races: list[RaceStandings], point: str | None) -> str:
+def _csv(races: list[RaceStandings], point: str | None, marks: dict[str, Any] | None = None) -> str:
     import csv
     import io
 
@@ -288,6 +323,7 @@ def _csv(races: list[RaceStandings], point: str | None) -> str:
     writer.writerow((["race"] if several else []) + _COLUMNS + split_columns)
     for standings in races:
         labels = _point_labels(standings)
+        results = _results(standings, marks)
         for row in _rows(standings, point):
             entry = standings.entries[row.bib]
             splits = dict.fromkeys(split_columns, "")
@@ -304,12 +340,13 @@ def _csv(races: list[RaceStandings], point: str | None) -> str:
                 row.status.value,
                 _fmt(row.time_ms),
                 _fmt(row.gap_leader_ms),
+                results,
             ]
             writer.writerow(([standings.race.id] if several else []) + values + list(splits.values()))
     return buffer.getvalue()
 
 
-def _json(races: list[RaceStandings], point: str | None) -> str:
+def _json(races: list[RaceStandings], point: str | None, marks: dict[str, Any] | None = None) -> str:
     import orjson
 
     out = []
@@ -344,6 +381,7 @@ def _json(races: list[RaceStandings], point: str | None) -> str:
                 "id": standings.race.id,
                 "name": standings.race.name,
                 "kind": standings.race.kind.value,
+                "results": _results(standings, marks),
                 "point": point,
                 "points": [{"id": p.id, "name": p.name} for p in points],
                 "rows": rows,

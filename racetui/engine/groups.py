@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import sub
 
 __all__ = ["DEFAULT_GROUP_MS", "Group", "group_starts", "group_times"]
 
@@ -49,14 +50,9 @@ def group_starts(times: Sequence[int], within_ms: int = DEFAULT_GROUP_MS) -> lis
     if not times:
         return []
     within = max(0, within_ms)
-    starts = [0]
-    previous = times[0]
-    for index in range(1, len(times)):
-        at = times[index]
-        if at - previous > within:
-            starts.append(index)
-        previous = at
-    return starts
+    # each athlete's gap to the one ahead, at C speed; the indexes where it exceeds the limit
+    gaps = map(sub, times[1:], times)
+    return [0, *(index for index, gap in enumerate(gaps, 1) if gap > within)]
 
 
 def group_times(times: Iterable[tuple[str, int]], within_ms: int = DEFAULT_GROUP_MS) -> list[Group]:

@@ -32,6 +32,8 @@ from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source
 from racetui.sources.desk import DeskError, EventKey, IncidentDesk
 from racetui.sources.notes import NotesBook, NotesError, event_notes_path
+from racetui.sources.official import OfficialMark, OfficialStore
+from racetui.sources.official import event_key as official_event_key
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.cards import CardQueue
 from racetui.tui.clock import Clock, race_time, system_clock
@@ -167,6 +169,8 @@ class RaceApp(App[None]):
         self.live_pipeline = live_pipeline or pipeline
         self._tv_saved: tuple[str, int] | None = None
         self.tv_store = TvDelayStore()
+        self.official_store = OfficialStore()  # races a timer marked official, per event
+        self._official_event: str | None = None
         # Athlete cards: the notes file(s) and the pop-up queue (tui/cards.py).
         self.notes = notes if notes is not None else NotesBook()
         self._notes_event: str | None = None
@@ -284,6 +288,7 @@ class RaceApp(App[None]):
         changes = self.pipeline.drain()
         self._recall_tv_delay()
         self._bind_notes_event()
+        self.load_official()
         self.ticks += 1
         self.last_changes = changes
         try:
@@ -434,6 +439,42 @@ class RaceApp(App[None]):
             if notes.writable is not None:
                 lines.append(f"  notes added go to {notes.writable}")
         return lines
+
+    # ---------------------------------------------------- provisional / official
+    def load_official(self) -> None:
+        """The races marked official for the event on screen (read when the event is known)."""
+        key = official_event_key(self.live_pipeline.engine, self.tv.base_clock().date())
+        text = None if key is None else key.text()
+        if text == self._official_event:
+            return
+        self._official_event = text
+        self.state.official = dict(self.official_store.marks(key))
+        if self.official_store.problem:
+            self.notify(self.official_store.problem, title="Official", severity="warning", markup=False)
+
+    def set_official(self, race_id: str, official: bool) -> None:
+        """A timer's word: the race's places official (or provisional again), remembered."""
+        key = official_event_key(self.live_pipeline.engine, self.tv.base_clock().date())
+        if key is None:
+            self.notify("No event yet: nothing to mark.", title="Official", severity="error", markup=False)
+            return
+        mark = (
+            OfficialMark(self.config.operator, self.clock().isoformat(timespec="seconds"))
+            if official
+            else None
+        )
+        saved = self.official_store.set(key, race_id, mark)
+        if mark is None:
+            self.state.official.pop(race_id, None)
+        else:
+            self.state.official[race_id] = mark
+        standings = self.state.engine.races.get(race_id)
+        name = standings.race.name if standings else race_id
+        text = f"{name}: {'OFFICIAL' if official else 'provisional again'}"
+        if not saved:
+            text += f" (not saved: {self.official_store.problem})"
+        self.notify(text, title="Official", severity="information" if saved else "warning", markup=False)
+        self.reload_visible()
 
     # ------------------------------------------------------------ TV delay
     def _event_key(self) -> EventKey | None:

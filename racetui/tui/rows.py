@@ -11,7 +11,7 @@ No Textual here.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -193,10 +193,8 @@ class LeaderboardModel(TableModel):
             return None
         key = (standings.race.id, state.point_id, view.filter, state.group_ms, standings.version, len(view))
         if self._groups is None or self._groups.key != key:
-            pairs = view.ranking_times()
-            times = [at for _, at in pairs]
-            starts = group_starts(times, state.group_ms)
-            self._groups = _Groups(key, [bib for bib, _ in pairs], times, starts)
+            times = view.ranking_times()
+            self._groups = _Groups(key, view.bib_at, times, group_starts(times, state.group_ms))
         return self._groups
 
     def __len__(self) -> int:
@@ -278,11 +276,13 @@ class _Groups:
     group ahead has two athletes or more: athletes strung out one by one get none (the
     Ahead column already says their gaps), so a spread-out field is not half separators."""
 
-    __slots__ = ("bibs", "key", "separator_rows", "shown", "shown_starts", "starts", "times")
+    __slots__ = ("bib_at", "key", "separator_rows", "shown", "shown_starts", "starts", "times")
 
-    def __init__(self, key: tuple[object, ...], bibs: list[str], times: list[int], starts: list[int]) -> None:
+    def __init__(
+        self, key: tuple[object, ...], bib_at: Callable[[int], str], times: list[int], starts: list[int]
+    ) -> None:
         self.key = key
-        self.bibs = bibs
+        self.bib_at = bib_at
         self.times = times
         self.starts = starts
         self.shown = [k for k in range(1, len(starts)) if self.size(k) > 1 or self.size(k - 1) > 1]
@@ -314,7 +314,7 @@ class _Groups:
     def label(self, k: int) -> str:
         """``lead group 6``, ``chase 12``, ``group of 4 at +1:02.5`` (one athlete: by bib)."""
         size, first = self.size(k), self.starts[k]
-        bib = self.bibs[first]
+        bib = self.bib_at(first)
         if k == 0:
             return f"lead group {size}" if size > 1 else f"leader #{bib}"
         if k == 1:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from racetui.config import LeaderboardConfig
 from racetui.engine import Athlete, ChangeSet, Engine, LeaderboardView, RaceStandings
 from racetui.engine.gaps import Trend, true_gap
+from racetui.engine.official import ResultsState, results_state
 from racetui.model import Race, Wave
 from racetui.tui.clock import Clock, RaceTime, race_time, system_clock, wave_time
 from racetui.tui.tracker import Tracker, Watchlist
@@ -48,6 +49,9 @@ class UiState:
         self.point_id: str | None = None  # None: every athlete at their latest point
         self.incidents_seen = 0  # tracker sequence number shown on the Incidents screen
         leaderboard = LeaderboardConfig()
+        # race id -> who marked it official (the app loads them for the event on screen)
+        self.official: dict[str, object] = {}
+        self._results: dict[str, tuple[tuple[object, ...], ResultsState]] = {}
         self.groups = leaderboard.groups  # separators between groups on the leaderboard
         self.group_ms = round(leaderboard.group_seconds * 1000)
 
@@ -151,6 +155,25 @@ class UiState:
         if self.category:
             parts.append(self.category)
         return " · ".join(parts) if parts else "all"
+
+    def results(self, race_id: str | None = None, *, counts: bool = False) -> ResultsState | None:
+        """Provisional or official (engine/official.py), for the current race by default;
+        ``counts``: with who is still out (reads every athlete: asked for by the O dialog,
+        not every tick)."""
+        race_id = race_id or self.ensure_race()
+        standings = self.engine.races.get(race_id) if race_id else None
+        if standings is None or race_id is None:
+            return None
+        confirmed = race_id in self.official
+        clock = standings.race.clock.state if standings.race.clock else None
+        if counts:
+            return results_state(standings, confirmed=confirmed)
+        key = (standings.version, confirmed, clock)
+        cached = self._results.get(race_id)
+        if cached is None or cached[0] != key:
+            cached = (key, results_state(standings, confirmed=confirmed, counts=False))
+            self._results[race_id] = cached
+        return cached[1]
 
     # --------------------------------------------------------------- views
     def view(self, *, latest: bool = False) -> LeaderboardView | None:

@@ -28,6 +28,7 @@ Leaderboard                     ?       this help
   g      gap ◆ → highlighted    a  all read        A  audit trail
   G      groups at a point on/off
   T      group time 1/2/5/10 s
+  O      places official / provisional (asks)
 
 Incident desk: on athlete details or an Incidents row; all confirm
   + penalty  s served  x DSQ  n DNF  S DNS  L LAP

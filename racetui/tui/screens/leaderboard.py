@@ -13,6 +13,7 @@ from racetui.tui.columns import format_signed_gap, format_trend
 from racetui.tui.messages import OpenAthlete, ShowGap, ToggleMark, ToggleWatch
 from racetui.tui.rows import LeaderboardModel
 from racetui.tui.screens.base import TableScreen
+from racetui.tui.screens.publish import ConfirmPublish
 from racetui.tui.widgets.table import RowTable
 
 __all__ = ["InfoBar", "LeaderboardScreen"]
@@ -44,6 +45,7 @@ class LeaderboardScreen(TableScreen):
         Binding("g", "gap", "Gap", show=False),
         Binding("G", "groups", "Groups", show=False),
         Binding("T", "group_time", "Group time", show=False),
+        Binding("O", "official", "Official", show=False),
     ]
 
     GROUP_TIMES = (1_000, 2_000, 5_000, 10_000)  # what T cycles through
@@ -67,6 +69,10 @@ class LeaderboardScreen(TableScreen):
         view = state.view()
         count = 0 if view is None else len(view)
         point = "latest point" if state.point_id is None else f"at {state.point_name()}"
+        results = state.results()
+        label = results.label if results is not None else ""
+        if label:  # PROVISIONAL / OFFICIAL first: it must survive the narrowest line
+            point = f"{label} · {point}"
         board = f"{point} · {state.filter_text()} · {count:,} athletes"
         if state.groups and state.point_id is not None:
             board += f" · groups {state.group_ms / 1000:g} s"
@@ -93,6 +99,8 @@ class LeaderboardScreen(TableScreen):
                 short += f" → #{cursor[1]}: not both at {state.point_name()}"
                 long = short
         width = (self.query_one("#info", InfoBar).outer_size.width or self.app.size.width) - 2  # padding
+        if label:
+            short = f"{label} · {short}"
         candidates = [
             f"{board} │ {long}{trend}",
             f"{board} │ {short}{trend}",
@@ -150,6 +158,39 @@ class LeaderboardScreen(TableScreen):
             f"groups within {state.group_ms / 1000:g} s{where}", title="Groups", timeout=3, markup=False
         )
         self.reload()
+
+    def action_official(self) -> None:
+        """Mark the race's places official (asks first), or provisional again."""
+        state = self.state
+        race = state.race()
+        results = state.results(counts=True)
+        if race is None or results is None:
+            return
+        if results.by == "source":
+            self.notify(f"{race.name}: the source says official.", title="Official", markup=False)
+            return
+        app = self.race_app
+        if results.by == "timer":
+            question = f"Mark {race.name} PROVISIONAL again?"
+            body = "Places will show provisional until the source or a timer says official."
+
+            def back(yes: bool | None) -> None:
+                if yes:
+                    app.set_official(race.id, False)
+
+            self.app.push_screen(ConfirmPublish(question, body), back)
+            return
+        question = f"Mark {race.name} OFFICIAL?"
+        waiting = results.reason()
+        body = (
+            f"Still provisional: {waiting}.\n" if results.on_course or results.not_started else ""
+        ) + "Screens and exports will say OFFICIAL for this race (O again undoes it)."
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                app.set_official(race.id, True)
+
+        self.app.push_screen(ConfirmPublish(question, body), confirmed)
 
     def action_watch(self) -> None:
         self.post_message(ToggleWatch(self.table.current_key()))
