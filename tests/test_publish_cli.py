@@ -276,6 +276,12 @@ def test_live_mode_publishes_changes_until_stopped(wt: WorldTriathlonFake, feed:
         wait_until(lambda: len(wt.applied_bodies()) == 1, what="the first message")
         feed[1].host(v11_message({3: 3_550_000}))
         wait_until(lambda: len(wt.applied_bodies()) == 2, what="the changed message")
+        # The stand-in applies a body before its answer reaches racetui: stop only once the
+        # outbox has recorded the second upload as sent (what "sent #2" reports).
+        wait_until(
+            lambda: [i.state for i in outbox_items()].count(ItemState.SENT) == 2,
+            what="the second upload recorded as sent",
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
         assert "sent #2" in out
