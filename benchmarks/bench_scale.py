@@ -160,6 +160,7 @@ async def viewer_worker(url: str, count: int, full: int, live: float) -> dict[st
     channels = [timed_channel(url) for _ in range(count)]
     replicas = [Replica(ReplicaPipeline()) if i < full else None for i in range(count)]
     ready = [False] * count
+    last = [0] * count  # the XADD time of each viewer's latest frame
     window: dict[str, Any] = {"on": False, "since": 0}  # frames XADDed in the window count
     delays: dict[str, list[float]] = {"full": [], "light": []}
     passings = [0]
@@ -173,6 +174,8 @@ async def viewer_worker(url: str, count: int, full: int, live: float) -> dict[st
             if data is None:
                 return
             stamp = channel.stamps.pop(id(data), None)
+            if stamp is not None:
+                last[i] = stamp
             if replica is not None:
                 for _ in replica.steps(data):
                     if time.perf_counter() - started > 0.01:
@@ -204,7 +207,13 @@ async def viewer_worker(url: str, count: int, full: int, live: float) -> dict[st
         await asyncio.sleep(0.05)
         if time.perf_counter() - t0 > 900:
             raise RuntimeError(f"only {sum(ready)} of {count} viewers synced in 900 s")
-    print(json.dumps({"ready": time.perf_counter() - t0}), flush=True)
+    synced = time.perf_counter() - t0
+    # then caught up: each viewer's latest frame written less than a second ago (or 120 s)
+    while time.perf_counter() - t0 < synced + 120 and not all(
+        time.time() * 1000 - last[i] < 1000 for i in range(count)
+    ):
+        await asyncio.sleep(0.05)
+    print(json.dumps({"ready": synced, "caught_up": time.perf_counter() - t0}), flush=True)
     # the parent says go once every process is ready (read off the loop: viewers go on)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     window["since"] = time.time() * 1000
@@ -331,8 +340,12 @@ def run(
                 line = w.stdout.readline()
                 if not line:
                     raise RuntimeError("a viewer process ended before its viewers synced")
-                ready.append(json.loads(line)["ready"])
-            print(f"  {viewers} viewers synced (slowest process {max(ready):.1f} s)", file=sys.stderr)
+                ready.append(json.loads(line))
+            slowest = max(r["ready"] for r in ready)
+            caught = max(r["caught_up"] for r in ready)
+            print(
+                f"  {viewers} viewers synced in {slowest:.1f} s, caught up in {caught:.1f} s", file=sys.stderr
+            )
             cpu0, wall0 = cpu_seconds(hub.pid), time.perf_counter()
             for w in workers:
                 assert w.stdin is not None
