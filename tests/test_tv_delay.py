@@ -454,3 +454,24 @@ def test_no_screen_hides_the_delay_keys() -> None:
             for binding in getattr(cls, "BINDINGS", []):
                 keys = binding.key if isinstance(binding, Binding) else binding[0]
                 assert not mine & set(keys.split(",")), (screen.__name__, keys)
+
+
+async def test_a_desk_decision_reaches_the_live_replica_and_the_screens_at_once() -> None:
+    """With a TV delay the desk applies its decisions to both replicas: publishing (live)
+    and the screens, without waiting for the delay."""
+    from racetui.sources.desk import ActionKind
+    from racetui.tui.screens.desk import DeskRequest, record_request
+
+    shown, feed = race_pipeline(12)
+    live, _ = race_pipeline(12)
+    delay = TvDelay(DrivenClock(RACE_NOW))
+    app = dashboard(shown, [feed], tv_delay=delay, live_pipeline=live)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.tick()
+        await press(pilot, "right_curly_bracket")
+        assert delay.ms == 10_000
+        bib = shown.engine.races[OPEN].view().rows(0, 1)[0].bib
+        record_request(app, DeskRequest(OPEN, bib, ActionKind.DNF, reason="mechanical"))
+        for pipeline in (shown, live):
+            entry = pipeline.engine.races[OPEN].athlete(bib)
+            assert entry is not None and str(entry.status) == "DNF" and entry.override is not None
