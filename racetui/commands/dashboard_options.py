@@ -9,6 +9,7 @@ Only the arguments live here: the dashboard turns them into a
         [--prog RACE=PROGID ...]
     --publish-opentrack [--competition URL] [--event RACE=EVENTID ...]
     --startlist
+    --role timer|commentator|td  --operator NAME
 
 Secrets (the Triathlon apikey, OpenTrack token or password) come from the environment or
 the config (:func:`racetui.config.load_config`), never from the command line.
@@ -18,10 +19,32 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_dashboard_arguments"]
+__all__ = ["add_dashboard_arguments", "add_session_arguments"]
+
+ROLES = ("timer", "commentator", "td")  # racetui.config.Role's values (not imported: no cost)
+
+
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who is at the keyboard: ``--role`` and ``--operator`` (the dashboard and ``view``)."""
+    who = parser.add_argument_group("who is at the keyboard")
+    who.add_argument(
+        "--role",
+        choices=ROLES,
+        default=None,
+        help="timer: publishing, DNS/DNF/LAP; commentator: read-only; td: the incident desk "
+        "(default: RACETUI_ROLE or config role; none: everything allowed)",
+    )
+    who.add_argument(
+        "--operator",
+        metavar="NAME",
+        default=None,
+        help="the official's name the desk records with every entry (default: config operator, "
+        "else the login name)",
+    )
 
 
 def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    add_session_arguments(parser)
     pub = parser.add_argument_group("publishing (the Publish screen, key 6)")
     pub.add_argument(
         "--publish-triathlon",

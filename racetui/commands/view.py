@@ -18,12 +18,10 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="URL", help="the hub's Redis: redis://host:port/db")
     parser.add_argument("--prefix", default="racetui", help="the hub's key prefix in Redis")
-    parser.add_argument(
-        "--role",
-        choices=("td", "timer", "commentator"),
-        help="td: desk entries to the hub; timer: DNS/DNF/LAP; commentator: read-only (default: read-only)",
-    )
     parser.add_argument("--theme", metavar="NAME", help="racetui-dark, racetui-light, high-contrast, …")
+    from racetui.commands.dashboard_options import add_session_arguments
+
+    add_session_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from racetui.config import Config, default_operator
+from racetui.config import Config, Permission, Role, default_operator, role_allows
 from racetui.engine import ChangeSet, Pipeline
 from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source
@@ -40,6 +40,7 @@ from racetui.tui.clock import Clock, race_time, system_clock
 
 if TYPE_CHECKING:
     from racetui.publish.session import Publishing
+from racetui.tui.layouts import Layout, LayoutStore
 from racetui.tui.messages import (
     DeskEntryRecorded,
     DeskEntryRejected,
@@ -51,8 +52,10 @@ from racetui.tui.messages import (
     ToggleWatch,
     WorkerFailed,
 )
+from racetui.tui.roles import desk_permission, refusal
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.box import BoxScreen
 from racetui.tui.screens.clock import ClockScreen
 from racetui.tui.screens.coming import ComingScreen
 from racetui.tui.screens.desk import athlete_name, record_request
@@ -87,6 +90,7 @@ SCREENS: tuple[tuple[str, str, str, str], ...] = (
     ("publish", "6", "Publish", "the publish outbox"),
     ("health", "7", "Health", "feed sources: state, message age, errors"),
     ("coming", "8", "Coming", "who is expected at a point next; who is on course"),
+    ("box", "9", "Box", "the penalty box: due, in the box with a countdown, served; the board"),
 )
 NARROW_NOTICE_WIDTH = 120  # below this, watched-athlete events show in the header, not as toasts
 THEME_ORDER = ("racetui-dark", "racetui-light", "high-contrast", "colour-blind", "monochrome")
@@ -106,6 +110,7 @@ class RaceApp(App[None]):
         "publish": PublishScreen,
         "health": HealthScreen,
         "coming": ComingScreen,
+        "box": BoxScreen,
     }
     DEFAULT_MODE = "leaderboard"
 
@@ -125,6 +130,7 @@ class RaceApp(App[None]):
         Binding("left_curly_bracket", "tv_delay(-10000)", "TV delay −10 s", key_display="{", show=False),
         Binding("right_curly_bracket", "tv_delay(10000)", "TV delay +10 s", key_display="}", show=False),
         Binding("equals_sign", "tv_sync", "TV sync", key_display="=", show=False),
+        Binding("f2", "layout", "Layout", key_display="F2", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -195,6 +201,12 @@ class RaceApp(App[None]):
         # Whether the operator's name is the official's own (config, environment, the
         # command line) rather than the login name: the desk asks once per session if not.
         self.operator_named = self.config.operator.strip() not in {default_operator(), "operator", ""}
+        # The saved layout of this role (footer screens, leaderboard columns, race).
+        self.layouts = LayoutStore(self.config.role, tuple(self.MODES))
+        if self.layouts.problem:
+            self.notices.append(self.layouts.problem)
+        self.state.hidden_columns = set(self.layouts.layout.hidden_columns)
+        self._wanted_race = self.layouts.layout.race  # restored once that race is loaded
         self._desk_races: set[tuple[str, int]] = set()
         if desk is None:
             try:
@@ -218,9 +230,32 @@ class RaceApp(App[None]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {f"{PREFIX}{key}": value for key, value in THEME_VARIABLES.items()}
 
+    # ----------------------------------------------------------------- roles
+    @property
+    def role(self) -> Role | None:
+        return self.config.role
+
+    def allows(self, permission: Permission) -> bool:
+        """Whether this session's role may do it (no role: everything)."""
+        return role_allows(self.config.role, permission)
+
+    def shows_binding(self, screen: Screen[Any], action: str) -> bool:
+        """Whether the footer shows a key: not when the role may not use it, and a screen
+        key only for the screens of the layout."""
+        from racetui.tui.roles import action_permission
+
+        if action.startswith("app.switch_mode("):
+            mode = action.removeprefix("app.switch_mode(").strip("')\"")
+            return mode in self.layouts.layout.screens
+        permission = action_permission(screen, action)
+        return permission is None or self.allows(permission)
+
     def on_mount(self) -> None:
         for notice in self.notices:
             self.notify(notice, title="Theme", severity="warning", timeout=8, markup=False)
+        start = self.layouts.layout.start
+        if start != self.current_mode and start in self.MODES:
+            self.switch_mode(start)
         for source in self.sources:
             self.run_worker(
                 self._run_source(source), name=f"source {source.name}", group="sources", exit_on_error=False
@@ -285,6 +320,7 @@ class RaceApp(App[None]):
         self._apply_desk()
         if self.live_pipeline is not self.pipeline:
             self.live_pipeline.drain()  # keeps the live engine sorted for publishing
+        self._keep_race()
         changes = self.pipeline.drain()
         self._recall_tv_delay()
         self._bind_notes_event()
@@ -336,6 +372,46 @@ class RaceApp(App[None]):
         if self.desk is not None:
             self.desk.operator = name
         self.operator_named = True
+
+    def _keep_race(self) -> None:
+        """The race of the saved layout once it is loaded; afterwards, a change of race is saved."""
+        state = self.state
+        wanted = self._wanted_race
+        if wanted is not None:
+            ids = state.race_ids()
+            if wanted in ids:
+                if state.race_id != wanted:
+                    state.race_id = wanted
+                    state.wave_id = state.point_id = None
+                    self.reload_visible()
+                self._wanted_race = None
+            elif ids and self.pipeline.engine.event is not None:
+                self._wanted_race = None  # another event: that race is not in it
+            return
+        if state.race_id is not None and state.race_id != self.layouts.layout.race:
+            self.save_layout(race=state.race_id)
+
+    def save_layout(
+        self,
+        *,
+        screens: tuple[str, ...] | None = None,
+        hidden_columns: frozenset[str] | None = None,
+        race: str | None = None,
+    ) -> None:
+        """Keep what changed in this role's layout file (and redraw what it shows)."""
+        from dataclasses import replace
+
+        layout = self.layouts.layout
+        changed: Layout = replace(
+            layout,
+            screens=layout.screens if screens is None else screens,
+            hidden_columns=layout.hidden_columns if hidden_columns is None else hidden_columns,
+            race=layout.race if race is None else race,
+        )
+        self.layouts.save(changed)
+        if self.layouts.problem:
+            self.notify(self.layouts.problem, title="Layout", severity="warning", markup=False)
+            self.layouts.problem = None
 
     def _apply_desk(self) -> None:
         """Apply the desk's overrides to races the desk has not seen yet (cheap otherwise)."""
@@ -627,6 +703,14 @@ class RaceApp(App[None]):
     def _record_desk_entry(self, message: RecordDeskEntry) -> None:
         """Record what the official confirmed; the desk's refusal goes back to the form."""
         request = message.request
+        permission = desk_permission(request.action)
+        if not self.allows(permission):  # the keys are gated too; this is the last word
+            text = refusal(self.config.role, permission)
+            if message.reply_to is not None:
+                message.reply_to.post_message(DeskEntryRejected(request, text))
+            else:
+                self.notify(text, title="Role", severity="warning", markup=False)
+            return
         if getattr(self.desk, "remote", False):  # a viewer: the hub records (hub/redis_desk.py)
             self.run_worker(self._send_desk_entry(message), group="desk", exit_on_error=False)
             return
@@ -770,6 +854,12 @@ class RaceApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_layout(self) -> None:
+        """Choose the footer's screens and the leaderboard's columns (saved for this role)."""
+        from racetui.tui.screens.layout import LayoutScreen
+
+        self.push_screen(LayoutScreen(SCREENS))
+
     def quit_reasons(self) -> list[str]:
         """What quitting would stop now: live sources, live publishing, queued uploads."""
         from racetui.sources.base import FeedState, SourceMode
@@ -819,5 +909,8 @@ class RaceApp(App[None]):
         yield SystemCommand("Next race", "Switch to the next race (r)", partial(self.action_race, 1))
         yield SystemCommand("Next wave", "Clock and leaderboard for the next wave (v)", self.action_wave)
         yield SystemCommand("Next theme", "Cycle racetui's themes (t)", self.action_cycle_theme)
+        yield SystemCommand(
+            "Layout", "Screens in the footer, leaderboard columns; saved per role (F2)", self.action_layout
+        )
         yield SystemCommand("Help", "Every key on one page (?)", self.action_help)
         yield from super().get_system_commands(screen)

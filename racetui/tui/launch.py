@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from racetui.sources.startlist.writeback import StartListWriter
     from racetui.tui.startlist_changes import StartListChanges
 
-__all__ = ["SourcesFactory", "build_notes", "build_startlist_changes", "run_dashboard", "startlist_sources"]
+__all__ = [
+    "SourcesFactory",
+    "build_notes",
+    "build_startlist_changes",
+    "run_dashboard",
+    "session_config",
+    "startlist_sources",
+]
 
 SourcesFactory = Callable[[Config], Sequence["Source"]]
 
@@ -102,6 +109,50 @@ def build_notes(args: argparse.Namespace, config: Config) -> NotesBook:
     return NotesBook([path], writable=path if can_append(path) else None)
 
 
+def session_config(args: argparse.Namespace, config: Config) -> Config:
+    """The config with ``--role`` and ``--operator`` over it (they win over file and environment).
+
+    ValueError (one line) for an empty operator name."""
+    from racetui.config import Role
+
+    update: dict[str, object] = {}
+    role = getattr(args, "role", None)
+    if role:
+        update["role"] = Role(role)
+    operator = getattr(args, "operator", None)
+    if operator is not None:
+        operator = operator.strip()
+        if not operator:
+            raise ValueError("--operator: expected the official's name, got an empty one")
+        update["operator"] = operator
+    return config.model_copy(update=update) if update else config
+
+
+def publishing_refused(args: argparse.Namespace, config: Config) -> str | None:
+    """Why the session's role may not publish as asked (None: it may)."""
+    from racetui.config import Permission, role_allows
+
+    asked = [
+        f"--{name.replace('_', '-')}"
+        for name in ("publish_triathlon", "publish_opentrack")
+        if getattr(args, name, False)
+    ]
+    if not asked or role_allows(config.role, Permission.PUBLISH):
+        return None
+    role = config.role.value if config.role else ""
+    why = "publishing is the timer's; --role timer, or no role"
+    return f"{' and '.join(asked)}: not with the {role} role ({why})"
+
+
+def _load(args: argparse.Namespace, command: str) -> Config | None:
+    """The session's config, or None after printing why it cannot be had."""
+    try:
+        return session_config(args, load_config(getattr(args, "config", None)))
+    except (ConfigError, ValueError) as exc:
+        print(f"racetui {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def run_dashboard(
     args: argparse.Namespace,
     make_sources: SourcesFactory,
@@ -114,10 +165,12 @@ def run_dashboard(
 
     A bad config or a bad argument prints one line naming it and returns 2: no traceback.
     """
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"racetui {command}: {exc}", file=sys.stderr)
+    config = _load(args, command)
+    if config is None:
+        return 2
+    refused = publishing_refused(args, config)
+    if refused:
+        print(f"racetui {command}: {refused}", file=sys.stderr)
         return 2
     from racetui.engine import Pipeline
     from racetui.hub.local import HubError, LocalHub, fork_available
@@ -213,18 +266,16 @@ def run_dashboard(
 
 def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", command: str = "view") -> int:
     """The dashboard on a hub's Redis stream: a replica, no source, no publishing. The desk
-    is the hub's: with ``--role td|timer`` entries go to the hub, which records them;
-    otherwise the desk screens show what it says and refuse entries here."""
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"racetui {command}: {exc}", file=sys.stderr)
+    is the hub's: with ``--role td|timer`` (or the config's role) entries go to the hub,
+    which records them; otherwise the desk screens show what it says and refuse entries here."""
+    config = _load(args, command)
+    if config is None:
         return 2
     from racetui.hub.redis import RedisViewer
     from racetui.hub.redis_desk import RemoteDesk
     from racetui.util.secrets import safe_url
 
-    role = getattr(args, "role", None) or config.role  # none: read-only
+    role = config.role.value if config.role else None  # none: read-only
     desk = RemoteDesk(url, prefix=prefix, operator=config.operator, role=role, settings=config.desk)
     try:
         link = RedisViewer.open(url, prefix=prefix, desk=desk)

@@ -175,7 +175,8 @@ class LeaderboardModel(TableModel):
             Column("status", "St", 5, 1),
             Column("club", "Club", 14, 5),
         ]
-        return [c for c in cols if c is not None]
+        hidden = self.state.hidden_columns  # the layout's choice; the essentials always show
+        return [c for c in cols if c is not None and (c.priority == 0 or c.key not in hidden)]
 
     # Groups: at a chosen timing point, a separator line goes between two groups (athletes
     # within ``state.group_ms`` of the one ahead, engine/groups.py's rule). Display index

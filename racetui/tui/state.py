@@ -54,6 +54,7 @@ class UiState:
         self._results: dict[str, tuple[tuple[object, ...], ResultsState]] = {}
         self.groups = leaderboard.groups  # separators between groups on the leaderboard
         self.group_ms = round(leaderboard.group_seconds * 1000)
+        self.hidden_columns: set[str] = set()  # leaderboard columns left out (saved layout)
 
     # -------------------------------------------------------------- races
     def race_ids(self) -> list[str]:

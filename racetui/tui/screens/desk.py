@@ -41,6 +41,7 @@ from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, E
 from racetui.sources.desk.lifecycle import check, fold
 from racetui.tui.appref import race_app
 from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
+from racetui.tui.roles import desk_permission, gated
 from racetui.tui.state import AthleteRef
 from racetui.tui.tracker import IncidentBadge, IncidentRecord
 from racetui.tui.widgets.footer import RaceFooter
@@ -601,6 +602,7 @@ class DeskKeys:
     def desk_target(self) -> tuple[AthleteRef | None, IncidentRecord | None]:
         raise NotImplementedError
 
+    @gated(desk_permission)
     def action_desk(self, action: str) -> None:
         app = race_app(cast("Screen[Any]", self))  # mixed into screens only
         ref, record = self.desk_target()

@@ -19,7 +19,8 @@ Screens                       Everywhere
   5 Passes                      w       watch athlete (★)
   6 Publish                     m       mark athlete (◆) for gaps
   7 Health                      t       next theme
-  8 Coming                      ctrl+p  command palette
+  8 Coming                      F2      layout: footer, columns
+  9 Box (penalty box)           ctrl+p  command palette
 Leaderboard                     ?       this help
   p / P  next / previous point  q       quit
   l      latest point (live)
@@ -43,6 +44,7 @@ Cards: N on athlete details adds a note · Esc closes a card
 
 Splits: ← → scroll points     Passes: p / P  point or location
 Coming: p / P point  < > minutes ahead  o on course / coming
+Box: B in  O out (served)  z undo  space board  b next box
 Publish: p publish (asks)  a retry  x cancel  u resume held
          s sandbox on/off  o official (final: type it)
 Symbols and badges
@@ -53,6 +55,8 @@ Symbols and badges
   LAP lapped  NC not classified
   FIN finished   NEW incident not read yet   – no position there
 Header
+  TD         the role (--role): timer publishes, DNS/DNF/LAP; td the
+             desk; commentator read-only; none: everything
   ◷ 1:02:03  race clock since the gun (-0:15 before); time of day
   ⚑ 3 new    unread incidents (4 Incidents, a marks them read)
   TV −12 s   everything shown is 12 s behind the timing system

@@ -27,9 +27,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
+from racetui.config import Permission
 from racetui.engine import ChangeSet
 from racetui.model.times import format_time_of_day
 from racetui.tui.appref import race_app
+from racetui.tui.roles import gated
 from racetui.tui.screens.base import RaceScreen
 
 if TYPE_CHECKING:
@@ -369,6 +371,7 @@ class PublishScreen(RaceScreen):
             self.panel.refresh_all(force=True)
 
     # ---------------------------------------------------------- actions
+    @gated(Permission.PUBLISH)
     def action_publish_now(self) -> None:
         from racetui.publish.outbox import PublishError
 
@@ -416,6 +419,7 @@ class PublishScreen(RaceScreen):
             names.append(f"OpenTrack {pub.opentrack.upload_url}")
         return " and ".join(names)
 
+    @gated(Permission.PUBLISH)
     def action_retry(self) -> None:
         item = self.panel.selected()
         if item is None or item.state.value != "failed":
@@ -429,6 +433,7 @@ class PublishScreen(RaceScreen):
 
         self._ask(f"Send #{item.id} again?", body, retry)
 
+    @gated(Permission.PUBLISH)
     def action_cancel_item(self) -> None:
         item = self.panel.selected()
         if item is None or item.state.value not in ("queued", "failed"):
@@ -441,6 +446,7 @@ class PublishScreen(RaceScreen):
 
         self._ask(f"Cancel #{item.id}? It will never be sent.", item.summary, cancel)
 
+    @gated(Permission.PUBLISH)
     def action_resume(self) -> None:
         if not self._owner():
             return
@@ -457,6 +463,7 @@ class PublishScreen(RaceScreen):
 
         self._ask("Resume sending? (fix the credentials first)", body, resume)
 
+    @gated(Permission.PUBLISH)
     def action_sandbox(self) -> None:
         if not self._owner():
             return
@@ -481,6 +488,7 @@ class PublishScreen(RaceScreen):
         else:
             turn(True)()
 
+    @gated(Permission.PUBLISH)
     def action_official(self) -> None:
         from racetui.publish.outbox import PublishError
 

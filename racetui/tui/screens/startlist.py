@@ -17,8 +17,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from racetui.config import Permission
 from racetui.model.bibs import bib_key
 from racetui.tui.appref import race_app
+from racetui.tui.roles import gated
 
 if TYPE_CHECKING:
     from racetui.sources.startlist.cache import SyncInfo
@@ -196,6 +198,7 @@ class StartListScreen(ModalScreen[None]):
         return info.container.split(" ", 1)[1] if " " in info.container else info.container
 
     # ------------------------------------------------------------ actions
+    @gated(Permission.PUBLISH)
     def action_add(self) -> None:
         changes = self.race_app.startlists
         lists = changes.lists() if changes is not None else []
@@ -231,6 +234,7 @@ class StartListScreen(ModalScreen[None]):
 
         self.app.push_screen(EntryFormScreen(title, fields), done)
 
+    @gated(Permission.PUBLISH)
     def action_edit(self) -> None:
         current = self._current()
         if current is None:
@@ -269,6 +273,7 @@ class StartListScreen(ModalScreen[None]):
 
         self.app.push_screen(EntryFormScreen(f"Fix bib {entry.bib}", fields), done)
 
+    @gated(Permission.PUBLISH)
     def action_move(self) -> None:
         current = self._current()
         if current is None:
@@ -294,6 +299,7 @@ class StartListScreen(ModalScreen[None]):
             EntryFormScreen(f"Move bib {entry.bib} to another {word}", [("event", f"{word} id", "")]), done
         )
 
+    @gated(Permission.PUBLISH)
     def action_delete(self) -> None:
         current = self._current()
         if current is None:

@@ -79,10 +79,12 @@ class RaceFooter(Footer):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        # The app leaves out keys the session's role may not use and screens not in its layout.
+        shows = getattr(self.app, "shows_binding", None)
         shown = [
             (binding, enabled, tooltip)
             for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
-            if binding.show
+            if binding.show and (shows is None or shows(self.screen, binding.action))
         ]
         by_action: defaultdict[str, list[tuple[Binding, bool, str]]] = defaultdict(list)
         for binding, enabled, tooltip in shown:

@@ -38,6 +38,9 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
     tv = app.tv.label()
     if tv:
         right.append((tv, "alert"))  # everything below is this far behind the timing system
+    role = app.config.role
+    if role is not None:
+        right.append((role.label, "role"))
     clock = state.race_clock()
     if clock is not None:
         right.append((f"◷ {clock.text()}", "clock"))
@@ -67,10 +70,11 @@ class RaceHeader(Widget):
     RaceHeader > .hd--race { text-style: bold; }
     RaceHeader > .hd--clock { text-style: bold; color: $accent; }
     RaceHeader > .hd--dim { color: $foreground 70%; }
+    RaceHeader > .hd--role { text-style: reverse; }
     RaceHeader > .hd--ok { color: $racetui-gain; }
     RaceHeader > .hd--alert { color: $racetui-alert; text-style: $racetui-alert-style; }
     """
-    COMPONENT_CLASSES = {"hd--event", "hd--race", "hd--clock", "hd--dim", "hd--ok", "hd--alert"}
+    COMPONENT_CLASSES = {"hd--event", "hd--race", "hd--clock", "hd--dim", "hd--ok", "hd--alert", "hd--role"}
 
     _shown: object = None
 
