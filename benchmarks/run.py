@@ -32,6 +32,7 @@ BENCHES = [
     "bench_pty",
     "bench_desk",
     "bench_tv_delay",
+    "bench_groups",
 ]
 
 

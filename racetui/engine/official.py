@@ -78,18 +78,24 @@ def results_state(standings: RaceStandings, *, confirmed: bool = False, counts: 
     on_course = not_started = 0
     started = False
     waves: set[str | None] = set()
+    with_waves = bool(race.waves)
+    ok = Status.OK
     # the entries themselves (engine-internal, read only): a snapshot per athlete would cost
-    # ten times more at 50,000 athletes, and the dashboard asks once per change of the field
-    for athlete in standings._entries.values():
-        started = started or athlete.last >= 0
-        if athlete.status is not Status.OK:
+    # ten times more at 50,000 athletes
+    for entry in standings._entries.values():
+        last = entry.last
+        if last >= 0:
+            started = True
+        if entry.status is not ok:
             continue
-        if athlete.last < 0:
+        if last < 0:
             not_started += 1
-            waves.add(athlete.wave_id)
-        elif finish < 0 or athlete.times[finish] is None:
+        elif finish < 0 or entry.times[finish] is None:
             on_course += 1
-            waves.add(athlete.wave_id)
+        else:
+            continue
+        if with_waves:
+            waves.add(entry.participant.wave_id if entry.participant else None)
     waves_to_come = len(waves) if race.waves else 0
     if state is ClockState.OFFICIAL:
         return ResultsState(Official.OFFICIAL, "source", on_course, not_started, waves_to_come)
