@@ -12,6 +12,7 @@ from racetui.engine import Engine, RaceStandings, projections
 from racetui.engine.projections import (
     arrivals,
     discipline,
+    front_point,
     not_through,
     on_course,
     project,
@@ -164,6 +165,10 @@ def test_arrivals_lists_who_is_due_within_the_window_soonest_first_with_places()
     assert [(a.bib, a.eta_ms, a.overdue_ms) for a in late] == [("2", 0, MIN)]
     assert [a.bib for a in arrivals(standings, 2, 64 * MIN, -5)] == ["2"]  # no window: due now
     assert arrivals(standings, 9, 0, MIN) == []
+    # the front of the race: the leader's next point (the finish), or where anyone is due
+    assert front_point(standings) == 3
+    assert front_point(standings, 62 * MIN, 5 * MIN) == 2  # no one at the finish before 80:00
+    assert front_point(standings, 75 * MIN, 10 * MIN) == 3
 
 
 def test_on_course_counts_and_the_athletes_still_to_pass_a_point() -> None:

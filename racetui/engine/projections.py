@@ -71,6 +71,7 @@ __all__ = [
     "Projection",
     "arrivals",
     "discipline",
+    "front_point",
     "not_through",
     "on_course",
     "project",
@@ -780,6 +781,22 @@ def _packs(
         )
         out.append((new, number, bib, projection, delay))
     return out
+
+
+def front_point(standings: RaceStandings, now_ms: int | None = None, within_ms: int = 0) -> int:
+    """The front of the race: the point the leaders reach next (the finish once someone is
+    in), or, given ``now_ms``, the nearest of the two points behind it where anyone is due
+    within ``within_ms`` when no one is due there (-1: the race has no points)."""
+    points = standings.points
+    if not points:
+        return -1
+    front = max(0, min(standings.latest_point() + 1, len(points) - 1))
+    if now_ms is None:
+        return front
+    for index in range(front, max(-1, front - 3), -1):
+        if arrivals(standings, index, now_ms, within_ms):
+            return index
+    return front
 
 
 def projected_finish_order(standings: RaceStandings) -> list[str]:

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet, RaceStandings
-from racetui.engine.projections import arrivals, on_course, unprojected
+from racetui.engine.projections import front_point, on_course, unprojected
 from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
 from racetui.tui.rows import ComingModel, NotThroughModel
 from racetui.tui.screens.base import TableScreen
@@ -119,15 +119,8 @@ class ComingScreen(TableScreen):
             index = standings.point_index.get(point_id) if point_id is not None else None
             if index is not None:
                 return index
-        front = max(0, min(standings.latest_point() + 1, len(standings.points) - 1))
         now = race_now_ms(self, standings)
-        if now is None:
-            return front
-        # two points back at most: each point looked at keeps its athletes sorted (memory)
-        for index in range(front, max(-1, front - 3), -1):
-            if arrivals(standings, index, now, self.window_min * 60_000):
-                return index
-        return front
+        return max(0, front_point(standings, now, self.window_min * 60_000))
 
     def _prepare(self, full: bool) -> None:
         standings = self.state.standings()
