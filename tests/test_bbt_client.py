@@ -20,7 +20,7 @@ from tests.fakes.bbt import Athlete, FakeBBT, engine_finishers, engine_state, un
 FAST: dict[str, Any] = {
     "backoff_cap": 0.2,
     "backoff_base": 0.05,
-    "timeout": 2.0,
+    "timeout": 10.0,  # generous: a busy machine answers late; tests of timeouts set their own
     "poll_interval": 0.05,
     "ping_interval": None,
     "resync_base": 0.05,
