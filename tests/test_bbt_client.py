@@ -15,7 +15,8 @@ from racetui.model import ClockState, RaceKind, Status
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTError, BBTSource
 from racetui.sources.journal import Journal, iter_journal
-from tests.fakes.bbt import Athlete, FakeBBT, engine_finishers, engine_state, until
+from tests.fakes.bbt import Athlete, FakeBBT, engine_finishers, engine_state, shows_the_truth, until
+from tests.support import spin
 
 FAST: dict[str, Any] = {
     "backoff_cap": 0.2,
@@ -103,7 +104,7 @@ async def test_push_brings_passings_and_status_changes_live() -> None:
             for to in range(700_000, 3_200_000, 100_000):
                 await bbt.advance(to)
             bbt.set_status("6", "DSQ")
-            await until(lambda: matches(bbt, pipeline), what="pushed passings")
+            await until(lambda: shows_the_truth(bbt, pipeline), what="pushed passings")
             await until(
                 lambda: bbt.requests["/results/participant"] == 1, what="the status change's incidents"
             )
@@ -127,16 +128,22 @@ async def test_push_cut_repeatedly_loses_nothing() -> None:
                 for _ in range(3):
                     clock += 100_000
                     await bbt.advance(clock)
-                    await until(bbt.pushed, what=f"the frames at {clock} ms")
+                    await spin()  # loop turns for the frames to go out, not a time
                 if cut == 5:
                     bbt.set_status("9", "DNF")
-                await bbt.drop_push(refuse_for=0.1)
+                refused = bbt.push_refused
+                # Once, the master refuses push until the client has met a refusal (it polls
+                # meanwhile); the other cuts it is back at once.
+                await bbt.drop_push(refuse_for=3600 if cut == 2 else 0.0)
                 # The race goes on while the client is cut off.
                 clock += 50_000
                 await bbt.advance(clock)
+                if cut == 2:
+                    await until(lambda n=refused: bbt.push_refused > n, what="a refused upgrade")
+                    bbt.refuse_until = 0.0
                 await until(lambda: bool(bbt.subscribers), what=f"reconnect after cut {cut + 1}")
             await bbt.advance(20_000_000)
-            await until(lambda: matches(bbt, pipeline), what="final standings")
+            await until(lambda: shows_the_truth(bbt, pipeline), what="final standings")
             assert engine_finishers(pipeline, "1") == bbt.toplist(1)
             assert engine_finishers(pipeline, "2") == bbt.toplist(2)
             assert source.health.reconnects >= 8
@@ -229,7 +236,7 @@ async def test_polling_only_mode_reaches_the_same_standings() -> None:
                     bbt.set_status("6", "DSQ")
                 if step % 4 == 0:  # the race is polled on the way, not only at its end
                     await until(lambda n=polled: source.requests > n, what=f"a poll at {to} ms")
-            await until(lambda: matches(bbt, pipeline), what="polled standings")
+            await until(lambda: shows_the_truth(bbt, pipeline), what="polled standings")
             assert engine_finishers(pipeline, "1") == bbt.toplist(1)
             assert bbt.push_attempts == 0
             assert pipeline.engine.races["1"].entries["6"].status is Status.DSQ

@@ -683,6 +683,19 @@ def engine_state(pipeline: Pipeline) -> dict[tuple[str, str], tuple[str, dict[st
     return state
 
 
+def shows_the_truth(bbt: FakeBBT, pipeline: Pipeline) -> bool:
+    """The engine holds the master's passes and statuses *and* its read side shows them (the
+    finish order of every race): what a screen would show once a resync is over."""
+    if engine_state(pipeline) != bbt.truth():
+        return False
+    races = {p["race_id"] for p in bbt.points if p["is_finish"]}
+    return all(
+        str(race_id) in pipeline.engine.races
+        and engine_finishers(pipeline, str(race_id)) == bbt.toplist(race_id)
+        for race_id in races
+    )
+
+
 def engine_finishers(pipeline: Pipeline, race_id: str) -> list[str]:
     """Finish order as the engine shows it (the finish point's leaderboard, racing field)."""
     standings = pipeline.engine.races[race_id]
