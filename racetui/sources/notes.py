@@ -215,6 +215,7 @@ class NotesBook:
     def __init__(self, paths: Iterable[Path] = (), *, writable: Path | None = None) -> None:
         self.paths = [p for p in paths]
         self.writable = writable  # where notes added during the race go
+        self.optional: set[Path] = set()  # files that need not exist yet (the event's own)
         self.health = SourceHealth("notes", mode=SourceMode.FILE)
         self.by_bib: dict[str, Card] = {}
         self.by_id: dict[str, Card] = {}
@@ -233,7 +234,7 @@ class NotesBook:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            if path != self.writable:
+            if path != self.writable and path not in self.optional:
                 self.health.error(f"{path}: no such file")
             return
         except (OSError, UnicodeDecodeError) as exc:

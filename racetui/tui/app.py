@@ -456,6 +456,7 @@ class RaceApp(App[None]):
             return
         if own not in self.notes.paths:
             self.notes.paths.append(own)
+            self.notes.optional.add(own)  # it exists once a note is added
         if self.notes.writable is None:
             self.notes.writable = own
         self.notes.reload()
