@@ -807,9 +807,9 @@ class ComingModel(TableModel):
         return [
             Column("in", "In", 6, 0, "right"),
             Column("bib", "Bib", 5, 0, "right"),
-            Column("name", "Name", 16, 0, flex=True),
+            Column("name", "Name", 24, 0, flex=True),  # "group of 10, led by #123"
             Column("nat", "Ctry", 4, 3),
-            Column("cat", "Cat", 6, 4),
+            Column("cat", "Cat", 6, 5),  # gives way first: the group line needs the name's width
             Column("proj", "Proj", 4, 0, "right"),
             Column("now", "Now", 4, 1, "right"),
             Column("chg", "", 3, 1),
