@@ -310,3 +310,24 @@ def test_a_database_from_before_the_lifecycle_keeps_working(tmp_path: Path, pipe
     with closing(sqlite3.connect(path)) as db:
         columns = [str(row[1]) for row in db.execute("PRAGMA table_info(actions)")]
     assert columns[-5:] == ["location", "box", "seen_at", "subject", "name"]
+
+
+def test_a_held_decision_stays_on_the_desk_until_released(desk: IncidentDesk, pipeline: Pipeline) -> None:
+    pen = desk.record("r", "2", "penalty", seconds=30, infringement="drafting")
+    with pytest.raises(DeskError, match="not published"):
+        desk.hold("r", "2", desk.report("r", "2", seconds=10, infringement="littering").id)
+    hold = desk.hold("r", "2", pen.id, operator="CTO Ann")
+    desk.apply(pipeline)
+    assert texts(pipeline, "2") == []  # held back: not in the results
+    assert [e.id for e in desk.pending()] == [pen.id, pen.id + 1]  # held, and the report: oldest first
+    held = desk.entry("r", "2", pen.id)
+    assert held is not None and held.held and not held.published and held.desk_only
+    assert desk.due() == []  # not on the board until released
+    with pytest.raises(DeskError, match="not published"):
+        desk.hold("r", "2", pen.id)
+    desk.confirm("r", "2", pen.id)  # released
+    desk.apply(pipeline)
+    assert texts(pipeline, "2") == ["30 second penalty for drafting"]
+    assert [e.id for e in desk.due()] == [pen.id]
+    assert [a.action for a in desk.audit(bib="2")][-2:] == ["hold", "confirm"]
+    assert hold.describe().endswith("held back: on the desk only until released")

@@ -179,4 +179,28 @@ async def test_the_incidents_screen_counts_pending_reports() -> None:
         app.desk.report(OPEN, "43", seconds=10, infringement="littering")
         await pilot.press("4")
         await pilot.pause()
-        assert "⌂ 2 reported, awaiting C/D (desk only)" in static_text(app, "#info")
+        assert "⌂ 2 on the desk only (reported or held: C/D)" in static_text(app, "#info")
+
+
+async def test_hold_back_and_release() -> None:
+    app = lifecycle_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_athlete(pilot, app, "42")
+        await form(pilot, app, "plus")
+        await fill(pilot, "15")
+        await pilot.press("tab")
+        await fill(pilot, "littering")
+        await pilot.press("enter")
+        await confirm(pilot, app)
+        await form(pilot, app, "H")
+        await pilot.press("enter")
+        assert await confirm(pilot, app) == (
+            "held back: 15 second penalty for littering\n(on the desk only until released with C)"
+        )
+        assert texts(app, "42") == []
+        assert "HELD (desk only, C releases)" in static_text(app, "#incidents")
+        await pilot.press("C")
+        assert (
+            await confirm(pilot, app) == "released: 15 second penalty for littering  (published from now on)"
+        )
+        assert texts(app, "42") == ["15 second penalty for littering"]

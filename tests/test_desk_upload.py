@@ -115,6 +115,16 @@ async def test_only_confirmed_penalties_and_dsq_reach_the_upload(
         athletes = await upload(pub, service, wt)
         assert athletes["2"]["incidents"] == "Served 30 second penalty for drafting"
 
+        # held back at the desk: gone from the upload until released
+        desk.hold("em", "2", rep.id)
+        desk.apply(pipe, "em", "2")
+        athletes = await upload(pub, service, wt)
+        assert athletes["2"]["incidents"] is None
+        desk.confirm("em", "2", rep.id)
+        desk.apply(pipe, "em", "2")
+        athletes = await upload(pub, service, wt)
+        assert athletes["2"]["incidents"] == "Served 30 second penalty for drafting"
+
         # bib 3: confirmed, never served: DSQ only once the proposed DSQ is confirmed
         pen = desk.record("em", "3", "penalty", seconds=15, infringement="littering")
         prop = desk.mark_unserved("em", "3", pen.id)

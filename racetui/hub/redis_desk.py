@@ -451,7 +451,7 @@ class RemoteDesk:
         return next((e for e in self.history(race_id, bib) if e.id == ident), None)
 
     def pending(self, race_id: str | None = None) -> list[DeskEntry]:
-        return [e for e in self.history(race_id) if e.pending]
+        return [e for e in self.history(race_id) if e.desk_only]
 
     def due(self, race_id: str | None = None) -> list[DeskEntry]:
         return [e for e in self.history(race_id) if e.due]

@@ -48,6 +48,7 @@ class ActionKind(StrEnum):
     LEAVE = "leave"  # ... and left it: served
     SERVE = "serve"  # served (where and when the box official says; any earlier lap counts)
     UNSERVED = "unserved"  # not served at the finish: proposes a DSQ (an entry of its own)
+    HOLD = "hold"  # a confirmed entry held back on the desk until released (confirm again)
     # corrections
     EDIT = "edit"
     WITHDRAW = "withdraw"
@@ -143,7 +144,8 @@ class DeskAction:
                 if self.subject is not ActionKind.DSQ
                 else f"DSQ for {self.infringement}"
             ),
-            ActionKind.CONFIRM: f"{on} confirmed",
+            ActionKind.CONFIRM: f"{on} confirmed (or released)",
+            ActionKind.HOLD: f"{on} held back: on the desk only until released",
             ActionKind.DECLINE: f"{on} declined",
             ActionKind.ASSIGN: f"{on} to serve at the {self.box}",
             ActionKind.ENTER: f"{on} entered the {self.box or 'box'}",
@@ -183,6 +185,7 @@ class DeskEntry:
     left: datetime | None = None  # left the box / served
     penalty: int | None = None  # a DSQ proposed for an unserved penalty: that penalty's id
     closed: DeskAction | None = None  # the withdrawal or reinstatement that closed it
+    held: bool = False  # confirmed but held back on the desk until released
     steps: list[DeskAction] = field(default_factory=list)  # every action on it, oldest first
 
     @property
@@ -212,8 +215,9 @@ class DeskEntry:
 
     @property
     def published(self) -> bool:
-        """True once confirmed: it leaves the desk (engine, uploads, exports, screens)."""
-        return self.state in _PUBLISHED
+        """True once confirmed and not held back: it leaves the desk (engine, uploads,
+        exports, the commentators' screens)."""
+        return self.state in _PUBLISHED and not self.held
 
     @property
     def pending(self) -> bool:
@@ -227,8 +231,13 @@ class DeskEntry:
 
     @property
     def due(self) -> bool:
-        """A confirmed penalty still to serve."""
-        return self.kind is ActionKind.PENALTY and self.state in _DUE
+        """A confirmed (released) penalty still to serve."""
+        return self.kind is ActionKind.PENALTY and self.state in _DUE and not self.held
+
+    @property
+    def desk_only(self) -> bool:
+        """Visible to the technical delegates alone: reported, or held back."""
+        return self.standing and (self.pending or self.held)
 
     def incident(self) -> Incident | None:
         if not self.published:
@@ -317,8 +326,12 @@ def fold(actions: Iterable[DeskAction]) -> dict[int, DeskEntry]:
         if entry is None:
             continue
         entry.steps.append(act)
-        if kind is ActionKind.CONFIRM:
+        if kind is ActionKind.CONFIRM and entry.held:
+            entry.held = False  # released
+        elif kind is ActionKind.CONFIRM:
             entry.state, entry.decided = EntryState.CONFIRMED, act
+        elif kind is ActionKind.HOLD:
+            entry.held = True
         elif kind is ActionKind.DECLINE:
             entry.state, entry.decided = EntryState.DECLINED, act
         elif kind is ActionKind.ASSIGN:
@@ -404,6 +417,12 @@ def check(
     if entry is None or not entry.standing:
         raise DeskError(f"target: #{target} is not a standing entry of bib {bib} in race {race_id}")
     name = f"#{entry.id}"
+    if kind is ActionKind.HOLD:
+        if entry.held or not entry.published:
+            raise DeskError(f"target: {name} is not published: nothing to hold back")
+        return
+    if kind is ActionKind.CONFIRM and entry.held:
+        return  # a release
     if kind in (ActionKind.CONFIRM, ActionKind.DECLINE):
         if entry.state is not EntryState.REPORTED:
             raise DeskError(f"target: {name} is {entry.state}, not awaiting a decision")

@@ -122,7 +122,7 @@ def _decision(entry: DeskEntry) -> str:
             text += f" at the {entry.box}"
         elif entry.state is EntryState.ASSIGNED and entry.box:
             text += f" (to the {entry.box})"
-    return text
+    return text + (", held back (not published)" if entry.held else "")
 
 
 def violations(entries: Iterable[DeskEntry], names: Names) -> list[ViolationRow]:

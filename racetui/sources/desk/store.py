@@ -250,9 +250,10 @@ class IncidentDesk:
         return self._of(race_id, bib).get(ident)
 
     def pending(self, race_id: str | None = None) -> list[DeskEntry]:
-        """Reported entries awaiting a decision (penalties, DSQ reports, DSQs proposed for
-        an unserved penalty), oldest first: for the technical delegates' screens alone."""
-        return [e for e in self.history(race_id) if e.pending]
+        """What is on the desk only, oldest first, for the technical delegates' screens
+        alone: reports awaiting a decision (penalties, DSQ reports, DSQs proposed for an
+        unserved penalty) and confirmed entries held back until released."""
+        return [e for e in self.history(race_id) if e.desk_only]
 
     def due(self, race_id: str | None = None) -> list[DeskEntry]:
         """Confirmed penalties still to serve (the box's list), oldest first."""
@@ -416,8 +417,14 @@ class IncidentDesk:
         return self.record(race_id, bib, kind, target=target, **kw)  # type: ignore[arg-type]
 
     def confirm(self, race_id: str, bib: str, target: int, *, operator: str | None = None) -> DeskAction:
-        """Confirm a report or a proposed DSQ: from now on it leaves the desk."""
+        """Confirm a report or a proposed DSQ, or release a held entry: from now on it
+        leaves the desk."""
         return self._step(ActionKind.CONFIRM, race_id, bib, target, operator=operator)
+
+    def hold(self, race_id: str, bib: str, target: int, *, operator: str | None = None) -> DeskAction:
+        """Hold a confirmed entry back on the desk (it leaves the results, uploads and the
+        commentators' screens) until released with :meth:`confirm`."""
+        return self._step(ActionKind.HOLD, race_id, bib, target, operator=operator)
 
     def decline(
         self, race_id: str, bib: str, target: int, *, reason: str, operator: str | None = None

@@ -83,6 +83,7 @@ DESK_BINDINGS: list[BindingType] = [
     Binding("B", "desk('enter')", "In box", key_display="B", show=False),
     Binding("O", "desk('leave')", "Out of box", key_display="O", show=False),
     Binding("U", "desk('unserved')", "Unserved", key_display="U", show=False),
+    Binding("H", "desk('hold')", "Hold", key_display="H", show=False),
 ]
 
 # Actions that create an entry (the others need a target).
@@ -115,6 +116,7 @@ _TITLES = {
     ActionKind.LEAVE: "Left the penalty box (served)",
     ActionKind.UNSERVED: "Not served at the finish (propose DSQ)",
     ActionKind.UNDO: "Undo the latest step",
+    ActionKind.HOLD: "Hold back (desk only until released)",
 }
 
 
@@ -123,6 +125,8 @@ def desk_state(entry: DeskEntry) -> str:
     and nothing is due)."""
     if entry.pending:
         return " PENDING (desk only)"
+    if entry.held:
+        return " HELD (desk only, C releases)"
     if entry.kind is not ActionKind.PENALTY:
         return ""
     return {
@@ -210,6 +214,10 @@ def wording(request: DeskRequest, entries: list[DeskEntry]) -> str:
         return f"undo #{request.target}" + (f": {target.wording()}" if target is not None else "")
     if target is None:
         return f"#{request.target}"
+    if kind is ActionKind.HOLD:
+        return f"held back: {target.wording()}\n(on the desk only until released with C)"
+    if kind is ActionKind.CONFIRM and target.held:
+        return f"released: {target.wording()}  (published from now on)"
     if kind is ActionKind.CONFIRM:
         if target.kind is ActionKind.DSQ:
             return f"{target.wording()}  (status DSQ: to the bottom of the results)"
@@ -707,6 +715,7 @@ class DeskKeys:
 
 
 _LIFECYCLE = {
+    ActionKind.HOLD,
     ActionKind.CONFIRM,
     ActionKind.DECLINE,
     ActionKind.ASSIGN,
@@ -724,11 +733,15 @@ def _lifecycle_targets(
     choices; or why there is none."""
     assert app.desk is not None
     if kind in (ActionKind.CONFIRM, ActionKind.DECLINE):
-        found = [e for e in entries if e.pending]
+        found = [e for e in entries if e.pending or (kind is ActionKind.CONFIRM and e.held)]
         if not found:
             others = sorted({e.bib for e in app.desk.pending(ref[0])} - {ref[1]})
             where = f" (reported: {', '.join('#' + b for b in others[:8])})" if others else ""
             return f"nothing reported awaiting a decision{where}"
+    elif kind is ActionKind.HOLD:
+        found = [e for e in entries if e.published]
+        if not found:
+            return "nothing published to hold back"
     elif kind in (ActionKind.ASSIGN, ActionKind.ENTER, ActionKind.UNSERVED):
         found = [e for e in entries if e.due and e.state is not EntryState.IN_BOX]
         if kind is ActionKind.UNSERVED:

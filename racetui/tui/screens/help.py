@@ -36,6 +36,7 @@ Incident desk: on athlete details or an Incidents row; all confirm
   e edit  del withdraw (reason)  i reinstate an overturned DSQ
   ! report  C confirm  D decline (reason)  b box  B in  O out
   U unserved at the finish: proposes DSQ  z undo the latest step
+  H hold a decision back (desk only)  C releases it
 
 TV delay: everything shown (publishing and the desk stay live)
   [ / ] −/+1 s   { / } −/+10 s   = the leader crosses on TV now

@@ -196,7 +196,7 @@ class IncidentsScreen(DeskKeys, TableScreen):
             parts.append(f"{c['new']} NEW since you last looked")
         pending = self.desk_pending(fresh=fresh)
         if pending:
-            parts.append(f"⌂ {pending} reported, awaiting C/D (desk only)")
+            parts.append(f"⌂ {pending} on the desk only (reported or held: C/D)")
         if self.model.kind is not None:
             parts.append(f"{self.model.kind} only (f: next)")
         if self.model.unserved_only:
