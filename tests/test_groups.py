@@ -44,3 +44,18 @@ def test_group_starts_are_where_group_times_starts_its_groups(times: list[int], 
     starts = group_starts(ordered, within)
     groups = group_times([(str(i), t) for i, t in enumerate(ordered)], within)
     assert starts == [int(g.bibs[0]) for g in groups]
+
+
+def test_a_views_ranking_times_are_its_rows_times() -> None:
+    from tests.fakes.race import OPEN, WAVES, race_pipeline
+
+    pipeline, _ = race_pipeline(120)
+    for race_id in (OPEN, WAVES):
+        standings = pipeline.engine.races[race_id]
+        for point in [None, *(p.id for p in standings.points)]:
+            view = standings.view(point_id=point)
+            rows = view.rows(0, len(view))
+            by_gun = view.rank_by.value == "gun"
+            expected = [(r.gun_ms if by_gun else r.time_ms) or 0 for r in rows]
+            assert view.ranking_times() == expected, (race_id, point)
+            assert [view.bib_at(i) for i in range(len(view))] == [r.bib for r in rows]

@@ -28,6 +28,7 @@ __all__ = [
     "OverallKey",
     "PointKey",
     "key_status_rank",
+    "key_time",
     "overall_key",
     "place_key",
     "placed_at_point",
@@ -98,6 +99,14 @@ def place_key(key: OverallKey) -> tuple[int]:
 def key_status_rank(key: OverallKey) -> int:
     """The :func:`status_rank` an overall key was made with."""
     return key[0] >> _STATUS_SHIFT
+
+
+_TIME_MASK = (1 << _TIME_BITS) - 1
+
+
+def key_time(key: OverallKey) -> int:
+    """The ranking time an overall key was made with (0 before the first point)."""
+    return ((key[0] >> _PLACE_SHIFT) & _TIME_MASK) - _TIME_BIAS
 
 
 def point_key(time_ms: int, number: int, bib: str) -> PointKey:

@@ -31,6 +31,7 @@ from racetui.engine.ranking import (
     OverallKey,
     PointKey,
     key_status_rank,
+    key_time,
     overall_key,
     place_key,
     placed_at_point,
@@ -1210,7 +1211,9 @@ class LeaderboardView:
         rows built: a few milliseconds for 50,000). At a point: the time there,
         non-decreasing; overall: the time at each athlete's own furthest point (0 before
         the first)."""
-        return list(map(itemgetter(0 if self.point is not None else 2), self._ordered()))
+        if self.point is not None:
+            return list(map(itemgetter(0), self._ordered()))
+        return list(map(key_time, self._ordered()))
 
     def bib_at(self, index: int) -> str:
         """The bib of row ``index`` (O(log n), no row built)."""
