@@ -32,6 +32,7 @@ __all__ = [
     "format_hms",
     "format_time_of_day",
     "number_unit",
+    "parse_canonical_duration",
     "parse_datetime",
     "parse_duration",
     "parse_number_duration",
@@ -61,11 +62,10 @@ _DURATION = re.compile(
 
 
 # Fast paths: a feed carries hundreds of thousands of canonical "HH:MM:SS.fff" values and a
-# v1.1 message of 50,000 athletes formats as many. Parsing memoises the canonical text;
+# v1.1 message of 50,000 athletes formats as many. Parsing looks each field's digits up in
+# a table (one lookup checks and converts; a memo cost more than it saved at 600,000 values);
 # formatting reads "HH:MM:SS" by whole second from a table grown on demand up to two days
 # (a bogus 1000-hour time is formatted each time instead of allocating millions of strings).
-_PARSED: dict[str, int] = {}
-_PARSED_LIMIT = 400_000
 #: ``".000"`` … ``".999"``: the millisecond tail of ``HH:MM:SS.fff`` by value.
 MILLIS_TEXT: tuple[str, ...] = tuple(f".{i:03d}" for i in range(1000))
 #: ``"HH:MM:SS"`` by whole second, grown by :func:`format_hms` (read it after warming).
@@ -73,24 +73,30 @@ HMS_TEXT: list[str] = []
 _HMS_CAP = 48 * 3600
 
 
-def _canonical(value: object) -> int | None:
-    """Milliseconds of a canonical ``"HH:MM:SS.fff"`` string, or None for any other value."""
+# The digits of "HH:MM:SS.fff" by field, as milliseconds: one lookup checks and converts
+# (a missing key is a non-digit or minutes/seconds beyond 59).
+_HOURS_MS = {f"{i:02d}": i * MS_PER_HOUR for i in range(100)}
+_MINUTES_MS = {f"{i:02d}": i * MS_PER_MINUTE for i in range(60)}
+_SECONDS_MS = {f"{i:02d}": i * MS_PER_SECOND for i in range(60)}
+_MILLIS = {f"{i:03d}": i for i in range(1000)}
+
+
+def _canonical_ms(value: str) -> int | None:
+    try:
+        return (
+            _HOURS_MS[value[0:2]] + _MINUTES_MS[value[3:5]] + _SECONDS_MS[value[6:8]] + _MILLIS[value[9:12]]
+        )
+    except KeyError:
+        return None
+
+
+def parse_canonical_duration(value: object) -> int | None:
+    """Milliseconds of a canonical ``"HH:MM:SS.fff"`` string (the v1.1 wire form), or None
+    for any other value (then :func:`parse_optional_duration` reads it and names what is
+    wrong)."""
     if type(value) is not str or len(value) != 12 or value[2] != ":" or value[5] != ":" or value[8] != ".":
         return None
-    known = _PARSED.get(value)
-    if known is not None:
-        return known
-    digits = value[0:2] + value[3:5] + value[6:8] + value[9:12]
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    minutes, seconds = int(value[3:5]), int(value[6:8])
-    if minutes >= 60 or seconds >= 60:
-        return None
-    ms = int(value[0:2]) * MS_PER_HOUR + minutes * MS_PER_MINUTE + seconds * MS_PER_SECOND + int(value[9:12])
-    if len(_PARSED) >= _PARSED_LIMIT:
-        _PARSED.clear()
-    _PARSED[value] = ms
-    return ms
+    return _canonical_ms(value)
 
 
 def format_hms(seconds: int) -> str:
@@ -126,7 +132,7 @@ def parse_duration(value: object, field: str = "time") -> int:
     Fractions beyond milliseconds are rounded up (a timer never gains time by truncation).
     Negative or unparsable values raise :class:`TimeValueError`.
     """
-    fast = _canonical(value)
+    fast = parse_canonical_duration(value)
     if fast is not None:
         return fast
     if isinstance(value, bool) or value is None:
@@ -193,7 +199,7 @@ def number_unit(value: float, clock_ms: int | None) -> DurationUnit:
 
 def parse_optional_duration(value: object, field: str = "time") -> int | None:
     """Like :func:`parse_duration`, but ``None`` and empty strings mean "no time yet"."""
-    fast = _canonical(value)
+    fast = parse_canonical_duration(value)
     if fast is not None:
         return fast
     if value is None or (isinstance(value, str) and not value.strip()):

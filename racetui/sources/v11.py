@@ -53,12 +53,13 @@ the lenient path as a whole: the same warnings either way.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import msgspec
 
@@ -77,7 +78,12 @@ from racetui.model.race import (
     Status,
     TimingPoint,
 )
-from racetui.model.times import TimeValueError, parse_datetime, parse_optional_duration
+from racetui.model.times import (
+    TimeValueError,
+    parse_canonical_duration,
+    parse_datetime,
+    parse_optional_duration,
+)
 
 if TYPE_CHECKING:
     from racetui.sources.base import Pipeline
@@ -94,6 +100,7 @@ __all__ = [
 
 # ------------------------------------------------------------------ wire structs (fast path)
 Scalar: TypeAlias = str | int | float | bool | None
+_T = TypeVar("_T")
 
 
 class _Split(msgspec.Struct, gc=False):
@@ -681,8 +688,10 @@ class V11Reader:
             if old is not None and previous_raw.get(bib) == seen:
                 results[bib] = old
                 continue
-            plain = msgspec.to_builtins(raw) if isinstance(raw, _Entry) else raw
-            result = self._entry(plain, bib, race_id, relay, old, points, warnings)
+            result = _entry_fast(raw, bib, race_id, points) if type(raw) is _Entry else None
+            if result is None:  # something unusual: the field-by-field checks name it
+                plain = msgspec.to_builtins(raw) if isinstance(raw, _Entry) else raw
+                result = self._entry(plain, bib, race_id, relay, old, points, warnings)
             results[bib] = result
             changed.append(result)
         if entries and not results:
@@ -989,6 +998,134 @@ def _splits(
                 f"{label}: splits[{point_id}].difference: {exc}: {_short(split.get('difference'))}"
             )
         given[point_id] = (place, difference)
+
+
+_STATUS_TEXT = {status.value: status for status in Status}
+
+
+def _plain_text(value: Scalar) -> str | None:
+    """The fast path's text: a string stripped (None when blank); anything else is unusual."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Unusual
+    text = value.strip()
+    return text or None
+
+
+def _plain_count(value: Scalar) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not str or not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise _Unusual
+    return int(value)
+
+
+def _plain_duration(value: Scalar) -> int | None:
+    if value is None:
+        return None
+    ms = parse_canonical_duration(value)
+    if ms is None:
+        raise _Unusual
+    return ms
+
+
+class _Unusual(Exception):
+    """A value the fast path does not take; the field-by-field checks read the athlete."""
+
+
+def _entry_fast(entry: _Entry, bib: str, race_id: str, points: _Points) -> Result | None:
+    """The common athlete (strings as the spec prints them, every split with its canonical
+    ``total_time``) straight from its struct, or None for anything else: the field-by-field
+    path then reads it and names what is wrong. Everything taken here is what that path
+    would take, so the result is the same; pydantic validation is skipped because every
+    value is already checked."""
+    if entry.athletes is not None or entry.paratriathlon is not None or entry.incidents is not None:
+        return None
+    status_value = entry.status
+    if status_value is None:
+        status = Status.OK
+    elif type(status_value) is str and status_value in _STATUS_TEXT:
+        status = _STATUS_TEXT[status_value]
+    else:
+        return None
+    try:
+        participant = _construct(
+            Participant,
+            bib=bib,
+            race_id=race_id,
+            id=_plain_text(entry.id),
+            name=_plain_text(entry.name) or "",
+            country=_plain_text(entry.country),
+        )
+        splits: dict[str, int] = {}
+        given: dict[str, tuple[int | None, int | None]] = {}
+        seen = points.points
+        for split in entry.splits or ():
+            point_id = split.id
+            if (
+                not (
+                    type(point_id) is str
+                    and 0 < len(point_id) < 5
+                    and point_id.isascii()
+                    and point_id.isdigit()
+                    and (point_id[0] != "0" or len(point_id) == 1)
+                )
+                or point_id in splits
+            ):
+                return None
+            total = split.total_time
+            ms = parse_canonical_duration(total) if type(total) is str else None
+            if ms is None:
+                return None
+            name = split.name
+            if name is not None:
+                if type(name) is not str:
+                    return None
+                name = name.strip() or None
+            known = seen.get(point_id)
+            if known is None or known.leg is not None or known.name != name:
+                points.see(point_id, name, None)
+            splits[point_id] = ms
+            given[point_id] = (_plain_count(split.position), _plain_duration(split.difference))
+        position = _plain_count(entry.position)
+        difference = _plain_duration(entry.difference)
+    except _Unusual:
+        return None
+    reported = None
+    if position is not None or difference is not None or any(v != (None, None) for v in given.values()):
+        reported = _construct(Reported, position=position, difference_ms=difference, splits=given)
+    return Result.model_construct(
+        race_id=race_id,
+        bib=bib,
+        participant=participant,
+        status=status,
+        splits=splits,
+        incidents=[],
+        legs=[],
+        reported=reported,
+    )
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+_GIVEN = object()  # a field without a plain default: the caller must give it
+
+
+def _construct(cls: type[_T], **values: Any) -> _T:
+    """A frozen model dataclass from values already checked (no second validation)."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            f.name: f.default if type(f.default) in (type(None), str, int, bool) else _GIVEN
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        }
+    made = object.__new__(cls)
+    for name, default in defaults.items():
+        value = values.get(name, default)
+        if value is _GIVEN:
+            raise TypeError(f"{cls.__name__}: {name} must be given")
+        object.__setattr__(made, name, value)
+    return made
 
 
 def _short(value: object, limit: int = 80) -> str:
