@@ -161,3 +161,42 @@ def test_fixed_race_id() -> None:
     standings = pipeline.engine.race("elite-men")
     assert standings.race.external_id == "307158"
     assert len(standings) == 2
+
+
+def test_fast_path_reads_what_the_field_by_field_checks_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common athlete is read straight from its struct; whatever that path takes must
+    come out exactly as the field-by-field checks read it (the spec's example as printed,
+    plus athletes with the values that path leaves to the checks)."""
+    import racetui.sources.v11 as v11
+
+    data = message()
+    odd = [
+        {**athlete("901", "00:10:00.000"), "status": "dnf"},
+        {**athlete("902", "00:10:00.000"), "position": 3},
+        {**athlete("903"), "splits": [{"id": "1", "name": "Swim", "time": "00:10:00.000"}]},
+        {**athlete("904", "00:10:00.000"), "name": "  Padded  ", "country": ""},
+        {**athlete("905", "0:10:00"), "difference": "00:00:01.5"},
+    ]
+    data["athletes"] = [*data["athletes"], *odd]
+    data["num_athletes"] = str(len(data["athletes"]))
+    body = orjson.dumps(data)
+    taken: list[str] = []
+    fast = v11._entry_fast
+
+    def counting(entry: Any, bib: str, race_id: str, points: Any) -> Any:
+        result = fast(entry, bib, race_id, points)
+        if result is not None:
+            taken.append(bib)
+        return result
+
+    monkeypatch.setattr(v11, "_entry_fast", counting)
+    quick = V11Reader().read(body)
+    monkeypatch.setattr(v11, "_entry_fast", lambda *args: None)
+    checked = V11Reader().read(body)
+    assert len(taken) >= len(data["athletes"]) - len(odd)  # the spec's athletes take the fast path
+    assert "901" not in taken and "902" not in taken and "905" not in taken
+    assert quick.results == checked.results
+    assert [r.participant for r in quick.results] == [r.participant for r in checked.results]
+    assert [r.reported for r in quick.results] == [r.reported for r in checked.results]
+    assert quick.race == checked.race
+    assert quick.warnings == checked.warnings

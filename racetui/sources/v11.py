@@ -1095,16 +1095,30 @@ def _entry_fast(entry: _Entry, bib: str, race_id: str, points: _Points) -> Resul
     reported = None
     if position is not None or difference is not None or any(v != (None, None) for v in given.values()):
         reported = _construct(Reported, position=position, difference_ms=difference, splits=given)
-    return Result.model_construct(
-        race_id=race_id,
-        bib=bib,
-        participant=participant,
-        status=status,
-        splits=splits,
-        incidents=[],
-        legs=[],
-        reported=reported,
+    made = object.__new__(Result)
+    # What Result.model_construct does, without its per-field default handling (every
+    # field is given, in the model's order): half its cost, 50,000 times per first message.
+    object.__setattr__(
+        made,
+        "__dict__",
+        {
+            "race_id": race_id,
+            "bib": bib,
+            "participant": participant,
+            "status": status,
+            "splits": splits,
+            "incidents": [],
+            "legs": [],
+            "reported": reported,
+        },
     )
+    object.__setattr__(made, "__pydantic_fields_set__", _RESULT_FIELDS)
+    object.__setattr__(made, "__pydantic_extra__", None)
+    object.__setattr__(made, "__pydantic_private__", None)
+    return made
+
+
+_RESULT_FIELDS = frozenset(Result.model_fields)
 
 
 _DEFAULTS: dict[type, dict[str, Any]] = {}
