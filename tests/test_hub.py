@@ -25,7 +25,7 @@ from racetui.hub.records import Frame, decode_frame, encode_frame
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint
 from racetui.sim import RaceSpec, SimConfig, running_sim
-from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode
+from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode, source_kinds
 from racetui.sources.bbt import BBTSource
 from tests.fakes.bbt import engine_finishers, until
 from tests.support import wait_until
@@ -84,6 +84,9 @@ async def test_replica_holds_the_truth_and_the_rows_of_a_direct_connection() -> 
             health = hub.sources[0].health
             assert health.messages > 0 and health.effective_state() is FeedState.CONNECTED
             assert hub.replica is not None and hub.replica.gaps == 0
+            # Desk entries, TV delays and notes are keyed by what the sources are: the same
+            # event through the hub and in-process (once a 'RemoteSource' key kept them apart).
+            assert source_kinds(hub.sources) == source_kinds([source]) == "BBTSource"
 
 
 # --------------------------------------------------------------------- protocol

@@ -231,7 +231,7 @@ def snapshot_changes(engine: Engine, errors: Sequence[str] = ()) -> list[list[Ch
     return frames
 
 
-def health_rec(name: str, health: SourceHealth) -> HealthRec:
+def health_rec(name: str, health: SourceHealth, kind: str = "") -> HealthRec:
     return HealthRec(
         name,
         str(health.mode),
@@ -243,6 +243,7 @@ def health_rec(name: str, health: SourceHealth) -> HealthRec:
         None if health.last_error is None else scrub(health.last_error),
         health.journal_path,
         health.stale_after,
+        kind,
     )
 
 
@@ -355,7 +356,7 @@ class Hub:
                 self.send_clocks()
 
     def health_records(self) -> list[HealthRec]:
-        return [health_rec(s.name, s.health) for s in self.sources]
+        return [health_rec(s.name, s.health, type(s).__name__) for s in self.sources]
 
     def send_health(self, *, force: bool = False) -> None:
         """Health when it changed (at most every ``health_interval``)."""

@@ -215,11 +215,13 @@ class RemoteSource:
     def __init__(self, link: LocalHub | None, rec: HealthRec) -> None:
         self.link = link
         self.name = rec.name
+        self.kind = rec.kind  # the hub's source class ("" until the hub says)
         self.health = SourceHealth(rec.name)
         self.update(rec)
 
     def update(self, rec: HealthRec) -> None:
         health = self.health
+        self.kind = rec.kind or self.kind
         with contextlib.suppress(ValueError):
             health.mode = SourceMode(rec.mode)
         with contextlib.suppress(ValueError):

@@ -160,6 +160,7 @@ class HealthRec(msgspec.Struct, array_like=True):
     last_error: str | None = None
     journal_path: str | None = None
     stale_after: float = 10.0
+    kind: str = ""  # what the source is (its class name), for the event keys viewers derive
 
 
 class Health(msgspec.Struct, tag="health", array_like=True):

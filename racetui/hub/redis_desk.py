@@ -40,6 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from racetui.config import DeskConfig, Permission, Role
 from racetui.engine import ChangeSet
+from racetui.sources.base import source_kinds
 from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EventKey, IncidentDesk
 from racetui.sources.desk.lifecycle import fold
 from racetui.util.secrets import safe_url, scrub
@@ -198,8 +199,7 @@ class HubDesk:
 
     # ------------------------------------------------------------ the desk
     def source_name(self) -> str:
-        kinds = sorted({type(source).__name__ for source in self.hub.sources})
-        return "+".join(kinds) or "racetui"
+        return source_kinds(self.hub.sources)
 
     def refresh(self) -> bool:
         """Bind the desk to the hub's event and apply its word to races it has not seen;

@@ -9,14 +9,14 @@ depending on sources). ``Pipeline`` is re-exported here for the sources' conveni
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from racetui.engine.pipeline import Pipeline
 
-__all__ = ["FeedState", "Pipeline", "Problem", "Source", "SourceHealth", "SourceMode"]
+__all__ = ["FeedState", "Pipeline", "Problem", "Source", "SourceHealth", "SourceMode", "source_kinds"]
 
 
 class SourceMode(StrEnum):
@@ -133,3 +133,13 @@ class Source(Protocol):
 
     async def run(self, pipeline: Pipeline) -> None:
         """Feed the pipeline until cancelled. Never raises for bad input or a lost peer."""
+
+
+def source_kinds(sources: Iterable[object]) -> str:
+    """What the sources are, in one stable word ("BBTSource+FeedSource"; "racetui" for none).
+
+    Part of the key desk entries, TV delays and notes are kept under, so it must not depend
+    on where the sources run: a hub's sources seen through its channel (``kind`` set from the
+    hub's health records) name the same kinds as the sources themselves."""
+    kinds = sorted({getattr(source, "kind", None) or type(source).__name__ for source in sources})
+    return "+".join(kinds) or "racetui"

@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 from racetui.config import Config, Permission, Role, default_operator, role_allows
 from racetui.engine import ChangeSet, Pipeline
 from racetui.hub.delay import TvDelay
-from racetui.sources.base import Source
+from racetui.sources.base import Source, source_kinds
 from racetui.sources.desk import DeskError, EventKey, IncidentDesk
 from racetui.sources.notes import NotesBook, NotesError, event_notes_path
 from racetui.sources.official import OfficialMark, OfficialStore
@@ -556,10 +556,7 @@ class RaceApp(App[None]):
     # ------------------------------------------------------------ TV delay
     def _event_key(self) -> EventKey | None:
         """The event on screen as the desk keys it (live data: the delay does not move it)."""
-        kinds = sorted({type(source).__name__ for source in self.sources})
-        return EventKey.of(
-            self.live_pipeline.engine, "+".join(kinds) or "racetui", self.tv.base_clock().date()
-        )
+        return EventKey.of(self.live_pipeline.engine, source_kinds(self.sources), self.tv.base_clock().date())
 
     def _tv_event(self) -> str | None:
         key = self._event_key()
