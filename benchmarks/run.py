@@ -31,6 +31,7 @@ BENCHES = [
     "bench_hub",
     "bench_pty",
     "bench_desk",
+    "bench_box",
     "bench_tv_delay",
     "bench_groups",
 ]

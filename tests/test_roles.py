@@ -340,3 +340,34 @@ async def test_a_broken_layout_file_gives_the_defaults_and_one_notice() -> None:
         await pilot.pause()
         assert app.current_mode == "incidents"
         assert any(n.startswith("layout td.json is not a layout") for n in notices(app))
+
+
+@pytest.mark.parametrize("role", [Role.COMMENTATOR, Role.TIMER, Role.TD, None])
+async def test_reported_entries_are_shown_to_technical_delegates_alone(role: Role | None) -> None:
+    from racetui.sources.desk import EventKey
+
+    pipeline, feed = race_pipeline(120)
+    event = EventKey.of(pipeline.engine, type(feed).__name__, RACE_NOW.date())
+    desk = IncidentDesk(operator="Ann", event=event)
+    desk.report(OPEN, "42", seconds=30, infringement="drafting", location="Bike Lap 2")
+    app = RaceApp(
+        pipeline,
+        [feed],
+        config=Config(operator="Ann", role=role),
+        clock=fixed_clock(RACE_NOW),
+        theme_dirs=[builtin_theme_dir()],
+        tick=0.25,
+        tracker_budget=None,
+        strict=True,
+        desk=desk,
+    )
+    sees = role in (Role.TD, None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        app.tick()
+        await pilot.pause()
+        assert ("awaiting C/D" in str(app.screen.query_one("#info").render())) is sees
+        app.open_athlete((OPEN, "42"))
+        await pilot.pause()
+        detail = str(app.screen.query_one("#incidents").render())
+        assert ("drafting" in detail) is sees, detail

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from racetui.config import Permission
 from racetui.engine import ChangeSet
 from racetui.engine.gaps import (
     DEFAULT_PENALTY_S,
@@ -174,6 +175,8 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             text = "No incidents."
         desk = self.race_app.desk
         entries = desk.entries_of(*self.ref) if desk is not None else []
+        if not self.race_app.allows(Permission.REVIEW):  # reported entries are the TDs' alone
+            entries = [e for e in entries if not e.pending]
         if entries:
             lines = ["⌂ Incident desk (local, wins over the source):"]
             for item in entries:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,32 +122,49 @@ def _what(entries: Sequence[DeskEntry]) -> str:
 NO_ETA = 10**12  # sorts after every projected arrival
 
 
-def _eta(standings: RaceStandings, bib: str, point: int | None, now_ms: int | None) -> tuple[int, str]:
+Arrivals = dict[tuple[str, int, int], int | None]  # (bib, last point, point) -> gun ms there
+
+
+def _eta(
+    standings: RaceStandings, bib: str, point: int | None, now_ms: int | None, arrivals: Arrivals
+) -> tuple[int, str]:
     """(ms until the athlete reaches the box, or NO_ETA; the text): the projected arrival
-    at the box's point, else where they were last seen."""
+    at the box's point, else where they were last seen. ``arrivals`` keeps projections
+    until the athlete passes another point (a projection costs about a millisecond)."""
     athlete = standings.athlete(bib)
     if athlete is None:
         return NO_ETA, ""
     points = standings.points
     if point is not None and athlete.last < point and now_ms is not None:
-        for projection in project(standings, bib):
-            if projection.point_index == point:
-                eta = max(0, projection.gun_ms - now_ms)
-                name = points[point].name
-                return eta, (f"due now · {name}" if eta == 0 else f"in {format_time(eta)} · {name}")
+        key = (bib, athlete.last, point)
+        if key not in arrivals:
+            found = [p.gun_ms for p in project(standings, bib) if p.point_index == point]
+            arrivals[key] = found[0] if found else None
+        at = arrivals[key]
+        if at is not None:
+            eta = max(0, at - now_ms)
+            name = points[point].name
+            return eta, (f"due now · {name}" if eta == 0 else f"in {format_time(eta)} · {name}")
     if athlete.last < 0:
         return NO_ETA, "no split yet"
     return NO_ETA, f"last {points[athlete.last].name} {format_time(athlete.gun_time(athlete.last))}"
 
 
 def box_rows(
-    desk: IncidentDesk, standings: RaceStandings, box: str, now: datetime, now_ms: int | None
+    entries: Sequence[DeskEntry],
+    standings: RaceStandings,
+    box: str,
+    now: datetime,
+    now_ms: int | None,
+    arrivals: Arrivals | None = None,
 ) -> list[BoxRow]:
-    """The box's lines: in the box (least time left first), due (soonest first), served
-    (newest first). ``now`` is the dashboard's clock, ``now_ms`` the race time since the gun."""
+    """The box's lines from the race's desk entries (``desk.history(race_id)``): in the box
+    (least time left first), due (soonest first), served (newest first). ``now`` is the
+    dashboard's clock, ``now_ms`` the race time since the gun."""
     race_id = standings.race.id
+    arrivals = {} if arrivals is None else arrivals
     by_athlete: dict[str, list[DeskEntry]] = {}
-    for entry in desk.history(race_id):
+    for entry in entries:
         if entry.kind is ActionKind.PENALTY and entry.published:
             by_athlete.setdefault(entry.bib, []).append(entry)
     point = box_point(standings.points, box)
@@ -168,7 +187,7 @@ def box_rows(
             if e.state in (EntryState.CONFIRMED, EntryState.ASSIGNED) and e.box in (None, box)
         ]
         if waiting and not here:
-            soon, where = _eta(standings, bib, point, now_ms)
+            soon, where = _eta(standings, bib, point, now_ms, arrivals)
             total = sum(e.seconds or 0 for e in waiting)
             row = BoxRow(
                 DUE, race_id, bib, name, tuple(e.id for e in waiting), total, _what(waiting), where=where
@@ -276,6 +295,11 @@ class BoxScreen(RaceScreen):
         self.rows: list[BoxRow] = []
         self._shown: tuple[object, ...] | None = None
         self._early: tuple[str, str, tuple[int, ...]] | None = None  # an early release asked once
+        # The desk is read at most once a second while ticking (at once after a key or a
+        # reload); projections are kept until an athlete passes another point.
+        self._entries: tuple[str, float, list[DeskEntry]] | None = None
+        self._arrivals: Arrivals = {}
+        self._second = 0
 
     # ------------------------------------------------------------ compose
     def compose_body(self) -> ComposeResult:
@@ -306,7 +330,15 @@ class BoxScreen(RaceScreen):
         self.box_index %= len(boxes)
         return boxes[self.box_index]
 
-    def refresh_rows(self) -> None:
+    def desk_entries(self, desk: IncidentDesk, race_id: str, fresh: bool) -> list[DeskEntry]:
+        cached = self._entries
+        now = time.monotonic()
+        if fresh or cached is None or cached[0] != race_id or now - cached[1] >= 1.0:
+            cached = (race_id, now, list(desk.history(race_id)))
+            self._entries = cached
+        return cached[2]
+
+    def refresh_rows(self, *, fresh: bool = False) -> None:
         app = self.race_app
         standings = self.state.standings()
         box = self.box()
@@ -314,11 +346,14 @@ class BoxScreen(RaceScreen):
             self.rows = []
         else:
             try:
-                self.rows = box_rows(
-                    app.desk, standings, box, self.state.clock(), _now_ms(self.state, standings)
-                )
-            except DeskError as exc:  # the desk could not be read: say so, keep the last rows
-                self.notify(str(exc), title="Box", severity="error", markup=False)
+                entries = self.desk_entries(app.desk, standings.race.id, fresh)
+            except (DeskError, sqlite3.Error) as exc:  # say so, keep the last rows
+                self.notify(f"incident desk: {exc}", title="Box", severity="error", markup=False)
+            else:
+                if len(self._arrivals) > 20_000:
+                    self._arrivals.clear()
+                now_ms = _now_ms(self.state, standings)
+                self.rows = box_rows(entries, standings, box, self.state.clock(), now_ms, self._arrivals)
         self.draw()
 
     def explain(self) -> str:
@@ -392,14 +427,18 @@ class BoxScreen(RaceScreen):
 
     # --------------------------------------------------------------- tick
     def on_changes(self, changes: ChangeSet) -> None:
-        self.refresh_rows()
+        # Countdowns and arrivals move by the second: between seconds only new data redraws.
+        second = int(self.state.clock().timestamp())
+        if changes or second != self._second:
+            self._second = second
+            self.refresh_rows()
 
     def reload(self) -> None:
         super().reload()
         self._shown = None
         if self.query(BoxBoard):
             self.query_one(BoxBoard).shown = None
-        self.refresh_rows()
+        self.refresh_rows(fresh=True)
 
     def on_resize(self) -> None:
         if self.ready:
@@ -462,7 +501,7 @@ class BoxScreen(RaceScreen):
         for pipeline in app.desk_pipelines():
             desk.apply(pipeline, row.race_id, row.bib)
         app.tick()
-        self.refresh_rows()
+        self.refresh_rows(fresh=True)
 
     @gated(Permission.DESK)
     def action_entered(self) -> None:

@@ -27,6 +27,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
+from racetui.config import Permission
 from racetui.engine import ChangeSet, RaceStandings
 from racetui.model import IncidentKind, Status, TimingPoint
 from racetui.tui.columns import Column
@@ -209,8 +210,8 @@ class IncidentsScreen(DeskKeys, TableScreen):
         the screen is reloaded (shown again, a desk form closed)."""
         desk = self.race_app.desk
         race_id = self.state.race_id
-        if desk is None or race_id is None:
-            return 0
+        if desk is None or race_id is None or not self.race_app.allows(Permission.REVIEW):
+            return 0  # reported entries are the technical delegates' alone
         now = time.monotonic()
         cached = self._pending
         if not fresh and cached is not None and cached[0] == race_id and now - cached[1] < 3.0:
