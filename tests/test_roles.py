@@ -366,7 +366,7 @@ async def test_reported_entries_are_shown_to_technical_delegates_alone(role: Rol
         await pilot.press("4")
         app.tick()
         await pilot.pause()
-        assert ("awaiting C/D" in str(app.screen.query_one("#info").render())) is sees
+        assert ("on the desk only" in str(app.screen.query_one("#info").render())) is sees
         app.open_athlete((OPEN, "42"))
         await pilot.pause()
         detail = str(app.screen.query_one("#incidents").render())

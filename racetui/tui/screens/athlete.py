@@ -175,8 +175,8 @@ class AthleteScreen(DeskKeys, ModalScreen[None]):
             text = "No incidents."
         desk = self.race_app.desk
         entries = desk.entries_of(*self.ref) if desk is not None else []
-        if not self.race_app.allows(Permission.REVIEW):  # reported entries are the TDs' alone
-            entries = [e for e in entries if not e.pending]
+        if not self.race_app.allows(Permission.REVIEW):  # reported or held: the TDs' alone
+            entries = [e for e in entries if not (e.pending or e.held)]
         if entries:
             lines = ["⌂ Incident desk (local, wins over the source):"]
             for item in entries:
