@@ -217,6 +217,15 @@ async def test_a_hub_failure_reaches_the_viewers_health() -> None:
         assert len(replica.engine.races["r1"].entries) == 10  # the last good state stays
 
 
+async def test_closing_the_hub_ends_the_viewers_follow() -> None:
+    hub = LocalHub.start(lambda: [BrokenSource()])
+    task = asyncio.create_task(hub.run(ReplicaPipeline()))
+    await until(lambda: hub.sources[0].health.state is FeedState.ERROR, what="the source's state")
+    hub.close()
+    await asyncio.wait_for(task, 30)  # a read left waiting on a closed socket never ends
+    assert hub.ended == "the hub process ended" and hub.process.exitcode == 0
+
+
 def refuse() -> list[Any]:
     raise ValueError("--interval: expected more than 0 seconds, got -1")
 

@@ -337,7 +337,11 @@ class LocalHub:
         return None if self.replica is None else self.replica.progress()
 
     def close(self, timeout: float = 5.0) -> None:
-        """End the hub: its socket closes, it closes its journals and exits."""
+        """End the hub: its socket closes, it closes its journals and exits; :meth:`run`
+        returns (closing the stream's transport ends its read: closing only the socket
+        under it leaves the read waiting forever)."""
+        if self.channel is not None:
+            self.channel.close()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
