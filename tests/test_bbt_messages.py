@@ -186,6 +186,13 @@ def test_bad_items_are_rejected_by_name_and_the_rest_applied() -> None:
     ]:
         info = source.handle_rest_body(pipeline, "/api/1.1/results/list?race_id=1&page=1", bad)
         assert not info.ok and info.error is not None and reason in info.error
+    # How many passed a point is asked one item a page: 50,000 pages is a count, not a lie.
+    busy = source.handle_rest_body(
+        pipeline,
+        "/api/1.1/results/latest?point_id=1&page=1&page_size=1",
+        {"page": 1, "pages": 50_000, "data": []},
+    )
+    assert busy.ok and busy.pages == 50_000
     assert not source.handle_rest(pipeline, "/api/1.1/event/races", b"<html>").ok
     assert "not JSON" in (source.health.last_error or "")
     assert not source.handle_rest_body(pipeline, "/api/1.1/results/nope", {}).ok

@@ -50,9 +50,13 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: A list answer claiming more pages than this is refused (a 50,000-athlete start at the
-#: vendor's default page size of 50 is 1,000 pages).
+#: At most this many pages of one listing are read (a 50,000-athlete start at the vendor's
+#: default page size of 50 is 1,000 pages).
 MAX_PAGES = 5_000
+#: A list answer claiming more items than this in all (pages × page size) is refused. The
+#: count is what matters, not the pages: asked one item a page (how the client learns how
+#: many passed a point), a 50,000-athlete race's busy point rightly answers 50,000 pages.
+MAX_LIST_ITEMS = 10_000_000
 #: A single page with more items than this is refused (the documented maximum is 1,000).
 MAX_PAGE_ITEMS = 100_000
 _MAX_ID_TEXT = 64
@@ -324,8 +328,10 @@ def envelope(body: Any, params: Mapping[str, str]) -> Page:
         form = "envelope" if pages is not None else "envelope without total/pages"
     else:
         raise BadData(f"expected a JSON object or array, got {type(body).__name__}")
-    if pages is not None and pages > MAX_PAGES:
-        raise BadData(f"pages: {pages} is absurd (at most {MAX_PAGES} pages are read)")
+    if pages is not None and pages * max(asked_size, 1) > MAX_LIST_ITEMS:
+        raise BadData(
+            f"pages: {pages} is absurd ({pages} pages of {asked_size} is more than {MAX_LIST_ITEMS:,} items)"
+        )
     if len(items) > MAX_PAGE_ITEMS:
         raise BadData(f"data: {len(items)} items in one page is absurd (at most {MAX_PAGE_ITEMS})")
     # Without a page count: paged until a short or empty page; a page bigger than asked
