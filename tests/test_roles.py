@@ -219,7 +219,18 @@ async def test_a_timer_records_race_status_but_not_penalties() -> None:
         await pilot.press("y")
         await pilot.pause()
         assert app.pipeline.engine.races[OPEN].entries["42"].status is Status.DNS
-    assert desk_rows() == 1
+        # Withdrawing a status is status work too (the desk's one rule, as the hub applies
+        # it); withdrawing a penalty is not.
+        assert app.desk is not None
+        penalty = app.desk.record(OPEN, "42", ActionKind.PENALTY, seconds=30, infringement="drafting")
+        (dns,) = [e.action.id for e in app.desk.entries_of(OPEN, "42") if e.kind is ActionKind.DNS]
+        for target in (dns, penalty.id):
+            request = DeskRequest(OPEN, "42", ActionKind.WITHDRAW, reason="wrong bib", target=target)
+            app.post_message(RecordDeskEntry(request, "withdrawn"))
+            await pilot.pause()
+        assert [e.kind for e in app.desk.entries_of(OPEN, "42")] == [ActionKind.PENALTY]
+        assert notices(app).count("not for the timer role: penalties and DSQ are the TD's") == 2
+    assert desk_rows() == 3
 
 
 def file_publishing(tmp_path: Path, pipeline: Any) -> Any:

@@ -41,7 +41,15 @@ from redis.exceptions import RedisError, ResponseError
 from racetui.config import DeskConfig, Permission, Role
 from racetui.engine import ChangeSet
 from racetui.sources.base import source_kinds
-from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EventKey, IncidentDesk
+from racetui.sources.desk import (
+    ActionKind,
+    DeskAction,
+    DeskEntry,
+    DeskError,
+    EventKey,
+    IncidentDesk,
+    permission_for,
+)
 from racetui.sources.desk.lifecycle import fold
 from racetui.util.secrets import safe_url, scrub
 
@@ -53,7 +61,6 @@ GROUP = "hub"
 ANSWER_TTL = 3600  # seconds an answer list is kept for a viewer that asks again
 CONFIRM_TIMEOUT = 15.0  # seconds a viewer waits for the hub's answer and frame
 # Race status a timer records (and may withdraw); everything else is the TD's desk.
-_STATUS_KINDS = {ActionKind.DNS, ActionKind.DNF, ActionKind.LAP}
 
 
 def role_of(role: Role | str | None) -> Role | None:
@@ -64,18 +71,6 @@ def role_of(role: Role | str | None) -> Role | None:
         return Role(str(role).lower())
     except ValueError:
         return None
-
-
-def permission_for(action: ActionKind | str, target: ActionKind | None = None) -> Permission:
-    """What recording ``action`` needs: race status (DNS, DNF, LAP, and withdrawing one of
-    them) is a timer's as well as a TD's; penalties, DSQ and edits are the TD's desk."""
-    try:
-        kind = ActionKind(action)
-    except ValueError:
-        return Permission.DESK
-    if kind in _STATUS_KINDS or (kind is ActionKind.WITHDRAW and target in _STATUS_KINDS):
-        return Permission.STATUS
-    return Permission.DESK
 
 
 def may_record(

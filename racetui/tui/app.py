@@ -30,7 +30,7 @@ from racetui.config import Config, Permission, Role, default_operator, role_allo
 from racetui.engine import ChangeSet, Pipeline
 from racetui.hub.delay import TvDelay
 from racetui.sources.base import Source, source_kinds
-from racetui.sources.desk import DeskError, EventKey, IncidentDesk
+from racetui.sources.desk import DeskError, EventKey, IncidentDesk, permission_for
 from racetui.sources.notes import NotesBook, NotesError, event_notes_path
 from racetui.sources.official import OfficialMark, OfficialStore
 from racetui.sources.official import event_key as official_event_key
@@ -52,7 +52,7 @@ from racetui.tui.messages import (
     ToggleWatch,
     WorkerFailed,
 )
-from racetui.tui.roles import desk_permission, refusal
+from racetui.tui.roles import refusal
 from racetui.tui.screens.athlete import AthleteScreen
 from racetui.tui.screens.base import RaceScreen
 from racetui.tui.screens.box import BoxScreen
@@ -701,7 +701,11 @@ class RaceApp(App[None]):
     def _record_desk_entry(self, message: RecordDeskEntry) -> None:
         """Record what the official confirmed; the desk's refusal goes back to the form."""
         request = message.request
-        permission = desk_permission(request.action)
+        withdrawn = None
+        if request.target is not None and self.desk is not None:  # withdrawing a DNS is status work
+            entry = self.desk.entry(request.race_id, request.bib, request.target)
+            withdrawn = None if entry is None else entry.kind
+        permission = permission_for(request.action, withdrawn)
         if not self.allows(permission):  # the keys are gated too; this is the last word
             text = refusal(self.config.role, permission)
             if message.reply_to is not None:

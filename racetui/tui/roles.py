@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from textual.actions import ActionParseResult, parse
 
 from racetui.config import Permission, Role, role_allows
+from racetui.sources.desk import permission_for
 
 __all__ = ["action_permission", "desk_permission", "gated", "refusal"]
 
@@ -24,12 +25,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 PermissionRule = Permission | Callable[..., Permission]
 
 # Desk actions a timer records from the timing tent: who did not start, stepped off, was lapped.
-_STATUS_ACTIONS = frozenset({"dnf", "dns", "lap"})
 
 
 def desk_permission(action: str, *_args: Any) -> Permission:
-    """The permission a desk action needs: race status (DNS, DNF, LAP) or the whole desk."""
-    return Permission.STATUS if str(action) in _STATUS_ACTIONS else Permission.DESK
+    """The permission a desk key needs (the desk's one rule: :func:`permission_for`)."""
+    return permission_for(action)
 
 
 def refusal(role: Role | None, permission: Permission) -> str:

@@ -52,7 +52,23 @@ Reading: :meth:`IncidentDesk.entries_of` (an athlete's standing entries), ``hist
 
 from __future__ import annotations
 
-from racetui.sources.desk.lifecycle import ActionKind, DeskAction, DeskEntry, DeskError, EntryState
+from racetui.sources.desk.lifecycle import (
+    ActionKind,
+    DeskAction,
+    DeskEntry,
+    DeskError,
+    EntryState,
+    permission_for,
+)
 from racetui.sources.desk.store import EventKey, IncidentDesk
 
-__all__ = ["ActionKind", "DeskAction", "DeskEntry", "DeskError", "EntryState", "EventKey", "IncidentDesk"]
+__all__ = [
+    "ActionKind",
+    "DeskAction",
+    "DeskEntry",
+    "DeskError",
+    "EntryState",
+    "EventKey",
+    "IncidentDesk",
+    "permission_for",
+]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from racetui.config import Permission
 from racetui.model import Incident, IncidentKind, Status
 from racetui.model.times import format_time_of_day
 
@@ -24,6 +25,7 @@ __all__ = [
     "EntryState",
     "check",
     "fold",
+    "permission_for",
 ]
 
 
@@ -444,3 +446,19 @@ def check(
             raise DeskError(f"target: penalty {name} is already in the {entry.box or 'box'}")
         if kind is ActionKind.ENTER and not (box or entry.box):
             raise DeskError(f"box: penalty {name} is not assigned to a box; which one?")
+
+
+_STATUS_KINDS = frozenset({"dns", "dnf", "lap"})
+
+
+def permission_for(action: ActionKind | str, target: ActionKind | str | None = None) -> Permission:
+    """What recording ``action`` needs, for every place that records (the dashboard's keys
+    and its last check, a viewer sending through the hub, the hub receiving): race status
+    (DNS, DNF, LAP, and withdrawing one of them: ``target`` is the withdrawn entry's kind)
+    is a timer's as well as a TD's; penalties, DSQ, boxes and edits are the TD's desk."""
+    kind = str(action)
+    if kind in _STATUS_KINDS or (
+        kind == ActionKind.WITHDRAW and target is not None and str(target) in _STATUS_KINDS
+    ):
+        return Permission.STATUS
+    return Permission.DESK
