@@ -198,6 +198,8 @@ def test_formatting_tables_and_short_forms() -> None:
     assert format_duration_short(865_100) == "14:25.10"
     assert format_duration_short(7_531_201, 1) == "2:05:31.3"  # rounded up
     assert format_duration_short(90_000, 0) == "1:30"
+    assert format_duration_short(65_000, 0) == "1:05"  # the box countdown
+    assert format_duration_short(20_000, 0) == "0:20"
     with pytest.raises(TimeValueError):
         format_duration_short(-1)
     assert format_time_of_day(datetime(2026, 5, 1, 14, 5, 9)) == "14:05:09"

@@ -49,6 +49,7 @@ from racetui.engine import ChangeSet, RaceStandings
 from racetui.engine.projections import project
 from racetui.model import TimingPoint
 from racetui.model.bibs import bib_key
+from racetui.model.times import format_duration_short
 from racetui.sources.desk import ActionKind, DeskEntry, DeskError, EntryState
 from racetui.tui.clock import race_time
 from racetui.tui.columns import fit, format_time
@@ -416,7 +417,7 @@ class BoxScreen(RaceScreen):
             time = (
                 Text("TIME UP", style="bold reverse")
                 if left <= 0
-                else Text(f"{format_time(left * 1000)} left", style="bold")
+                else Text(f"{format_duration_short(left * 1000, 0)} left", style="bold")
             )
             state_cell = Text(state, style="bold")
         else:
@@ -522,8 +523,9 @@ class BoxScreen(RaceScreen):
         key = (row.race_id, row.bib, row.entries)
         if left > 0 and self._early != key:
             self._early = key
+            still = format_duration_short(left * 1000, 0)
             self.notify(
-                f"#{row.bib} still has {format_time(left * 1000)} to serve: O again to release now.",
+                f"#{row.bib} still has {still} to serve: O again to release now.",
                 title="Box",
                 severity="warning",
                 markup=False,
