@@ -22,8 +22,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +46,7 @@ from racetui.publish.outbox import (
     render_diff,
     transport_failure,
 )
+from racetui.util.files import write_atomic
 from racetui.util.secrets import reveal, scrub
 
 if TYPE_CHECKING:
@@ -136,22 +135,6 @@ class TriathlonSender:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-def write_atomic(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` so that a reader sees the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FileSender:

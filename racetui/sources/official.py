@@ -9,9 +9,7 @@ reported (``problem``), never fatal: the race then shows provisional.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 from racetui.config import data_dir
 from racetui.engine import Engine
 from racetui.sources.desk import EventKey
+from racetui.util.files import read_json_object, write_json
 
 __all__ = ["OfficialMark", "OfficialStore", "event_key", "event_text"]
 
@@ -60,18 +59,10 @@ class OfficialStore:
         return self._path
 
     def _read(self) -> dict[str, dict[str, dict[str, str]]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            self.problem = f"official-results file {self.path}: {exc}"
-            log.warning("%s", self.problem)
-            return {}
-        if not isinstance(data, dict):
-            self.problem = f"official-results file {self.path}: not a table of events"
-            log.warning("%s", self.problem)
-            return {}
+        data, problem = read_json_object(self.path, "official-results file")
+        if problem is not None:
+            self.problem = problem
+            log.warning("%s", problem)
         out: dict[str, dict[str, dict[str, str]]] = {}
         for event, races in data.items():
             if isinstance(races, dict):
@@ -100,10 +91,7 @@ class OfficialStore:
         if not races:
             data.pop(event_text(event), None)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_suffix(".tmp")
-            temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(temp, self.path)
+            write_json(self.path, data)
         except OSError as exc:
             self.problem = f"official mark not saved ({self.path}): {exc}"
             log.warning("%s", self.problem)

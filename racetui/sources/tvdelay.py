@@ -7,12 +7,11 @@ A file that cannot be read or written is reported (``problem``), never fatal.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 from racetui.config import data_dir
+from racetui.util.files import read_json_object, write_json
 
 __all__ = ["TvDelayStore"]
 
@@ -31,17 +30,10 @@ class TvDelayStore:
         return self._path
 
     def _read(self) -> dict[str, int]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            self.problem = f"TV delay file {self.path}: {exc}"
-            log.warning("%s", self.problem)
-            return {}
-        if not isinstance(data, dict):
-            self.problem = f"TV delay file {self.path}: not a table of events"
-            return {}
+        data, problem = read_json_object(self.path, "TV delay file")
+        if problem is not None:
+            self.problem = problem
+            log.warning("%s", problem)
         return {k: int(v) for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def get(self, event: str) -> int | None:
@@ -51,10 +43,7 @@ class TvDelayStore:
         data = self._read()
         data[event] = int(ms)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_suffix(".tmp")
-            temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(temp, self.path)
+            write_json(self.path, data)
         except OSError as exc:
             self.problem = f"TV delay not saved ({self.path}): {exc}"
             log.warning("%s", self.problem)

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from racetui.config import Role, data_dir
-from racetui.publish.triathlon import write_atomic
+from racetui.util.files import write_atomic
 
 __all__ = ["Layout", "LayoutStore", "default_screens"]
 
