@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -48,8 +48,12 @@ from redis.exceptions import RedisError
 from racetui.hub.core import Hub
 from racetui.hub.records import HealthRec, Request, decode_request, encode_request
 from racetui.hub.replica import Replica, ReplicaPipeline, follow
+from racetui.sources.base import FeedState
 from racetui.util.retry import Backoff
 from racetui.util.secrets import safe_url, scrub
+
+if TYPE_CHECKING:
+    from racetui.hub.local import RemoteSource
 
 __all__ = ["RedisChannel", "RedisHubWriter", "RedisViewer", "keys", "load_replica", "read_sources"]
 
@@ -290,6 +294,9 @@ class RedisChannel:
         self.reconnects = 0
         self.connected = False
         self.last_error: str | None = None
+        # the hub's sources as each snapshot names them: a viewer that joins after the
+        # hub's last health frame (a file feed says it once) still learns their state
+        self.on_sources: Callable[[list[HealthRec]], None] | None = None
         self._client: Any = None
         self._blocking: Any = None
         self._closed = False
@@ -357,6 +364,9 @@ class RedisChannel:
         self.pending.extend(frames)
         self.want_snapshot = False
         self.snapshots += 1
+        sources = _decode_sources(meta.get(b"sources"))
+        if sources and self.on_sources is not None:
+            self.on_sources(sources)
 
     async def _read(self) -> None:
         answer = await self._blocking.xread({self.stream: self.last_id}, block=self.block_ms, count=500)
@@ -385,11 +395,17 @@ async def read_sources(url: str, *, prefix: str = "racetui") -> list[HealthRec]:
         data = await client.hget(keys(prefix)[2], "sources")
     finally:
         await _close(client)
+    return _decode_sources(data)
+
+
+def _decode_sources(data: bytes | None) -> list[HealthRec]:
+    """The sources of a snapshot's meta (empty when none or unreadable: said once in the log)."""
     if not data:
         return []
     try:
         return list(_SOURCES_DECODER.decode(data))
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        log.warning("redis: the hub's sources record is unreadable (%s); source state unknown", exc)
         return []
 
 
@@ -467,9 +483,14 @@ class RedisViewer:
             desk.confirmed = self.holds
         self.channel: RedisChannel | None = None
         self.replica: Replica | None = None
-        self.sources = [RemoteSource(self, rec) for rec in sources] or [  # type: ignore[arg-type]
-            RemoteSource(self, HealthRec("hub", "push", "connecting", None))  # type: ignore[arg-type]
-        ]
+        self.sources = [RemoteSource(self, rec) for rec in sources]  # type: ignore[arg-type]
+        # with no names yet (no snapshot, or a caller's placeholder) the first source stands
+        # in for the hub until its records name one
+        self._stand_in: RemoteSource | None = None
+        if not self.sources:
+            self.sources = [RemoteSource(self, HealthRec("hub", "push", "connecting", None))]  # type: ignore[arg-type]
+        if self.sources[0].kind == "" and self.sources[0].health.state is FeedState.CONNECTING:
+            self._stand_in = self.sources[0]
         self.on_clock: Any = None
 
     @property
@@ -508,6 +529,16 @@ class RedisViewer:
         names = {source.name: source for source in self.sources}
 
         def on_health(records: list[HealthRec]) -> None:
+            stand_in = self._stand_in
+            if stand_in is not None and all(rec.name != stand_in.name for rec in records):
+                # opened before the hub named its sources: the stand-in becomes the hub's
+                # first source not shown yet (the first source speaks for the hub)
+                new = next((rec for rec in records if rec.name not in names), None)
+                if new is not None:
+                    self._stand_in = None
+                    names.pop(stand_in.name, None)
+                    stand_in.name = stand_in.health.name = new.name
+                    names[new.name] = stand_in
             for rec in records:
                 source = names.get(rec.name)
                 if source is not None:
@@ -519,6 +550,7 @@ class RedisViewer:
 
         self.replica = Replica(pipeline, on_health=on_health, on_clock=on_clock)
         self.channel = RedisChannel(self.url, prefix=self.prefix)
+        self.channel.on_sources = on_health
         desk_task = None if self.desk is None else asyncio.create_task(self.desk.run(), name="desk state")
         try:
             await follow(self.channel, self.replica)

@@ -1,0 +1,77 @@
+"""The header of ``racetui view redis://…`` shows the hub's source state, not "connecting":
+a real redis-server, a hub reading the spec's v1.1 example file, viewers waiting on
+conditions only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio
+
+from racetui.hub.records import HealthRec
+from racetui.hub.redis import RedisViewer, keys, run_hub
+from racetui.sources.feed import FeedSource
+from racetui.tui.rows import health_badge
+from tests.fakes.bbt import until
+from tests.fakes.redis import RedisServer
+from tests.support import INDIVIDUAL
+
+
+async def stop(task: asyncio.Task[object]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), 30)
+
+
+def athletes(link: RedisViewer) -> int:
+    replica = link.replica
+    return 0 if replica is None else sum(len(s.entries) for s in replica.pipeline.engine.races.values())
+
+
+async def test_a_viewer_opened_before_the_hub_shows_the_feeds_state(redis_server: RedisServer) -> None:
+    url = redis_server.url
+    link = await asyncio.to_thread(RedisViewer.open, url)  # no hub yet: nothing names a source
+    (source,) = link.sources
+    assert health_badge(source.health) == ("… connecting", "rt--dim")
+    feed = FeedSource(str(INDIVIDUAL), name="timing")
+    hub = asyncio.create_task(run_hub([feed], url, snapshot_every=0.3))
+    view = asyncio.create_task(link.run(link.pipeline()))
+    try:
+        await until(lambda: athletes(link) > 0 and link.ready(), what="the board filled")
+        await until(lambda: source.name == "timing", what="the hub's source named")
+        await until(lambda: health_badge(source.health)[0] == "▤ file", what="the feed's state")
+        assert source.health.messages == feed.health.messages >= 1
+    finally:
+        await stop(view)
+        await stop(hub)
+
+
+async def test_a_late_viewer_reads_the_state_from_the_snapshot(redis_server: RedisServer) -> None:
+    """The file feed says its state once; a viewer joining once that frame is trimmed from
+    the stream (MAXLEN, MINID) learns it from the snapshot. This one is built with a
+    placeholder name, as ``racetui publish redis://…`` builds it."""
+    url = redis_server.url
+    feed = FeedSource(str(INDIVIDUAL), name="timing")
+    hub = asyncio.create_task(run_hub([feed], url, snapshot_every=0.3))
+    first = RedisViewer(url, [HealthRec("hub", "push", "connecting", None)])
+    task = asyncio.create_task(first.run(first.pipeline()))
+    try:
+        await until(lambda: athletes(first) > 0 and first.sources[0].name == "timing", what="first viewer")
+    finally:
+        await stop(task)
+    stream = keys("racetui")[0]
+    client = redis.asyncio.from_url(url)
+    try:
+        await client.xtrim(stream, maxlen=0)  # the health frame trimmed away
+    finally:
+        await client.aclose()
+    late = RedisViewer(url, [HealthRec("hub", "push", "connecting", None)])
+    task = asyncio.create_task(late.run(late.pipeline()))
+    try:
+        (source,) = late.sources
+        await until(lambda: athletes(late) > 0 and source.name == "timing", what="the late viewer")
+        assert health_badge(source.health) == ("▤ file", "rt--gain")
+    finally:
+        await stop(task)
+        await stop(hub)
