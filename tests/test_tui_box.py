@@ -34,7 +34,8 @@ class DrivenClock:
 def make_app(role: Role | None = Role.TD, clock: DrivenClock | None = None) -> tuple[RaceApp, IncidentDesk]:
     """The festival with desk entries for the open race's bike box (all bibs on the bike):
     3 assigned there (30 s drafting), 5 with two penalties on no box yet (10 s + 15 s),
-    7 reported only, 8 assigned to the run box, 9 declined."""
+    7 reported only, 8 assigned to the run box, 9 declined. The timing source reports 74's
+    10 s penalty (the festival's own), not on the desk."""
     pipeline, feed = race_pipeline(120)
     clock = clock or DrivenClock()
     event = EventKey.of(pipeline.engine, type(feed).__name__, RACE_NOW.date())
@@ -98,14 +99,15 @@ async def test_due_in_the_box_with_a_countdown_then_served() -> None:
         await pilot.press("9")
         await tick(app, pilot)
         assert isinstance(app.screen, BoxScreen)
-        assert info(app) == "bike box (1/3) · 0 in · 2 due · 0 served"
+        assert info(app) == "bike box (1/3) · 0 in · 3 due · 0 served"
         shown = lines(app)
         # only confirmed penalties for this box (or no box yet): not 7 (reported), 8 (run
-        # box), 9 (declined)
-        assert sorted(row[1] for row in shown) == ["3", "5"]
+        # box), 9 (declined); and the source's unserved one (74), marked as the source's
+        assert sorted(row[1] for row in shown) == ["3", "5", "74"]
         by_bib = {row[1]: row for row in shown}
         assert by_bib["5"][0] == "DUE" and by_bib["5"][3] == "×2"
         assert by_bib["5"][5] == "10 s littering + 15 s dangerous riding"
+        assert by_bib["74"][0] == "DUE" and by_bib["74"][5] == "src 10 s dismount line infringement"
         # soonest first: the projected arrival at the bike box's point (Bike End)
         standings = app.pipeline.engine.races[OPEN]
         now_ms = int((RACE_NOW - standings.race.clock.gun_time).total_seconds() * 1000)  # type: ignore[union-attr]
@@ -113,7 +115,7 @@ async def test_due_in_the_box_with_a_countdown_then_served() -> None:
         assert point is not None and standings.points[point].name == "Bike End"
         etas = {
             bib: next(p.gun_ms for p in project(standings, bib) if p.point_index == point) - now_ms
-            for bib in ("3", "5")
+            for bib in ("3", "5", "74")
         }
         assert [row[1] for row in shown] == sorted(etas, key=lambda b: etas[b])
         for row in by_bib.values():
@@ -144,7 +146,7 @@ async def test_due_in_the_box_with_a_countdown_then_served() -> None:
         assert state_of(desk, "3") == [EntryState.SERVED]
         served = [i.standard_text() for i in app.pipeline.engine.races[OPEN].entries["3"].incidents]
         assert "Served 30 second penalty for drafting" in served
-        assert [row[:2] for row in lines(app)] == [["DUE", "5"], ["SERVED", "3"]]
+        assert [row[:2] for row in lines(app)] == [["DUE", "5"], ["DUE", "74"], ["SERVED", "3"]]
 
         # 5 serves both penalties at once: they add up
         await highlight(app, pilot, "5")
@@ -158,8 +160,8 @@ async def test_due_in_the_box_with_a_countdown_then_served() -> None:
         await pilot.press("O")  # time up: no second press
         await tick(app, pilot)
         assert state_of(desk, "5") == [EntryState.SERVED, EntryState.SERVED]
-        assert info(app) == "bike box (1/3) · 0 in · 0 due · 2 served"
-        assert lines(app)[0][:4] == ["SERVED", "5", lines(app)[0][2], "×2"]
+        assert info(app) == "bike box (1/3) · 0 in · 1 due · 2 served"
+        assert lines(app)[1][:4] == ["SERVED", "5", lines(app)[1][2], "×2"]
         # undo takes the last box step back: 5 is in the box again
         await highlight(app, pilot, "5")
         await pilot.press("z")
@@ -167,6 +169,46 @@ async def test_due_in_the_box_with_a_countdown_then_served() -> None:
         assert state_of(desk, "5") == [EntryState.IN_BOX, EntryState.IN_BOX]
     steps = [a for a in desk.audit(OPEN) if a.action in (ActionKind.ENTER, ActionKind.LEAVE)]
     assert steps and {a.operator for a in steps} == {"Ann"}
+
+
+async def test_a_penalty_the_source_reports_is_due_and_adopted_on_entering() -> None:
+    """The source's unserved penalties are due at the box as the desk's are (a box official
+    needs every one the athlete must serve); entering records it on the desk first, as the
+    desk's serve key does, and never counts one the desk already adopted twice."""
+    clock = DrivenClock()
+    app, desk = make_app(clock=clock)
+    standings = app.pipeline.engine.races[OPEN]
+    # the festival's truth: 74's 10 s, unserved, from the timing source only
+    (source,) = standings.entries["74"].source_incidents
+    assert (source.seconds, source.infringement, source.served) == (10, "dismount line infringement", False)
+    assert desk.history(OPEN, "74") == []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("9")
+        await tick(app, pilot)
+        row = next(r for r in lines(app) if r[1] == "74")
+        assert row[0] == "DUE" and row[5].startswith("src 10 s")
+        await highlight(app, pilot, "74")
+        await pilot.press("B")
+        await tick(app, pilot)
+        (entry,) = desk.history(OPEN, "74")  # adopted: one desk penalty, now in the box
+        assert (entry.kind, entry.seconds, entry.infringement) == (
+            ActionKind.PENALTY,
+            10,
+            "dismount line infringement",
+        )
+        assert entry.state is EntryState.IN_BOX and entry.box == "bike box" and entry.action.operator == "Ann"
+        inside = [r for r in lines(app) if r[1] == "74"]
+        assert [r[:2] for r in inside] == [["IN", "74"]]  # once: not also due as the source's
+        assert inside[0][4] == "0:10 left" and "src" not in inside[0][5]
+        clock.advance(10)
+        await tick(app, pilot)
+        await highlight(app, pilot, "74")
+        await pilot.press("O")
+        await tick(app, pilot)
+        assert state_of(desk, "74") == [EntryState.SERVED]
+        assert [r[:2] for r in lines(app) if r[1] == "74"] == [["DONE", "74"]]  # 80 columns: DONE
+        served = [i.standard_text() for i in standings.entries["74"].incidents]
+        assert served == ["Served 10 second penalty for dismount line infringement"]
 
 
 async def test_the_board_and_the_boxes() -> None:
@@ -180,19 +222,19 @@ async def test_the_board_and_the_boxes() -> None:
         await pilot.press("space")
         await tick(app, pilot)
         digits = list(app.screen.query(Digits))
-        assert [(d.value, d.has_class("-in")) for d in digits] == [("3", True), ("5x2", False)]
+        assert [(d.value, d.has_class("-in")) for d in digits] == [("3", True), ("5x2", False), ("74", False)]
         title = str(app.screen.query_one("#board-title").render())
-        assert title == "PENALTY BOX · BIKE BOX · 2 to serve"
-        await pilot.press("b")  # the run box: only 8's penalty, and 5's (no box yet)
+        assert title == "PENALTY BOX · BIKE BOX · 3 to serve"
+        await pilot.press("b")  # the run box: only 8's penalty, and 5's and 74's (no box yet)
         await tick(app, pilot)
-        assert [d.value for d in app.screen.query(Digits)] == ["5x2", "8"]
+        assert [d.value for d in app.screen.query(Digits)] == ["5x2", "8", "74"]
         await pilot.press("space")
         await tick(app, pilot)
         assert info(app).startswith("run box (2/3)")
-        assert sorted(row[1] for row in lines(app)) == ["5", "8"]
+        assert sorted(row[1] for row in lines(app)) == ["5", "74", "8"]
         await pilot.press("b")
         await tick(app, pilot)
-        assert info(app) == "stop-and-go (3/3) · 0 in · 1 due · 0 served"
+        assert info(app) == "stop-and-go (3/3) · 0 in · 2 due · 0 served"
 
 
 @pytest.mark.parametrize("role", [Role.COMMENTATOR, Role.TIMER])

@@ -32,7 +32,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -56,6 +56,7 @@ from racetui.tui.columns import fit, format_time
 from racetui.tui.messages import OpenAthlete
 from racetui.tui.roles import gated
 from racetui.tui.screens.base import RaceScreen
+from racetui.tui.screens.desk import athlete_name, source_penalties
 from racetui.tui.screens.incidents import penalty_box_index
 from racetui.tui.screens.leaderboard import InfoBar
 from racetui.tui.state import AthleteRef
@@ -84,10 +85,13 @@ class BoxRow:
     what: str  # "30 s drafting", "30 s drafting + 10 s littering"
     left_s: int | None = None  # IN: seconds still to serve (<= 0: time up)
     where: str = ""  # DUE: projected arrival or last split; SERVED: when
+    # DUE: the timing source's unserved penalties the desk has not adopted yet, as
+    # (seconds, infringement): entering the box records them on the desk first
+    adopt: tuple[tuple[int, str], ...] = ()
 
     @property
     def count(self) -> int:
-        return len(self.entries)
+        return len(self.entries) + len(self.adopt)
 
     @property
     def ref(self) -> AthleteRef:
@@ -116,8 +120,23 @@ def box_point(points: Sequence[TimingPoint], box: str) -> int | None:
     return penalty_box_index(points)
 
 
-def _what(entries: Sequence[DeskEntry]) -> str:
-    return " + ".join(f"{e.seconds} s {e.infringement}" for e in entries)
+def _what(entries: Sequence[DeskEntry], adopt: Sequence[tuple[int, str]] = ()) -> str:
+    desk = [f"{e.seconds} s {e.infringement}" for e in entries]
+    # "src" first: a narrow column still shows who recorded it
+    return " + ".join(desk + [f"src {seconds} s {what}" for seconds, what in adopt])
+
+
+def _source_due(
+    standings: RaceStandings, bib: str, entries: Sequence[DeskEntry]
+) -> tuple[tuple[int, str], ...]:
+    """The source's unserved penalties of ``bib`` that the desk has not adopted: from the
+    engine's effective incidents (those the desk's own word does not cover)."""
+    athlete = standings.athlete(bib)
+    if athlete is None or not athlete.source_incidents:
+        return ()
+    source = [i for i in athlete.incidents if i in athlete.source_incidents]
+    standing = [e for e in entries if e.standing]
+    return tuple((i.seconds or 0, i.infringement or "") for i in source_penalties(source, standing))
 
 
 NO_ETA = 10**12  # sorts after every projected arrival
@@ -158,16 +177,23 @@ def box_rows(
     now: datetime,
     now_ms: int | None,
     arrivals: Arrivals | None = None,
+    source_bibs: Iterable[str] = (),
 ) -> list[BoxRow]:
     """The box's lines from the race's desk entries (``desk.history(race_id)``): in the box
     (least time left first), due (soonest first), served (newest first). ``now`` is the
-    dashboard's clock, ``now_ms`` the race time since the gun."""
+    dashboard's clock, ``now_ms`` the race time since the gun. ``source_bibs``: athletes
+    whose timing source may report unserved penalties (due at any box, marked "src",
+    unless the desk adopted them)."""
     race_id = standings.race.id
     arrivals = {} if arrivals is None else arrivals
     by_athlete: dict[str, list[DeskEntry]] = {}
+    everything: dict[str, list[DeskEntry]] = {}
     for entry in entries:
+        everything.setdefault(entry.bib, []).append(entry)
         if entry.kind is ActionKind.PENALTY and entry.published:
             by_athlete.setdefault(entry.bib, []).append(entry)
+    for bib in source_bibs:
+        by_athlete.setdefault(bib, [])
     point = box_point(standings.points, box)
     inside: list[BoxRow] = []
     due: list[tuple[int, str, BoxRow]] = []
@@ -187,12 +213,12 @@ def box_rows(
             for e in entries
             if e.state in (EntryState.CONFIRMED, EntryState.ASSIGNED) and e.box in (None, box)
         ]
-        if waiting and not here:
+        adopt = () if here else _source_due(standings, bib, everything.get(bib, ()))
+        if (waiting or adopt) and not here:
             soon, where = _eta(standings, bib, point, now_ms, arrivals)
-            total = sum(e.seconds or 0 for e in waiting)
-            row = BoxRow(
-                DUE, race_id, bib, name, tuple(e.id for e in waiting), total, _what(waiting), where=where
-            )
+            total = sum(e.seconds or 0 for e in waiting) + sum(seconds for seconds, _ in adopt)
+            ids = tuple(e.id for e in waiting)
+            row = BoxRow(DUE, race_id, bib, name, ids, total, _what(waiting, adopt), where=where, adopt=adopt)
             due.append((soon, bib, row))
         done: dict[datetime, list[DeskEntry]] = {}  # served together: one line
         for entry in entries:
@@ -354,7 +380,11 @@ class BoxScreen(RaceScreen):
                 if len(self._arrivals) > 20_000:
                     self._arrivals.clear()
                 now_ms = _now_ms(self.state, standings)
-                self.rows = box_rows(entries, standings, box, self.state.clock(), now_ms, self._arrivals)
+                race_id = standings.race.id
+                unserved = {r.bib for r in self.state.tracker.incidents(race_id) if r.unserved}
+                self.rows = box_rows(
+                    entries, standings, box, self.state.clock(), now_ms, self._arrivals, unserved
+                )
         self.draw()
 
     def explain(self) -> str:
@@ -485,7 +515,21 @@ class BoxScreen(RaceScreen):
         now = self.state.clock()
         operator = app.config.operator or None
         try:
-            for ident in row.entries:
+            ids = list(row.entries)
+            if kind is ActionKind.ENTER:  # the source's penalties: recorded on the desk first
+                name = athlete_name(app, row.ref)
+                for seconds, what in row.adopt:
+                    pen = desk.record(
+                        row.race_id,
+                        row.bib,
+                        ActionKind.PENALTY,
+                        seconds=seconds,
+                        infringement=what,
+                        operator=operator,
+                        name=name,
+                    )
+                    ids.append(pen.id)
+            for ident in ids:
                 if kind is ActionKind.ENTER:
                     desk.enter_box(row.race_id, row.bib, ident, box=box, seen_at=now, operator=operator)
                 elif kind is ActionKind.LEAVE:

@@ -26,6 +26,7 @@ desk action, oldest first (``A`` on the Incidents screen).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,7 +37,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
-from racetui.model import IncidentKind
+from racetui.model import Incident, IncidentKind
 from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EntryState
 from racetui.sources.desk.lifecycle import check, fold
 from racetui.tui.appref import race_app
@@ -60,6 +61,7 @@ __all__ = [
     "DeskRequest",
     "desk_state",
     "precheck",
+    "source_penalties",
     "wording",
 ]
 
@@ -153,6 +155,23 @@ class DeskRequest:
     location: str | None = None  # where it was seen (report)
     box: str | None = None  # the penalty box (assign, enter)
     subject: ActionKind | None = None  # a report of a penalty or of a DSQ
+
+
+def source_penalties(incidents: Iterable[Incident], entries: Iterable[DeskEntry]) -> list[Incident]:
+    """The source's unserved penalties the desk has not adopted (no desk entry of the
+    athlete says the same, served or not): what serving one adopts first, on the desk's
+    serve key and at the box."""
+    desk_texts = {e.wording() for e in entries}
+    return [
+        i
+        for i in incidents
+        if i.kind is IncidentKind.PENALTY
+        and not i.served
+        and i.seconds
+        and i.infringement
+        and i.standard_text() not in desk_texts
+        and f"Served {i.standard_text()}" not in desk_texts
+    ]
 
 
 def precheck(request: DeskRequest, entries: dict[int, DeskEntry], boxes: list[str]) -> None:
@@ -657,18 +676,9 @@ class DeskKeys:
             unserved = [s for s in entries if s.due]
             targets = [(s.label(), str(s.id)) for s in unserved]
             entry = app.state.entry(ref)
-            desk_texts = {s.wording() for s in entries}
-            for incident in entry.source_incidents if entry else []:
-                if (
-                    incident.kind is IncidentKind.PENALTY
-                    and not incident.served
-                    and incident.seconds
-                    and incident.infringement
-                    and incident.standard_text() not in desk_texts
-                    and f"Served {incident.standard_text()}" not in desk_texts
-                ):
-                    value = f"src:{incident.seconds}:{incident.infringement}"
-                    targets.append((f"(source) {incident.standard_text()}", value))
+            for incident in source_penalties(entry.source_incidents if entry else (), entries):
+                value = f"src:{incident.seconds}:{incident.infringement}"
+                targets.append((f"(source) {incident.standard_text()}", value))
             if not targets:
                 app.notify(f"#{ref[1]} has no unserved penalty.", title="⌂ Incident desk", markup=False)
                 return
