@@ -6,7 +6,9 @@ and ``[desk.races.<race>]``), built on the desk's lifecycle (:mod:`racetui.sourc
 - **IN BOX**: who is serving now, with a countdown from the moment they entered (the
   penalty's time starts on entering; several penalties add up), ``TIME UP`` once served out;
 - **DUE**: confirmed penalties still to serve here (assigned to this box, or to no box yet:
-  the athlete stops at the next box), ×N when an athlete has several, soonest first: the
+  the athlete stops at the next box), and the timing source's unserved penalties that the
+  desk has not adopted (marked "src", due at every box: ``B`` records them on the desk
+  first, as the desk's serve key does), ×N when an athlete has several, soonest first: the
   projected arrival at the box's timing point (:func:`racetui.engine.projections.project`),
   else the athlete's last split and point;
 - **SERVED**: served here, newest first.
