@@ -75,3 +75,32 @@ async def test_a_late_viewer_reads_the_state_from_the_snapshot(redis_server: Red
     finally:
         await stop(task)
         await stop(hub)
+
+
+async def test_a_viewer_holds_the_hubs_frames_for_its_tv_delay(redis_server: RedisServer) -> None:
+    """``racetui view`` takes the TV delay as a dashboard on its embedded hub does: the
+    frames wait for it (a driven clock moves it), nothing is lost."""
+    from datetime import UTC, datetime, timedelta
+
+    from racetui.hub.delay import TvDelay
+
+    now = [datetime(2026, 12, 2, 9, 0, tzinfo=UTC)]
+    tv = TvDelay(lambda: now[0])
+    tv.set(30_000)
+    url = redis_server.url
+    feed = FeedSource(str(INDIVIDUAL), name="timing")
+    hub = asyncio.create_task(run_hub([feed], url, snapshot_every=0.3))
+    link = RedisViewer(url, [HealthRec("hub", "push", "connecting", None)])
+    link.delay = tv
+    task = asyncio.create_task(link.run(link.pipeline()))
+    try:
+        await until(lambda: link.follower is not None and len(link.follower.buffer) > 0, what="frames held")
+        assert athletes(link) == 0  # held: the picture is 30 s behind
+        # the sources' health is about now: never held
+        await until(lambda: link.sources[0].name == "timing", what="the hub's source named")
+        assert athletes(link) == 0
+        now[0] += timedelta(seconds=31)
+        await until(lambda: athletes(link) > 0, what="the held frames applied once due")
+    finally:
+        await stop(task)
+        await stop(hub)

@@ -46,6 +46,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from racetui.hub.core import Hub
+from racetui.hub.delay import DelayedFollower, TvDelay, follow_delayed
 from racetui.hub.records import HealthRec, Request, decode_request, encode_request
 from racetui.hub.replica import Replica, ReplicaPipeline, follow
 from racetui.sources.base import FeedState
@@ -492,6 +493,10 @@ class RedisViewer:
         if self.sources[0].kind == "" and self.sources[0].health.state is FeedState.CONNECTING:
             self._stand_in = self.sources[0]
         self.on_clock: Any = None
+        # The dashboard's TV delay (racetui.hub.delay.TvDelay): frames are held for it, as
+        # a dashboard on its embedded hub holds them (None: applied as they come).
+        self.delay: TvDelay | None = None
+        self.follower: DelayedFollower | None = None
 
     @property
     def name(self) -> str:
@@ -548,12 +553,19 @@ class RedisViewer:
             if self.on_clock is not None:
                 self.on_clock(clock)
 
-        self.replica = Replica(pipeline, on_health=on_health, on_clock=on_clock)
         self.channel = RedisChannel(self.url, prefix=self.prefix)
         self.channel.on_sources = on_health
         desk_task = None if self.desk is None else asyncio.create_task(self.desk.run(), name="desk state")
         try:
-            await follow(self.channel, self.replica)
+            if self.delay is None:
+                self.replica = Replica(pipeline, on_health=on_health, on_clock=on_clock)
+                await follow(self.channel, self.replica)
+            else:
+                self.replica = Replica(pipeline)
+                self.follower = DelayedFollower(
+                    self.replica, self.delay, on_health=on_health, on_clock=on_clock
+                )
+                await follow_delayed(self.channel, self.follower)
         finally:
             if desk_task is not None:
                 desk_task.cancel()

@@ -282,14 +282,21 @@ def run_viewer(args: argparse.Namespace, url: str, *, prefix: str = "racetui", c
     except OSError as exc:
         print(f"racetui {command}: {exc}", file=sys.stderr)
         return 2
+    from racetui.hub.delay import TvDelay
     from racetui.tui.app import RaceApp
+    from racetui.tui.clock import system_clock
 
+    # The TV delay holds the hub's frames here as on an embedded hub (desk entries a viewer
+    # sends come back through the held frames: a TD works with no delay).
+    tv = TvDelay(system_clock)
+    link.delay = tv
     app = RaceApp(
         link.pipeline(),
         list(link.sources),
         config=config,
         theme=getattr(args, "theme", None),
         desk=desk,  # type: ignore[arg-type]  # the hub's desk, read like a local one
+        tv_delay=tv,
     )
     app.notices += config.warnings
     if desk.allowed:
