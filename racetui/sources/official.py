@@ -9,7 +9,6 @@ reported (``problem``), never fatal: the race then shows provisional.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,11 +16,9 @@ from pathlib import Path
 from racetui.config import data_dir
 from racetui.engine import Engine
 from racetui.sources.desk import EventKey
-from racetui.util.files import read_json_object, write_json
+from racetui.util.files import JsonFile
 
 __all__ = ["OfficialMark", "OfficialStore", "event_key", "event_text"]
-
-log = logging.getLogger(__name__)
 
 
 def event_text(key: EventKey) -> str:
@@ -47,22 +44,12 @@ class OfficialMark:
     at: str  # ISO time of the confirmation
 
 
-class OfficialStore:
+class OfficialStore(JsonFile):
     def __init__(self, path: Path | None = None) -> None:
-        self._path = path
-        self.problem: str | None = None
-
-    @property
-    def path(self) -> Path:
-        if self._path is None:
-            self._path = data_dir() / "official.json"
-        return self._path
+        super().__init__(path, lambda: data_dir() / "official.json", "official-results file")
 
     def _read(self) -> dict[str, dict[str, dict[str, str]]]:
-        data, problem = read_json_object(self.path, "official-results file")
-        if problem is not None:
-            self.problem = problem
-            log.warning("%s", problem)
+        data = self.read()
         out: dict[str, dict[str, dict[str, str]]] = {}
         for event, races in data.items():
             if isinstance(races, dict):
@@ -90,11 +77,7 @@ class OfficialStore:
             races[race_id] = {"by": mark.by, "at": mark.at}
         if not races:
             data.pop(event_text(event), None)
-        try:
-            write_json(self.path, data)
-        except OSError as exc:
-            self.problem = f"official mark not saved ({self.path}): {exc}"
-            log.warning("%s", self.problem)
+        if not self.write(data, "official mark not saved"):
             return False
         self.problem = None
         return True

@@ -7,33 +7,20 @@ A file that cannot be read or written is reported (``problem``), never fatal.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from racetui.config import data_dir
-from racetui.util.files import read_json_object, write_json
+from racetui.util.files import JsonFile
 
 __all__ = ["TvDelayStore"]
 
-log = logging.getLogger(__name__)
 
-
-class TvDelayStore:
+class TvDelayStore(JsonFile):
     def __init__(self, path: Path | None = None) -> None:
-        self._path = path
-        self.problem: str | None = None
-
-    @property
-    def path(self) -> Path:
-        if self._path is None:
-            self._path = data_dir() / "tv-delay.json"
-        return self._path
+        super().__init__(path, lambda: data_dir() / "tv-delay.json", "TV delay file")
 
     def _read(self) -> dict[str, int]:
-        data, problem = read_json_object(self.path, "TV delay file")
-        if problem is not None:
-            self.problem = problem
-            log.warning("%s", problem)
+        data = self.read()
         return {k: int(v) for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def get(self, event: str) -> int | None:
@@ -42,8 +29,4 @@ class TvDelayStore:
     def put(self, event: str, ms: int) -> None:
         data = self._read()
         data[event] = int(ms)
-        try:
-            write_json(self.path, data)
-        except OSError as exc:
-            self.problem = f"TV delay not saved ({self.path}): {exc}"
-            log.warning("%s", self.problem)
+        self.write(data, "TV delay not saved")

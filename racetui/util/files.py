@@ -4,12 +4,16 @@ v1.1 files): replaced atomically, and read back without ever raising for a bad o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json_object", "write_atomic", "write_json"]
+__all__ = ["JsonFile", "read_json_object", "write_atomic", "write_json"]
+
+log = logging.getLogger(__name__)
 
 
 def write_atomic(path: Path, body: bytes) -> None:
@@ -46,3 +50,38 @@ def read_json_object(path: Path, what: str) -> tuple[dict[str, Any], str | None]
     if not isinstance(data, dict):
         return {}, f"{what} {path}: not a table of events"
     return data, None
+
+
+class JsonFile:
+    """One small JSON object file of the data dir, read whole and rewritten whole: its path
+    (given, or ``default()`` on first use, so no data dir is made before it is needed) and
+    the last problem reading or writing it (``problem``: reported, never raised)."""
+
+    def __init__(self, path: Path | None, default: Callable[[], Path], what: str) -> None:
+        self._path = path
+        self._default = default
+        self.what = what
+        self.problem: str | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = self._default()
+        return self._path
+
+    def read(self) -> dict[str, Any]:
+        data, problem = read_json_object(self.path, self.what)
+        if problem is not None:
+            self.problem = problem
+            log.warning("%s", problem)
+        return data
+
+    def write(self, data: Any, failed: str) -> bool:
+        """Replace the file with ``data``; False (and ``problem`` says "``failed`` (path): why") if not."""
+        try:
+            write_json(self.path, data)
+        except OSError as exc:
+            self.problem = f"{failed} ({self.path}): {exc}"
+            log.warning("%s", self.problem)
+            return False
+        return True

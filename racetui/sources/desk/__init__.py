@@ -53,6 +53,7 @@ Reading: :meth:`IncidentDesk.entries_of` (an athlete's standing entries), ``hist
 from __future__ import annotations
 
 from racetui.sources.desk.lifecycle import (
+    CREATING,
     ActionKind,
     DeskAction,
     DeskEntry,
@@ -63,6 +64,7 @@ from racetui.sources.desk.lifecycle import (
 from racetui.sources.desk.store import EventKey, IncidentDesk
 
 __all__ = [
+    "CREATING",
     "ActionKind",
     "DeskAction",
     "DeskEntry",

@@ -18,6 +18,7 @@ from racetui.model import Incident, IncidentKind, Status
 from racetui.model.times import format_time_of_day
 
 __all__ = [
+    "CREATING",
     "ActionKind",
     "DeskAction",
     "DeskEntry",
@@ -70,16 +71,18 @@ class EntryState(StrEnum):
 
 
 # What creates an entry (the others act on one, named by ``target``).
-_CREATES = {
-    ActionKind.PENALTY,
-    ActionKind.DSQ,
-    ActionKind.DNF,
-    ActionKind.DNS,
-    ActionKind.LAP,
-    ActionKind.REINSTATE,
-    ActionKind.REPORT,
-    ActionKind.UNSERVED,
-}
+CREATING = frozenset(
+    {
+        ActionKind.PENALTY,
+        ActionKind.DSQ,
+        ActionKind.DNF,
+        ActionKind.DNS,
+        ActionKind.LAP,
+        ActionKind.REINSTATE,
+        ActionKind.REPORT,
+        ActionKind.UNSERVED,
+    }
+)
 _STATUS_OF = {
     ActionKind.DSQ: Status.DSQ,
     ActionKind.DNF: Status.DNF,
@@ -287,7 +290,7 @@ def fold(actions: Iterable[DeskAction]) -> dict[int, DeskEntry]:
         if act.id in undone or act.action is ActionKind.UNDO:
             continue
         kind = act.action
-        if kind in _CREATES:
+        if kind in CREATING:
             if kind is ActionKind.UNSERVED:
                 penalty = entries.get(act.target or -1)
                 if penalty is None:
@@ -405,7 +408,7 @@ def check(
         if not any(e.kind is ActionKind.DSQ and e.published for e in entries.values()):
             raise DeskError(f"bib {bib}: no DSQ on the desk to overturn")
         return
-    if kind in _CREATES and kind is not ActionKind.UNSERVED:
+    if kind in CREATING and kind is not ActionKind.UNSERVED:
         return
     if kind is ActionKind.UNDO:  # target: an action (a step of one or two entries)
         holders = [e for e in entries.values() if any(s.id == target for s in e.steps)]

@@ -38,7 +38,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Select, Static
 
 from racetui.model import Incident, IncidentKind
-from racetui.sources.desk import ActionKind, DeskAction, DeskEntry, DeskError, EntryState
+from racetui.sources.desk import CREATING, ActionKind, DeskAction, DeskEntry, DeskError, EntryState
 from racetui.sources.desk.lifecycle import check, fold
 from racetui.tui.appref import race_app
 from racetui.tui.messages import DeskEntryRecorded, DeskEntryRejected, RecordDeskEntry
@@ -88,17 +88,6 @@ DESK_BINDINGS: list[BindingType] = [
     Binding("H", "desk('hold')", "Hold", key_display="H", show=False),
 ]
 
-# Actions that create an entry (the others need a target).
-_CREATING = {
-    ActionKind.PENALTY,
-    ActionKind.DSQ,
-    ActionKind.DNF,
-    ActionKind.DNS,
-    ActionKind.LAP,
-    ActionKind.REINSTATE,
-    ActionKind.REPORT,
-    ActionKind.UNSERVED,
-}
 
 _TITLES = {
     ActionKind.PENALTY: "Time penalty",
@@ -181,7 +170,7 @@ def precheck(request: DeskRequest, entries: dict[int, DeskEntry], boxes: list[st
     kind, target = request.action, request.target
     if kind is ActionKind.SERVE and request.adopt:  # a source's penalty: recorded first
         kind, target = ActionKind.PENALTY, None
-    if (kind not in _CREATING or kind is ActionKind.UNSERVED) and target is None:
+    if (kind not in CREATING or kind is ActionKind.UNSERVED) and target is None:
         raise DeskError(f"target: bib {request.bib} has no desk entry to {kind}")
     if kind is ActionKind.REPORT and request.subject is not ActionKind.DSQ and request.seconds is None:
         raise DeskError("seconds: how long is the penalty? (no length is set for this rule)")
