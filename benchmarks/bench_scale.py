@@ -133,22 +133,11 @@ def timed_channel(url: str) -> Any:
             super().__init__(url)
             self.stamps: dict[int, int] = {}
 
-        async def _read(self) -> None:
-            answer = await self._blocking.xread({self.stream: self.last_id}, block=self.block_ms, count=500)
-            for _stream, entries in answer or ():
-                for entry_id, fields in entries:
-                    self.last_id = entry_id.decode()
-                    frame = fields.get(b"f")
-                    if frame is not None:
-                        self.pending.append(frame)
-                        self.stamps[id(frame)] = int(self.last_id.split("-")[0])
-                        continue
-                    epoch = fields.get(b"epoch", b"").decode()
-                    if epoch and epoch != self.epoch:
-                        self.pending.clear()
-                        self.stamps.clear()
-                        self.want_snapshot = True
-                        return
+        def took(self, entry_id: str, frame: bytes) -> None:
+            self.stamps[id(frame)] = int(entry_id.split("-")[0])
+
+        def lost(self) -> None:
+            self.stamps.clear()
 
     return TimedChannel()
 

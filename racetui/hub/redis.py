@@ -369,6 +369,12 @@ class RedisChannel:
         if sources and self.on_sources is not None:
             self.on_sources(sources)
 
+    def took(self, entry_id: str, frame: bytes) -> None:
+        """A frame was read from the stream (``entry_id``); for a subclass that times frames."""
+
+    def lost(self) -> None:
+        """The frames pending were dropped (the hub restarted); for a subclass that times frames."""
+
     async def _read(self) -> None:
         answer = await self._blocking.xread({self.stream: self.last_id}, block=self.block_ms, count=500)
         for _stream, entries in answer or ():
@@ -377,10 +383,12 @@ class RedisChannel:
                 frame = fields.get(b"f")
                 if frame is not None:
                     self.pending.append(frame)
+                    self.took(self.last_id, frame)
                     continue
                 epoch = fields.get(b"epoch", b"").decode()
                 if epoch and epoch != self.epoch:  # the hub restarted (or Redis did)
                     self.pending.clear()
+                    self.lost()
                     self.want_snapshot = True
                     return
 
