@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -31,11 +31,11 @@ from racetui.tui.launch import startlist_sources
 from racetui.tui.screens.publish import ConfirmPublish, PublishScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
+from tests.dashboard import messages, shown
 from tests.fakes.asgi import ServerThread
 from tests.fakes.opentrack import OpenTrackFake
 from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
 from tests.fakes.worldtriathlon import WorldTriathlonFake
-from tests.support import DEADLINE
 
 KEY = "wt-dash-key-4711"
 PROG = "307158"
@@ -96,19 +96,6 @@ def screen_text(app: RaceApp) -> str:
         for row in range(table.row_count):
             parts.append(" | ".join(str(cell) for cell in table.get_row_at(row)))
     return "\n".join(parts)
-
-
-async def until(pilot: Any, check: Callable[[], bool], timeout: float = DEADLINE) -> None:
-    """Poll the screen (a condition, not a guess at how long the server takes)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting for the screen")
-        await pilot.pause(0.05)
-
-
-def messages(app: RaceApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 # ------------------------------------------------------------------ options
@@ -186,7 +173,9 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         await pilot.press("p")
         await pilot.pause()
         await pilot.press("y")
-        await until(pilot, lambda: "failed" in screen_text(app))
+        await shown(
+            pilot, lambda: "failed" in screen_text(app), what="the failed upload on the Publish screen"
+        )
         [item] = publishing.outbox.items()
         assert item.state is ItemState.FAILED
         text = screen_text(app)
@@ -198,8 +187,12 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         await pilot.pause()
         assert isinstance(app.screen, ConfirmPublish)
         await pilot.press("y")
-        await until(pilot, lambda: publishing.outbox.get(item.id).state is ItemState.SENT)
-        await until(pilot, lambda: "| sent |" in screen_text(app))
+        await shown(
+            pilot,
+            lambda: publishing.outbox.get(item.id).state is ItemState.SENT,
+            what="the retried item sent",
+        )
+        await shown(pilot, lambda: "| sent |" in screen_text(app), what="a sent row on the Publish screen")
     [body] = wt.applied_bodies()
     assert body["prog_id"] == PROG and body["sandbox"] in ("true", True)
     assert len(body["athletes"]) == 12
@@ -238,7 +231,11 @@ async def test_official_needs_the_typed_word(wt: WorldTriathlonFake) -> None:
         assert isinstance(app.screen, ConfirmPublish)
         app.screen.query_one(Input).value = ""
         await pilot.press(*"OFFICIAL", "enter")
-        await until(pilot, lambda: any(i.state is ItemState.SENT for i in publishing.outbox.items()))
+        await shown(
+            pilot,
+            lambda: any(i.state is ItemState.SENT for i in publishing.outbox.items()),
+            what="an item sent",
+        )
         assert publishing.triathlon.is_official(OPEN)
     assert wt.applied_bodies()[-1]["status"] == "official"
 
@@ -250,7 +247,7 @@ async def test_a_refused_key_is_never_shown_and_the_target_resumes(wt: WorldTria
         await pilot.press("6", "p")
         await pilot.pause()
         await pilot.press("y")
-        await until(pilot, lambda: "HELD" in screen_text(app))
+        await shown(pilot, lambda: "HELD" in screen_text(app), what="the held target on the Publish screen")
         text = screen_text(app)
         assert "401" in text and wrong not in text and "***" in text
         await pilot.press("u")
@@ -263,8 +260,10 @@ async def test_a_refused_key_is_never_shown_and_the_target_resumes(wt: WorldTria
 
 async def test_another_owner_makes_the_screen_read_only(wt: WorldTriathlonFake) -> None:
     code = "from racetui.publish.outbox import Outbox; o = Outbox(); print('ready', flush=True); "
-    code += "import time; time.sleep(60)"
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    code += "import sys; sys.stdin.read()"  # holds the outbox until its stdin closes
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         app, publishing = triathlon_app(wt.url)
@@ -385,7 +384,11 @@ async def test_cached_start_list_fills_names_on_the_leaderboard() -> None:
             rows = [table.row_at(i) for i in range(2)]
             return " ".join(str(cell[0]) for row in rows if row is not None for cell in row.cells)
 
-        await until(pilot, lambda: "Lovelace" in names() and "Hopper" in names())
+        await shown(
+            pilot,
+            lambda: "Lovelace" in names() and "Hopper" in names(),
+            what="the start list's names on the board",
+        )
 
 
 async def test_opentrack_from_the_screen() -> None:
@@ -418,7 +421,9 @@ async def test_opentrack_from_the_screen() -> None:
                 app.screen.query_one("#confirm-body Static", Static).render()
             )
             await pilot.press("y")
-            await until(pilot, lambda: "| sent |" in screen_text(app))
+            await shown(
+                pilot, lambda: "| sent |" in screen_text(app), what="a sent row on the Publish screen"
+            )
             assert fake.password not in screen_text(app)
             await pilot.press("s")  # sandbox is World Triathlon's: said, nothing asked
             await pilot.pause()
