@@ -469,3 +469,38 @@ async def test_eventdata_during_a_sync_is_not_lost() -> None:
                 return clock is not None and clock.state is ClockState.OFFICIAL
 
             await until(official, what="the change re-read after the sync")
+
+
+async def test_the_first_load_says_how_far_it_has_come() -> None:
+    async with FakeBBT(athletes=240) as bbt:
+        await bbt.advance(2_000_000)
+        bbt.hang.clear()
+        bbt.hang_routes = {"/results/toplistforpoint"}  # the first load stops after the lists
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, page_size=50, **FAST)
+        assert source.health.progress is None
+        async with running(source, pipeline):
+            await until(lambda: bbt.requests["/results/toplistforpoint"] > 0, what="the lists read")
+            # the master's totals of both races' lists, and everyone in them known
+            assert source.health.progress == "loading 240 of 240 athletes"
+            bbt.hang_routes = set()
+            bbt.hang.set()
+            await until(lambda: source.syncs == 1, what="the first load done")
+            assert source.health.progress is None
+
+
+@pytest.mark.parametrize(
+    ("paging", "said"),
+    [("no_totals", "loading 240 athletes"), ("bare", "loading 240 athletes")],
+)
+async def test_the_first_load_without_totals_says_what_it_knows(paging: str, said: str) -> None:
+    async with FakeBBT(athletes=240) as bbt:
+        bbt.variant.paging = paging
+        bbt.hang.clear()
+        bbt.hang_routes = {"/results/toplistforpoint"}
+        source = BBTSource(bbt.url, page_size=50, **FAST)
+        async with running(source, Pipeline()):
+            await until(lambda: bbt.requests["/results/toplistforpoint"] > 0, what="the lists read")
+            assert source.health.progress == said
+            bbt.hang_routes = set()
+            bbt.hang.set()

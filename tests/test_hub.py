@@ -201,6 +201,7 @@ class BrokenSource:
         pipeline.load_event(event)
         pipeline.add_participants(people)
         self.health.received()
+        self.health.progress = "loading 10 of 12 athletes"
         await asyncio.sleep(0)
         raise RuntimeError("the parser met something new")
 
@@ -214,6 +215,7 @@ async def test_a_hub_failure_reaches_the_viewers_health() -> None:
         )
         await until(lambda: hub.sources[0].health.state is FeedState.ERROR, what="the source's state")
         assert "RuntimeError" in (hub.sources[0].health.last_error or "")
+        assert hub.sources[0].health.progress == "loading 10 of 12 athletes"  # as the source said
         assert len(replica.engine.races["r1"].entries) == 10  # the last good state stays
 
 

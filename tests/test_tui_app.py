@@ -63,7 +63,7 @@ async def test_command_palette_offers_every_screen() -> None:
 
 
 async def test_leaderboard_and_header_at_a_glance() -> None:
-    app, pipeline, _ = make_app()
+    app, pipeline, feed = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         board = table(app)
@@ -73,6 +73,10 @@ async def test_leaderboard_and_header_at_a_glance() -> None:
         assert "Harbour City Triathlon Festival" in text and "Age Group Sprint" in text
         assert "◷ 45:00" in text and "08:45:00" in text and "▶ replay" in text
         assert "new" in text  # incidents not looked at yet
+        assert "loading" not in text
+        feed.health.progress = "loading 14,000 of 50,000 athletes"  # a source's first load
+        await tick(app, pilot)
+        assert "loading 14,000 of 50,000 athletes" in header_text(app)
 
 
 async def test_enter_opens_the_athlete_and_escape_closes() -> None:

@@ -244,6 +244,7 @@ def health_rec(name: str, health: SourceHealth, kind: str = "") -> HealthRec:
         health.journal_path,
         health.stale_after,
         kind,
+        health.progress,
     )
 
 
@@ -361,7 +362,9 @@ class Hub:
     def send_health(self, *, force: bool = False) -> None:
         """Health when it changed (at most every ``health_interval``)."""
         records = self.health_records()
-        signature = [(r.state, r.messages, r.rejected, r.reconnects, r.last_error) for r in records]
+        signature = [
+            (r.state, r.messages, r.rejected, r.reconnects, r.last_error, r.progress) for r in records
+        ]
         if force or signature != self._last_health:
             self._last_health = signature
             self.emit([Health(records)])

@@ -233,6 +233,7 @@ class RemoteSource:
         health.last_error = rec.last_error
         health.journal_path = rec.journal_path
         health.stale_after = rec.stale_after
+        health.progress = rec.progress
 
     def progress(self) -> str | None:
         """'loading 23,000 of 50,000 athletes' (the first source speaks for the hub)."""

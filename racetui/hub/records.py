@@ -161,6 +161,7 @@ class HealthRec(msgspec.Struct, array_like=True):
     journal_path: str | None = None
     stale_after: float = 10.0
     kind: str = ""  # what the source is (its class name), for the event keys viewers derive
+    progress: str | None = None  # how far the source's first load has come
 
 
 class Health(msgspec.Struct, tag="health", array_like=True):

@@ -53,6 +53,7 @@ class SourceHealth:
     """Feed health, headless: the dashboard's header and Health screen read this.
 
     ``problems`` keeps the recent distinct rejections and errors with their full reasons;
+    ``progress`` says how far a first load has come, for the header while it runs;
     ``details`` is what a source wants on its story in the Health screen beyond the counts
     (e.g. what a BBT master supports), label -> text; ``next_retry`` is the ``clock()`` time
     of the next attempt after a failure (``None``: not waiting), so that an empty board can
@@ -74,6 +75,7 @@ class SourceHealth:
     details: dict[str, str] = field(default_factory=dict, repr=False)
     next_retry: float | None = None
     wall: Callable[[], float] = field(default=time.time, repr=False)
+    progress: str | None = None  # "loading 14,000 of 50,000 athletes" while a first load runs
 
     MAX_PROBLEMS = 50
 

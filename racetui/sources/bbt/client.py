@@ -186,6 +186,8 @@ class BBTSource(BBTDecoder):
         self._push_due = 0.0
         self._journal_reported = False
         self.syncs = 0  # completed REST syncs (the first load and every resync)
+        # race id -> (athletes its /results/list holds, whether the master said exactly)
+        self._expected: dict[str, tuple[int, bool]] = {}
 
     def _notify(self) -> None:
         if self._wake is not None:
@@ -255,7 +257,29 @@ class BBTSource(BBTDecoder):
             info = self.handle_rest_body(pipeline, url, body)
         if not info.ok:
             raise BBTError(info.error or f"GET {route}: rejected")
+        if route == "/results/list" and self.syncs == 0:
+            self._loading(str(params.get("race_id", "")), info)
         return info
+
+    def _loading(self, race_id: str, info: RestInfo) -> None:
+        """The first load's progress on the header: "loading 14,000 of 50,000 athletes" (the
+        lists' totals as the master gives them; "of about" from its page count; without
+        either, only how many are known so far)."""
+        if info.page == 1:
+            if info.total is not None:
+                self._expected[race_id] = (max(info.total, info.count), True)
+            elif info.pages is not None:
+                self._expected[race_id] = (max(info.pages * self.page_size, info.count), False)
+            else:
+                self._expected[race_id] = (0, False)
+        known = len(self._known)
+        totals = self._expected.values()
+        if any(total == 0 for total, _ in totals):
+            self.health.progress = f"loading {known:,} athletes"
+            return
+        total = sum(total for total, _ in totals)
+        about = "" if all(exact for _, exact in totals) else "about "
+        self.health.progress = f"loading {min(known, total):,} of {about}{total:,} athletes"
 
     async def _get_optional(
         self, client: httpx.AsyncClient, pipeline: Pipeline, route: str, params: dict[str, Any]
@@ -364,6 +388,7 @@ class BBTSource(BBTDecoder):
                 await self._sync_rest(client, pipeline)
         finally:
             self._syncing = False
+            self.health.progress = None
         self.syncs += 1
 
     async def _sync_rest(self, client: httpx.AsyncClient, pipeline: Pipeline) -> None:

@@ -113,6 +113,7 @@ class RestInfo:
     floor: int = -1  # /results/latest: the newest pass id already held before this read
     done: bool = True  # /results/latest: the read reached the watermark (or the end)
     error: str | None = None
+    total: int | None = None  # items in the whole listing, when the master says
 
 
 @dataclass(slots=True)
@@ -914,7 +915,9 @@ class BBTDecoder:
         ):
             self._list_complete(pipeline, scope, bibs)
             self._list_cycle.pop(scope, None)
-        return RestInfo(True, page=page.page, pages=page.pages, last=page.last, count=len(page.items))
+        return RestInfo(
+            True, page=page.page, pages=page.pages, last=page.last, count=len(page.items), total=page.total
+        )
 
     def _list_complete(self, pipeline: Pipeline, scope: str, result_ids: set[str]) -> None:
         """A whole /results/list read arrived: whoever this source brought and the master

@@ -289,6 +289,7 @@ class Page:
     pages: int | None
     last: bool
     form: str  # "envelope", "envelope without total/pages" or "bare array"
+    total: int | None = None  # items in the whole listing, when the master says
 
 
 def _param_int(params: Mapping[str, str], key: str, default: int) -> int:
@@ -303,6 +304,7 @@ def envelope(body: Any, params: Mapping[str, str]) -> Page:
     asked_size = _param_int(params, "page_size", 50)
     items: list[Any]
     pages: int | None
+    total: int | None = None
     if isinstance(body, list):
         items, page, pages, form = body, asked_page, None, "bare array"
     elif isinstance(body, dict):
@@ -337,7 +339,7 @@ def envelope(body: Any, params: Mapping[str, str]) -> Page:
     # Without a page count: paged until a short or empty page; a page bigger than asked
     # means the master does not page at all (everything came at once).
     last = (page >= pages or not items) if pages is not None else len(items) != asked_size
-    return Page(items, page, pages, last, form)
+    return Page(items, page, pages, last, form, total if total is not None and total >= 0 else None)
 
 
 def _envelope_int(body: Mapping[str, Any], key: str, default: int | None) -> int | None:

@@ -21,7 +21,8 @@ __all__ = ["RaceHeader", "header_parts"]
 
 
 def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(left, right) pieces as (text, style-variable) pairs."""
+    """(left, right) pieces as (text, style) pairs; "time" (the time of day) and "progress"
+    (a first load's) are drawn dim and give way first when the race name needs room."""
     state = app.state
     engine = state.engine
     race = state.race()
@@ -44,12 +45,12 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
     clock = state.race_clock()
     if clock is not None:
         right.append((f"◷ {clock.text()}", "clock"))
-    right.append((format_time_of_day(state.clock()), "dim"))
+    right.append((format_time_of_day(state.clock()), "time"))
     for source in app.sources:
         progress = getattr(source, "progress", None)  # a hub's replica still loading
-        text = progress() if callable(progress) else None
+        text = (progress() if callable(progress) else None) or source.health.progress
         if text:
-            right.append((text, "dim"))
+            right.append((text, "progress"))
         badge, style = health_badge(source.health)
         name = f"{source.name} " if len(app.sources) > 1 else ""
         right.append((f"{name}{badge}", "alert" if style == "rt--alert" else "ok"))
@@ -57,6 +58,36 @@ def header_parts(app: RaceApp) -> tuple[list[tuple[str, str]], list[tuple[str, s
     if new:
         right.append((f"⚑ {new} new", "alert"))
     return left, right
+
+
+_DIM = {"time": "dim", "progress": "dim"}
+RACE_ROOM = 16  # cells of the race's name the right side must leave
+
+
+def _short_progress(text: str) -> str:
+    """ "loading 14,000 of 50,000 athletes" -> "14,000/50,000"."""
+    words = text.split()
+    if len(words) >= 4 and words[0] == "loading" and words[2] == "of":
+        return f"{words[1]}/{words[-2]}"
+    return text
+
+
+def _make_room(
+    left: list[tuple[str, str]], right: list[tuple[str, str]], width: int, sep: str
+) -> list[tuple[str, str]]:
+    """The right side, giving way to the race's name on a narrow screen: the time of day
+    goes first, then a first load's progress is said short ("14,000/50,000")."""
+    want = min(RACE_ROOM, cell_len(left[-1][0])) if left else 0
+
+    def room(parts: list[tuple[str, str]]) -> int:
+        return width - cell_len(sep.join(text for text, _ in parts)) - 2
+
+    if room(right) >= want:
+        return right
+    right = [part for part in right if part[1] != "time"]
+    if room(right) >= want:
+        return right
+    return [(_short_progress(text), style) if style == "progress" else (text, style) for text, style in right]
 
 
 class RaceHeader(Widget):
@@ -90,6 +121,7 @@ class RaceHeader(Widget):
         left, right = header_parts(race_app(self))
         width = self.size.width
         sep = " │ "
+        right = _make_room(left, right, width, sep)
         right_text = sep.join(text for text, _ in right)
         room = max(0, width - cell_len(right_text) - 2)
         # The race name matters more than the event's: cut the event first.
@@ -115,5 +147,5 @@ class RaceHeader(Widget):
         for n, (piece, style) in enumerate(right):
             if n:
                 text.append(sep, layer_style(self, "hd--dim"))
-            text.append(piece, layer_style(self, f"hd--{style}"))
+            text.append(piece, layer_style(self, f"hd--{_DIM.get(style, style)}"))
         return text
