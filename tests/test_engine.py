@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -369,3 +371,48 @@ def test_standings_keep_a_serial_that_is_never_reused() -> None:
         serials.add(engine.race("r1").serial)
         del engine
     assert len(serials) == 20
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("pass"), st.integers(1, 8), st.integers(1, 3), st.integers(0, 50)),
+            st.tuples(
+                st.just("result"),
+                st.integers(1, 8),
+                st.sampled_from([Status.OK, Status.DNF, Status.DSQ]),
+                st.dictionaries(st.integers(1, 3), st.integers(0, 50), max_size=3),
+            ),
+            st.tuples(st.just("remove"), st.integers(1, 8)),
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 6),  # how many changes between two reads
+)
+def test_race_end_figures_followed_by_change_equal_a_full_scan(
+    ops: list[tuple[Any, ...]], every: int
+) -> None:
+    """The latest passing and the race's end are kept from the changes since the last read:
+    whatever changes (passings, times taken back, statuses, athletes removed), they equal
+    a scan of the whole field."""
+    engine = make_engine(points=3, bibs=8)
+    standings = engine.race("r1")
+
+    def scanned() -> tuple[int | None, int | None]:
+        started = [e for e in standings._entries.values() if e.last >= 0]
+        last = max((max(t for t in e.times if t is not None) + e.offset_ms for e in started), default=None)
+        out = any(e.times[-1] is None and e.status is Status.OK for e in started)
+        finished = any(e.times[-1] is not None for e in started)
+        return (None if out or not finished else last), last
+
+    for done, op in enumerate(ops, start=1):
+        if op[0] == "pass":
+            engine.apply_passing(passing(op[1], op[2], op[3] * 1000))
+        elif op[0] == "result":
+            splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
+            engine.apply_results("r1", [Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)])
+        else:
+            engine.remove_athletes("r1", [str(op[1])])
+        if done % every == 0 or done == len(ops):
+            assert (standings.ended_ms(), standings.last_passing_ms()) == scanned()

@@ -356,6 +356,89 @@ class _Athletes(Mapping[str, Athlete]):
         return bib in self._entries
 
 
+def _latest_gun(entry: Entry) -> int:
+    """The gun time of an athlete's latest passing (the entry has passed a point)."""
+    return max(t for t in entry.times if t is not None) + entry.offset_ms
+
+
+class _Ends:
+    """What :meth:`RaceStandings.ended_ms` and :meth:`RaceStandings.last_passing_ms` stand
+    on, kept from the change log: the latest passing and whose it is, one athlete still out
+    on the course and one past the finish (None: there is none)."""
+
+    __slots__ = ("finish", "finisher", "holder", "last", "out", "position")
+
+    def __init__(self, position: int, finish: int) -> None:
+        self.position = position
+        self.finish = finish
+        self.last: int | None = None
+        self.holder: str | None = None
+        self.out: str | None = None
+        self.finisher: str | None = None
+
+    def is_out(self, entry: Entry) -> bool:
+        return entry.last >= 0 and entry.times[self.finish] is None and entry.status is Status.OK
+
+    def is_finisher(self, entry: Entry) -> bool:
+        return entry.last >= 0 and entry.times[self.finish] is not None
+
+    def scan_last(self, entries: dict[str, Entry]) -> None:
+        self.last = self.holder = None
+        for bib, entry in entries.items():
+            if entry.last >= 0:
+                gun = _latest_gun(entry)
+                if self.last is None or gun > self.last:
+                    self.last, self.holder = gun, bib
+
+    def scan_out(self, standings: RaceStandings) -> None:
+        """From the back of the overall order first: the athlete furthest behind stays out
+        longest, so the next scan comes late (the order may lag behind the entries; the
+        field itself is the fallback)."""
+        entries = standings._entries
+        self.out = None
+        for key in reversed(standings.overall):
+            entry = entries.get(key[1])
+            if entry is not None and self.is_out(entry):
+                self.out = key[1]
+                return
+        self.out = next((bib for bib, e in entries.items() if self.is_out(e)), None)
+
+    def scan_finisher(self, entries: dict[str, Entry]) -> None:
+        self.finisher = next((bib for bib, e in entries.items() if self.is_finisher(e)), None)
+
+    def follow(self, standings: RaceStandings, bibs: set[str]) -> None:
+        """Take the changes of ``bibs``; scan only for what a change took away."""
+        entries = standings._entries
+        rescan_last = False
+        out_before, finisher_before = self.out is not None, self.finisher is not None
+        for bib in bibs:
+            entry = entries.get(bib)
+            if entry is not None and entry.last >= 0:
+                gun = _latest_gun(entry)
+                if self.last is None or gun > self.last:
+                    self.last, self.holder = gun, bib
+                elif bib == self.holder and gun < self.last:
+                    rescan_last = True
+            elif bib == self.holder:
+                rescan_last = True
+            if entry is not None and self.is_out(entry):
+                if self.out is None:
+                    self.out = bib
+            elif bib == self.out:
+                self.out = None
+            if entry is not None and self.is_finisher(entry):
+                if self.finisher is None:
+                    self.finisher = bib
+            elif bib == self.finisher:
+                self.finisher = None
+        if rescan_last:
+            self.scan_last(entries)
+        if self.out is None and out_before:
+            self.scan_out(standings)
+        if self.finisher is None and finisher_before:
+            self.scan_finisher(entries)
+
+
 _SERIALS = itertools.count(1)
 
 
@@ -388,6 +471,7 @@ class RaceStandings:
         self._log: list[str] = []
         self._log_start = 0  # log position of ``_log[0]``
         self._ended: tuple[int, int | None, int | None] = (-1, None, None)
+        self._ends_seen: _Ends | None = None  # what ``_ended`` is kept from
         self.set_race(race, _first=True)
 
     # ----------------------------------------------------------------- setup
@@ -934,34 +1018,30 @@ class RaceStandings:
         return self._ended[2]
 
     def _ends(self) -> None:
-        if self._ended[0] != self._mutations:
-            last = max(
-                (
-                    max(t for t in e.times if t is not None) + e.offset_ms
-                    for e in self._entries.values()
-                    if e.last >= 0
-                ),
-                default=None,
-            )
-            self._ended = (self._mutations, self._compute_ended(), last)
-
-    def _compute_ended(self) -> int | None:
-        if not self.points:
-            return None
-        finish = next((i for i, p in enumerate(self.points) if p.is_finish), len(self.points) - 1)
+        """Follow the change log: only the athletes changed since the last read are looked
+        at. A scan of the field is needed only when a change takes away what the figures
+        stood on (the holder of the latest passing went back or left, the athlete seen out
+        on the course or past the finish is no more), not on every tick of a live race."""
+        if self._ended[0] == self._mutations:
+            return
+        ends = self._ends_seen
+        changed = None if ends is None else self.changed_since(ends.position)
+        if ends is None or changed is None:
+            ends = self._ends_seen = _Ends(self.log_position, self._finish_index())
+            ends.scan_last(self._entries)
+            ends.scan_out(self)
+            ends.scan_finisher(self._entries)
+        else:
+            ends.position = self.log_position
+            ends.follow(self, set(changed))
         official = self.race.clock is not None and self.race.clock.state is ClockState.OFFICIAL
-        last: int | None = None
-        finished = False
-        for entry in self._entries.values():
-            if entry.last < 0:
-                continue
-            out_on_course = entry.times[finish] is None and entry.status is Status.OK
-            if out_on_course and not official:
-                return None
-            finished = finished or entry.times[finish] is not None
-            gun = max(t for t in entry.times if t is not None) + entry.offset_ms
-            last = gun if last is None else max(last, gun)
-        return last if finished or official else None
+        ended: int | None = None
+        if self.points and (official or (ends.out is None and ends.finisher is not None)):
+            ended = ends.last
+        self._ended = (self._mutations, ended, ends.last)
+
+    def _finish_index(self) -> int:
+        return next((i for i, p in enumerate(self.points) if p.is_finish), len(self.points) - 1)
 
     def latest_point(self) -> int:
         """Index of the furthest point anyone has passed (-1 before the first passing);
