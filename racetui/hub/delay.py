@@ -41,7 +41,7 @@ from racetui.hub.records import (
     decode_frame,
     encode_request,
 )
-from racetui.hub.replica import Channel, Replica
+from racetui.hub.replica import Channel, Replica, give_way
 
 __all__ = ["MAX_DELAY_MS", "DelayBuffer", "DelayedFollower", "TvDelay", "follow_delayed"]
 
@@ -245,7 +245,7 @@ async def follow_delayed(
 
     The loop wakes when a frame arrives, when the next held frame is due, when the delay
     changes, and at least every ``poll`` seconds (the clock may be a simulator's)."""
-    rest = pause or (lambda: asyncio.sleep(0))
+    rest = pause or give_way
     await channel.send(encode_request(Request("snapshot")))
     started = time.perf_counter()
 

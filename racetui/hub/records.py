@@ -64,7 +64,6 @@ __all__ = [
 
 _INCIDENTS = TypeAdapter(list[Incident])
 _LEGS = TypeAdapter(list[RelayLeg])
-_REPORTED = TypeAdapter(Reported)
 
 
 class PassingRec(msgspec.Struct, array_like=True, frozen=True):
@@ -92,6 +91,10 @@ class ParticipantRec(msgspec.Struct, array_like=True, frozen=True):
     paratriathlon: bytes | None = None  # Paratriathlon as JSON (rare)
 
 
+_PARTICIPANT_FIELDS = tuple(f for f in ParticipantRec.__struct_fields__ if f != "paratriathlon")
+_set = object.__setattr__
+
+
 class ResultRec(msgspec.Struct, array_like=True, frozen=True):
     """A bib's whole result as the hub's engine holds it (splits are gun times)."""
 
@@ -101,7 +104,9 @@ class ResultRec(msgspec.Struct, array_like=True, frozen=True):
     splits: dict[str, int] = {}
     incidents: bytes | None = None  # list[Incident] as JSON (rare)
     legs: bytes | None = None  # list[RelayLeg] as JSON (relays only)
-    reported: bytes | None = None  # a v1.1 feed's own positions (Reported as JSON)
+    # a v1.1 feed's own positions: msgspec encodes and decodes the (pydantic) dataclass
+    # itself, one map per athlete, checked against its field types by the decoder
+    reported: Reported | None = None
 
 
 # ------------------------------------------------------------------ changes
@@ -264,22 +269,15 @@ def participant_rec(p: Participant) -> ParticipantRec:
 
 
 def participant_from(rec: ParticipantRec) -> Participant:
+    """The hub's participant again, without validating it a second time: the hub's own
+    was validated when its source read it, and the decoder checked every field's type
+    (a slotted frozen dataclass: its slots are set as its ``__init__`` would set them)."""
     para = None if rec.paratriathlon is None else Paratriathlon.model_validate_json(rec.paratriathlon)
-    return Participant(
-        bib=rec.bib,
-        race_id=rec.race_id,
-        id=rec.id,
-        first_name=rec.first_name,
-        last_name=rec.last_name,
-        name=rec.name,
-        gender=rec.gender,
-        category=rec.category,
-        age=rec.age,
-        country=rec.country,
-        club=rec.club,
-        wave_id=rec.wave_id,
-        paratriathlon=para,
-    )
+    participant = object.__new__(Participant)
+    for name in _PARTICIPANT_FIELDS:
+        _set(participant, name, getattr(rec, name))
+    _set(participant, "paratriathlon", para)
+    return participant
 
 
 def incidents_json(incidents: Sequence[Incident]) -> bytes | None:
@@ -306,21 +304,31 @@ def result_rec(
         splits,
         incidents_json(incidents),
         _LEGS.dump_json(list(legs)) if legs else None,
-        None if reported is None else _REPORTED.dump_json(reported),
+        reported,
     )
+
+
+class ResultView:
+    """What the engine reads of a :class:`~racetui.model.Result` (``apply_results`` takes
+    any object with these attributes): a replica's result without building the model."""
+
+    __slots__ = ("bib", "incidents", "legs", "participant", "race_id", "reported", "splits", "status")
+
+    def __init__(self, race_id: str, rec: ResultRec) -> None:
+        self.race_id = race_id
+        self.bib = rec.bib
+        self.participant = None if rec.participant is None else participant_from(rec.participant)
+        self.status = Status(rec.status)
+        self.splits = rec.splits
+        self.incidents = incidents_from(rec.incidents)
+        self.legs = [] if not rec.legs else _LEGS.validate_json(rec.legs)
+        self.reported = rec.reported
 
 
 def result_from(race_id: str, rec: ResultRec) -> Result:
-    return Result.model_construct(
-        race_id=race_id,
-        bib=rec.bib,
-        participant=None if rec.participant is None else participant_from(rec.participant),
-        status=Status(rec.status),
-        splits=rec.splits,
-        incidents=incidents_from(rec.incidents),
-        legs=[] if not rec.legs else _LEGS.validate_json(rec.legs),
-        reported=None if rec.reported is None else _REPORTED.validate_json(rec.reported),
-    )
+    """A replica's result, as the engine reads it (see :class:`ResultView`)."""
+    result: Result = as_any(ResultView(race_id, rec))
+    return result
 
 
 def override_rec(race_id: str, bib: str, override: Override | None) -> SetOverride:

@@ -49,7 +49,7 @@ from racetui.hub.records import (
 )
 from racetui.sources.base import Pipeline
 
-__all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "follow"]
+__all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "follow", "give_way"]
 
 # Athletes applied in one step: new athletes cost the engine a few dozen ordered-list
 # inserts each (overall, every point, gender and category), so a step stays at a few
@@ -57,6 +57,17 @@ __all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "follow"]
 SLICE = 25
 
 log = logging.getLogger(__name__)
+
+
+async def give_way() -> None:
+    """Let everything else the loop has to do run before the next slice of a load.
+
+    One ``sleep(0)`` is not enough: the task is queued again at once, ahead of the timers
+    that come due and the input that arrives meanwhile (asyncio queues those when its next
+    iteration starts), so it would run a second slice before any of them, doubling every
+    stall. The second ``sleep(0)`` comes back only after them."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 class Channel(Protocol):
@@ -253,9 +264,9 @@ async def follow(
     """Ask for a snapshot, then apply every frame until the hub is gone.
 
     After ``budget`` seconds of applying, the loop gets a turn (``pause``, default
-    ``asyncio.sleep(0)``): screens draw and keys are handled between frames.
+    :func:`give_way`): screens draw and keys are handled between frames.
     """
-    rest = pause or (lambda: asyncio.sleep(0))
+    rest = pause or give_way
     freeze = FieldFreezer()
     await channel.send(encode_request(Request("snapshot")))
     started = time.perf_counter()
