@@ -121,9 +121,9 @@ def notices(app: RaceApp) -> list[str]:
 
 
 def footer_keys(app: RaceApp) -> list[str]:
-    from textual.widgets._footer import FooterKey
+    from racetui.tui.widgets.footer import RaceFooter
 
-    return [key.description for key in app.screen.query(FooterKey)]
+    return [item.description for item in app.screen.query_one(RaceFooter).items]
 
 
 def desk_rows() -> int:

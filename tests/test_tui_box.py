@@ -244,9 +244,9 @@ async def test_only_a_td_moves_athletes_through_the_box(role: Role) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("9")
         await tick(app, pilot)
-        from textual.widgets._footer import FooterKey
+        from racetui.tui.widgets.footer import RaceFooter
 
-        shown = [key.description for key in app.screen.query(FooterKey)]
+        shown = [item.description for item in app.screen.query_one(RaceFooter).items]
         assert "In" not in shown and "Out" not in shown and "Board" in shown
         await highlight(app, pilot, "3")
         for key in ("B", "O", "z"):

@@ -206,7 +206,7 @@ async def test_footers_fit_and_keep_help_and_quit(size: tuple[int, int]) -> None
             await press(pilot, key)
             await pilot.pause()
             footer = app.screen.query_one(RaceFooter)
-            keys = [(w.key_display, w.description) for w in footer.query("FooterKey")]
+            keys = [(item.key_display, item.description) for item in footer.items]
             shown = [f"{k} {d}".strip() for k, d in keys]
             assert "? Help" in shown and "q Quit" in shown, (key, size, shown)
             used = sum(cell_len(k) + cell_len(d) + 2 for k, d in keys)
