@@ -6,6 +6,7 @@ from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.visual import VisualType
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet
@@ -24,10 +25,20 @@ class InfoBar(Static):
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
+        self._shown: object = ""
 
     DEFAULT_CSS = """
     InfoBar { height: 1; background: $surface; color: $foreground 80%; padding: 0 1; }
     """
+
+    def update(self, content: VisualType = "", *, layout: bool = False) -> None:
+        """Show ``content``: the same again costs nothing, and other text needs no layout
+        (one line as wide as the screen, whatever it says). Every UI tick sets the line, and
+        a ``Static``'s own update re-lays out the whole screen each time."""
+        if content == self._shown:
+            return
+        self._shown = content
+        super().update(content, layout=layout)
 
 
 class LeaderboardScreen(TableScreen):
