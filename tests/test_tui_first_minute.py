@@ -213,6 +213,28 @@ async def test_footers_fit_and_keep_help_and_quit(size: tuple[int, int]) -> None
             assert used <= size[0], (key, size, shown)
 
 
+async def test_a_footer_key_clicked_runs_it_and_a_switch_keeps_the_footer_as_drawn() -> None:
+    from racetui.tui.screens.health import HealthScreen
+    from racetui.tui.widgets.footer import RaceFooter
+
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        footer = app.screen.query_one(RaceFooter)
+        seven = next(i for i, item in enumerate(footer.items) if item.key == "7")
+        x = next(first for first, _, index in footer._spans if index == seven)
+        assert footer.item_at(x) == seven and footer.item_at(footer.size.width - 1) is None
+        await pilot.click(RaceFooter, offset=(x, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, HealthScreen)
+        items = footer.items
+        await press(pilot, "1")
+        assert isinstance(app.screen, LeaderboardScreen)
+        # The same keys as when it was last shown: not worked out and drawn again.
+        assert app.screen.query_one(RaceFooter).items is items
+        # The switch held the frame only until the screen caught up, not for a fixed time.
+        assert app._holds == () and app._batch_count == 0
+
+
 # ------------------------------------------------------------------- the README's config
 def test_the_readme_example_config_has_every_key_and_loads(tmp_path: Path) -> None:
     import re

@@ -24,6 +24,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
+from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from racetui.config import Config, Permission, Role, default_operator, role_allows
@@ -634,6 +635,43 @@ class RaceApp(App[None]):
             gc.collect(1)
             gc.freeze()
             self._frozen_at = total
+
+    # ----------------------------------------------------- switching screens
+    # Textual holds every update for 50 ms on a mode switch (delay_update) to hide a new
+    # mode's screen being built: a floor of 50 ms on every key→frame. A screen built before
+    # only has to catch up, so the updates are held until it has (RaceScreen calls
+    # resumed() at the end of its ScreenResume), at most those 50 ms times four.
+    _hold_next = False
+    _holds: tuple[object, ...] = ()
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        self._hold_next = mode != self.current_mode and mode in self._screen_stacks
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._hold_next = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if not self._hold_next:
+            super().delay_update(delay)
+            return
+        hold = object()
+        self._holds = (*self._holds, hold)
+        self._begin_batch()
+        self.set_timer(delay * 4, partial(self._release, hold), name="switch hold")
+
+    def resumed(self) -> None:
+        """A screen switched to has caught up: its frame may be drawn now."""
+        if self._holds:
+            self._release(self._holds[0])
+
+    def _release(self, hold: object) -> None:
+        if hold not in self._holds:
+            return  # released already
+        self._holds = tuple(h for h in self._holds if h is not hold)
+        self._end_batch()
+        if not self._batch_count:
+            self.screen.refresh()
 
     def visible_screens(self) -> list[Screen[Any]]:
         """The top screen, and the ones under it while modals are on top."""

@@ -127,8 +127,11 @@ class RaceScreen(Screen[None]):
         # nodes' class changes restyle them as they happen, hidden or not.
         if event.refresh_styles and self._hidden_in == style_context(self.app):
             event.refresh_styles = False
-        if self.ready:
-            self.reload()
+        try:
+            if self.ready:
+                self.reload()
+        finally:
+            self.race_app.resumed()  # the switch's frame (RaceApp.switch_mode)
 
 
 class TableScreen(RaceScreen):
