@@ -8,9 +8,11 @@ every 5 ms and records how late it wakes. The same for a 50,000-athlete v1.1 fee
 (``--kind triathlon``, journal on), polled once a second: each poll is a full message.
 
 Reported: the longest stall and p99 while loading and while live, the time to the first
-athletes and to the whole field in the replica, the frames and athletes per second the
-replica applies, and the peak RSS of the viewer and of the hub. Drawing is not included
-(bench_pty measures key→frame in a real terminal).
+athletes and to the whole field in the replica (wall clock, and the CPU seconds the hub
+and the viewer had used by then: on a shared machine the wall clock is mostly waiting for
+a CPU), the frames and athletes per second the replica applies, and the peak RSS of the
+viewer and of the hub. Drawing is not included (bench_pty measures key→frame in a real
+terminal).
 
 Usage: python -m benchmarks.bench_hub [--smoke] [--athletes N] [--live S]
 """
@@ -30,6 +32,15 @@ from benchmarks.common import Measurement, percentile, print_table
 from benchmarks.simproc import SimProcess, peak_rss_mb
 
 PROBE = 0.005
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (nan when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class LagProbe:
@@ -58,10 +69,12 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
     from racetui.hub.replica import ReplicaPipeline
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     hub = LocalHub.start(make_sources)
     pipeline = ReplicaPipeline()
     probe = LagProbe()
-    result: dict[str, Any] = {"first": float("nan"), "full": float("nan")}
+    nan = float("nan")
+    result: dict[str, Any] = {"first": nan, "full": nan, "first_cpu": (nan, nan), "full_cpu": (nan, nan)}
 
     def count() -> int:
         return sum(len(s.entries) for s in pipeline.engine.races.values())
@@ -89,8 +102,10 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
                 print(f"  … {n:,} athletes, {frames} frames, {health.messages} messages", file=sys.stderr)
             if n and result["first"] != result["first"]:
                 result["first"] = time.perf_counter() - started
+                result["first_cpu"] = (cpu_seconds(hub.process.pid), time.process_time() - cpu_started)
             if n >= athletes:
                 result["full"] = time.perf_counter() - started
+                result["full_cpu"] = (cpu_seconds(hub.process.pid), time.process_time() - cpu_started)
                 break
         probe.phase = "live"
         frames_before = hub.replica.frames if hub.replica else 0
@@ -215,7 +230,23 @@ def rows_of(r: dict[str, Any], label: str) -> list[Measurement]:
             )
     rows += [
         Measurement(f"hub: first athletes in the replica ({label})", r["first"], None, "s", "", "from spawn"),
+        Measurement(
+            f"hub: CPU by the first athletes, hub / viewer ({label})",
+            r["first_cpu"][0],
+            r["first_cpu"][1],
+            "s (hub, viewer)",
+            "",
+            "CPU seconds each process used from spawn",
+        ),
         Measurement(f"hub: whole field in the replica ({label})", r["full"], None, "s", "", "from spawn"),
+        Measurement(
+            f"hub: CPU by the whole field, hub / viewer ({label})",
+            r["full_cpu"][0],
+            r["full_cpu"][1],
+            "s (hub, viewer)",
+            "",
+            "CPU seconds each process used from spawn",
+        ),
         Measurement(f"hub: peak RSS, viewer ({label})", r["viewer_rss"], None, "MB", "<= 250", ""),
         Measurement(f"hub: peak RSS, hub process ({label})", r["hub_rss"], None, "MB", "<= 250", ""),
     ]
