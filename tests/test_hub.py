@@ -21,7 +21,7 @@ import pytest
 from racetui.engine import Engine
 from racetui.hub.core import FRAME_ITEMS, Hub
 from racetui.hub.local import HubError, LocalHub, fork_available
-from racetui.hub.records import Frame, decode_frame, encode_frame
+from racetui.hub.records import ApplyResults, Frame, decode_frame, encode_frame
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint
 from racetui.sim import RaceSpec, SimConfig, running_sim
@@ -177,6 +177,62 @@ def test_frames_stay_small_for_a_big_start_list() -> None:
     sizes = [sum(len(getattr(c, "items", ())) for c in decode_frame(f).changes) for f in frames]
     assert sum(sizes) == 5000 and max(sizes) <= FRAME_ITEMS
     assert [decode_frame(f).seq for f in frames] == list(range(1, len(frames) + 1))
+
+
+def test_a_pulled_hub_reads_a_bulk_from_the_engine_frame_by_frame_leaders_first() -> None:
+    """A transport that takes frames as it can send them: a 2,000-athlete full message
+    waits as the engine's athletes, not encoded; the frames it gets hold what the engine
+    holds when each is taken; a snapshot replaces what still waits, the leaders first."""
+    hub = Hub([], None, ready=lambda: None)
+    event, people = small_event(2000)
+    race = event.races[0]
+    hub.pipeline.load_event(event)
+    results = [
+        Result(race_id="r1", bib=p.bib, participant=p, splits={"p1": 900_000 - i})
+        for i, p in enumerate(people)
+    ]
+    replica = Replica()
+    hub.request_snapshot()
+    while (data := hub.next_frame()) is not None:
+        replica.handle(data)
+    assert replica.synced
+    hub.pipeline.apply_snapshot(race, results)
+    hub.flush()
+    assert hub.seq == 0  # nothing numbered or encoded until taken
+    first = hub.next_frame()
+    assert first is not None and hub.seq == 1
+    assert (
+        sum(len(c.items) for c in decode_frame(first).changes if isinstance(c, ApplyResults)) == FRAME_ITEMS
+    )
+    replica.handle(first)
+    # athlete 2000 passes p2 before its frame is taken: the frame holds the engine's now
+    hub.pipeline.apply_passings([Passing(race_id="r1", bib="2000", point_id="p2", time_ms=2_000_000)])
+    taken: list[bytes] = []
+    while (data := hub.next_frame()) is not None:
+        taken.append(data)
+    last_results = [c for c in decode_frame(taken[-2]).changes if isinstance(c, ApplyResults)]
+    assert [r.splits for r in last_results[0].items if r.bib == "2000"] == [{"p1": 898_001, "p2": 2_000_000}]
+    for data in taken:
+        assert replica.handle(data) is False
+    assert all_rows(replica.pipeline.engine) == all_rows(hub.engine)
+
+    # frames waiting when a viewer asks for a snapshot: the snapshot covers them
+    hub.pipeline.apply_passings(
+        [Passing(race_id="r1", bib=str(n), point_id="p2", time_ms=3_000_000 - n) for n in range(1100, 1999)]
+    )
+    hub.flush()
+    hub.request_snapshot()
+    late = Replica()
+    frames = []
+    while (data := hub.next_frame()) is not None:
+        frames.append(decode_frame(data))
+        late.handle(data)
+    assert all(f.snapshot and f.seq == hub.seq for f in frames)
+    leaders = [r.bib for r in frames[1].changes[0].items[:3]]  # type: ignore[union-attr]
+    assert (
+        leaders == [row.bib for row in hub.engine.races["r1"].view().rows(0, 3)] == ["2000", "1998", "1997"]
+    )
+    assert late.synced and all_rows(late.pipeline.engine) == all_rows(hub.engine)
 
 
 def test_a_frame_that_is_not_one_is_counted_and_shown() -> None:

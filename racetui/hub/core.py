@@ -18,10 +18,13 @@ import contextlib
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from racetui.engine import ChangeSet, Engine, Override
+import msgspec
+
+from racetui.engine import Athlete, ChangeSet, Engine, Override
 from racetui.engine.standings import RaceStandings
 from racetui.hub.records import (
     AddParticipants,
@@ -39,7 +42,9 @@ from racetui.hub.records import (
     ResultRec,
     SetEvent,
     SetRace,
+    encode_changes,
     encode_frame,
+    number_frame,
     override_rec,
     participant_rec,
     result_rec,
@@ -86,6 +91,9 @@ class ChangeLog(Protocol):
     """Where a :class:`HubPipeline` puts what its engine accepted."""
 
     def emit(self, changes: Iterable[Change]) -> None: ...
+
+    def emit_results(self, race_id: str, bibs: list[str]) -> None:
+        """The whole results of ``bibs`` as the engine holds them (read when they are sent)."""
 
 
 def _touched(changes: ChangeSet, race_id: str) -> set[str]:
@@ -168,8 +176,8 @@ class HubPipeline(Pipeline):
         return changes
 
     def _record_results(self, race_id: str, results: Sequence[Result], changes: ChangeSet) -> None:
-        """Only the athletes the engine changed travel; bibs the engine dropped (a complete
-        list without them) travel as a removal."""
+        """Only the athletes the engine changed travel, as the engine holds them; bibs the
+        engine dropped (a complete list without them) travel as a removal."""
         touched = _touched(changes, race_id)
         if not touched:
             return
@@ -177,16 +185,12 @@ class HubPipeline(Pipeline):
         if standings is None:
             return
         entries = standings.entries
-        items = [
-            result_rec(r.bib, r.participant, r.status, r.splits, r.incidents, r.legs, r.reported)
-            for r in results
-            if r.bib in touched and r.bib in entries
-        ]
+        bibs = [r.bib for r in results if r.bib in touched and r.bib in entries]
         removed = [bib for bib in touched if bib not in entries]
-        records: list[Change] = [ApplyResults(race_id, chunk) for chunk in _chunks(items)]
+        if bibs:
+            self.changelog.emit_results(race_id, bibs)
         if removed:
-            records.append(RemoveAthletes(race_id, sorted(removed)))
-        self.changelog.emit(records)
+            self.changelog.emit([RemoveAthletes(race_id, sorted(removed))])
 
 
 def _chunks(items: list[Any], size: int = FRAME_ITEMS) -> Iterator[list[Any]]:
@@ -194,41 +198,76 @@ def _chunks(items: list[Any], size: int = FRAME_ITEMS) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _entry_result(standings: RaceStandings, entry: Any) -> ResultRec:
-    held = standings.held(entry.bib)
-    splits = held.splits if held is not None else {}
+def _athlete_result(standings: RaceStandings, athlete: Athlete) -> ResultRec:
+    """An athlete's whole result as the engine holds it (splits in gun time)."""
+    points = standings.points
+    offset = athlete.offset_ms
+    splits = {points[i].id: t + offset for i, t in enumerate(athlete.times) if t is not None}
     return result_rec(
-        entry.bib,
-        entry.participant,
-        entry.source_status,
+        athlete.bib,
+        athlete.participant,
+        athlete.source_status,
         splits,
-        entry.source_incidents,
-        entry.legs,
-        standings.source_reported(entry.bib),
+        athlete.source_incidents,
+        athlete.legs,
+        standings.source_reported(athlete.bib),
     )
 
 
-def snapshot_changes(engine: Engine, errors: Sequence[str] = ()) -> list[list[Change]]:
+def results_frame(
+    engine: Engine, race_id: str, bibs: Sequence[str], *, overrides: bool = False
+) -> list[Change]:
+    """One frame's records: the results of ``bibs`` read from the engine *now* (a bib
+    gone since is left out: its removal follows), and with ``overrides`` their desk
+    decisions (a snapshot's)."""
+    standings = engine.races.get(race_id)
+    if standings is None:
+        return []
+    athletes = [a for bib in bibs if (a := standings.athlete(bib)) is not None]
+    frame: list[Change] = [ApplyResults(race_id, [_athlete_result(standings, a) for a in athletes])]
+    if overrides:
+        frame += [override_rec(race_id, a.bib, a.override) for a in athletes if a.override is not None]
+    return frame
+
+
+def _ranked_bibs(standings: RaceStandings) -> list[str]:
+    """Every bib held, in the overall order as far as it is indexed: the order's keys end
+    with the bib (one pass, no snapshot per athlete). While a source holds the engine
+    (mid-sync) changes wait unindexed: those athletes follow, in the order they came."""
+    bibs = [key[-1] for key in standings.overall]
+    if standings.deferred or len(bibs) != len(standings):
+        seen = set(bibs)
+        bibs = [bib for bib in bibs if bib in standings]
+        bibs += [bib for bib in standings.bibs() if bib not in seen]
+    return bibs
+
+
+def snapshot_changes(engine: Engine, errors: Sequence[str] = ()) -> Iterator[list[Change]]:
     """The engine's whole state as change records, in frames of at most ``FRAME_ITEMS``
-    athletes, the first starting with :class:`Reset` (how many athletes follow), with the
-    latest ``errors`` so a viewer that joins late still sees what went wrong."""
-    total = sum(len(standings.entries) for standings in engine.races.values())
-    head: list[Change] = [Reset(athletes=total)]
+    athletes, the first starting with :class:`Reset` (how many athletes and frames
+    follow), with the latest ``errors`` so a viewer that joins late still sees what went
+    wrong. Athletes come in the overall order (the leaders' frame first: a viewer shows
+    the top of the board while the rest loads).
+
+    A generator: the bibs are taken when the first frame is, and each later frame reads
+    its athletes from the engine when it is taken (a hub sends them as its socket drains,
+    never holding the whole field encoded). Athletes changed meanwhile travel as they are
+    then; their own change frames follow the snapshot anyway."""
+    engine.settle(place=True)  # every athlete in the overall order, at its place
+    order = {race_id: _ranked_bibs(standings) for race_id, standings in engine.races.items()}
+    total = sum(len(bibs) for bibs in order.values())
+    frames = 1 + sum(-(-len(bibs) // FRAME_ITEMS) for bibs in order.values())
+    head: list[Change] = [Reset(athletes=total, frames=frames)]
     if engine.event is not None:
         head.append(SetEvent(engine.event.model_dump_json().encode()))
     for standings in engine.races.values():
         head.append(SetRace(standings.race.model_dump_json().encode()))
     if errors:
         head.append(Errors(list(errors[-50:])))
-    frames: list[list[Change]] = [head]
-    for race_id, standings in engine.races.items():
-        entries = list(standings.entries.values())
-        for chunk in _chunks(entries):
-            frame: list[Change] = [ApplyResults(race_id, [_entry_result(standings, e) for e in chunk])]
-            frame += [override_rec(race_id, e.bib, e.override) for e in chunk if e.override is not None]
-            frames.append(frame)
-    head[0] = Reset(athletes=total, frames=len(frames))
-    return frames
+    yield head
+    for race_id, bibs in order.items():
+        for chunk in _chunks(bibs):
+            yield results_frame(engine, race_id, chunk, overrides=True)
 
 
 def health_rec(name: str, health: SourceHealth, kind: str = "") -> HealthRec:
@@ -253,18 +292,28 @@ class Hub:
 
     Records emitted during one turn of the event loop travel in one frame (split at
     ``FRAME_ITEMS`` items), so a push of 300 passings a second is a handful of frames.
+
+    Frames wait in an ordered outbox, numbered and encoded only when they leave it; a bulk
+    of results (a v1.1 feed's first message: 50,000 athletes) or a snapshot waits there as
+    a generator that reads ``FRAME_ITEMS`` athletes from the engine per frame. With a
+    ``publish`` callable every frame leaves at once (each :meth:`flush`). Without one
+    (``publish=None``) the transport takes them with :meth:`next_frame` as it can send
+    them, told by ``ready`` that there are some: the field is then never held encoded,
+    only the frame on its way.
     """
 
     def __init__(
         self,
         sources: Sequence[Any],
-        publish: Callable[[bytes], None],
+        publish: Callable[[bytes], None] | None,
         *,
+        ready: Callable[[], None] | None = None,
         health_interval: float = 0.25,
         settle_interval: float = 0.2,
     ) -> None:
         self.sources = list(sources)
         self.publish = publish
+        self.ready = ready
         self.pipeline = HubPipeline(self)
         self.engine = self.pipeline.engine
         self.seq = 0
@@ -272,6 +321,8 @@ class Hub:
         self.settle_interval = settle_interval
         self._buffer: list[Change] = []
         self._items = 0
+        # frames to send: a frame's records (encoded), or a generator of frames
+        self._outbox: deque[msgspec.Raw | Iterator[tuple[list[Change], bool]]] = deque()
         self._flush_scheduled = False
         self._last_health: Any = None
         self._freeze = FieldFreezer()
@@ -281,33 +332,86 @@ class Hub:
         for change in changes:
             size = len(getattr(change, "items", ()) or ())
             if self._items and self._items + size > FRAME_ITEMS:
-                self.flush()
+                self._close_frame()
             self._buffer.append(change)
             self._items += max(size, 1)
-        if self._buffer and not self._flush_scheduled:
+        self._schedule()
+
+    def emit_results(self, race_id: str, bibs: list[str]) -> None:
+        """Results of ``bibs`` from the engine: at once for a frame's worth, else read
+        frame by frame as the frames leave (see the class docstring)."""
+        if len(bibs) <= FRAME_ITEMS:
+            self.emit(results_frame(self.engine, race_id, bibs))
+            return
+        self._close_frame()
+        engine = self.engine
+        self._outbox.append((results_frame(engine, race_id, chunk), False) for chunk in _chunks(bibs))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if (self._buffer or self._outbox) and not self._flush_scheduled:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
                 self._flush_scheduled = True
             except RuntimeError:  # no loop (a synchronous caller): send now
                 self.flush()
 
+    def _close_frame(self) -> None:
+        if self._buffer:
+            self._outbox.append(encode_changes(self._buffer))
+            self._buffer, self._items = [], 0
+
     def flush(self) -> None:
+        """The records emitted so far make a frame; with ``publish`` every waiting frame
+        leaves now, else ``ready`` says there are frames to take."""
         self._flush_scheduled = False
-        if not self._buffer:
+        self._close_frame()
+        if not self._outbox:
             return
-        self.seq += 1
-        changes, self._buffer, self._items = self._buffer, [], 0
-        self.publish(encode_frame(Frame(self.seq, changes)))
+        if self.publish is None:
+            if self.ready is not None:
+                self.ready()
+            return
+        while (frame := self.next_frame()) is not None:
+            self.publish(frame)
+
+    def next_frame(self) -> bytes | None:
+        """The next frame, numbered and encoded now (None: nothing waits)."""
+        while self._outbox:
+            item = self._outbox[0]
+            if isinstance(item, msgspec.Raw):
+                self._outbox.popleft()
+                self.seq += 1
+                return number_frame(self.seq, item)
+            taken = next(item, None)
+            if taken is None:
+                self._outbox.popleft()
+                continue
+            changes, snapshot = taken
+            if not snapshot:
+                self.seq += 1
+            return encode_frame(Frame(self.seq, changes, snapshot=snapshot))
+        return None
 
     def snapshot(self) -> list[bytes]:
         """Everything up to the last numbered frame, as snapshot frames (flushes first so
         the snapshot covers exactly ``seq``)."""
         self.flush()
-        self.engine.settle(place=False)  # a snapshot reads entries, not rankings
+        while self.next_frame() is not None:  # pulled, nobody takes the frames it covers
+            pass
         return [
             encode_frame(Frame(self.seq, f, snapshot=True))
             for f in snapshot_changes(self.engine, self.pipeline.errors)
         ]
+
+    def request_snapshot(self) -> None:
+        """A snapshot for a viewer that takes frames with :meth:`next_frame`: it replaces
+        every frame still waiting (it covers them) and is itself read from the engine
+        frame by frame as it leaves; frames emitted after this call follow it."""
+        self._buffer, self._items = [], 0
+        self._outbox.clear()
+        self._outbox.append((frame, True) for frame in snapshot_changes(self.engine, self.pipeline.errors))
+        self._schedule()
 
     def error(self, message: str) -> None:
         """The hub's own failure, for the viewers' Health screen (never a terminal)."""

@@ -26,7 +26,6 @@ import socket
 import stat
 import struct
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -139,21 +138,7 @@ def _child(make_sources: Callable[[], Sequence[Any]], sock: socket.socket, other
 
 async def _serve(make_sources: Callable[[], Sequence[Any]], sock: socket.socket) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_FRAME)
-    queue: deque[bytes] = deque()
     wake = asyncio.Event()
-
-    def publish(frame: bytes) -> None:
-        queue.append(frame)
-        wake.set()
-
-    async def write() -> None:
-        while True:
-            await wake.wait()
-            wake.clear()
-            while queue:
-                frame = queue.popleft()
-                writer.write(_LENGTH.pack(len(frame)) + frame)
-                await writer.drain()
 
     try:
         sources = list(make_sources())
@@ -163,10 +148,23 @@ async def _serve(make_sources: Callable[[], Sequence[Any]], sock: socket.socket)
         with contextlib.suppress(Exception):
             await writer.drain()
         return
-    hub = Hub(sources, publish)
+    # Frames are taken from the hub as the socket takes them (back-pressure): a bulk of
+    # results or a snapshot is read from the engine one frame at a time, so what waits
+    # encoded is the frame on its way and what the socket and the transport buffer hold.
+    hub = Hub(sources, None, ready=wake.set)
+
+    async def write() -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while (frame := hub.next_frame()) is not None:
+                writer.write(_LENGTH.pack(len(frame)) + frame)
+                await writer.drain()
+                await asyncio.sleep(0)  # the sources' turn between two frames of a bulk
+
     forward = _Forward(hub)
     logging.getLogger().addHandler(forward)
-    publish(encode_frame(Frame(0, [Hello(hub.health_records())])))
+    writer.write(_frame_bytes(Frame(0, [Hello(hub.health_records())])))
     writer_task = asyncio.create_task(write())
     hub_task = asyncio.create_task(hub.run())
     try:
@@ -180,8 +178,7 @@ async def _serve(make_sources: Callable[[], Sequence[Any]], sock: socket.socket)
                 hub.error(f"hub: a request it cannot read ({exc})")
                 continue
             if request.kind == "snapshot":
-                for frame in hub.snapshot():
-                    publish(frame)
+                hub.request_snapshot()
                 hub.send_health(force=True)
             elif request.kind == "stop":
                 break

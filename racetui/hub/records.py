@@ -54,8 +54,10 @@ __all__ = [
     "SetRace",
     "decode_frame",
     "decode_request",
+    "encode_changes",
     "encode_frame",
     "encode_request",
+    "number_frame",
     "participant_from",
     "participant_rec",
     "result_from",
@@ -233,6 +235,25 @@ _request_decoder = msgspec.msgpack.Decoder(Request)
 
 def encode_frame(frame: Frame) -> bytes:
     return _frame_encoder.encode(frame)
+
+
+class _NumberedLater(msgspec.Struct, array_like=True):
+    """A :class:`Frame` whose records were encoded before its number was known."""
+
+    seq: int
+    changes: msgspec.Raw
+    snapshot: bool = False
+
+
+def encode_changes(changes: list[Change]) -> msgspec.Raw:
+    """A frame's records encoded now, numbered later (:func:`number_frame`): what waits to
+    be sent is its bytes, a fraction of the records' objects."""
+    return msgspec.Raw(_frame_encoder.encode(changes))
+
+
+def number_frame(seq: int, changes: msgspec.Raw, *, snapshot: bool = False) -> bytes:
+    """The same bytes as ``encode_frame(Frame(seq, changes, snapshot))``."""
+    return _frame_encoder.encode(_NumberedLater(seq, changes, snapshot))
 
 
 def decode_frame(data: bytes) -> Frame:
