@@ -61,7 +61,7 @@ async def test_etag_304_does_not_reapply(server: tuple[str, HostedFeed]) -> None
     assert await source.poll_once(pipeline) is True
     assert standings.entries["22"].status.value == "DNF"
     assert source.last_update is not None
-    assert [r.bib for r in source.last_update.changed] == ["22"]
+    assert source.last_update.changed_bibs == ["22"]
     assert pipeline.drain().athletes == {"307158": {"22"}}
     await source.aclose()
 

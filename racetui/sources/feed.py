@@ -2,7 +2,9 @@
 
 ``FeedSource(target)`` polls ``target`` every ``interval`` seconds (2 s by default) and
 applies what changed through :class:`racetui.sources.v11.V11Reader`: the first message as
-a snapshot, later ones as the athletes whose data changed.
+a snapshot, later ones as the athletes whose data changed, a few thousand athletes at a
+time with the loop's turn between (:meth:`~racetui.sources.v11.V11Reader.feed`; the
+health's ``progress`` says "loading 10,000 of 50,000 athletes" while a first one loads).
 
 * **URL** (``http://``/``https://``): conditional GET with ``httpx.AsyncClient`` (the
   ``ETag`` and ``Last-Modified`` of the last good message go back as ``If-None-Match`` /
@@ -177,20 +179,23 @@ class FeedSource:
                 return False
             if self.journal is not None:
                 self._record(body)
-            if _digest(body) == self._last_digest:  # a server without validators sent the same message
-                self._remember(body, bad=self._bad)
+            digest = _digest(body)
+            if digest == self._last_digest:  # a server without validators sent the same message
+                self._remember(digest, bad=self._bad)
                 self._unchanged()
                 return False
             try:
-                update = self.reader.apply(body, pipeline)
+                update = await self.reader.feed(body, pipeline, progress=self._loading)
             except V11ApiError as exc:
                 if exc.code in (401, 403):
                     raise _Failure(CREDENTIALS_REJECTED) from None
                 raise _Failure(self._scrub(str(exc))) from None
             except V11Error as exc:
-                self._remember(body, bad=True)
+                self._remember(digest, bad=True)
                 self._reject(f"{self.display}: rejected message: {self._scrub(str(exc))}")
                 return False
+            finally:
+                self.health.progress = None
         except asyncio.CancelledError:
             raise
         except _Failure as exc:
@@ -199,7 +204,7 @@ class FeedSource:
         except Exception as exc:  # a poll must never stop the loop
             self._fail(f"{self.display}: {type(exc).__name__}: {self._scrub(str(exc))}")
             return False
-        self._accepted(body, update, pipeline)
+        self._accepted(digest, update, pipeline)
         return True
 
     # ----------------------------------------------------------------- fetching
@@ -264,10 +269,10 @@ class FeedSource:
         except Exception as exc:  # a journal problem never stops the feed
             log.error("%s: journal: %s", self.name, exc)
 
-    def _remember(self, body: bytes, *, bad: bool) -> None:
+    def _remember(self, digest: bytes, *, bad: bool) -> None:
         """The message just read (good or rejected): not read again until it changes."""
         self._etag, self._last_modified, self._file_sig = self._fetched
-        self._last_digest = _digest(body)
+        self._last_digest = digest
         self._bad = bad
 
     def _unchanged(self) -> None:
@@ -282,9 +287,13 @@ class FeedSource:
         ):
             self.health.state = FeedState.CONNECTED
 
-    def _accepted(self, body: bytes, update: V11Update, pipeline: Pipeline) -> None:
+    def _loading(self, done: int, total: int, what: str) -> None:
+        """A first message's progress on the header while it is handed over in slices."""
+        self.health.progress = f"loading {done:,} of {total:,} {what}"
+
+    def _accepted(self, digest: bytes, update: V11Update, pipeline: Pipeline) -> None:
         self.last_update = update
-        self._remember(body, bad=False)
+        self._remember(digest, bad=False)
         self.health.reconnects = 0
         self.health.received()
         if update.warnings:

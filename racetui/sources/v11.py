@@ -6,9 +6,12 @@ Two entry points:
   :class:`V11Update`: the :class:`~racetui.model.Race` (kind ``triathlon`` or ``relay``,
   points from the segments seen, ``external_id`` = ``prog_id``, conditions, wetsuit, clock
   state and start time) and one :class:`~racetui.model.Result` per athlete or team.
-* :class:`V11Reader` — a stream of messages of one race (a feed). It keeps the previous
-  message's raw athletes by start number and builds ``Result`` objects only for athletes
-  whose data changed, so only they reach the engine (:meth:`V11Reader.apply`).
+* :class:`V11Reader` — a stream of messages of one race (a feed). It keeps a digest of the
+  previous message's athletes by start number and builds ``Result`` objects only for
+  athletes whose data changed, so only they reach the engine (:meth:`V11Reader.apply`).
+  :meth:`V11Reader.feed` (the feed source's) does the same in slices of a few thousand
+  athletes, in the message's order (the spec's: leaders first), giving the event loop a
+  turn between two, and keeps no ``Result`` at all: the engine holds the last good values.
 
 What is read, and how leniently (real timers send string-typed and native values, mixed):
 
@@ -53,10 +56,11 @@ the lenient path as a whole: the same warnings either way.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -86,6 +90,7 @@ from racetui.model.times import (
 )
 
 if TYPE_CHECKING:
+    from racetui.engine.standings import RaceStandings
     from racetui.sources.base import Pipeline
 
 __all__ = [
@@ -180,6 +185,8 @@ class _Message(msgspec.Struct, gc=False):
     data: _Message | None = None
 
 
+SLICE = 2500  # athletes read and handed to the engine at a time by V11Reader.feed
+
 _DECODER = msgspec.json.Decoder(_Message)
 _ENTRY = msgspec.json.Decoder(_Entry)
 
@@ -253,6 +260,7 @@ class V11Update:
     race_changed: bool
     first: bool
     warnings: list[str] = field(default_factory=list)
+    changed_bibs: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------- values
@@ -580,11 +588,76 @@ class V11Reader:
             pipeline.apply_results(race.id, update.changed)
         return update
 
+    async def feed(
+        self,
+        data: bytes | bytearray | memoryview | str | Mapping[str, Any],
+        pipeline: Pipeline,
+        *,
+        step: int = SLICE,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> V11Update:
+        """:meth:`apply` for a live feed at any size: the athletes are read and handed to
+        ``pipeline`` ``step`` at a time, in the message's order (the spec's: leaders first),
+        giving the event loop a turn between two slices, so the engine (and a hub's frames
+        to its viewers) start with the first slice instead of after the whole message.
+        ``progress(done, total, "athletes")`` (or ``"teams"``) follows a first message's
+        slices.
+
+        Nothing is kept of an athlete but a digest of its bytes: a bad field falls back on
+        what ``pipeline``'s engine holds (the last good values), and the update's
+        ``results`` and ``changed`` stay empty (``changed_bibs`` says who changed), so no
+        second copy of the field outlives the message. A :class:`V11Error` (a message
+        without one readable athlete) leaves the reader and the engine as they were; a
+        message cut short (cancelled between slices) leaves the reader as it was, and the
+        next message is read as a first one.
+        """
+        job = self._begin(data, pipeline)
+        total = len(job.entries)
+        sent: Race | None = None if job.first else self._race
+        for start in range(0, total, step):
+            stop = min(start + step, total)
+            changed = job.take(start, stop)
+            if changed:
+                race = job.race()
+                if sent is None:
+                    pipeline.apply_snapshot(race, changed)
+                else:
+                    if race != sent:  # a segment first seen in this slice
+                        pipeline.upsert_race(race)
+                    pipeline.apply_results(race.id, changed)
+                sent = race
+            del changed
+            if progress is not None and job.first:
+                progress(stop, total, f"{job.label}s")
+            if stop < total:
+                await asyncio.sleep(0)
+        update = job.finish()
+        race = update.race
+        if sent is None:  # a first message without athletes
+            pipeline.apply_snapshot(race, [])
+        elif race != sent:
+            pipeline.upsert_race(race)
+        if update.removed:
+            standings = pipeline.engine.races.get(race.id)
+            if standings is not None:
+                # The field as the engine now holds it, the gone athletes left out: they
+                # are removed, everyone else compares equal and costs no change.
+                kept = [held for bib in job.raw_by_bib if (held := _held_result(standings, bib)) is not None]
+                pipeline.apply_results(race.id, kept, complete=True)
+        return update
+
     # -------------------------------------------------------------------- decoding
     def read(self, data: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> V11Update:
         """Parse, validate and diff one message against the previous one."""
+        job = self._begin(data, None)
+        job.take(0, len(job.entries))
+        return job.finish()
+
+    def _begin(
+        self, data: bytes | bytearray | memoryview | str | Mapping[str, Any], pipeline: Pipeline | None
+    ) -> _Reading:
         if isinstance(data, Mapping):
-            return self._read_loose(data)
+            return self._read_loose(data, pipeline)
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogatepass")
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -597,17 +670,17 @@ class V11Reader:
             raise V11Error(f"not JSON: {exc}") from None
         else:
             if message.athletes is not None or message.teams is not None:
-                return self._read_fast(message)
+                return self._read_fast(message, pipeline)
             inner = message.data if message.status == "success" else None
             if inner is not None and (inner.athletes is not None or inner.teams is not None):
-                return self._read_fast(inner)  # a World Triathlon API envelope
+                return self._read_fast(inner, pipeline)  # a World Triathlon API envelope
         try:
             loose = msgspec.json.decode(data)
         except (msgspec.DecodeError, RecursionError) as exc:  # pragma: no cover - decoded above
             raise V11Error(f"not JSON: {exc}") from None
-        return self._read_loose(loose)
+        return self._read_loose(loose, pipeline)
 
-    def _read_fast(self, message: _Message) -> V11Update:
+    def _read_fast(self, message: _Message, pipeline: Pipeline | None) -> _Reading:
         header = {name: getattr(message, name) for name in _HEADER_FIELDS}
         if message.latest is not None:
             header["latest"] = msgspec.structs.asdict(message.latest)
@@ -617,9 +690,9 @@ class V11Reader:
         entries = message.teams if relay else message.athletes
         if entries is None:
             raise V11Error("not a v1.1 message: no athletes or teams list")
-        return self._read(header, entries, relay)
+        return _Reading(self, header, entries, relay, pipeline)
 
-    def _read_loose(self, message: object) -> V11Update:
+    def _read_loose(self, message: object, pipeline: Pipeline | None) -> _Reading:
         message = unwrap_envelope(message)
         if not isinstance(message, Mapping):
             raise V11Error(f"not a v1.1 message: expected a JSON object, got {_kind(message)}")
@@ -632,119 +705,7 @@ class V11Reader:
             entries = inner if isinstance(inner, list) else [inner] if isinstance(inner, dict) else None
         if not isinstance(entries, list):
             raise V11Error("not a v1.1 message: no athletes or teams list")
-        return self._read(message, entries, relay)
-
-    # ---------------------------------------------------------------------- reading
-    def _read(self, raw_header: Mapping[str, Any], entries: list[Any], relay: bool) -> V11Update:
-        warnings: list[str] = []
-        header = self._read_header(raw_header, relay, warnings)
-        race_id = self.race_id or header.prog_id or "v11"
-        first = race_id != self._current_id or self._race is None
-        # Work on copies of the state: a V11Error below must leave the reader untouched.
-        points = _Points() if first else self._copy_points()
-        previous_raw = {} if first else self._raw
-        previous_results = {} if first else self._results
-        previous_digests = {} if first else self._digests
-        label = "team" if relay else "athlete"
-
-        raw_by_bib: dict[str, object] = {}
-        digests: dict[bytes, str] = {}
-        results: dict[str, Result] = {}
-        changed: list[Result] = []
-        unreadable = 0
-        for index, raw in enumerate(entries):
-            seen: object = raw
-            if isinstance(raw, msgspec.Raw):
-                seen = digest = _digest(raw)
-                known = previous_digests.get(digest)
-                if known is not None and known not in raw_by_bib and known in previous_results:
-                    raw_by_bib[known] = digest  # the same bytes as last time: unchanged
-                    digests[digest] = known
-                    results[known] = previous_results[known]
-                    continue
-                raw = _decode_entry(raw)
-            start_num = (
-                raw.start_num
-                if isinstance(raw, _Entry)
-                else (raw.get("start_num") if isinstance(raw, dict) else None)
-            )
-            if not isinstance(raw, _Entry | dict):
-                warnings.append(f"{label} #{index + 1}: not an object: {_short(raw)}")
-                unreadable += 1
-                continue
-            try:
-                bib = _bib(start_num)
-            except _Bad as exc:
-                warnings.append(f"{label} #{index + 1}: start_num: {exc}: {_short(start_num)}")
-                unreadable += 1
-                continue
-            if bib in raw_by_bib:
-                warnings.append(f"{label} {bib}: start_num: duplicate start number (first kept): {bib!r}")
-                continue
-            raw_by_bib[bib] = seen
-            if isinstance(seen, bytes):
-                digests[seen] = bib
-            old = previous_results.get(bib)
-            if old is not None and previous_raw.get(bib) == seen:
-                results[bib] = old
-                continue
-            result = _entry_fast(raw, bib, race_id, points) if type(raw) is _Entry else None
-            if result is None:  # something unusual: the field-by-field checks name it
-                plain = msgspec.to_builtins(raw) if isinstance(raw, _Entry) else raw
-                result = self._entry(plain, bib, race_id, relay, old, points, warnings)
-            results[bib] = result
-            changed.append(result)
-        if entries and not results:
-            raise V11Error(f"not a v1.1 message: none of the {len(entries)} {label}s is readable")
-
-        count_field = "num_teams" if relay else "num_athletes"
-        try:
-            count = _count(raw_header.get(count_field))
-        except _Bad as exc:
-            warnings.append(f"{count_field}: {exc}: {_short(raw_header.get(count_field))}")
-        else:
-            if count is not None and count != len(entries):
-                warnings.append(
-                    f"{count_field}: says {count} but the message lists {len(entries)} {label}s: "
-                    f"{_short(raw_header.get(count_field))}"
-                )
-
-        race = Race(
-            id=race_id,
-            name=header.prog_name or race_id,
-            kind=RaceKind.RELAY if relay else RaceKind.TRIATHLON,
-            points=points.timing_points(race_id, relay),
-            clock=RaceClock(
-                race_id=race_id,
-                state=header.status or ClockState.PRERACE,
-                gun_time=header.start_time,
-            ),
-            wetsuit=header.wetsuit,
-            air_temp=header.air_temp,
-            water_temp=header.water_temp,
-            external_id=header.prog_id,
-        )
-        removed = [] if first else [bib for bib in self._results if bib not in results]
-        race_changed = first or race != self._race
-        # Commit the new state.
-        if first:
-            self._reset(race_id)
-        self._points = points
-        self._raw = raw_by_bib
-        self._digests = digests
-        self._results = results
-        self._race = race
-        self._header = header
-        return V11Update(
-            race=race,
-            header=header,
-            results=list(results.values()),
-            changed=changed,
-            removed=removed,
-            race_changed=race_changed,
-            first=first,
-            warnings=warnings,
-        )
+        return _Reading(self, message, entries, relay, pipeline)
 
     def _copy_points(self) -> _Points:
         copy = _Points()
@@ -908,6 +869,198 @@ class V11Reader:
             return None
         member = RelayMember(id=fields["id"], name=fields["name"] or "", country=fields["country"])
         return RelayLeg(order=order, member=member)
+
+
+class _Reading:
+    """One message being read against the reader's state: the header at once, the athletes
+    in slices (:meth:`take`), the reader's new state committed by :meth:`finish` (a
+    :class:`V11Error` before it leaves the reader untouched).
+
+    Without ``pipeline`` the reader keeps a :class:`Result` per athlete (``read``: every
+    athlete is in the update, and a bad field falls back on the reader's last result);
+    with one, only a digest per athlete, and a bad field falls back on the engine's.
+    """
+
+    def __init__(
+        self,
+        reader: V11Reader,
+        raw_header: Mapping[str, Any],
+        entries: list[Any],
+        relay: bool,
+        pipeline: Pipeline | None,
+    ) -> None:
+        self.reader = reader
+        self.raw_header = raw_header
+        self.entries = entries
+        self.relay = relay
+        self.pipeline = pipeline
+        self.warnings: list[str] = []
+        self.header = reader._read_header(raw_header, relay, self.warnings)
+        self.race_id = race_id = reader.race_id or self.header.prog_id or "v11"
+        self.first = first = race_id != reader._current_id or reader._race is None
+        # Work on copies of the state: a V11Error must leave the reader untouched.
+        self.points = _Points() if first else reader._copy_points()
+        self.previous_raw: dict[str, object] = {} if first else reader._raw
+        self.previous_digests: dict[bytes, str] = {} if first else reader._digests
+        self.previous_results: dict[str, Result] = {} if first else reader._results
+        self.keep = pipeline is None
+        # Who has a last state to stay unchanged on: a reader that keeps results needs one.
+        self.known: Mapping[str, object] = self.previous_results if self.keep else self.previous_raw
+        self.label = "team" if relay else "athlete"
+        self.raw_by_bib: dict[str, object] = {}
+        self.digests: dict[bytes, str] = {}
+        self.results: dict[str, Result] = {}  # only while keeping results
+        self.changed: list[Result] = []  # likewise
+        self.changed_bibs: list[str] = []
+        self._race: Race | None = None
+        self._race_version = -1
+
+    def take(self, start: int, stop: int) -> list[Result]:
+        """Read ``entries[start:stop]``: the results of those that changed."""
+        entries, warnings, label = self.entries, self.warnings, self.label
+        raw_by_bib, digests, results, known_bibs = self.raw_by_bib, self.digests, self.results, self.known
+        previous_raw, previous_digests = self.previous_raw, self.previous_digests
+        keep, race_id, points = self.keep, self.race_id, self.points
+        changed: list[Result] = []
+        for index in range(start, stop):
+            raw = entries[index]
+            seen: object = raw
+            if isinstance(raw, msgspec.Raw):
+                seen = digest = _digest(raw)
+                known = previous_digests.get(digest)
+                if known is not None and known not in raw_by_bib and known in known_bibs:
+                    raw_by_bib[known] = digest  # the same bytes as last time: unchanged
+                    digests[digest] = known
+                    if keep:
+                        results[known] = self.previous_results[known]
+                    continue
+                raw = _decode_entry(raw)
+            start_num = (
+                raw.start_num
+                if isinstance(raw, _Entry)
+                else (raw.get("start_num") if isinstance(raw, dict) else None)
+            )
+            if not isinstance(raw, _Entry | dict):
+                warnings.append(f"{label} #{index + 1}: not an object: {_short(raw)}")
+                continue
+            try:
+                bib = _bib(start_num)
+            except _Bad as exc:
+                warnings.append(f"{label} #{index + 1}: start_num: {exc}: {_short(start_num)}")
+                continue
+            if bib in raw_by_bib:
+                warnings.append(f"{label} {bib}: start_num: duplicate start number (first kept): {bib!r}")
+                continue
+            raw_by_bib[bib] = seen
+            if isinstance(seen, bytes):
+                digests[seen] = bib
+            if bib in known_bibs and previous_raw.get(bib) == seen:
+                if keep:
+                    results[bib] = self.previous_results[bib]
+                continue
+            result = _entry_fast(raw, bib, race_id, points) if type(raw) is _Entry else None
+            if result is None:  # something unusual: the field-by-field checks name it
+                plain = msgspec.to_builtins(raw) if isinstance(raw, _Entry) else raw
+                result = self.reader._entry(plain, bib, race_id, self.relay, self._old(bib), points, warnings)
+            changed.append(result)
+            self.changed_bibs.append(bib)
+            if keep:
+                results[bib] = result
+        if keep:
+            self.changed += changed
+        return changed
+
+    def _old(self, bib: str) -> Result | None:
+        """The athlete's last good result, for a bad field to fall back on."""
+        if self.first:
+            return None
+        if self.keep:
+            return self.previous_results.get(bib)
+        assert self.pipeline is not None
+        standings = self.pipeline.engine.races.get(self.race_id)
+        return None if standings is None else _held_result(standings, bib)
+
+    def race(self) -> Race:
+        """The race with the segments seen so far."""
+        if self._race is None or self._race_version != self.points.version:
+            header, race_id = self.header, self.race_id
+            self._race_version = self.points.version
+            self._race = Race(
+                id=race_id,
+                name=header.prog_name or race_id,
+                kind=RaceKind.RELAY if self.relay else RaceKind.TRIATHLON,
+                points=self.points.timing_points(race_id, self.relay),
+                clock=RaceClock(
+                    race_id=race_id,
+                    state=header.status or ClockState.PRERACE,
+                    gun_time=header.start_time,
+                ),
+                wetsuit=header.wetsuit,
+                air_temp=header.air_temp,
+                water_temp=header.water_temp,
+                external_id=header.prog_id,
+            )
+        return self._race
+
+    def finish(self) -> V11Update:
+        """Check the message as a whole and commit the reader's new state."""
+        reader, entries, label, warnings = self.reader, self.entries, self.label, self.warnings
+        raw_by_bib = self.raw_by_bib
+        if entries and not raw_by_bib:
+            raise V11Error(f"not a v1.1 message: none of the {len(entries)} {label}s is readable")
+        count_field = "num_teams" if self.relay else "num_athletes"
+        try:
+            count = _count(self.raw_header.get(count_field))
+        except _Bad as exc:
+            warnings.append(f"{count_field}: {exc}: {_short(self.raw_header.get(count_field))}")
+        else:
+            if count is not None and count != len(entries):
+                warnings.append(
+                    f"{count_field}: says {count} but the message lists {len(entries)} {label}s: "
+                    f"{_short(self.raw_header.get(count_field))}"
+                )
+        race = self.race()
+        first = self.first
+        removed = [] if first else [bib for bib in reader._raw if bib not in raw_by_bib]
+        race_changed = first or race != reader._race
+        # Commit the new state.
+        if first:
+            reader._reset(self.race_id)
+        reader._points = self.points
+        reader._raw = raw_by_bib
+        reader._digests = self.digests
+        reader._results = self.results
+        reader._race = race
+        reader._header = self.header
+        return V11Update(
+            race=race,
+            header=self.header,
+            results=list(self.results.values()),
+            changed=self.changed,
+            removed=removed,
+            race_changed=race_changed,
+            first=first,
+            warnings=warnings,
+            changed_bibs=self.changed_bibs,
+        )
+
+
+def _held_result(standings: RaceStandings, bib: str) -> Result | None:
+    """What the engine holds of ``bib`` from its source, as a result (no desk overrides)."""
+    entry = standings.entries.get(bib)
+    held = standings.held(bib)
+    if entry is None or held is None:
+        return None
+    return Result.model_construct(
+        race_id=standings.race.id,
+        bib=bib,
+        participant=entry.participant,
+        status=held.status,
+        splits=held.splits,
+        incidents=list(held.incidents),
+        legs=list(entry.legs),
+        reported=standings.source_reported(bib),
+    )
 
 
 def _paratriathlon(value: object) -> Paratriathlon | None:
