@@ -14,6 +14,7 @@ Usage: python -m benchmarks.bench_v11 [--smoke]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import statistics
@@ -25,10 +26,10 @@ from pathlib import Path
 import orjson
 
 from benchmarks.common import Measurement, percentile, print_table, summarize
-from racetui.engine import Engine, RaceStandings
+from racetui.engine import Engine, Pipeline, RaceStandings
 from racetui.model import Participant, Passing, Race, RaceKind, Result, TimingPoint
 from racetui.publish.v11 import build_bytes
-from racetui.sources.v11 import V11Reader
+from racetui.sources.v11 import SLICE, V11Reader
 
 PACK = 20  # athletes crossing a point between two messages
 
@@ -130,6 +131,16 @@ def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
     Engine().apply_snapshot(update.race, update.results)
     snapshot_cpu = time.process_time() - start_cpu
     del update
+    # The feed source's way: the same message handed to an engine in slices (leaders first);
+    # the first board needs only the first slice in the engine.
+    pipeline = Pipeline()
+    marks: list[float] = []
+    pipeline.listeners.append(lambda _changes: marks.append(time.process_time()))
+    start_cpu = time.process_time()
+    asyncio.run(V11Reader().feed(first, pipeline))
+    sliced_cpu = time.process_time() - start_cpu
+    first_slice_cpu = marks[0] - start_cpu
+    del pipeline
     loads: list[float] = []
     reads: list[float] = []
     ratios: list[float] = []
@@ -179,6 +190,20 @@ def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
             None,
             "ms",
             note="apply_snapshot of every athlete read",
+        ),
+        Measurement(
+            f"v1.1 first message in slices {label}: first slice in an engine, CPU",
+            first_slice_cpu * 1e3,
+            None,
+            "ms",
+            note=f"V11Reader.feed, {SLICE:,} athletes a slice: the first board's share",
+        ),
+        Measurement(
+            f"v1.1 first message in slices {label}: all of it in an engine, CPU",
+            sliced_cpu * 1e3,
+            None,
+            "ms",
+            note="read + apply of every slice, no Result kept",
         ),
         Measurement(
             f"v1.1 build_bytes {label}", build_med * 1e3, build_p95 * 1e3, "ms", target="< 50 (2,000x17)"
