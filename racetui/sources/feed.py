@@ -27,7 +27,8 @@ in logs, errors or the source's name.
 
 ``journal`` (optional) is anything with ``record(kind, payload, received)``: every
 received body is recorded as kind ``"feed"`` (raw bytes, envelope included; ``received``
-is unix time), before it is read, so a replay sees exactly what arrived.
+is unix time) by a worker thread while it is read, and the poll ends when it is recorded,
+so a replay sees exactly what arrived, in order.
 """
 
 from __future__ import annotations
@@ -172,13 +173,17 @@ class FeedSource:
     async def poll_once(self, pipeline: Pipeline) -> bool:
         """One fetch and apply. True when a new message was applied; False when nothing
         changed (``304``, same file) or the poll failed (see :attr:`health`)."""
+        recording: asyncio.Future[None] | None = None
         try:
             body = await (self._fetch_url() if self.is_url else self._fetch_file())
             if body is None:
                 self._unchanged()
                 return False
             if self.journal is not None:
-                self._record(body)
+                # Compressed and written by a thread while the message is read (zlib lets
+                # the loop run meanwhile: 0.8 s of CPU for a 50,000-athlete message); only
+                # this source writes its journal, and this poll ends when the record is done.
+                recording = asyncio.ensure_future(asyncio.to_thread(self._record, body))
             digest = _digest(body)
             if digest == self._last_digest:  # a server without validators sent the same message
                 self._remember(digest, bad=self._bad)
@@ -204,6 +209,9 @@ class FeedSource:
         except Exception as exc:  # a poll must never stop the loop
             self._fail(f"{self.display}: {type(exc).__name__}: {self._scrub(str(exc))}")
             return False
+        finally:
+            if recording is not None:
+                await recording  # _record never raises
         self._accepted(digest, update, pipeline)
         return True
 
