@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -436,6 +437,32 @@ async def test_hidden_screens_do_no_work() -> None:
         assert splits.rows_fetched == fetched  # the splits screen was not visible
         await press(pilot, "2")
         assert splits.rows_fetched > fetched  # and catches up when shown
+
+
+async def test_a_screen_shown_again_redraws_only_the_rows_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, pipeline, feed = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        board = table(app)
+        drawn: list[object] = []  # the regions of the board asked to be drawn again
+        original = RowTable.refresh
+
+        def counting(self: RowTable, *regions: Any, **kwargs: Any) -> Any:
+            if self is board:
+                drawn.extend(regions or ["all of it"])
+            return original(self, *regions, **kwargs)
+
+        monkeypatch.setattr(RowTable, "refresh", counting)
+        await press(pilot, "7")
+        await press(pilot, "1")
+        assert drawn == []  # nothing changed while it was hidden: nothing drawn again
+        await press(pilot, "7")
+        feed.step(pipeline, 20)
+        await tick(app, pilot)
+        await press(pilot, "1")
+        # what the passings changed, line by line, not the whole board
+        assert drawn and "all of it" not in drawn and len(drawn) <= board.visible_rows
 
 
 async def test_80x24_keeps_the_essential_columns() -> None:

@@ -74,6 +74,7 @@ def style_context(app: App[Any]) -> tuple[object, ...]:
 class RaceScreen(Screen[None]):
     TITLE = ""
     _hidden_in: tuple[object, ...] | None = None  # style_context() when this screen was left
+    resuming = False  # reload() is catching up after the screen was hidden
 
     @property
     def race_app(self) -> RaceApp:
@@ -127,10 +128,12 @@ class RaceScreen(Screen[None]):
         # nodes' class changes restyle them as they happen, hidden or not.
         if event.refresh_styles and self._hidden_in == style_context(self.app):
             event.refresh_styles = False
+        self.resuming = True
         try:
             if self.ready:
                 self.reload()
         finally:
+            self.resuming = False
             self.race_app.resumed()  # the switch's frame (RaceApp.switch_mode)
 
 
@@ -146,6 +149,14 @@ class TableScreen(RaceScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
+
+    def redraw_table(self) -> None:
+        """The table for :meth:`reload`: all of it, or back from hidden only what changed."""
+        if self.resuming:
+            self.table.reread()
+        else:
+            self.table.reset()
+            self.table.update_rows(None)
 
     def tick(self, changes: ChangeSet) -> None:
         super().tick(changes)

@@ -167,8 +167,7 @@ class ComingScreen(TableScreen):
         self._prepare(full=True)
         self.table.empty_text = self._empty()
         self._empty_default = self.table.empty_text
-        self.table.reset()
-        self.table.update_rows(None)
+        self.redraw_table()
         self.update_info()
 
     def update_info(self) -> None:

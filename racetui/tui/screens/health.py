@@ -135,7 +135,8 @@ class HealthScreen(RaceScreen):
 
     def reload(self) -> None:
         super().reload()
-        self.table.reset()
+        if not self.resuming:  # back from hidden: its rows are compared, not all redrawn
+            self.table.reset()
         self.reload_body()
 
     def reload_body(self) -> None:

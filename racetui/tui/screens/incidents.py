@@ -175,8 +175,7 @@ class IncidentsScreen(DeskKeys, TableScreen):
     def reload(self) -> None:
         super().reload()
         self.model.reload()
-        self.table.reset()
-        self.table.update_rows(None)
+        self.redraw_table()
         self.update_info(fresh=True)
 
     def on_screen_suspend(self) -> None:

@@ -71,8 +71,7 @@ class LeaderboardScreen(TableScreen):
 
     def reload(self) -> None:
         super().reload()
-        self.table.reset()
-        self.table.update_rows(None)
+        self.redraw_table()
         self.update_info()
 
     def update_info(self) -> None:

@@ -47,8 +47,7 @@ class PassesScreen(TableScreen):
         if self.model.filter not in self.model.filters():
             self.model.filter = None
         self.model.reload()
-        self.table.reset()
-        self.table.update_rows(None)
+        self.redraw_table()
         self.query_one("#info", InfoBar).update(f"latest passings, newest first · {self.model.filter_text()}")
 
     def action_filter(self, step: int) -> None:

@@ -173,6 +173,16 @@ class RowTable(ScrollView, can_focus=True):
             self.cursor = self._athlete_row(self.cursor, 1)
         self.refresh()
 
+    def reread(self) -> None:
+        """Re-read the view of a screen shown again: as :meth:`reset` when its columns
+        changed, else redrawing only the lines whose rows differ from what it last showed
+        (a screen switched back to on an idle board draws nothing again)."""
+        if tuple(self.model.columns()) != tuple(self._columns):
+            self.reset()
+        elif not self._count:
+            self.refresh()  # the empty text may have changed
+        self.update_rows(None)
+
     def update_rows(self, changes: ChangeSet | None = None) -> int:
         """Take a tick's change set: re-read the rows in view if it touches them, and redraw
         only the lines whose content changed. ``None`` re-reads the view unconditionally.
