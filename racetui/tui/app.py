@@ -73,7 +73,6 @@ from racetui.tui.screens.startlist import StartListScreen
 from racetui.tui.state import AthleteRef, UiState
 from racetui.tui.themes import DEFAULT_THEME, PREFIX, THEME_VARIABLES, load_themes
 from racetui.tui.tracker import AthleteEvent
-from racetui.tui.widgets.card import CardPopup
 from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 
@@ -485,8 +484,8 @@ class RaceApp(App[None]):
         popup = self.cards.shown(now)
         stack = self.screen_stack
         screen = stack[-1] if stack else None
-        if isinstance(screen, RaceScreen) and screen.ready:
-            for widget in screen.query(CardPopup):
+        if isinstance(screen, RaceScreen):
+            for widget in screen.card_popups():
                 widget.show(popup)
 
     def dismiss_card(self) -> bool:

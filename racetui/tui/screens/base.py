@@ -98,16 +98,37 @@ class RaceScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    _header: RaceHeader | None = None
+    _cards: list[CardPopup] | None = None
+
     @property
     def ready(self) -> bool:
         """Composed and mounted (a mode screen is built the first time it is shown)."""
-        return self.is_mounted and bool(self.query(RaceHeader))
+        return self._found_header() is not None
+
+    def _found_header(self) -> RaceHeader | None:
+        # Looked for until found, then kept: a screen is composed once, and every UI tick
+        # asks (a query walks the screen's nodes and matches selectors each time).
+        if not self.is_mounted:
+            return None
+        if self._header is None:
+            self._header = next(iter(self.query(RaceHeader)), None)
+        return self._header
+
+    def card_popups(self) -> list[CardPopup]:
+        """The screen's card popup (none before it is composed); found once, like the header."""
+        if self._cards is None:
+            if not self.ready:
+                return []
+            self._cards = list(self.query(CardPopup))
+        return self._cards
 
     def tick(self, changes: ChangeSet) -> None:
         """One UI tick while visible: the header always, the body as it needs."""
-        if not self.ready:
+        header = self._found_header()
+        if header is None:
             return
-        self.query_one(RaceHeader).refresh_if_changed()
+        header.refresh_if_changed()
         self.on_changes(changes)
 
     def on_changes(self, changes: ChangeSet) -> None:
