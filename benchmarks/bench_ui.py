@@ -16,6 +16,8 @@ Measured per passing:
 
 * ``tick→frame`` — from the UI tick that takes the passing (drains the pipeline) to the end
   of the frame that shows it (rendered to terminal bytes): what the UI itself costs;
+* ``tick→frame, per frame`` — the same per tick, for the ticks that drew a frame only (a
+  tick whose passings all land off screen draws none, and costs its tick work alone);
 * ``event→frame`` — from the moment the passing is applied to the pipeline to that frame:
   includes waiting for the tick (racetui coalesces to one tick every ``tick`` seconds on
   purpose, so this is about half a tick plus the above).
@@ -59,19 +61,25 @@ class Probe:
     event_to_frame: list[float] = field(default_factory=list)
     tick_to_frame: list[float] = field(default_factory=list)
     tick_seconds: list[float] = field(default_factory=list)
+    drawn: list[float] = field(default_factory=list)  # per tick shown by a frame: tick→frame
+    undrawn: int = 0  # ticks with passings that changed nothing on screen
     frames: int = 0
     recording: bool = False
 
-    def resolve(self, now: float) -> None:
+    def resolve(self, now: float, frame: bool = True) -> None:
         for started, applied in self.awaiting:
             if self.recording:
                 self.tick_to_frame.extend([now - started] * len(applied))
                 self.event_to_frame.extend(now - t for t in applied)
+                if frame:
+                    self.drawn.append(now - started)
+                else:
+                    self.undrawn += 1
         self.awaiting.clear()
 
 
 def _unshown(probe: Probe) -> None:
-    probe.resolve(time.perf_counter())
+    probe.resolve(time.perf_counter(), frame=False)
 
 
 def instrument(app: Any, probe: Probe, tick_name: str = "tick") -> None:
@@ -232,6 +240,8 @@ async def run_racetui(athletes: int, seconds: float) -> dict[str, Any]:
         "event_to_frame": probe.event_to_frame,
         "tick_to_frame": probe.tick_to_frame,
         "tick_s": probe.tick_seconds,
+        "drawn": probe.drawn,
+        "undrawn": probe.undrawn,
         "rows_fetched": fetched,
         "lines_drawn": drawn,
     }
@@ -342,6 +352,8 @@ async def run_datatable(athletes: int, seconds: float) -> dict[str, Any]:
         "event_to_frame": probe.event_to_frame,
         "tick_to_frame": probe.tick_to_frame,
         "tick_s": probe.tick_seconds,
+        "drawn": probe.drawn,
+        "undrawn": probe.undrawn,
         "cell_s": cell_seconds,
     }
 
@@ -374,6 +386,10 @@ def measurements(result: dict[str, Any]) -> list[Measurement]:
     rows.append(
         Measurement(f"ui {who}: event→frame", median, p95, "ms", "", f"incl. waiting for the {TICK}s tick")
     )
+    median, p95 = _ms(result["drawn"])
+    drew = f"{len(result['drawn']):,} of {len(result['drawn']) + result['undrawn']:,} ticks drew a frame"
+    per_frame = "≤10 / ≤25 ms" if target else ""
+    rows.append(Measurement(f"ui {who}: tick→frame, per frame", median, p95, "ms", per_frame, drew))
     median, p95 = _ms(result["tick_s"])
     rows.append(Measurement(f"ui {who}: tick work", median, p95, "ms"))
     rows.append(
