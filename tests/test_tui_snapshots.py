@@ -8,21 +8,27 @@ and look at the SVGs before committing them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from racetui.tui.app import RaceApp
 from racetui.tui.clock import fixed_clock
+from racetui.tui.lag import LoopLag
 from racetui.tui.themes import builtin_theme_dir
 from tests.fakes.race import RACE_NOW, race_pipeline
 
 SIZES = {"wide": (120, 36), "medium": (100, 30), "small": (80, 24)}
 
 
+async def _never(_seconds: float) -> None:
+    await asyncio.Future()
+
+
 def make_app(theme: str | None = None) -> RaceApp:
     pipeline, feed = race_pipeline(120)
-    return RaceApp(
+    app = RaceApp(
         pipeline,
         [feed],
         clock=fixed_clock(RACE_NOW),
@@ -31,6 +37,9 @@ def make_app(theme: str | None = None) -> RaceApp:
         tracker_budget=None,
         strict=True,
     )
+    # The UI-loop probe never wakes: Health's line of it is the same every run.
+    app.loop_lag = LoopLag(sleep=_never)
+    return app
 
 
 SCREENS: dict[str, list[str]] = {

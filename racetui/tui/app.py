@@ -38,6 +38,7 @@ from racetui.sources.official import event_key as official_event_key
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.cards import CardQueue
 from racetui.tui.clock import Clock, race_time, system_clock
+from racetui.tui.lag import LoopLag
 
 if TYPE_CHECKING:
     from racetui.publish.session import Publishing
@@ -193,6 +194,7 @@ class RaceApp(App[None]):
         # racetui.util.logs.DashboardLog while run by a command: the log file, recent records
         self.logs: Any = None
         self.ticks = 0
+        self.loop_lag = LoopLag()  # the UI loop's stalls, on the Health screen (tui/lag.py)
         self.watch_notice: tuple[str, datetime] | None = None  # narrow terminals: (text, until)
         self.last_changes = ChangeSet()
         # The incident desk (officials' decisions, SQLite in the data dir): its overrides
@@ -272,6 +274,7 @@ class RaceApp(App[None]):
                 group="publish",
                 exit_on_error=False,
             )
+        self.run_worker(self.loop_lag.run(), name="UI loop probe", group="probe", exit_on_error=False)
         self.tick()
         self.set_interval(self.tick_seconds, self.tick, name="ui tick")
 
