@@ -1,203 +1,223 @@
 """What a timer feels: key→frame in a real terminal during a live 50,000-athlete race.
 
 ``racetui connect`` (journal on, the embedded hub: the default) runs in a pseudo-terminal
-of 120x36 whose output feeds a terminal emulator (pyte). The race is ``racetui sim
+whose output feeds a terminal emulator (benchmarks/ptyterm.py: pyte, synchronized output
+answered, so a screen is judged only where a frame ends). The race is ``racetui sim
 --athletes 50000 --kind road --speed 60 --skip 7200`` in its own process, over real
-sockets. A key press is timed from the write to the pty until the read that completes the
-screen it asks for (the Health screen's "Recent rejected input", the leaderboard's
-"N athletes" line): the emulator's own work is not counted. Keys are pressed:
+sockets. Before each key everything pending is read (until the pty is quiet for 20 ms);
+key→frame is from the write of the key to the read holding the end of the first frame
+that shows what the key asks for: Health (7), the leaderboard (1) with rows, Splits (2),
+the board's cursor on another athlete (down, up). The emulator's own work is not counted.
+Each cycle presses 7 1 2 1 (four screen switches) and down up (two cursor moves), in:
 
-* on the **idle** board first (the same dashboard on a 100-athlete race before its gun):
-  the baseline, in the same run;
-* while the 50,000 athletes **load** (from the first drawn board until the leaderboard
-  says 50,000 athletes);
+* **idle**: the same dashboard on a 100-athlete race before its gun, once its first board
+  has settled (no frame for 0.5 s, or 2 s after the first board): the baseline, same run;
+* **loading**: from the first drawn board until the leaderboard says 50,000 athletes;
 * **live** afterwards (the marathon two hours in: hundreds of passings a second).
 
-Also: the first board with athletes (spawn → a leaderboard row with a bib) and the peak
-RSS of the dashboard and of its hub process.
+At the end of each phase the Health screen's "UI loop" line (racetui/tui/lag.py: a 20 ms
+wake-up inside the dashboard and how late it comes) gives the longest UI-loop stall of
+the last minute. Also: the first board with athletes (spawn → a leaderboard row with a
+bib) and the peak RSS of the dashboard and of its hub process.
 
-Usage: python -m benchmarks.bench_pty [--smoke] [--athletes N] [--presses N]
+Both terminal sizes by default: 120x36 and 80x24 (timers watch over SSH in 80x24), about
+1.5 minutes each on a calm 2-core machine; ``make bench`` runs both. ``--size`` picks one.
+
+Usage: python -m benchmarks.bench_pty [--smoke] [--athletes N] [--cycles N] [--size 80x24]
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-import pty
-import re
-import select
-import signal
-import struct
 import sys
 import tempfile
-import termios
 import time
 from collections.abc import Callable
-
-import pyte
+from dataclasses import dataclass, field
 
 from benchmarks.common import Measurement, print_table, summarize
-from benchmarks.simproc import ROOT, SimProcess, children, peak_rss_mb
+from benchmarks.ptyterm import (
+    KEYS,
+    Terminal,
+    athletes_shown,
+    cursor_bib,
+    has_athletes,
+    loop_lag,
+    on_board,
+    on_health,
+    on_splits,
+    parse_size,
+)
+from benchmarks.simproc import SimProcess
 
-ROWS, COLS = 36, 120
-ROW_WITH_BIB = re.compile(r"^\s*(\d+|–|-)\s+\d+\s+\S")
-COUNT = re.compile(r"([\d,]+) athletes")
-
-
-class Terminal:
-    """racetui in a pty, its output through pyte."""
-
-    def __init__(self, argv: list[str], data_dir: str) -> None:
-        env = dict(os.environ, RACETUI_DATA_DIR=data_dir, RACETUI_CONFIG=os.path.join(data_dir, "none.toml"))
-        env.update(TERM="xterm-256color", PYTHONPATH=str(ROOT), COLUMNS=str(COLS), LINES=str(ROWS))
-        env.pop("TEXTUAL", None)
-        self.started = time.perf_counter()
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.chdir(ROOT)
-            os.execvpe(argv[0], argv, env)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        self.screen = pyte.Screen(COLS, ROWS)
-        self.stream = pyte.ByteStream(self.screen)
-        self.hub_pid: int | None = None
-
-    def lines(self) -> list[str]:
-        return list(self.screen.display)
-
-    def wait(self, done: Callable[[list[str]], bool], timeout: float) -> float:
-        """perf_counter of the read that made ``done`` true (nan on timeout)."""
-        deadline = time.perf_counter() + timeout
-        if done(self.lines()):
-            return time.perf_counter()
-        while time.perf_counter() < deadline:
-            ready, _, _ = select.select([self.fd], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                return float("nan")
-            at = time.perf_counter()
-            if not chunk:
-                return float("nan")
-            self.stream.feed(chunk)
-            if done(self.lines()):
-                return at
-        return float("nan")
-
-    def press(self, key: str, done: Callable[[list[str]], bool], timeout: float = 15.0) -> float:
-        self.wait(lambda _l: False, 0.0)  # take what is already there
-        sent = time.perf_counter()
-        os.write(self.fd, key.encode())
-        return self.wait(done, timeout) - sent
-
-    def rss(self) -> tuple[float, float]:
-        hub = children(self.pid)
-        return peak_rss_mb(self.pid), max((peak_rss_mb(p) for p in hub), default=float("nan"))
-
-    def close(self) -> None:
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.perf_counter() + 10
-        while time.perf_counter() < deadline:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                break
-            self.wait(lambda _l: False, 0.05)
-        else:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        os.close(self.fd)
+SIZES = ((120, 36), (80, 24))
+SCREEN_KEYS = (("7", on_health), ("1", on_board), ("2", on_splits), ("1", on_board))
 
 
-def on_health(lines: list[str]) -> bool:
-    return any("Recent rejected input" in line for line in lines)
+@dataclass
+class Phase:
+    """One phase's key→frame samples (seconds, nan for a key that never showed) and its
+    UI-loop figures read from Health at its end (ms: last minute, since start, p99)."""
+
+    screen: list[float] = field(default_factory=list)
+    cursor: list[float] = field(default_factory=list)
+    lag: tuple[int, int, int] | None = None
 
 
-def on_board(lines: list[str]) -> bool:
-    return len(lines) > 1 and "athletes" in lines[1] and any("Bib" in line for line in lines[2:4])
+def cursor_colour(term: Terminal) -> str:
+    """The cursor row's background: the board's first row when it first shows."""
+    return str(term.screen.buffer[3][2].bg)
 
 
-def athletes_shown(lines: list[str]) -> int:
-    found = COUNT.search(lines[1]) if len(lines) > 1 else None
-    return int(found.group(1).replace(",", "")) if found else 0
+def cursor_moved(term: Terminal, colour: str) -> Callable[[Terminal], bool]:
+    before = cursor_bib(term, colour)
+    return lambda t: on_board(t) and cursor_bib(t, colour) not in (None, before)
 
 
-def has_athletes(lines: list[str]) -> bool:
-    return on_board(lines) and any(ROW_WITH_BIB.match(line) for line in lines[3:8])
+def cycle(term: Terminal, colour: str, phase: Phase | Callable[[], Phase]) -> None:
+    """7 1 2 1, then down and up, each sample into the phase it was pressed in."""
+
+    def current() -> Phase:
+        return phase if isinstance(phase, Phase) else phase()
+
+    for key, done in SCREEN_KEYS:
+        into = current()
+        into.screen.append(term.press(key, done))
+    for key in ("down", "up"):
+        into = current()
+        into.cursor.append(term.press(KEYS[key], cursor_moved(term, colour)))
 
 
-def press_pair(term: Terminal) -> list[float]:
-    """Health and back: two key→frame samples (seconds)."""
-    return [term.press("7", on_health), term.press("1", on_board)]
+def read_lag(term: Terminal, phase: Phase) -> None:
+    """The phase's longest UI-loop stall, from the Health screen, then back to the board."""
+    term.press("7", on_health)
+    phase.lag = loop_lag(term)
+    term.press("1", on_board)
 
 
-def connect(url: str, data: str) -> Terminal:
-    return Terminal([sys.executable, "-m", "racetui", "connect", url], data)
+def connect(url: str, data: str, size: tuple[int, int]) -> Terminal:
+    return Terminal([sys.executable, "-m", "racetui", "connect", url], data, *size)
 
 
-def measure(smoke: bool = False, athletes: int = 50_000, presses: int = 20) -> list[Measurement]:
-    if smoke:
-        athletes, presses = 300, 2
-    idle: list[float] = []
-    loading: list[float] = []
-    live: list[float] = []
-    first = float("nan")
-    rss = (float("nan"), float("nan"))
-    with tempfile.TemporaryDirectory() as data:
-        with SimProcess("--kind", "sprint", "--athletes", "100", "--countdown", "3600") as sim:
-            term = connect(sim.base_url, os.path.join(data, "idle"))
-            try:
-                term.wait(has_athletes, 120)
-                for _ in range(presses // 2):
-                    idle += press_pair(term)
-            finally:
-                term.close()
-        big = ("--kind", "road", "--athletes", str(athletes), "--speed", "60", "--skip", "7200")
-        with SimProcess(*big, "--countdown", "5") as sim:
-            term = connect(sim.base_url, os.path.join(data, "big"))
-            try:
-                at = term.wait(has_athletes, 300)
-                first = at - term.started
-                while athletes_shown(term.lines()) < athletes and len(loading) < 200:
-                    samples = press_pair(term)
-                    if athletes_shown(term.lines()) < athletes:
-                        loading += samples
-                    else:
-                        live += samples
-                while len(live) < presses:
-                    live += press_pair(term)
-                rss = term.rss()
-            finally:
-                term.close()
+@dataclass
+class Run:
+    size: tuple[int, int]
+    idle: Phase = field(default_factory=Phase)
+    loading: Phase = field(default_factory=Phase)
+    live: Phase = field(default_factory=Phase)
+    first: float = float("nan")
+    rss: tuple[float, float] = (float("nan"), float("nan"))
+    synced: bool = True
+    settled: bool = True
+
+
+def run(size: tuple[int, int], athletes: int, cycles: int, data: str) -> Run:
+    out = Run(size)
+    tag = f"{size[0]}x{size[1]}"
+    with SimProcess("--kind", "sprint", "--athletes", "100", "--countdown", "3600") as sim:
+        term = connect(sim.base_url, os.path.join(data, f"idle-{tag}"), size)
+        try:
+            term.wait(has_athletes, 120)
+            out.settled = term.settle(0.5, 2.0)
+            colour = cursor_colour(term)
+            for _ in range(cycles):
+                cycle(term, colour, out.idle)
+            read_lag(term, out.idle)
+            out.synced = out.synced and term.synced
+        finally:
+            term.close()
+    big = ("--kind", "road", "--athletes", str(athletes), "--speed", "60", "--skip", "7200")
+    with SimProcess(*big, "--countdown", "5") as sim:
+        term = connect(sim.base_url, os.path.join(data, f"big-{tag}"), size)
+        try:
+            at = term.wait(has_athletes, 300)
+            out.first = at - term.started
+            colour = cursor_colour(term)
+            shown = [athletes_shown(term)]
+
+            def phase() -> Phase:
+                if on_board(term):
+                    shown[0] = athletes_shown(term)
+                return out.loading if shown[0] < athletes else out.live
+
+            deadline = time.perf_counter() + 300
+            while shown[0] < athletes and time.perf_counter() < deadline:
+                cycle(term, colour, phase)
+            read_lag(term, out.loading)
+            for _ in range(cycles):
+                cycle(term, colour, out.live)
+            read_lag(term, out.live)
+            out.rss = term.rss()
+            out.synced = out.synced and term.synced
+        finally:
+            term.close()
+    return out
+
+
+def rows_of(result: Run, athletes: int) -> list[Measurement]:
+    tag = f"pty {result.size[0]}x{result.size[1]}"
     rows: list[Measurement] = []
-    base = summarize([x for x in idle if x == x] or [float("nan")])
-    for label, samples in (("idle", idle), ("loading", loading), ("live", live)):
-        good = [x * 1000 for x in samples if x == x]
-        if not good:
-            continue
-        median, p95 = summarize(good)
-        ratio = p95 / (base[1] * 1000) if base[1] == base[1] and label != "idle" else None
-        rows.append(
-            Measurement(
-                f"pty: key→frame, {label} ({athletes:,} athletes, journal on)"
-                if label != "idle"
-                else "pty: key→frame, idle board (baseline, same run)",
-                median,
-                p95,
-                "ms",
-                "p95 <= 100 and <= 2x idle" if label != "idle" else "",
-                f"{len(good)} of {len(samples)} presses"
-                + (f"; p95 {ratio:.2f}x idle" if ratio is not None else ""),
+    how = "" if result.synced else "; UNSYNCED: no synchronized output, judged after every read"
+    base: dict[str, float] = {}
+    for label, phase in (("idle", result.idle), ("loading", result.loading), ("live", result.live)):
+        for kind, samples in (("screen keys 7 1 2 1", phase.screen), ("cursor down/up", phase.cursor)):
+            good = [x * 1000 for x in samples if x == x]
+            if not good:
+                continue
+            median, p95 = summarize(good)
+            if label == "idle":
+                base[kind] = p95
+                name = f"{tag}: key→frame, idle board, {kind} (baseline)"
+                note = f"{len(good)} of {len(samples)} presses"
+                if not result.settled:
+                    note += "; board still drawing 2 s after it came"
+            else:
+                name = f"{tag}: key→frame, {label} ({athletes:,} athletes), {kind}"
+                note = f"{len(good)} of {len(samples)} presses"
+                if kind in base:
+                    note += f"; p95 {p95 / base[kind]:.2f}x idle"
+            target = "" if label == "idle" else "p95 <= 100 and <= 2x idle"
+            rows.append(Measurement(name, median, p95, "ms", target, note + how))
+        if phase.lag is not None:
+            last_min, ever, p99 = phase.lag
+            rows.append(
+                Measurement(
+                    f"{tag}: longest UI-loop stall, {label}",
+                    last_min,
+                    None,
+                    "ms",
+                    "<= 50",
+                    f"last minute at the phase's end; {ever} ms since start, p99 {p99} ms",
+                )
             )
-        )
     rows += [
         Measurement(
-            f"pty: first board with athletes ({athletes:,}, BBT)", first, None, "s", "<= 3", "from spawn"
+            f"{tag}: first board with athletes ({athletes:,}, BBT)",
+            result.first,
+            None,
+            "s",
+            "<= 3",
+            "from spawn",
         ),
-        Measurement(f"pty: peak RSS, dashboard ({athletes:,})", rss[0], None, "MB", "<= 250", ""),
-        Measurement(f"pty: peak RSS, its hub ({athletes:,})", rss[1], None, "MB", "<= 250", ""),
+        Measurement(f"{tag}: peak RSS, dashboard ({athletes:,})", result.rss[0], None, "MB", "<= 250", ""),
+        Measurement(f"{tag}: peak RSS, its hub ({athletes:,})", result.rss[1], None, "MB", "<= 250", ""),
     ]
+    return rows
+
+
+def measure(
+    smoke: bool = False,
+    athletes: int = 50_000,
+    cycles: int = 5,
+    sizes: tuple[tuple[int, int], ...] = SIZES,
+) -> list[Measurement]:
+    if smoke:
+        athletes, cycles, sizes = 300, 1, sizes[:1]
+    rows: list[Measurement] = []
+    with tempfile.TemporaryDirectory() as data:
+        for size in sizes:
+            rows += rows_of(run(size, athletes, cycles, data), athletes)
     return rows
 
 
@@ -205,9 +225,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--athletes", type=int, default=50_000)
-    parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--cycles", type=int, default=5, help="cycles of 7 1 2 1 down up per phase")
+    parser.add_argument(
+        "--size", action="append", type=parse_size, help="COLSxROWS (default: 120x36 and 80x24)"
+    )
     args = parser.parse_args()
-    print_table(measure(args.smoke, args.athletes, args.presses))
+    print_table(measure(args.smoke, args.athletes, args.cycles, tuple(args.size or SIZES)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Start-up: ``racetui demo`` from process start to the first drawn leaderboard.
 
-The demo runs as a user would start it, in a pseudo-terminal of 120x36 (``pty``, its output
-through a terminal emulator): the clock starts before the process is spawned and stops at
-the read that puts the first leaderboard row with a bib on the screen (the column header
-of a still empty board comes earlier and is not what a user waits for). Each run is a
-fresh process with its own data dir. Several runs give a median and p95.
+The demo runs as a user would start it, in a pseudo-terminal of 120x36 (benchmarks/ptyterm.py:
+its output through a terminal emulator, synchronized output answered): the clock starts
+before the process is spawned and stops at the read that ends the first frame showing a
+leaderboard row with a bib (the column header of a still empty board comes earlier and is
+not what a user waits for). Each run is a fresh process with its own data dir. Several
+runs give a median and p95.
 
 Usage: python -m benchmarks.bench_startup [--smoke] [--runs N] [--athletes N]
 """
@@ -15,8 +16,8 @@ import argparse
 import sys
 import tempfile
 
-from benchmarks.bench_pty import Terminal, has_athletes
 from benchmarks.common import Measurement, print_table, summarize
+from benchmarks.ptyterm import Terminal, has_athletes
 
 
 def one_run(athletes: int, timeout: float = 60.0) -> float:
