@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 MAX_FRAME = 256 << 20
+# How far the viewer reads ahead of what it has applied: its stream stops reading the
+# socket past twice this (a longer frame is still read whole), so the hub's writes wait
+# and the hub reads its next frames from the engine only as the viewer takes them.
+READ_AHEAD = 1 << 20
 
 
 class HubError(Exception):
@@ -69,7 +73,7 @@ class LocalChannel:
 
     @classmethod
     async def open(cls, sock: socket.socket) -> LocalChannel:
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_FRAME)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=READ_AHEAD)
         return cls(reader, writer)
 
     async def receive(self) -> bytes | None:
