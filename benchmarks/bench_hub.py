@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -52,6 +53,15 @@ class LagProbe:
         self.phase = "loading"
         self.by_phase: dict[str, list[float]] = {"loading": [], "live": []}
         self.cpu_by_phase: dict[str, list[float]] = {"loading": [], "live": []}
+        # the garbage collector's passes in this process (CPU time, generation): part of a stall
+        self.gc_by_phase: dict[str, list[tuple[float, int]]] = {"loading": [], "live": []}
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self.gc_by_phase[self.phase].append((time.thread_time() - self._gc_started, info["generation"]))
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -84,6 +94,7 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
             await asyncio.sleep(0.15)
             pipeline.drain()
 
+    gc.callbacks.append(probe.on_gc)
     tasks = [
         asyncio.create_task(probe.run()),
         asyncio.create_task(tick()),
@@ -115,8 +126,10 @@ async def follow(make_sources: Any, athletes: int, live: float, journal_dir: Pat
         result["hub_rss"] = peak_rss_mb(hub.process.pid)
         result["probe"] = probe.by_phase
         result["cpu"] = probe.cpu_by_phase
+        result["gc"] = probe.gc_by_phase
         result["errors"] = list(pipeline.errors[-3:])
     finally:
+        gc.callbacks.remove(probe.on_gc)
         for task in tasks:
             task.cancel()
         hub.close()
@@ -226,6 +239,18 @@ def rows_of(r: dict[str, Any], label: str) -> list[Measurement]:
                     "ms (max, p99)",
                     "<= 50",
                     "the loop's own work between two probe wake-ups",
+                )
+            )
+            passes = r["gc"][phase]
+            longest = max(passes, default=(0.0, -1))
+            rows.append(
+                Measurement(
+                    f"hub: viewer's longest garbage collection while {phase} ({label})",
+                    longest[0] * 1000,
+                    None,
+                    "ms",
+                    "",
+                    f"generation {longest[1]}, CPU time; {len(passes)} passes",
                 )
             )
     rows += [
