@@ -69,17 +69,20 @@ class FieldFreezer:
     An engine's entries, keys and sorted lists live as long as the race; with 50,000
     athletes a full collection walks millions of objects and stalls the loop for 100 ms
     or more, again and again while the field loads. Once the field reaches ``minimum``
-    athletes and each time it grows by a quarter, the young generations are collected
-    (cheap) and everything alive is frozen (``gc.freeze()``): later passes skip it.
+    athletes and each time it grows by ``step`` more (by a quarter, when that is less),
+    the young generations are collected (cheap) and everything alive is frozen
+    (``gc.freeze()``): later passes skip it. A full pass still walks what came since the
+    last freeze (a quarter of the field, with steps of a quarter alone).
     """
 
-    def __init__(self, minimum: int = 5000) -> None:
+    def __init__(self, minimum: int = 5000, step: int = 2000) -> None:
         self.minimum = minimum
+        self.step = step
         self.frozen_at = 0
 
     def __call__(self, engine: Engine) -> bool:
         total = sum(len(standings) for standings in engine.races.values())
-        if total < self.minimum or total <= self.frozen_at * 1.25:
+        if total < self.minimum or total <= self.frozen_at + min(self.step, self.frozen_at // 4):
             return False
         gc.collect(1)
         gc.freeze()

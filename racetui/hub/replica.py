@@ -267,7 +267,9 @@ async def follow(
     :func:`give_way`): screens draw and keys are handled between frames.
     """
     rest = pause or give_way
-    freeze = FieldFreezer()
+    # From the first athletes on: until the first freeze a full pass walks everything the
+    # process built before (18-27 ms of a viewer's loop while a 50,000-athlete field loaded).
+    freeze = FieldFreezer(minimum=1)
     await channel.send(encode_request(Request("snapshot")))
     started = time.perf_counter()
     while True:
