@@ -18,6 +18,9 @@ Measured per passing:
   of the frame that shows it (rendered to terminal bytes): what the UI itself costs;
 * ``tick→frame, per frame`` — the same per tick, for the ticks that drew a frame only (a
   tick whose passings all land off screen draws none, and costs its tick work alone);
+  ``…, CPU`` is the loop thread's CPU time over the same span (``time.thread_time``: no
+  waiting for a CPU on a loaded machine, nor for Textual's update timer; the stream's own
+  applies in between are in it, a few µs each);
 * ``event→frame`` — from the moment the passing is applied to the pipeline to that frame:
   includes waiting for the tick (racetui coalesces to one tick every ``tick`` seconds on
   purpose, so this is about half a tick plus the above).
@@ -57,22 +60,26 @@ class Probe:
     """Timestamps of passings applied, ticks that drained them, frames that showed them."""
 
     pending: list[float] = field(default_factory=list)  # apply times not drained yet
-    awaiting: list[tuple[float, list[float]]] = field(default_factory=list)  # (tick start, apply times)
+    # (tick start, the loop thread's CPU time then, apply times)
+    awaiting: list[tuple[float, float, list[float]]] = field(default_factory=list)
     event_to_frame: list[float] = field(default_factory=list)
     tick_to_frame: list[float] = field(default_factory=list)
     tick_seconds: list[float] = field(default_factory=list)
     drawn: list[float] = field(default_factory=list)  # per tick shown by a frame: tick→frame
+    drawn_cpu: list[float] = field(default_factory=list)  # the same in the loop thread's CPU time
     undrawn: int = 0  # ticks with passings that changed nothing on screen
     frames: int = 0
     recording: bool = False
 
     def resolve(self, now: float, frame: bool = True) -> None:
-        for started, applied in self.awaiting:
+        cpu = time.thread_time()
+        for started, cpu_started, applied in self.awaiting:
             if self.recording:
                 self.tick_to_frame.extend([now - started] * len(applied))
                 self.event_to_frame.extend(now - t for t in applied)
                 if frame:
                     self.drawn.append(now - started)
+                    self.drawn_cpu.append(cpu - cpu_started)
                 else:
                     self.undrawn += 1
         self.awaiting.clear()
@@ -87,13 +94,13 @@ def instrument(app: Any, probe: Probe, tick_name: str = "tick") -> None:
     original_tick = getattr(app, tick_name)
 
     def tick() -> None:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         drained, probe.pending = probe.pending, []
         original_tick()
         if probe.recording:
             probe.tick_seconds.append(time.perf_counter() - started)
         if drained:
-            probe.awaiting.append((started, drained))
+            probe.awaiting.append((started, cpu_started, drained))
             # A widget's refresh() reaches the screen only when Textual delivers the update
             # after this tick: the passings are shown by the next frame (``display`` below
             # resolves them). Only if Textual refreshes and writes no frame did the tick
@@ -241,6 +248,7 @@ async def run_racetui(athletes: int, seconds: float) -> dict[str, Any]:
         "tick_to_frame": probe.tick_to_frame,
         "tick_s": probe.tick_seconds,
         "drawn": probe.drawn,
+        "drawn_cpu": probe.drawn_cpu,
         "undrawn": probe.undrawn,
         "rows_fetched": fetched,
         "lines_drawn": drawn,
@@ -353,6 +361,7 @@ async def run_datatable(athletes: int, seconds: float) -> dict[str, Any]:
         "tick_to_frame": probe.tick_to_frame,
         "tick_s": probe.tick_seconds,
         "drawn": probe.drawn,
+        "drawn_cpu": probe.drawn_cpu,
         "undrawn": probe.undrawn,
         "cell_s": cell_seconds,
     }
@@ -390,6 +399,12 @@ def measurements(result: dict[str, Any]) -> list[Measurement]:
     drew = f"{len(result['drawn']):,} of {len(result['drawn']) + result['undrawn']:,} ticks drew a frame"
     per_frame = "≤10 / ≤25 ms" if target else ""
     rows.append(Measurement(f"ui {who}: tick→frame, per frame", median, p95, "ms", per_frame, drew))
+    median, p95 = _ms(result["drawn_cpu"])
+    rows.append(
+        Measurement(
+            f"ui {who}: tick→frame, per frame, CPU", median, p95, "ms", "", "the loop thread's CPU time"
+        )
+    )
     median, p95 = _ms(result["tick_s"])
     rows.append(Measurement(f"ui {who}: tick work", median, p95, "ms"))
     rows.append(
