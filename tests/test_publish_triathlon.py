@@ -377,3 +377,24 @@ async def test_missing_apikey_fails_with_a_hint_and_holds(wt: WorldTriathlonFake
     failed = service.outbox.get(item.id)
     assert failed.state is ItemState.FAILED and "RACETUI_TRIATHLON_APIKEY" in (failed.error or "")
     assert wt.arrivals == []
+
+
+def test_built_message_is_held_as_bytes_and_hashed_without_its_date() -> None:
+    """The hash read off the bytes is the hash of the message with ``date`` left out (what
+    the outbox holds from earlier runs), the rows are the message's, the fields its header's."""
+    import hashlib
+
+    import orjson
+
+    from racetui.publish.triathlon import message_fields, message_rows
+
+    engine = make_engine()
+    service = PublishService(Outbox(), [])
+    built = TriathlonPublisher(engine, service).build("em")
+    message = orjson.loads(built.body)
+    without_date = {key: value for key, value in message.items() if key != "date"}
+    assert built.content_hash == hashlib.sha256(orjson.dumps(without_date)).hexdigest()
+    assert built.message == message and "athletes" not in built.header
+    assert built.rows == message_rows(message) and built.fields == message_fields(message)
+    later = TriathlonPublisher(engine, service, now=lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    assert later.build("em").content_hash == built.content_hash

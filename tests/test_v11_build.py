@@ -301,3 +301,57 @@ def test_build_bytes_is_json_of_message() -> None:
     data = build_bytes(standings, **args)
     assert orjson.loads(data) == build_message(standings, **args)
     assert orjson.loads(data)["athletes"][0]["time"] == "00:00:00.001"
+    # encoded a thousand athletes at a time, byte for byte orjson's encoding of the whole:
+    # no athletes, more than one part, relay teams
+    relay = _standings(_race(RaceKind.RELAY, legs=[1, 1, 2, None]), [_result("1", {"p0": 5, "p3": 9})])
+    many = _standings(_race(), [_result(str(n), {"p0": 1_000 + n % 7}) for n in range(2_500)])
+    for case in (_standings(_race(), []), standings, many, relay):
+        assert build_bytes(case, **args) == orjson.dumps(build_message(case, **args))
+
+
+def test_split_places_and_differences_are_the_engines() -> None:
+    """The builder reads every point's places for the whole field at once: they are what the
+    engine's read side gives athlete by athlete (waves, gun and chip ranking, DSQ and DNS
+    without a place, equal times, points skipped)."""
+    import random
+
+    from racetui.model import RankBy, Wave
+    from racetui.model.times import format_duration
+
+    rng = random.Random(5)
+    for rank_by in (RankBy.CHIP, RankBy.GUN):
+        race = _race().model_copy(
+            update={
+                "rank_by": rank_by,
+                "waves": [
+                    Wave(id=f"w{i}", race_id="r1", name=f"Wave {i}", offset_ms=i * 90_000) for i in range(3)
+                ],
+            }
+        )
+        results = []
+        for n in range(1, 301):
+            bib = str(n)
+            total, splits = 0, {}
+            for point in race.points:
+                total += rng.randrange(200, 400) * 1_000  # whole seconds: equal times happen
+                if rng.random() < 0.8:
+                    splits[point.id] = total
+            participant = Participant(
+                bib=bib, race_id="r1", id=f"id{bib}", name=f"A {bib}", wave_id=f"w{n % 3}"
+            )
+            status = rng.choice([Status.OK] * 8 + [Status.DSQ, Status.DNS, Status.DNF])
+            results.append(_result(bib, splits, participant=participant, status=status))
+        standings = _standings(race, results)
+        ids = dict(zip(segment_ids(standings.points), range(len(standings.points)), strict=True))
+        compared = 0
+        for athlete in _build(standings)["athletes"]:
+            expected = {s.point_index: s for s in standings.splits(athlete["start_num"])}
+            got = {ids[s["id"]]: s for s in athlete["splits"] or []}
+            assert set(got) == set(expected)
+            for index, split in expected.items():
+                assert got[index]["position"] == (None if split.position is None else str(split.position))
+                gap = split.gap_leader_ms
+                assert got[index]["difference"] == (None if gap is None else format_duration(gap))
+                assert got[index]["total_time"] == format_duration(split.time_ms)
+                compared += 1
+        assert compared > 500

@@ -178,9 +178,13 @@ class Program:
 
 @dataclass(frozen=True, slots=True)
 class BuiltMessage:
+    """One v1.1 message, held as its bytes only (at 50,000 athletes the decoded message is
+    several times their size): ``header`` is the message without its athletes or teams,
+    ``rows`` what the preview shows per athlete."""
+
     program: Program
     status: str
-    message: dict[str, Any]
+    header: dict[str, Any]
     body: bytes
     content_hash: str  # of the message without ``date``
     group: str
@@ -188,10 +192,16 @@ class BuiltMessage:
     fields: dict[str, str | None]
 
     @property
+    def message(self) -> dict[str, Any]:
+        """The whole message, decoded from ``body`` (a dry run prints it)."""
+        decoded: dict[str, Any] = orjson.loads(self.body)
+        return decoded
+
+    @property
     def summary(self) -> str:
-        count = self.message.get("num_athletes") or self.message.get("num_teams") or "0"
-        noun = "teams" if "num_teams" in self.message else "athletes"
-        sandbox = " sandbox" if self.message.get("sandbox") == "true" else ""
+        count = self.header.get("num_athletes") or self.header.get("num_teams") or "0"
+        noun = "teams" if "num_teams" in self.header else "athletes"
+        sandbox = " sandbox" if self.header.get("sandbox") == "true" else ""
         return (
             f"{self.program.prog_name} (prog {self.program.prog_id}) {self.status}{sandbox}, {count} {noun}"
         )
@@ -212,9 +222,13 @@ class MessagePreview:
         return text
 
 
-def _content_hash(message: Mapping[str, Any]) -> str:
-    without_date = {key: value for key, value in message.items() if key != "date"}
-    return hashlib.sha256(orjson.dumps(without_date)).hexdigest()
+def _content_hash(body: bytes) -> str:
+    """SHA-256 of the message without ``date`` (its first field), read off its bytes: the
+    same as hashing the encoding of the message with ``date`` left out."""
+    if not body.startswith(b'{"date":'):
+        raise ValueError("a v1.1 message starts with its date")
+    end = body.index(b'",', 9) + 2  # an ISO date holds no quote
+    return hashlib.sha256(b"{" + body[end:]).hexdigest()
 
 
 def _row_value(record: Mapping[str, Any]) -> str:
@@ -237,10 +251,14 @@ def message_rows(message: Mapping[str, Any]) -> dict[str, str]:
     records = message.get("athletes") or message.get("teams") or []
     rows: dict[str, str] = {}
     for record in records:
-        bib = record.get("start_num")
-        if bib is not None:
-            rows[str(bib)] = _row_value(record)
+        _add_row(rows, record)
     return rows
+
+
+def _add_row(rows: dict[str, str], record: Mapping[str, Any]) -> None:
+    bib = record.get("start_num")
+    if bib is not None:
+        rows[str(bib)] = _row_value(record)
 
 
 _FIELDS = ("status", "sandbox", "event_id", "prog_id", "prog_name", "start_time", "wetsuit")
@@ -399,13 +417,14 @@ class TriathlonPublisher:
 
     # -------------------------------------------------------------- build
     def build(self, race_id: str, *, status: str | None = None) -> BuiltMessage:
-        from racetui.publish.v11 import build_message
+        from racetui.publish.v11 import encode_message
 
         program = self.program(race_id)
         standings = self.engine.race(race_id)
         race = standings.race
         status = status or self.status_of(race_id)
-        message = build_message(
+        rows: dict[str, str] = {}
+        body, header = encode_message(
             standings,
             event_id=program.event_id,
             event_name=program.event_name,
@@ -419,16 +438,17 @@ class TriathlonPublisher:
             air_temp=race.air_temp,
             water_temp=race.water_temp,
             millis=self.millis,
+            each=lambda record: _add_row(rows, record),
         )
         return BuiltMessage(
             program=program,
             status=status,
-            message=message,
-            body=orjson.dumps(message),
-            content_hash=_content_hash(message),
+            header=header,
+            body=body,
+            content_hash=_content_hash(body),
             group=self.group_for(program),
-            rows=message_rows(message),
-            fields=message_fields(message),
+            rows=rows,
+            fields=message_fields(header),
         )
 
     def _previous_hash(self, group: str, *, resend_failed: bool = False) -> str | None:

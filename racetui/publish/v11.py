@@ -47,23 +47,19 @@ without waves. A split whose time since the previous point would be negative
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from racetui.engine import Athlete, RaceStandings, Row, SplitRow
+from racetui.engine import Athlete, RaceStandings, Row, placed_at_point
 from racetui.model.incidents import format_incidents
 from racetui.model.race import RaceKind, Reported, Status, TimingPoint
 from racetui.model.times import format_datetime, format_duration
 
-__all__ = ["build_bytes", "build_message", "segment_ids"]
-
-
-def _duration(ms: int) -> str:
-    """``HH:MM:SS.fff`` for a non-negative duration."""
-    return format_duration(ms)
+__all__ = ["build_bytes", "build_message", "encode_message", "segment_ids"]
 
 
 def _duration_whole(ms: int) -> str:
@@ -86,17 +82,39 @@ def segment_ids(points: Sequence[TimingPoint]) -> list[str]:
     return [str(i + 1) for i in range(len(points))]
 
 
+def _point_times(standings: RaceStandings, athletes: Sequence[Athlete]) -> list[list[int]]:
+    """Per point, the ranking times of everyone who takes a place there, fastest first.
+
+    The engine's split place is one more than the placed times faster than the athlete's
+    (:meth:`RaceStandings.splits`), its difference the gap to the fastest: read here for the
+    whole field at once, one sort per point instead of two searches per split."""
+    by_gun = standings.by_gun
+    at: list[list[int]] = [[] for _ in standings.points]
+    for athlete in athletes:
+        if athlete.last < 0 or not placed_at_point(athlete.status):
+            continue
+        offset = athlete.offset_ms if by_gun else 0
+        for index, chip in enumerate(athlete.times):
+            if chip is not None:
+                at[index].append(chip + offset)
+    for times in at:
+        times.sort()
+    return at
+
+
 class _Context:
-    """Per-message values: segment ids and names, the duration format."""
+    """Per-message values: segment ids and names, the duration format, the points' times."""
 
-    __slots__ = ("fmt", "millis", "names", "seg_ids", "standings")
+    __slots__ = ("at_point", "by_gun", "fmt", "names", "point_ids", "seg_ids", "standings")
 
-    def __init__(self, standings: RaceStandings, millis: bool) -> None:
+    def __init__(self, standings: RaceStandings, millis: bool, athletes: Sequence[Athlete]) -> None:
         self.standings = standings
         self.seg_ids = segment_ids(standings.points)
         self.names = [p.name for p in standings.points]
-        self.millis = millis
-        self.fmt = _duration if millis else _duration_whole
+        self.point_ids = [p.id for p in standings.points]
+        self.fmt: Callable[[int], str] = format_duration if millis else _duration_whole
+        self.by_gun = standings.by_gun
+        self.at_point = _point_times(standings, athletes)
 
 
 def _head(ctx: _Context, row: Row, athlete: Athlete, reported: Reported | None) -> dict[str, Any]:
@@ -135,7 +153,7 @@ def _head(ctx: _Context, row: Row, athlete: Athlete, reported: Reported | None) 
 
 def _splits(
     ctx: _Context,
-    splits: Sequence[SplitRow],
+    athlete: Athlete,
     reported: Reported | None,
     indices: set[int] | None = None,
 ) -> list[dict[str, str | None]] | None:
@@ -147,24 +165,33 @@ def _splits(
     fmt = ctx.fmt
     seg_ids = ctx.seg_ids
     names = ctx.names
+    at_point = ctx.at_point
+    offset = athlete.offset_ms if ctx.by_gun else 0
+    placed = placed_at_point(athlete.status)
     given = reported.splits if reported is not None else None
     out: list[dict[str, str | None]] = []
-    for split in splits:
-        index = split.point_index
+    previous = 0
+    for index, chip in enumerate(athlete.times):
+        if chip is None:
+            continue
+        split_ms = chip - previous
+        previous = chip
         if indices is not None and index not in indices:
             continue
-        position = None if split.position is None else str(split.position)
-        gap = None if split.gap_leader_ms is None else fmt(split.gap_leader_ms)
-        if given is not None and split.point_id in given:
-            place, difference = given[split.point_id]
+        time = chip + offset
+        ordered = at_point[index]
+        position = str(bisect_left(ordered, time) + 1) if placed else None
+        gap = fmt(time - ordered[0] if time > ordered[0] else 0) if ordered else None
+        if given is not None and ctx.point_ids[index] in given:
+            place, difference = given[ctx.point_ids[index]]
             position = None if place is None else str(place)
             gap = None if difference is None else fmt(difference)
         out.append(
             {
                 "id": seg_ids[index],
                 "name": names[index],
-                "total_time": fmt(split.time_ms),
-                "time": fmt(split.split_ms) if split.split_ms >= 0 else None,
+                "total_time": fmt(chip),
+                "time": fmt(split_ms) if split_ms >= 0 else None,
                 "difference": gap,
                 "position": position,
             }
@@ -175,7 +202,7 @@ def _splits(
 def _athlete(ctx: _Context, row: Row, athlete: Athlete) -> dict[str, Any]:
     reported = ctx.standings.reported(athlete.bib)
     out = _head(ctx, row, athlete, reported)
-    out["splits"] = _splits(ctx, ctx.standings.splits(athlete.bib), reported) if athlete.last >= 0 else None
+    out["splits"] = _splits(ctx, athlete, reported) if athlete.last >= 0 else None
     participant = athlete.participant
     if participant is not None and participant.paratriathlon is not None:
         para = participant.paratriathlon
@@ -193,7 +220,7 @@ def _team(
 ) -> dict[str, Any]:
     reported = ctx.standings.reported(athlete.bib)
     team = _head(ctx, row, athlete, reported)
-    splits = ctx.standings.splits(athlete.bib) if athlete.last >= 0 else []
+    timed = athlete.last >= 0
     members = {leg.order: leg.member for leg in athlete.legs}
     athletes: list[dict[str, Any]] = []
     for order in sorted(set(members) | set(leg_points)):
@@ -205,13 +232,76 @@ def _team(
                 "team_order": str(order),
                 "name": member.name if member else None,
                 "country": member.country if member else None,
-                "splits": _splits(ctx, splits, reported, indices) if indices and splits else None,
+                "splits": _splits(ctx, athlete, reported, indices) if indices and timed else None,
             }
         )
     team["athletes"] = athletes
     if loose_points:
-        team["splits"] = _splits(ctx, splits, reported, loose_points) if splits else None
+        team["splits"] = _splits(ctx, athlete, reported, loose_points) if timed else None
     return team
+
+
+_CHUNK = 1_000  # athletes encoded at a time: the whole message is never a tree of dicts at once
+
+
+def _plan(
+    standings: RaceStandings,
+    *,
+    event_id: str,
+    event_name: str,
+    prog_id: str,
+    prog_name: str,
+    status: str,
+    sandbox: bool,
+    date: datetime,
+    start_time: datetime | None,
+    wetsuit: bool | None,
+    air_temp: float | None,
+    water_temp: float | None,
+    millis: bool,
+) -> tuple[dict[str, Any], str, Iterator[dict[str, Any]]]:
+    """The message without its athletes (or teams), their key, and the athletes one by one."""
+    points = standings.points
+    relay = standings.race.kind is RaceKind.RELAY
+    view = standings.view()
+    rows = view.rows(0, len(view))
+    athletes_held = [standings.athlete(row.bib) for row in rows]
+    field = [(row, a) for row, a in zip(rows, athletes_held, strict=True) if a is not None]
+    ctx = _Context(standings, millis, [a for _, a in field])
+
+    latest: dict[str, str] | None = None
+    furthest = standings.latest_point()
+    if furthest >= 0:
+        latest = {
+            "segment_id": ctx.seg_ids[furthest],
+            "segment_name": ctx.names[furthest],
+            ("num_teams" if relay else "num_athletes"): str(standings.passed(furthest)),
+        }
+
+    header: dict[str, Any] = {
+        "date": format_datetime(date),
+        "start_time": None if start_time is None else format_datetime(start_time),
+        "event_id": _text(event_id),
+        "event_name": event_name,
+        "prog_id": _text(prog_id),
+        "prog_name": prog_name,
+        "wetsuit": _bool(wetsuit),
+        "sandbox": _bool(sandbox),
+        ("num_teams" if relay else "num_athletes"): str(len(field)),
+        "status": status,
+        "latest": latest,
+        "conditions": {"air_temp": _text(air_temp), "water_temp": _text(water_temp)},
+    }
+    if not relay:
+        return header, "athletes", (_athlete(ctx, row, athlete) for row, athlete in field)
+    leg_points: dict[int, set[int]] = {}
+    loose: set[int] = set()
+    for index, point in enumerate(points):
+        if point.leg is None:
+            loose.add(index)
+        else:
+            leg_points.setdefault(point.leg, set()).add(index)
+    return header, "teams", (_team(ctx, row, athlete, leg_points, loose) for row, athlete in field)
 
 
 def build_message(
@@ -236,54 +326,78 @@ def build_message(
     is True when the timer has millisecond data (the normal case); False applies the
     whole-second rule to every duration.
     """
-    ctx = _Context(standings, millis)
-    points = standings.points
-    relay = standings.race.kind is RaceKind.RELAY
-    view = standings.view()
-    rows = view.rows(0, len(view))
-    athletes_held = [standings.athlete(row.bib) for row in rows]
-    field = [(row, a) for row, a in zip(rows, athletes_held, strict=True) if a is not None]
+    header, key, records = _plan(
+        standings,
+        event_id=event_id,
+        event_name=event_name,
+        prog_id=prog_id,
+        prog_name=prog_name,
+        status=status,
+        sandbox=sandbox,
+        date=date,
+        start_time=start_time,
+        wetsuit=wetsuit,
+        air_temp=air_temp,
+        water_temp=water_temp,
+        millis=millis,
+    )
+    header[key] = list(records)
+    return header
 
-    latest: dict[str, str] | None = None
-    furthest = standings.latest_point()
-    if furthest >= 0:
-        latest = {
-            "segment_id": ctx.seg_ids[furthest],
-            "segment_name": ctx.names[furthest],
-            ("num_teams" if relay else "num_athletes"): str(standings.passed(furthest)),
-        }
 
-    message: dict[str, Any] = {
-        "date": format_datetime(date),
-        "start_time": None if start_time is None else format_datetime(start_time),
-        "event_id": _text(event_id),
-        "event_name": event_name,
-        "prog_id": _text(prog_id),
-        "prog_name": prog_name,
-        "wetsuit": _bool(wetsuit),
-        "sandbox": _bool(sandbox),
-    }
-    if relay:
-        leg_points: dict[int, set[int]] = {}
-        loose: set[int] = set()
-        for index, point in enumerate(points):
-            if point.leg is None:
-                loose.add(index)
-            else:
-                leg_points.setdefault(point.leg, set()).add(index)
-        teams = [_team(ctx, row, athlete, leg_points, loose) for row, athlete in field]
-        message["num_teams"] = str(len(teams))
-    else:
-        athletes = [_athlete(ctx, row, athlete) for row, athlete in field]
-        message["num_athletes"] = str(len(athletes))
-    message["status"] = status
-    message["latest"] = latest
-    message["conditions"] = {"air_temp": _text(air_temp), "water_temp": _text(water_temp)}
-    if relay:
-        message["teams"] = teams
-    else:
-        message["athletes"] = athletes
-    return message
+def encode_message(
+    standings: RaceStandings,
+    *,
+    event_id: str,
+    event_name: str,
+    prog_id: str,
+    prog_name: str,
+    status: str,
+    sandbox: bool,
+    date: datetime,
+    start_time: datetime | None,
+    wetsuit: bool | None,
+    air_temp: float | None,
+    water_temp: float | None,
+    millis: bool = True,
+    each: Callable[[dict[str, Any]], object] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """:func:`build_message` as UTF-8 JSON bytes (the same bytes as ``orjson.dumps`` of it),
+    and the message's fields without its athletes (or teams).
+
+    The athletes are encoded a thousand at a time, so the message never exists whole as
+    Python objects (at 50,000 athletes that tree is several times the size of its bytes);
+    ``each`` sees every athlete's (or team's) record before it is encoded."""
+    header, key, records = _plan(
+        standings,
+        event_id=event_id,
+        event_name=event_name,
+        prog_id=prog_id,
+        prog_name=prog_name,
+        status=status,
+        sandbox=sandbox,
+        date=date,
+        start_time=start_time,
+        wetsuit=wetsuit,
+        air_temp=air_temp,
+        water_temp=water_temp,
+        millis=millis,
+    )
+    encoded: list[bytes] = []
+    chunk: list[dict[str, Any]] = []
+    for record in records:
+        if each is not None:
+            each(record)
+        chunk.append(record)
+        if len(chunk) == _CHUNK:
+            encoded.append(orjson.dumps(chunk)[1:-1])
+            chunk.clear()
+    if chunk:
+        encoded.append(orjson.dumps(chunk)[1:-1])
+    del chunk
+    head = orjson.dumps(header)
+    body = b"".join((head[:-1], b',"', key.encode(), b'":[', b",".join(encoded), b"]}"))
+    return body, header
 
 
 def build_bytes(
@@ -303,20 +417,18 @@ def build_bytes(
     millis: bool = True,
 ) -> bytes:
     """:func:`build_message` as UTF-8 JSON bytes (what is POSTed or hosted)."""
-    return orjson.dumps(
-        build_message(
-            standings,
-            event_id=event_id,
-            event_name=event_name,
-            prog_id=prog_id,
-            prog_name=prog_name,
-            status=status,
-            sandbox=sandbox,
-            date=date,
-            start_time=start_time,
-            wetsuit=wetsuit,
-            air_temp=air_temp,
-            water_temp=water_temp,
-            millis=millis,
-        )
-    )
+    return encode_message(
+        standings,
+        event_id=event_id,
+        event_name=event_name,
+        prog_id=prog_id,
+        prog_name=prog_name,
+        status=status,
+        sandbox=sandbox,
+        date=date,
+        start_time=start_time,
+        wetsuit=wetsuit,
+        air_temp=air_temp,
+        water_temp=water_temp,
+        millis=millis,
+    )[0]
