@@ -237,6 +237,28 @@ def test_several_races(capsys: pytest.CaptureFixture[str]) -> None:
     assert [race["id"] for race in data["races"]] == ["m", "w"]
 
 
+def test_json_is_encoded_in_parts_as_the_whole_would_be() -> None:
+    """Rows are encoded a thousand at a time and indented into place: byte for byte the
+    two-space encoding of the whole (several races, one with no athletes, more than one part)."""
+    engine = Engine()
+    for race_id, count in (("m", 2_500), ("w", 0), ("x", 3)):
+        points = [TimingPoint(id=f"{race_id}{i}", race_id=race_id, name=f"P{i}", order=i) for i in (1, 2)]
+        engine.upsert_race(Race(id=race_id, name=race_id.upper(), points=points))
+        results = [
+            Result(
+                race_id=race_id,
+                bib=f"{race_id}{n}",
+                participant=Participant(bib=f"{race_id}{n}", race_id=race_id, name=f"A {n}", country="NOR"),
+                splits={f"{race_id}1": 600_000 + n * 10, **({f"{race_id}2": 900_000 + n} if n % 2 else {})},
+            )
+            for n in range(count)
+        ]
+        engine.apply_results(race_id, results)
+    data = export._json(list(engine.races.values()), None)
+    assert data == orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)
+    assert [len(race["rows"]) for race in orjson.loads(data)["races"]] == [2_500, 0, 3]
+
+
 def test_errors_are_one_line_and_non_zero(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(b'{"athletes": [')

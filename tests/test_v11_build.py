@@ -310,9 +310,10 @@ def test_build_bytes_is_json_of_message() -> None:
 
 
 def test_split_places_and_differences_are_the_engines() -> None:
-    """The builder reads every point's places for the whole field at once: they are what the
-    engine's read side gives athlete by athlete (waves, gun and chip ranking, DSQ and DNS
-    without a place, equal times, points skipped)."""
+    """The builder reads every point's places for the whole field at once, and the overall
+    places from the overall order: they are what the engine's read side gives athlete by
+    athlete (waves, gun and chip ranking, DSQ and DNS without a place, equal times, points
+    skipped)."""
     import random
 
     from racetui.model import RankBy, Wave
@@ -344,7 +345,17 @@ def test_split_places_and_differences_are_the_engines() -> None:
         standings = _standings(race, results)
         ids = dict(zip(segment_ids(standings.points), range(len(standings.points)), strict=True))
         compared = 0
-        for athlete in _build(standings)["athletes"]:
+        view = standings.view()
+        rows = view.rows(0, len(view))
+        message = _build(standings)["athletes"]
+        assert [a["start_num"] for a in message] == [row.bib for row in rows]
+        for athlete, row in zip(message, rows, strict=True):
+            assert athlete["position"] == (None if row.rank is None else str(row.rank))
+            gap = row.gap_leader_ms
+            assert athlete["difference"] == (None if gap is None else format_duration(gap))
+            assert athlete["time"] == (None if row.time_ms is None else format_duration(row.time_ms))
+        assert len({a["position"] for a in message if a["position"]}) < len(message) - 30  # equal places
+        for athlete in message:
             expected = {s.point_index: s for s in standings.splits(athlete["start_num"])}
             got = {ids[s["id"]]: s for s in athlete["splits"] or []}
             assert set(got) == set(expected)

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     import httpx
 
     from racetui.engine import Pipeline
+    from racetui.publish.v11 import Prepared
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -417,14 +418,17 @@ class TriathlonPublisher:
 
     # -------------------------------------------------------------- build
     def build(self, race_id: str, *, status: str | None = None) -> BuiltMessage:
-        from racetui.publish.v11 import encode_message
+        return self._built(*self._prepare(race_id, status))
+
+    def _prepare(self, race_id: str, status: str | None) -> tuple[Program, str, Prepared]:
+        """What reads the engine (on the thread that changes it): the rest is encoding."""
+        from racetui.publish.v11 import prepare_message
 
         program = self.program(race_id)
         standings = self.engine.race(race_id)
         race = standings.race
         status = status or self.status_of(race_id)
-        rows: dict[str, str] = {}
-        body, header = encode_message(
+        prepared = prepare_message(
             standings,
             event_id=program.event_id,
             event_name=program.event_name,
@@ -438,8 +442,14 @@ class TriathlonPublisher:
             air_temp=race.air_temp,
             water_temp=race.water_temp,
             millis=self.millis,
-            each=lambda record: _add_row(rows, record),
         )
+        return program, status, prepared
+
+    def _built(self, program: Program, status: str, prepared: Prepared) -> BuiltMessage:
+        """Encode a prepared message: reads nothing of the engine (may run in a thread)."""
+        rows: dict[str, str] = {}
+        body = prepared.encode(lambda record: _add_row(rows, record))
+        header = prepared.header
         return BuiltMessage(
             program=program,
             status=status,
@@ -521,12 +531,26 @@ class TriathlonPublisher:
         Raises :class:`PublishError` when a race cannot be built."""
         items = []
         for race_id in self.race_ids() if race_ids is None else list(race_ids):
-            built = self.build(race_id)
-            previous = self._previous_hash(built.group, resend_failed=resend_failed)
-            if not force and previous == built.content_hash:
-                continue
-            items.append(self.enqueue(built))
+            item = self._queue_changed(self.build(race_id), force=force, resend_failed=resend_failed)
+            if item is not None:
+                items.append(item)
         return items
+
+    async def publish_off_loop(self, race_id: str) -> OutboxItem | None:
+        """:meth:`publish` of one race with the encoding in a worker thread: the event loop
+        only reads the engine (the rows, snapshots and times the message is made of), then
+        stays free while the message is formatted, encoded and hashed."""
+        prepared = self._prepare(race_id, None)
+        built = await asyncio.to_thread(self._built, *prepared)
+        return self._queue_changed(built)
+
+    def _queue_changed(
+        self, built: BuiltMessage, *, force: bool = False, resend_failed: bool = False
+    ) -> OutboxItem | None:
+        previous = self._previous_hash(built.group, resend_failed=resend_failed)
+        if not force and previous == built.content_hash:
+            return None
+        return self.enqueue(built)
 
     def mark_official(self, race_id: str, *, confirmed: bool) -> list[OutboxItem]:
         """The explicit action: publish the race with status ``official`` (confirmed
@@ -576,7 +600,7 @@ class TriathlonPublisher:
                 if race_id not in self.engine.races:
                     continue
                 try:
-                    self.publish([race_id])
+                    await self.publish_off_loop(race_id)
                 except PublishError as exc:
                     if not self.errors or self.errors[-1] != str(exc):
                         log.error("publish: %s", exc)

@@ -54,12 +54,13 @@ from typing import Any
 
 import orjson
 
-from racetui.engine import Athlete, RaceStandings, Row, placed_at_point
+from racetui.engine import Athlete, RaceStandings, placed_at_point, takes_place
+from racetui.engine.ranking import OverallKey, place_key
 from racetui.model.incidents import format_incidents
 from racetui.model.race import RaceKind, Reported, Status, TimingPoint
 from racetui.model.times import format_datetime, format_duration
 
-__all__ = ["build_bytes", "build_message", "encode_message", "segment_ids"]
+__all__ = ["Prepared", "build_bytes", "build_message", "prepare_message", "segment_ids"]
 
 
 def _duration_whole(ms: int) -> str:
@@ -82,14 +83,13 @@ def segment_ids(points: Sequence[TimingPoint]) -> list[str]:
     return [str(i + 1) for i in range(len(points))]
 
 
-def _point_times(standings: RaceStandings, athletes: Sequence[Athlete]) -> list[list[int]]:
+def _point_times(points: int, by_gun: bool, athletes: Sequence[Athlete]) -> list[list[int]]:
     """Per point, the ranking times of everyone who takes a place there, fastest first.
 
     The engine's split place is one more than the placed times faster than the athlete's
     (:meth:`RaceStandings.splits`), its difference the gap to the fastest: read here for the
     whole field at once, one sort per point instead of two searches per split."""
-    by_gun = standings.by_gun
-    at: list[list[int]] = [[] for _ in standings.points]
+    at: list[list[int]] = [[] for _ in range(points)]
     for athlete in athletes:
         if athlete.last < 0 or not placed_at_point(athlete.status):
             continue
@@ -103,37 +103,44 @@ def _point_times(standings: RaceStandings, athletes: Sequence[Athlete]) -> list[
 
 
 class _Context:
-    """Per-message values: segment ids and names, the duration format, the points' times."""
+    """Per-message values: segment ids and names, the duration format, the points' times
+    (made from copies only: a prepared message builds it where it is encoded)."""
 
-    __slots__ = ("at_point", "by_gun", "fmt", "names", "point_ids", "seg_ids", "standings")
+    __slots__ = ("at_point", "by_gun", "fmt", "names", "point_ids", "seg_ids")
 
-    def __init__(self, standings: RaceStandings, millis: bool, athletes: Sequence[Athlete]) -> None:
-        self.standings = standings
-        self.seg_ids = segment_ids(standings.points)
-        self.names = [p.name for p in standings.points]
-        self.point_ids = [p.id for p in standings.points]
+    def __init__(
+        self, points: Sequence[TimingPoint], by_gun: bool, millis: bool, athletes: Sequence[Athlete]
+    ) -> None:
+        self.seg_ids = segment_ids(points)
+        self.names = [p.name for p in points]
+        self.point_ids = [p.id for p in points]
         self.fmt: Callable[[int], str] = format_duration if millis else _duration_whole
-        self.by_gun = standings.by_gun
-        self.at_point = _point_times(standings, athletes)
+        self.by_gun = by_gun
+        self.at_point = _point_times(len(points), by_gun, athletes)
 
 
-def _head(ctx: _Context, row: Row, athlete: Athlete, reported: Reported | None) -> dict[str, Any]:
+def _head(ctx: _Context, athlete: Athlete, rank: int | None, reported: Reported | None) -> dict[str, Any]:
     """``id``, ``start_num``, ``name``, ``country``, the latest point fields, status, incidents.
 
-    ``position`` is the athlete's place in the message's order (null unless racing),
-    ``difference`` the gap to the leader at the athlete's latest point; both as the source
-    gave them while racetui changed nothing about the athlete (``reported``)."""
+    ``position`` is the athlete's place in the message's order (``rank``: null unless
+    racing), ``difference`` the gap to the fastest at the athlete's latest point (as the
+    engine's overall row gives it); both as the source gave them while racetui changed
+    nothing about the athlete (``reported``)."""
     participant = athlete.participant
     segment = time = difference = None
     position: str | None = None
-    if row.time_ms is not None:
+    last = athlete.last
+    chip = athlete.times[last] if 0 <= last < len(athlete.times) else None
+    if chip is not None:
         fmt = ctx.fmt
-        segment = ctx.seg_ids[row.point_index]
-        time = fmt(row.time_ms)
-        if row.gap_leader_ms is not None:
-            difference = fmt(row.gap_leader_ms)
-        if row.rank is not None:
-            position = str(row.rank)
+        segment = ctx.seg_ids[last]
+        time = fmt(chip)
+        ordered = ctx.at_point[last]
+        if ordered:
+            ranking = chip + athlete.offset_ms if ctx.by_gun else chip
+            difference = fmt(ranking - ordered[0] if ranking > ordered[0] else 0)
+        if rank is not None:
+            position = str(rank)
     if reported is not None:
         position = None if reported.position is None else str(reported.position)
         difference = None if reported.difference_ms is None else ctx.fmt(reported.difference_ms)
@@ -149,6 +156,21 @@ def _head(ctx: _Context, row: Row, athlete: Athlete, reported: Reported | None) 
         "status": None if athlete.status is Status.OK else athlete.status.value,
         "incidents": format_incidents(athlete.incidents) if athlete.incidents else None,
     }
+
+
+def _ranked(
+    keys: Sequence[OverallKey], athletes: Sequence[Athlete], reported: Sequence[Reported | None]
+) -> Iterator[tuple[Athlete, int | None, Reported | None]]:
+    """Each athlete of the overall order with their overall place: one more than the
+    athletes ahead of the first key sharing the place (:func:`place_key`, what the engine's
+    overall row searches for), for those who take a place."""
+    shared: tuple[int] | None = None
+    first = 0
+    for index, (key, athlete, given) in enumerate(zip(keys, athletes, reported, strict=True)):
+        place = place_key(key)
+        if place != shared:
+            shared, first = place, index
+        yield athlete, (first + 1 if takes_place(athlete.status, athlete.last) else None), given
 
 
 def _splits(
@@ -199,9 +221,8 @@ def _splits(
     return out or None
 
 
-def _athlete(ctx: _Context, row: Row, athlete: Athlete) -> dict[str, Any]:
-    reported = ctx.standings.reported(athlete.bib)
-    out = _head(ctx, row, athlete, reported)
+def _athlete(ctx: _Context, athlete: Athlete, rank: int | None, reported: Reported | None) -> dict[str, Any]:
+    out = _head(ctx, athlete, rank, reported)
     out["splits"] = _splits(ctx, athlete, reported) if athlete.last >= 0 else None
     participant = athlete.participant
     if participant is not None and participant.paratriathlon is not None:
@@ -216,10 +237,14 @@ def _athlete(ctx: _Context, row: Row, athlete: Athlete) -> dict[str, Any]:
 
 
 def _team(
-    ctx: _Context, row: Row, athlete: Athlete, leg_points: dict[int, set[int]], loose_points: set[int]
+    ctx: _Context,
+    athlete: Athlete,
+    rank: int | None,
+    reported: Reported | None,
+    leg_points: dict[int, set[int]],
+    loose_points: set[int],
 ) -> dict[str, Any]:
-    reported = ctx.standings.reported(athlete.bib)
-    team = _head(ctx, row, athlete, reported)
+    team = _head(ctx, athlete, rank, reported)
     timed = athlete.last >= 0
     members = {leg.order: leg.member for leg in athlete.legs}
     athletes: list[dict[str, Any]] = []
@@ -261,20 +286,19 @@ def _plan(
     millis: bool,
 ) -> tuple[dict[str, Any], str, Iterator[dict[str, Any]]]:
     """The message without its athletes (or teams), their key, and the athletes one by one."""
-    points = standings.points
+    points = list(standings.points)
     relay = standings.race.kind is RaceKind.RELAY
-    view = standings.view()
-    rows = view.rows(0, len(view))
-    athletes_held = [standings.athlete(row.bib) for row in rows]
-    field = [(row, a) for row, a in zip(rows, athletes_held, strict=True) if a is not None]
-    ctx = _Context(standings, millis, [a for _, a in field])
+    athletes = list(standings.ordered())
+    keys = list(standings.overall)  # the same order: nothing changes in between
+    given = [standings.reported(athlete.bib) for athlete in athletes]
+    seg_ids = segment_ids(points)
 
     latest: dict[str, str] | None = None
     furthest = standings.latest_point()
     if furthest >= 0:
         latest = {
-            "segment_id": ctx.seg_ids[furthest],
-            "segment_name": ctx.names[furthest],
+            "segment_id": seg_ids[furthest],
+            "segment_name": points[furthest].name,
             ("num_teams" if relay else "num_athletes"): str(standings.passed(furthest)),
         }
 
@@ -287,13 +311,20 @@ def _plan(
         "prog_name": prog_name,
         "wetsuit": _bool(wetsuit),
         "sandbox": _bool(sandbox),
-        ("num_teams" if relay else "num_athletes"): str(len(field)),
+        ("num_teams" if relay else "num_athletes"): str(len(athletes)),
         "status": status,
         "latest": latest,
         "conditions": {"air_temp": _text(air_temp), "water_temp": _text(water_temp)},
     }
+    by_gun = standings.by_gun
     if not relay:
-        return header, "athletes", (_athlete(ctx, row, athlete) for row, athlete in field)
+
+        def athletes_encoded() -> Iterator[dict[str, Any]]:
+            ctx = _Context(points, by_gun, millis, athletes)  # where the message is encoded
+            for held in _ranked(keys, athletes, given):
+                yield _athlete(ctx, *held)
+
+        return header, "athletes", athletes_encoded()
     leg_points: dict[int, set[int]] = {}
     loose: set[int] = set()
     for index, point in enumerate(points):
@@ -301,7 +332,13 @@ def _plan(
             loose.add(index)
         else:
             leg_points.setdefault(point.leg, set()).add(index)
-    return header, "teams", (_team(ctx, row, athlete, leg_points, loose) for row, athlete in field)
+
+    def teams_encoded() -> Iterator[dict[str, Any]]:
+        ctx = _Context(points, by_gun, millis, athletes)
+        for held in _ranked(keys, athletes, given):
+            yield _team(ctx, *held, leg_points, loose)
+
+    return header, "teams", teams_encoded()
 
 
 def build_message(
@@ -345,7 +382,40 @@ def build_message(
     return header
 
 
-def encode_message(
+class Prepared:
+    """A message read off the standings, not yet encoded: everything it needs is copied
+    (rows, athlete snapshots, each point's times), so :meth:`encode` may run in another
+    thread while the engine goes on changing."""
+
+    __slots__ = ("_records", "header", "key")
+
+    def __init__(self, header: dict[str, Any], key: str, records: Iterator[dict[str, Any]]) -> None:
+        self.header = header  # the message without its athletes (or teams)
+        self.key = key
+        self._records = records
+
+    def encode(self, each: Callable[[dict[str, Any]], object] | None = None) -> bytes:
+        """The message as UTF-8 JSON bytes (the same bytes as ``orjson.dumps`` of
+        :func:`build_message`), the athletes encoded a thousand at a time, so the message
+        never exists whole as Python objects (at 50,000 athletes that tree is several times
+        the size of its bytes); ``each`` sees every athlete's (or team's) record first. Once."""
+        encoded: list[bytes] = []
+        chunk: list[dict[str, Any]] = []
+        for record in self._records:
+            if each is not None:
+                each(record)
+            chunk.append(record)
+            if len(chunk) == _CHUNK:
+                encoded.append(orjson.dumps(chunk)[1:-1])
+                chunk.clear()
+        if chunk:
+            encoded.append(orjson.dumps(chunk)[1:-1])
+        del chunk
+        head = orjson.dumps(self.header)
+        return b"".join((head[:-1], b',"', self.key.encode(), b'":[', b",".join(encoded), b"]}"))
+
+
+def prepare_message(
     standings: RaceStandings,
     *,
     event_id: str,
@@ -360,44 +430,25 @@ def encode_message(
     air_temp: float | None,
     water_temp: float | None,
     millis: bool = True,
-    each: Callable[[dict[str, Any]], object] | None = None,
-) -> tuple[bytes, dict[str, Any]]:
-    """:func:`build_message` as UTF-8 JSON bytes (the same bytes as ``orjson.dumps`` of it),
-    and the message's fields without its athletes (or teams).
-
-    The athletes are encoded a thousand at a time, so the message never exists whole as
-    Python objects (at 50,000 athletes that tree is several times the size of its bytes);
-    ``each`` sees every athlete's (or team's) record before it is encoded."""
-    header, key, records = _plan(
-        standings,
-        event_id=event_id,
-        event_name=event_name,
-        prog_id=prog_id,
-        prog_name=prog_name,
-        status=status,
-        sandbox=sandbox,
-        date=date,
-        start_time=start_time,
-        wetsuit=wetsuit,
-        air_temp=air_temp,
-        water_temp=water_temp,
-        millis=millis,
+) -> Prepared:
+    """Read the message off the standings (on the thread that changes them); encode later."""
+    return Prepared(
+        *_plan(
+            standings,
+            event_id=event_id,
+            event_name=event_name,
+            prog_id=prog_id,
+            prog_name=prog_name,
+            status=status,
+            sandbox=sandbox,
+            date=date,
+            start_time=start_time,
+            wetsuit=wetsuit,
+            air_temp=air_temp,
+            water_temp=water_temp,
+            millis=millis,
+        )
     )
-    encoded: list[bytes] = []
-    chunk: list[dict[str, Any]] = []
-    for record in records:
-        if each is not None:
-            each(record)
-        chunk.append(record)
-        if len(chunk) == _CHUNK:
-            encoded.append(orjson.dumps(chunk)[1:-1])
-            chunk.clear()
-    if chunk:
-        encoded.append(orjson.dumps(chunk)[1:-1])
-    del chunk
-    head = orjson.dumps(header)
-    body = b"".join((head[:-1], b',"', key.encode(), b'":[', b",".join(encoded), b"]}"))
-    return body, header
 
 
 def build_bytes(
@@ -417,7 +468,7 @@ def build_bytes(
     millis: bool = True,
 ) -> bytes:
     """:func:`build_message` as UTF-8 JSON bytes (what is POSTed or hosted)."""
-    return encode_message(
+    return prepare_message(
         standings,
         event_id=event_id,
         event_name=event_name,
@@ -431,4 +482,4 @@ def build_bytes(
         air_temp=air_temp,
         water_temp=water_temp,
         millis=millis,
-    )[0]
+    ).encode()
