@@ -17,7 +17,8 @@ The commands:
   triathlon): to its exit;
 * ``publish triathlon --connect URL`` and ``--feed PATH`` with ``--once --yes``: one v1.1
   POST to a sink in this process (an ``http.server`` that reads the body and answers 200),
-  to its exit;
+  to its exit (a live race is never quiet for its ``--settle``: it publishes what it holds
+  after ``--wait 45`` seconds);
 * ``replay JOURNAL --speed 0`` (the dashboard, in a pty, until 50,000 athletes) and
   ``export --replay JOURNAL``: the journal the ``connect`` run above recorded.
 
@@ -217,13 +218,15 @@ def _journal(data: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def runs(athletes: int, only: str | None = None, timeout: float = 600.0) -> list[Run]:
+def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: float = 45.0) -> list[Run]:
     out: list[Run] = []
 
     def want(label: str) -> bool:
         return only is None or only in label
 
+    # a live race is never quiet for publish's --settle: it publishes after --wait seconds
     publish = ["publish", "triathlon", "--once", "--yes", "--event-id", "1", "--prog-id", "900"]
+    publish += ["--wait", f"{wait:g}"]
     with tempfile.TemporaryDirectory() as tmp, sink() as api:
         root = Path(tmp)
         big = ("--kind", "road", "--athletes", str(athletes), "--speed", "60", "--skip", "7200")
@@ -263,10 +266,11 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0) -> list
 
 
 def measure(smoke: bool = False, athletes: int = 50_000, only: str | None = None) -> list[Measurement]:
+    wait = 45.0
     if smoke:
-        athletes = 300
+        athletes, wait = 300, 3.0
     rows: list[Measurement] = []
-    for run in runs(athletes, only):
+    for run in runs(athletes, only, wait=wait):
         note = f"{run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU; load {run.load:.1f}"
         if run.note:
             note += f"; {run.note}" if run.ok else f"; FAILED: {run.note}"

@@ -34,6 +34,8 @@ BENCHES = [
     "bench_box",
     "bench_tv_delay",
     "bench_groups",
+    "bench_publish",
+    "bench_rss",
 ]
 
 

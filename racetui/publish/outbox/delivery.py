@@ -119,6 +119,14 @@ class PublishService:
         self.wake(queued.target)
         return queued
 
+    async def submit_off_loop(self, **item: Any) -> OutboxItem:
+        """:meth:`submit` with the outbox's write in a worker thread (the store is shared
+        between threads under its lock); the target's worker is woken on the loop."""
+        queued = await asyncio.to_thread(lambda: self.outbox.enqueue(**item))
+        self._notify(queued)
+        self.wake(queued.target)
+        return queued
+
     def wake(self, target: str | None = None) -> None:
         for name, event in self._wake.items():
             if target is None or name == target:

@@ -1,0 +1,118 @@
+"""Publishing from the dashboard: the longest event-loop stall while a v1.1 message is built.
+
+The dashboard's live publisher (``TriathlonPublisher.run``, started by the Publish screen's
+first confirmed publish) builds a message of the whole race on every change. A probe task
+on the same asyncio loop wakes every 5 ms; its longest gap while one message is built and
+queued is the stall a key press would wait for. Two ways:
+
+* ``publish_off_loop`` (the live publisher): the message read off the engine on the loop,
+  formatted, encoded and hashed in a worker thread;
+* ``publish`` (the Publish screen's own key, a user's action): all of it on the loop.
+
+The engine is ``bench_v11``'s mid-race field (50,000 athletes x 10 points; athletes spread
+over the course); the outbox is a temporary one, nothing is sent. Beside each figure the
+CPU time of the build (``process_time``: the loop's and the thread's) and the load average.
+
+Usage: python -m benchmarks.bench_publish [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+
+from benchmarks.bench_v11 import fill
+from benchmarks.common import Measurement, print_table
+
+
+async def _longest_stall(work: Callable[[], Awaitable[object]]) -> float:
+    """Seconds of the longest gap between a 5 ms probe's wake-ups while ``work`` runs."""
+    longest = 0.0
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(0.02)
+    try:
+        await work()
+    finally:
+        done.set()
+        await task
+    return longest
+
+
+def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
+    from racetui.publish.outbox import Outbox, PublishService
+    from racetui.publish.triathlon import TriathlonPublisher
+
+    label = f"{athletes:,}x{points}"
+    engine, _upcoming = fill(athletes, points)
+    rows = []
+    with tempfile.TemporaryDirectory() as data:
+        os.environ["RACETUI_DATA_DIR"] = data
+        outbox = Outbox()
+        try:
+            publisher = TriathlonPublisher(
+                engine, PublishService(outbox, []), event_id="1", programs={"r": "900"}
+            )
+
+            async def off_loop() -> None:
+                await publisher.publish_off_loop("r")
+
+            async def on_loop() -> None:
+                publisher.publish(["r"], force=True)
+
+            for name, work in (
+                ("publish_off_loop (live publisher)", off_loop),
+                ("publish (on the loop)", on_loop),
+            ):
+                stalls, cpu = [], []
+                for _ in range(reps):
+                    publisher._last_hash.clear()  # each build is queued: the full path
+                    start = time.process_time()
+                    stalls.append(asyncio.run(_longest_stall(work)) * 1e3)
+                    cpu.append((time.process_time() - start) * 1e3)
+                rows.append(
+                    Measurement(
+                        f"publish {label}: longest loop stall, {name}",
+                        statistics.median(stalls),
+                        None,
+                        "ms",
+                        "<= 50" if "off" in name else "",
+                        f"longest {max(stalls):.0f} ms; build {statistics.median(cpu):.0f} ms CPU; "
+                        f"{reps} builds; load {os.getloadavg()[0]:.1f}",
+                    )
+                )
+        finally:
+            outbox.close()
+    return rows
+
+
+def measure(smoke: bool = False) -> list[Measurement]:
+    if smoke:
+        return measure_size(300, 5, reps=2)
+    return measure_size(2_000, 17, reps=7) + measure_size(50_000, 10, reps=3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    print_table(measure(args.smoke))
+
+
+if __name__ == "__main__":
+    main()
