@@ -308,6 +308,10 @@ class _Session:
         service_task = None
         try:
             await self._wait_for_data()
+            if self.args.once or self.args.dry_run or getattr(self.args, "official", False):
+                # One state is published: the source reads no more (a v1.1 feed would go on
+                # parsing a message a second beside the one being built).
+                await self._stop_source()
             self.outbox = _open_outbox(owner=not self.args.dry_run)
             self._build()
             if self.args.dry_run:
@@ -331,6 +335,14 @@ class _Session:
                         file=sys.stderr,
                     )
                 self.outbox.close()
+
+    async def _stop_source(self) -> None:
+        import contextlib
+
+        if not self.source_task.done():
+            self.source_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.source_task
 
     def _signalled(self, sig: int) -> None:
         import signal
