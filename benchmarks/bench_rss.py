@@ -48,8 +48,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.bench_pty import Terminal, athletes_shown, has_athletes
 from benchmarks.common import Measurement, print_table
+from benchmarks.ptyterm import Terminal, athletes_shown, has_athletes
 from benchmarks.simproc import ROOT, SimProcess, children, peak_rss_mb
 
 LIMIT = "<= 250"
@@ -127,16 +127,17 @@ def dashboard(label: str, argv: list[str], data: Path, athletes: int, timeout: f
     term = Terminal([sys.executable, "-m", "racetui", *argv], str(data))
     try:
         term.wait(has_athletes, timeout)
-        term.wait(lambda lines: athletes_shown(lines) >= athletes, timeout)
+        if athletes_shown(term) < athletes:  # a wait looks at frames still to come only
+            term.wait(lambda shown: athletes_shown(shown) >= athletes, timeout)
         wall = time.perf_counter() - term.started
-        ok = athletes_shown(term.lines()) >= athletes
+        ok = athletes_shown(term) >= athletes
         hubs = children(term.pid)
         peak = peak_rss_mb(term.pid)
         child = max((peak_rss_mb(p) for p in hubs), default=float("nan"))
         cpu = _cpu_s(term.pid) + sum(_cpu_s(p) for p in hubs)
     finally:
         term.close()
-    note = "" if ok else f"showed {athletes_shown(term.lines()):,} of {athletes:,} athletes"
+    note = "" if ok else f"showed {athletes_shown(term):,} of {athletes:,} athletes"
     return Run(label, peak, child, wall, cpu, ok, note)
 
 
@@ -233,7 +234,7 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
         with SimProcess(*big, "--countdown", "5") as sim:
             url = sim.base_url
             journal = None
-            if want("connect") or want("replay"):
+            if want("connect (BBT)") or want("replay --speed 0 (BBT journal)") or want("export --replay"):
                 out.append(dashboard("connect (BBT)", ["connect", url], root / "connect", athletes, timeout))
                 journal = _journal(root / "connect")
             for fmt in ("csv", "json", "triathlon"):
@@ -245,7 +246,7 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
                 out.append(_posted(headless("publish triathlon --connect", argv, root / "p-bbt", timeout)))
         if journal is not None:
             played = ["replay", str(journal), "--speed", "0"]
-            if want("replay"):
+            if want("replay --speed 0 (BBT journal)"):
                 out.append(
                     dashboard("replay --speed 0 (BBT journal)", played, root / "replay", athletes, timeout)
                 )
@@ -253,7 +254,7 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
                 argv = ["export", "--replay", str(journal), "--format", "csv"]
                 out.append(headless("export --replay --format csv", argv, root / "x-replay", timeout))
         with v11_feed(root / "feed.json", athletes) as feed:
-            if want("feed"):
+            if want("feed (v1.1)"):
                 out.append(dashboard("feed (v1.1)", ["feed", str(feed)], root / "feed", athletes, timeout))
             for fmt in ("csv", "json", "triathlon"):
                 if want(f"export --feed --format {fmt}"):
