@@ -1,58 +1,66 @@
 """The UI-loop probe (racetui/tui/lag.py): how late a 20 ms wake-up comes, the longest in
 the last minute and since start, the p99; and the Health screen's line of it. The clock
-and the sleep are the test's: nothing waits for real."""
+and the timer are the test's: nothing waits for real."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+from collections.abc import Callable
 
 from racetui.tui.lag import LoopLag
 from racetui.tui.screens.health import HealthScreen
-from tests.dashboard import make_app, press, tick
+from tests.dashboard import make_app, press, shown, tick
 
 
 class FakeTime:
-    """A clock that a sleep moves on: each sleep takes what was asked plus the stall the
-    test queued for it (then the probe's task gives way once)."""
+    """A clock and a timer the test moves: each wake-up comes ``interval`` plus the stall
+    the test gives it after it was asked for."""
 
-    def __init__(self, stalls: list[float]) -> None:
+    def __init__(self) -> None:
         self.now = 1000.0
-        self.stalls = list(stalls)
-        self.woken = asyncio.Event()
+        self.pending: list[tuple[float, Callable[[], None]]] = []
+        self.cancelled = 0
 
     def clock(self) -> float:
         return self.now
 
-    async def sleep(self, seconds: float) -> None:
-        if not self.stalls:
-            self.woken.set()
-            await asyncio.Future()  # no more wake-ups: the test cancels the task
-        self.now += seconds + self.stalls.pop(0)
+    def schedule(self, delay: float, callback: Callable[[], None]) -> FakeTime:
+        self.pending.append((delay, callback))
+        return self
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+    def wake(self, *stalls: float) -> None:
+        for stall in stalls:
+            delay, callback = self.pending.pop()
+            self.now += delay + stall
+            callback()
 
 
-async def drive(probe: LoopLag, fake: FakeTime) -> None:
-    task = asyncio.create_task(probe.run())
-    await fake.woken.wait()
-    task.cancel()
+def probe_on(fake: FakeTime) -> LoopLag:
+    probe = LoopLag(clock=fake.clock, schedule=fake.schedule)
+    probe._arm()  # what run() does on the loop
+    return probe
 
 
-async def test_the_probe_records_how_late_each_wake_up_comes() -> None:
-    stalls = [0.001] * 98 + [0.120, 0.034]
-    fake = FakeTime(stalls)
-    probe = LoopLag(clock=fake.clock, sleep=fake.sleep)
-    await drive(probe, fake)
-    assert probe.samples == 100
+def test_the_probe_records_how_late_each_wake_up_comes() -> None:
+    fake = FakeTime()
+    probe = probe_on(fake)
+    fake.wake(*[0.001] * 98, 0.120, 0.034)
+    assert probe.samples == 100 and len(fake.pending) == 1  # the next wake-up is asked for
     assert math.isclose(probe.longest_ever, 0.120)
     assert math.isclose(probe.longest(), 0.120)
     assert math.isclose(probe.p99(), 0.034)  # the 99th of 100: the second longest
     assert probe.line() == "UI loop: longest stall 120 ms (last min), 120 ms since start, p99 34 ms"
 
 
-async def test_a_stall_leaves_the_last_minute_but_not_the_record() -> None:
-    fake = FakeTime([0.250, *[0.002] * 3000])  # 3,000 wake-ups of 22 ms: 66 s later
-    probe = LoopLag(clock=fake.clock, sleep=fake.sleep)
-    await drive(probe, fake)
+def test_a_stall_leaves_the_last_minute_but_not_the_record() -> None:
+    fake = FakeTime()
+    probe = probe_on(fake)
+    fake.wake(0.250, *[0.002] * 3000)  # 3,000 wake-ups of 22 ms: 66 s later
     assert math.isclose(probe.longest(), 0.002)
     assert math.isclose(probe.longest_ever, 0.250)
     assert len(probe.recent()) < 3000  # the first minute's samples are gone
@@ -67,12 +75,26 @@ def test_no_wake_up_yet_says_so() -> None:
     assert probe.line() == "UI loop: longest stall 0 ms (last min), 0 ms since start, p99 0 ms"
 
 
+async def test_run_asks_the_loop_and_stops_its_timer_when_cancelled() -> None:
+    fake = FakeTime()
+    probe = LoopLag(clock=fake.clock, schedule=fake.schedule)
+    task = asyncio.create_task(probe.run())
+    while not fake.pending:
+        await asyncio.sleep(0)  # the task's first step
+    fake.wake(0.003)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert probe.samples == 1 and fake.cancelled == 1
+
+
 async def test_health_shows_the_ui_loop_line() -> None:
     app, _, _ = make_app()
-    fake = FakeTime([0.005, 0.080, 0.003])
-    app.loop_lag = LoopLag(clock=fake.clock, sleep=fake.sleep)
+    fake = FakeTime()
+    app.loop_lag = LoopLag(clock=fake.clock, schedule=fake.schedule)
     async with app.run_test(size=(120, 36)) as pilot:
-        await fake.woken.wait()  # the app's own worker ran the probe through the three
+        await shown(pilot, lambda: fake.pending, what="the app's worker asking for the probe's first wake-up")
+        fake.wake(0.005, 0.080, 0.003)
         await press(pilot, "7")
         await tick(app, pilot)
         assert isinstance(app.screen, HealthScreen)

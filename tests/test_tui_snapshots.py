@@ -8,7 +8,7 @@ and look at the SVGs before committing them.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,8 +22,14 @@ from tests.fakes.race import RACE_NOW, race_pipeline
 SIZES = {"wide": (120, 36), "medium": (100, 30), "small": (80, 24)}
 
 
-async def _never(_seconds: float) -> None:
-    await asyncio.Future()
+class _Never:
+    """A timer that never fires."""
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> _Never:
+        return self
+
+    def cancel(self) -> None:
+        pass
 
 
 def make_app(theme: str | None = None) -> RaceApp:
@@ -38,7 +44,7 @@ def make_app(theme: str | None = None) -> RaceApp:
         strict=True,
     )
     # The UI-loop probe never wakes: Health's line of it is the same every run.
-    app.loop_lag = LoopLag(sleep=_never)
+    app.loop_lag = LoopLag(schedule=_Never())
     return app
 
 
