@@ -21,7 +21,8 @@ the last minute. Also: the first board with athletes (spawn → a leaderboard ro
 bib) and the peak RSS of the dashboard and of its hub process.
 
 Both terminal sizes by default: 120x36 and 80x24 (timers watch over SSH in 80x24), about
-1.5 minutes each on a calm 2-core machine; ``make bench`` runs both. ``--size`` picks one.
+1.5-2 minutes for both on the 2-core machine at load 5 (most of it the 50,000 athletes
+loading); ``make bench`` runs both. ``--size`` picks one.
 
 Usage: python -m benchmarks.bench_pty [--smoke] [--athletes N] [--cycles N] [--size 80x24]
 """
