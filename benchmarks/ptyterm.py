@@ -9,7 +9,8 @@ is fed), never in the middle of a partial redraw, and the time of a frame is the
 the read that held its SYNC_END. If the answer is not taken (no SYNC_END ever comes), the
 screen is looked at after every read instead and :attr:`Terminal.synced` says so.
 
-The emulator's own work (pyte) happens after a read's time is taken and is not counted.
+The emulator's own work (pyte) is not counted: what the pty holds is read (and each read
+timed) before any of it is fed to pyte, so Textual never waits on a full pty for it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,18 @@ class Terminal:
         out = [chunk[a:b] for a, b in zip([0, *cuts], [*cuts, len(chunk)], strict=True)]
         return at, out
 
+    def _reads(self, timeout: float) -> list[tuple[float, list[bytes]]]:
+        """Everything the pty holds, each read timed as it comes, before any of it goes to
+        the emulator: Textual's writes wait while the pty is full, so feeding pyte between
+        the reads of one frame would count the emulator's work in the frame's time."""
+        first = self._read(timeout)
+        if first is None:
+            return []
+        reads = [first]
+        while len(reads) < 256 and (more := self._read(0.0)) is not None:
+            reads.append(more)
+        return reads
+
     def _feed(self, at: float, pieces: list[bytes], done: Check | None) -> bool:
         """Feed one read; with ``done``, whether it held at a frame's end (or after the read,
         unsynced)."""
@@ -150,19 +163,23 @@ class Terminal:
             left = deadline - time.perf_counter()
             if left <= 0 or self.eof:
                 return float("nan")
-            read = self._read(min(left, 0.05))
-            if read is not None and self._feed(*read, done):
-                return read[0]
+            hit = float("nan")
+            for read in self._reads(min(left, 0.05)):
+                if self._feed(*read, None if hit == hit else done):
+                    hit = read[0]
+            if hit == hit:
+                return hit
 
     def drain(self, quiet: float = 0.02, limit: float = 2.0) -> None:
         """Read what is pending until the pty has been quiet for ``quiet`` seconds (at most
         ``limit``): output of earlier frames is not taken for the next key's."""
         deadline = time.perf_counter() + limit
         while time.perf_counter() < deadline:
-            read = self._read(quiet)
-            if read is None:
+            reads = self._reads(quiet)
+            if not reads:
                 return
-            self._feed(*read, None)
+            for read in reads:
+                self._feed(*read, None)
 
     def settle(self, quiet: float, limit: float) -> bool:
         """Read until no frame has ended for ``quiet`` seconds (at most ``limit``): whether it
@@ -170,9 +187,8 @@ class Terminal:
         deadline = time.perf_counter() + limit
         mark = time.perf_counter()
         while time.perf_counter() < deadline:
-            frames = self.frames
-            read = self._read(min(quiet, deadline - time.perf_counter()))
-            if read is not None:
+            for read in self._reads(min(quiet, deadline - time.perf_counter())):
+                frames = self.frames
                 self._feed(*read, None)
                 if self.frames != frames:
                     mark = read[0]
