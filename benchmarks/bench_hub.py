@@ -243,6 +243,7 @@ def rows_of(r: dict[str, Any], label: str) -> list[Measurement]:
             )
             passes = r["gc"][phase]
             longest = max(passes, default=(0.0, -1))
+            spent = sum(took for took, _ in passes)
             rows.append(
                 Measurement(
                     f"hub: viewer's longest garbage collection while {phase} ({label})",
@@ -250,7 +251,7 @@ def rows_of(r: dict[str, Any], label: str) -> list[Measurement]:
                     None,
                     "ms",
                     "",
-                    f"generation {longest[1]}, CPU time; {len(passes)} passes",
+                    f"generation {longest[1]}, CPU time; {len(passes)} passes, {spent * 1000:.0f} ms in all",
                 )
             )
     rows += [
