@@ -313,6 +313,7 @@ class Hub:
         ready: Callable[[], None] | None = None,
         health_interval: float = 0.25,
         settle_interval: float = 0.2,
+        settle_most: float = 2.0,
     ) -> None:
         self.sources = list(sources)
         self.publish = publish
@@ -322,6 +323,7 @@ class Hub:
         self.seq = 0
         self.health_interval = health_interval
         self.settle_interval = settle_interval
+        self.settle_most = settle_most  # the longest a busy engine goes without a settle
         self._buffer: list[Change] = []
         self._items = 0
         # frames to send: a frame's records (encoded), or a generator of frames
@@ -450,15 +452,22 @@ class Hub:
     async def _housekeeping(self) -> None:
         last_settle = 0.0
         last_clock = 0.0
+        seen = -1  # the engine's version at the last turn
         while True:
             await asyncio.sleep(self.health_interval)
             now = time.monotonic()
             self.send_health()
-            if now - last_settle >= self.settle_interval:
+            version = self.engine.version
+            quiet = version == seen or now - last_settle >= self.settle_most
+            if now - last_settle >= self.settle_interval and quiet:
                 last_settle = now
                 # Bulk loads re-sorted; passers' overall places wait for a read (a snapshot).
+                # Not while a load is still arriving (a v1.1 reader's 2,500-athlete slices):
+                # each re-sort is of the whole field so far, once per slice was 20 of them
+                # for 50,000 athletes. Reads settle for themselves meanwhile.
                 self.engine.settle(place=False)
                 self._freeze(self.engine)
+            seen = self.engine.version
             if now - last_clock >= 1.0:
                 last_clock = now
                 self.send_clocks()
