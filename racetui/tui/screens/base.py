@@ -111,8 +111,12 @@ class RaceScreen(Screen[None]):
         # asks (a query walks the screen's nodes and matches selectors each time).
         if not self.is_mounted:
             return None
-        if self._header is None:
-            self._header = next(iter(self.query(RaceHeader)), None)
+        header = self._header
+        if header is not None and header.parent is self:
+            return header
+        # Not found yet, or removed: a closing app takes the screen's children away while
+        # its tick timer may still fire, and a kept header would say a gone board is ready.
+        self._header = next(iter(self.query(RaceHeader)), None)
         return self._header
 
     def card_popups(self) -> list[CardPopup]:
