@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -53,7 +54,13 @@ from benchmarks.ptyterm import (
 from benchmarks.simproc import SimProcess
 
 SIZES = ((120, 36), (80, 24))
-SCREEN_KEYS = (("7", on_health), ("1", on_board), ("2", on_splits), ("1", on_board))
+# key, what it shows, the label of its samples (1 from Health and 1 from Splits apart)
+SCREEN_KEYS = (
+    ("7", on_health, "1→7"),
+    ("1", on_board, "7→1"),
+    ("2", on_splits, "1→2"),
+    ("1", on_board, "2→1"),
+)
 
 
 @dataclass
@@ -64,6 +71,16 @@ class Phase:
     screen: list[float] = field(default_factory=list)
     cursor: list[float] = field(default_factory=list)
     lag: tuple[int, int, int] | None = None
+    by_key: dict[str, list[float]] = field(default_factory=dict)  # the screen keys, each
+
+    def key_medians(self) -> str:
+        """Each screen key's p50 (ms), for the note: which switch costs what."""
+        parts = []
+        for key, samples in self.by_key.items():
+            good = [x * 1000 for x in samples if x == x]
+            if good:
+                parts.append(f"{key}: {statistics.median(good):.0f}")
+        return f"p50 by key {', '.join(parts)} ms" if parts else ""
 
 
 def cursor_colour(term: Terminal) -> str:
@@ -82,9 +99,11 @@ def cycle(term: Terminal, colour: str, phase: Phase | Callable[[], Phase]) -> No
     def current() -> Phase:
         return phase if isinstance(phase, Phase) else phase()
 
-    for key, done in SCREEN_KEYS:
+    for key, done, label in SCREEN_KEYS:
         into = current()
-        into.screen.append(term.press(key, done))
+        took = term.press(key, done)
+        into.screen.append(took)
+        into.by_key.setdefault(label, []).append(took)
     for key in ("down", "up"):
         into = current()
         into.cursor.append(term.press(KEYS[key], cursor_moved(term, colour)))
@@ -178,6 +197,8 @@ def rows_of(result: Run, athletes: int) -> list[Measurement]:
                 note = f"{len(good)} of {len(samples)} presses"
                 if kind in base:
                     note += f"; p95 {p95 / base[kind]:.2f}x idle"
+            if phase.screen is samples and phase.key_medians():
+                note += f"; {phase.key_medians()}"
             target = "" if label == "idle" else "p95 <= 100 and <= 2x idle"
             rows.append(Measurement(name, median, p95, "ms", target, note + how))
         if phase.lag is not None:
