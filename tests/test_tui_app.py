@@ -29,7 +29,7 @@ from racetui.tui.screens.search import SearchScreen
 from racetui.tui.screens.splits import SplitsScreen
 from racetui.tui.themes import builtin_theme_dir
 from racetui.tui.widgets.table import RowTable
-from tests.dashboard import header_text, make_app, messages, press, table, tick
+from tests.dashboard import header_text, make_app, messages, press, shown, table, tick
 from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, race_pipeline
 from tests.support import async_wait_until
 
@@ -291,10 +291,15 @@ async def test_clock_screen_shows_every_race_side_by_side() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("3")
         await tick(app, pilot)
+
+        # A first visit builds the screen: its panels mount their digits as it is shown, and
+        # the app's own ticks set them.
+        def digits() -> list[str]:
+            return [str(d.value) for d in app.screen.query("RaceClockPanel Digits")]  # type: ignore[attr-defined]
+
+        await shown(pilot, lambda: digits() == ["45:00", "35:00", "-55:00"], what="the three races' clocks")
         panels = list(app.screen.query(RaceClockPanel))
         assert [p.race_id for p in panels] == [OPEN, WAVES, LATER]
-        digits = [str(p.query_one("Digits").value) for p in panels]  # type: ignore[attr-defined]
-        assert digits == ["45:00", "35:00", "-55:00"]
         waves = str(panels[1].query_one(".waves").render())
         assert pipeline.engine.races[WAVES].race.waves[1].name in waves and "30:00" in waves
         assert len({p.region.y for p in panels}) == 1  # side by side

@@ -30,7 +30,7 @@ from racetui.sources.replay import ReplaySource
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.app import RaceApp
 from racetui.tui.widgets.header import RaceHeader
-from tests.dashboard import dashboard, header_text, make_app, messages, press
+from tests.dashboard import dashboard, header_text, make_app, messages, press, shown
 from tests.fakes.asgi import ServerThread
 from tests.fakes.race import OPEN, RACE_NOW, race_pipeline
 from tests.fakes.worldtriathlon import WorldTriathlonFake
@@ -436,9 +436,12 @@ async def test_the_delay_comes_back_for_the_same_event() -> None:
     again = dashboard(again_pipeline, [again_feed], tv_delay=TvDelay(DrivenClock(RACE_NOW)))
     async with again.run_test(size=(120, 36)) as pilot:
         again.tick()
-        await pilot.pause()
-        assert again.tv.ms == 12_000 and "TV −12 s" in header_text(again)
-        assert any("as last set for this event" in m for m in messages(again))
+        await shown(
+            pilot,
+            lambda: again.tv.ms == 12_000 and any("as last set for this event" in m for m in messages(again)),
+            what="the delay recalled for the event",
+        )
+        assert "TV −12 s" in header_text(again)
 
 
 def test_no_screen_hides_the_delay_keys() -> None:

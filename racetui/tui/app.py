@@ -342,7 +342,8 @@ class RaceApp(App[None]):
             # reload when the modal closes (RaceScreen.on_screen_resume).
             stack = self.screen_stack
             top = stack[-1] if stack else None
-            if isinstance(top, RaceScreen | AthleteScreen):
+            # Not while the app shuts down: its screens' widgets are being removed.
+            if isinstance(top, RaceScreen | AthleteScreen) and self.is_running:
                 top.tick(changes)
             self._tick_cards()
             if changes.structure or not state.tracker.backlog:
