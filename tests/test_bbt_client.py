@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -479,28 +480,33 @@ async def test_the_first_load_says_how_far_it_has_come() -> None:
         pipeline = Pipeline()
         source = BBTSource(bbt.url, page_size=50, **FAST)
         assert source.health.progress is None
+        bbt.hang_pages = {("/results/list", 2)}  # and first before the lists' second pages
         async with running(source, pipeline):
+            await until(lambda: bbt.requests["/results/list"] >= 4, what="the lists' first pages")
+            await until(lambda: source.health.progress is not None, what="the progress")
+            said = re.fullmatch(r"loading (\d+) of 240 athletes", source.health.progress or "")
+            assert said is not None and 100 <= int(said.group(1)) < 240, source.health.progress
+            bbt.hang_pages = set()
+            bbt.hang.set()  # lets the pages waiting go; the toplists coming are held again
+            bbt.hang.clear()
             await until(lambda: bbt.requests["/results/toplistforpoint"] > 0, what="the lists read")
-            # the master's totals of both races' lists, and everyone in them known
-            assert source.health.progress == "loading 240 of 240 athletes"
+            points = len(bbt.points)
+            assert source.health.progress == f"loading the times at 0 of {points} timing points"
             bbt.hang_routes = set()
             bbt.hang.set()
             await until(lambda: source.syncs == 1, what="the first load done")
             assert source.health.progress is None
 
 
-@pytest.mark.parametrize(
-    ("paging", "said"),
-    [("no_totals", "loading 240 athletes"), ("bare", "loading 240 athletes")],
-)
-async def test_the_first_load_without_totals_says_what_it_knows(paging: str, said: str) -> None:
+@pytest.mark.parametrize("paging", ["no_totals", "bare"])
+async def test_the_first_load_without_totals_says_what_it_knows(paging: str) -> None:
     async with FakeBBT(athletes=240) as bbt:
         bbt.variant.paging = paging
         bbt.hang.clear()
-        bbt.hang_routes = {"/results/toplistforpoint"}
+        bbt.hang_pages = {("/results/list", 2)}
         source = BBTSource(bbt.url, page_size=50, **FAST)
         async with running(source, Pipeline()):
-            await until(lambda: bbt.requests["/results/toplistforpoint"] > 0, what="the lists read")
-            assert source.health.progress == said
-            bbt.hang_routes = set()
+            await until(lambda: source.health.progress is not None, what="the progress")
+            assert re.fullmatch(r"loading \d+ athletes", source.health.progress or ""), source.health.progress
+            bbt.hang_pages = set()
             bbt.hang.set()

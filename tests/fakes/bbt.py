@@ -188,6 +188,7 @@ class FakeBBT:
         self.refuse_until = 0.0
         self.faults: dict[str, list[str]] = {}
         self.hang = asyncio.Event()
+        self.hang_pages: set[tuple[str, int]] = set()  # (route, page) held like hang_routes
         self.hang.set()
         self.hang_routes: set[str] = set()
         self.requests: Counter[str] = Counter()
@@ -468,7 +469,7 @@ class FakeBBT:
             await asyncio.sleep(self.timeout_after)
         if page_fault == "drop":
             raise ConnectionResetError("the master dropped the connection")
-        if route in self.hang_routes:
+        if route in self.hang_routes or (route, page) in self.hang_pages:
             await self.hang.wait()
         faults = self.faults.get(route)
         fault = faults.pop(0) if faults else None

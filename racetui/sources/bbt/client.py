@@ -409,15 +409,23 @@ class BBTSource(BBTDecoder):
             ]
         )
         await self._load_lists(client, pipeline)
-        await _gather(
-            self._get_pages(
+        done = 0
+
+        async def toplist(pid: str) -> None:
+            nonlocal done
+            await self._get_pages(
                 client,
                 pipeline,
                 "/results/toplistforpoint",
                 {"race_id": points[pid].race_id, "point_id": pid},
             )
-            for pid in fresh
-        )
+            done += 1
+            if self.syncs == 0:
+                self.health.progress = f"loading the times at {done} of {len(fresh)} timing points"
+
+        if self.syncs == 0 and fresh:
+            self.health.progress = f"loading the times at 0 of {len(fresh)} timing points"
+        await _gather(toplist(pid) for pid in fresh)
         self._loaded_points.update(fresh)
         log.info(
             "%s: synced %d races, %d athletes (%d points loaded, %d caught up) in %.2f s",

@@ -69,6 +69,8 @@ def _short_progress(text: str) -> str:
     words = text.split()
     if len(words) >= 4 and words[0] == "loading" and words[2] == "of":
         return f"{words[1]}/{words[-2]}"
+    if text.startswith("loading the times at ") and len(words) >= 7:
+        return f"times {words[4]}/{words[6]}"
     return text
 
 
