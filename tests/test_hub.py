@@ -27,9 +27,9 @@ from racetui.model import Event, Participant, Passing, Race, Result, Status, Tim
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode, source_kinds
 from racetui.sources.bbt import BBTSource
-from tests.fakes.bbt import engine_finishers, until
+from tests.fakes.bbt import FakeBBT, engine_finishers, engine_state, until
 from tests.support import wait_until
-from tests.test_bbt_client import FAST, running
+from tests.test_bbt_client import FAST, matches, running
 from tests.test_bbt_sim import holds_the_truth, step
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="the embedded hub needs fork")
@@ -90,6 +90,25 @@ async def test_replica_holds_the_truth_and_the_rows_of_a_direct_connection() -> 
 
 
 # --------------------------------------------------------------------- protocol
+@pytest.mark.parametrize("poll", [False, True], ids=["push", "polling"])
+async def test_deletions_on_the_master_reach_the_replica(poll: bool) -> None:
+    async with FakeBBT(athletes=40) as bbt:
+        await bbt.advance(2_000_000)
+        url = bbt.url
+        hub = LocalHub.start(lambda: [BBTSource(url, name="bbt", poll=poll, list_refresh=0.05, **FAST)])
+        replica = ReplicaPipeline()
+        async with following(hub, replica):
+            await until(lambda: matches(bbt, replica), what="the first load in the replica")
+            athlete = next(a for a in bbt.athletes.values() if a.race_id == 1 and len(a.splits) >= 2)
+            last = max(athlete.splits, key=lambda p: bbt.point(p)["order"])
+            bbt.delete_pass(athlete.racenum, last, race_id=1)
+            gone = next(a for a in bbt.athletes.values() if a.race_id == 1 and a is not athlete)
+            bbt.delete_athlete(gone.racenum, race_id=1)
+            await until(lambda: matches(bbt, replica), what="the deletions in the replica")
+        assert gone.racenum not in replica.engine.races["1"].entries
+        assert str(last) not in engine_state(replica)[("1", athlete.racenum)][1]
+
+
 def small_event(athletes: int) -> tuple[Event, list[Participant]]:
     points = [
         TimingPoint(id=f"p{i}", race_id="r1", name=f"km {i}", order=i, is_finish=i == 3) for i in (1, 2, 3)

@@ -14,9 +14,9 @@ from racetui.hub.redis import RedisChannel, RedisHubWriter, RedisViewer, keys, r
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.bbt import BBTSource
-from tests.fakes.bbt import engine_state, until
+from tests.fakes.bbt import FakeBBT, engine_state, until
 from tests.fakes.redis import RedisServer
-from tests.test_bbt_client import FAST
+from tests.test_bbt_client import FAST, matches
 from tests.test_bbt_sim import holds_the_truth
 
 RACES = (
@@ -111,6 +111,20 @@ async def test_two_viewers_and_a_late_joiner_hold_the_truth_through_redis_and_hu
                         raise AssertionError(f"{len(x)} vs {len(y)}: {diff[:3]}") from None
         finally:
             await stop(hub_task)
+
+
+async def test_deletions_on_the_master_reach_a_redis_viewer(redis_server: RedisServer) -> None:
+    url = redis_server.url
+    async with FakeBBT(athletes=40) as bbt:
+        await bbt.advance(2_000_000)
+        source = BBTSource(bbt.url, name="bbt", list_refresh=0.05, **FAST)
+        link, replica = viewer(url)
+        async with task_of(run_hub([source], url, snapshot_every=0.3)), task_of(link.run(replica)):
+            await until(lambda: matches(bbt, replica), what="the first load in the viewer")
+            gone = next(a for a in bbt.athletes.values() if a.race_id == 1)
+            bbt.delete_athlete(gone.racenum, race_id=1)
+            await until(lambda: matches(bbt, replica), what="the deletion in the viewer")
+        assert gone.racenum not in replica.engine.races["1"].entries
 
 
 async def test_a_viewer_behind_the_trimmed_stream_re_reads_the_snapshot(redis_server: RedisServer) -> None:

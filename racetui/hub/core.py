@@ -165,6 +165,13 @@ class HubPipeline(Pipeline):
         self._record_results(race_id, results, changes)
         return changes
 
+    def remove_athletes(self, race_id: str, bibs: Iterable[str]) -> ChangeSet:
+        changes = super().remove_athletes(race_id, bibs)
+        removed = sorted(_touched(changes, race_id))
+        if removed:
+            self.changelog.emit([RemoveAthletes(race_id, removed)])
+        return changes
+
     def apply_snapshot(self, race: Race, results: Sequence[Result]) -> ChangeSet:
         changes = super().apply_snapshot(race, results)
         if race.id in changes.structure:
