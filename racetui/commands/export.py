@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         for warning in config.warnings:
             print(f"racetui export: warning: {warning}", file=sys.stderr)
         with _quiet_sources(getattr(args, "verbose", 0)):
-            text = _export(args, config)
+            _write(_export(args, config))
     except ExportError as exc:
         print(f"racetui export: {_one_line(str(exc))}", file=sys.stderr)
         return exc.code
@@ -90,14 +90,22 @@ def run(args: argparse.Namespace) -> int:
         reason = _one_line(str(exc)) or type(exc).__name__
         print(f"racetui export: {reason}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _write(text: str | bytes | Iterator[bytes]) -> None:
+    """The export on stdout, ending with a line break; pieces as they come (a v1.1
+    message is encoded while it is written: a failure then ends it short, said on stderr)."""
     out = sys.stdout
     out.flush()
-    data = text if isinstance(text, bytes) else text.encode()
-    out.buffer.write(data)
-    if not data.endswith(b"\n"):
+    parts = [text.encode()] if isinstance(text, str) else [text] if isinstance(text, bytes) else text
+    last = b""
+    for part in parts:
+        out.buffer.write(part)
+        last = part[-1:] or last
+    if last != b"\n":
         out.buffer.write(b"\n")
     out.buffer.flush()
-    return 0
 
 
 def _one_line(text: str) -> str:
@@ -123,7 +131,7 @@ def _quiet_sources(verbose: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------ loading
-def _export(args: argparse.Namespace, config: Config) -> str | bytes:
+def _export(args: argparse.Namespace, config: Config) -> str | bytes | Iterator[bytes]:
     import asyncio
 
     from racetui.hub.replica import ReplicaPipeline
@@ -417,11 +425,12 @@ def _json(races: list[RaceStandings], point: str | None, marks: dict[str, Any] |
 
 def _triathlon(
     standings: RaceStandings, config: Config, header: V11Header | None, pipeline: Pipeline
-) -> bytes:
+) -> Iterator[bytes]:
+    """The v1.1 message in pieces, written as they are encoded (never whole in memory)."""
     from datetime import UTC, datetime
 
     from racetui.model import ClockState
-    from racetui.publish.v11 import build_bytes
+    from racetui.publish.v11 import prepare_message
 
     race = standings.race
     event = pipeline.engine.event
@@ -437,7 +446,7 @@ def _triathlon(
     sandbox = (
         header.sandbox if header is not None and header.sandbox is not None else config.triathlon.sandbox
     )
-    data = build_bytes(
+    prepared = prepare_message(
         standings,
         event_id=event_id or "",
         event_name=event_name or "",
@@ -451,4 +460,4 @@ def _triathlon(
         air_temp=race.air_temp,
         water_temp=race.water_temp,
     )
-    return data
+    return prepared.parts()
