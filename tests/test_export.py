@@ -233,7 +233,7 @@ def test_several_races(capsys: pytest.CaptureFixture[str]) -> None:
         ("w", "w1", "1", "00:10:01.000"),
         ("w", "w2", "2", "00:10:02.000"),
     ]
-    data = orjson.loads(export._json(races, None))
+    data = orjson.loads(b"".join(export._json(races, None)))
     assert [race["id"] for race in data["races"]] == ["m", "w"]
 
 
@@ -254,7 +254,7 @@ def test_json_is_encoded_in_parts_as_the_whole_would_be() -> None:
             for n in range(count)
         ]
         engine.apply_results(race_id, results)
-    data = export._json(list(engine.races.values()), None)
+    data = b"".join(export._json(list(engine.races.values()), None))
     assert data == orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)
     assert [len(race["rows"]) for race in orjson.loads(data)["races"]] == [2_500, 0, 3]
 
