@@ -1053,6 +1053,8 @@ class RaceStandings:
             if self._at_point[index]:
                 furthest = index
                 break
+        if furthest == len(self._at_point) - 1:
+            return furthest  # someone finished: nobody out of the point lists is further
         for entry in self._unplaced():
             furthest = max(furthest, _last(entry.indexed[0]) if entry.indexed else -1)
         return furthest
