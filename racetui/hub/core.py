@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -51,6 +50,7 @@ from racetui.hub.records import (
 )
 from racetui.model import Event, Participant, Passing, Race, Result
 from racetui.sources.base import Pipeline, SourceHealth
+from racetui.util.heap import HeapFreezer
 from racetui.util.secrets import scrub
 
 __all__ = ["FRAME_ITEMS", "ChangeLog", "FieldFreezer", "Hub", "HubPipeline", "health_rec", "snapshot_changes"]
@@ -64,30 +64,14 @@ FRAME_ITEMS = 400
 
 
 class FieldFreezer:
-    """Keeps a big loaded field out of the garbage collector's passes.
+    """An engine's field kept out of the garbage collector's full passes
+    (:class:`racetui.util.heap.HeapFreezer`: when it grows, and every few seconds live)."""
 
-    An engine's entries, keys and sorted lists live as long as the race; with 50,000
-    athletes a full collection walks millions of objects and stalls the loop for 100 ms
-    or more, again and again while the field loads. Once the field reaches ``minimum``
-    athletes and each time it grows by ``step`` more (by a quarter, when that is less),
-    the young generations are collected (cheap) and everything alive is frozen
-    (``gc.freeze()``): later passes skip it. A full pass still walks what came since the
-    last freeze (a quarter of the field, with steps of a quarter alone).
-    """
-
-    def __init__(self, minimum: int = 5000, step: int = 2000) -> None:
-        self.minimum = minimum
-        self.step = step
-        self.frozen_at = 0
+    def __init__(self, minimum: int = 5000, step: int = 2000, every: float | None = 5.0) -> None:
+        self.heap = HeapFreezer(minimum, step, every)
 
     def __call__(self, engine: Engine) -> bool:
-        total = sum(len(standings) for standings in engine.races.values())
-        if total < self.minimum or total <= self.frozen_at + min(self.step, self.frozen_at // 4):
-            return False
-        gc.collect(1)
-        gc.freeze()
-        self.frozen_at = total
-        return True
+        return self.heap(sum(len(standings) for standings in engine.races.values()))
 
 
 class ChangeLog(Protocol):

@@ -11,7 +11,6 @@ screen(s) only. Time of day and race clocks come from an injected ``clock``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -39,6 +38,7 @@ from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.cards import CardQueue
 from racetui.tui.clock import Clock, race_time, system_clock
 from racetui.tui.lag import LoopLag
+from racetui.util.heap import HeapFreezer
 
 if TYPE_CHECKING:
     from racetui.publish.session import Publishing
@@ -159,7 +159,7 @@ class RaceApp(App[None]):
         super().__init__()
         self.strict = strict  # re-raise errors of the UI tick (tests)
         self.tick_errors = 0
-        self._frozen_at = 0
+        self._heap = HeapFreezer()
         self.pipeline = pipeline
         self.sources = list(sources)
         # publishing from the dashboard (racetui.publish.session.Publishing) or None
@@ -346,8 +346,7 @@ class RaceApp(App[None]):
             if isinstance(top, RaceScreen | AthleteScreen) and self.is_running:
                 top.tick(changes)
             self._tick_cards()
-            if changes.structure or not state.tracker.backlog:
-                self._freeze_big_field()
+            self._freeze_big_field()
         except Exception as exc:
             # A display bug must not take the dashboard down in the middle of a race: the
             # engine keeps the truth, the next tick redraws. Tests run strict.
@@ -625,19 +624,11 @@ class RaceApp(App[None]):
         self._tv_changed(f"synced to #{bib}")
 
     def _freeze_big_field(self) -> None:
-        """Once a big field has loaded, move it out of the garbage collector's way.
-
-        The engine's entries and sorted lists are long-lived; with 50,000 athletes a full
-        collection walks millions of objects and stalls a frame by tens of milliseconds.
-        ``gc.freeze()`` after a collection leaves them out of later collections (done again
-        when the field grows by a quarter). Only the young generations are collected first:
-        a full collection of that heap would itself be the stall this avoids.
-        """
-        total = sum(len(standings) for standings in self.state.engine.races.values())
-        if total >= 5000 and total > self._frozen_at * 1.25 and not self.state.tracker.backlog:
-            gc.collect(1)
-            gc.freeze()
-            self._frozen_at = total
+        """Keep a big field out of the garbage collector's full passes
+        (:class:`racetui.util.heap.HeapFreezer`): once it has loaded, when it grows, and every
+        few seconds live, not while the tracker still has a first look to take."""
+        if not self.state.tracker.backlog:
+            self._heap(sum(len(standings) for standings in self.state.engine.races.values()))
 
     # ----------------------------------------------------- switching screens
     # Textual holds every update for 50 ms on a mode switch (delay_update) to hide a new

