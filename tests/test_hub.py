@@ -262,6 +262,60 @@ def test_a_frame_that_is_not_one_is_counted_and_shown() -> None:
     assert replica.handle(encode_frame(Frame(1, []))) is False  # before a snapshot: ignored
 
 
+class LoadingSource:
+    """A source whose first load arrives in slices until told it is done."""
+
+    name = "loading"
+
+    def __init__(self) -> None:
+        self.health = SourceHealth("loading", mode=SourceMode.POLLING)
+        self.done = asyncio.Event()
+
+    async def run(self, pipeline: Pipeline) -> None:
+        event, people = small_event(1000)
+        pipeline.load_event(event)
+        race = event.races[0]
+        for start in range(0, len(people), 100):
+            self.health.progress = f"loading {start + 100:,} of {len(people):,} athletes"
+            results = [Result(race_id="r1", bib=p.bib, participant=p) for p in people[start : start + 100]]
+            pipeline.apply_snapshot(race, results) if start == 0 else pipeline.apply_results("r1", results)
+            await asyncio.sleep(0)
+        await self.done.wait()
+        self.health.progress = None
+        await asyncio.Event().wait()
+
+
+async def test_the_hub_re_sorts_its_engine_once_a_first_load_has_arrived() -> None:
+    source = LoadingSource()
+    hub = Hub([source], lambda data: None, health_interval=0.01, settle_interval=0.0, settle_most=0.0)
+    settles: list[bool] = []
+    turns: list[None] = []
+    settle, send_health = hub.engine.settle, hub.send_health
+
+    def counted_settle(*, place: bool = True) -> Any:
+        settles.append(source.health.progress is None)
+        return settle(place=place)
+
+    def counted_health(*, force: bool = False) -> None:
+        turns.append(None)
+        send_health(force=force)
+
+    hub.engine.settle = counted_settle  # type: ignore[method-assign]
+    hub.send_health = counted_health  # type: ignore[method-assign]
+    task = asyncio.create_task(hub.run())
+    try:
+        loaded = lambda: sum(len(s) for s in hub.engine.races.values()) == 1000  # noqa: E731
+        await until(lambda: loaded() and len(turns) >= 10, what="the load")
+        assert settles == [], "re-sorted while the load was arriving"
+        source.done.set()
+        await until(lambda: bool(settles), what="a settle after the load")
+        assert all(settles)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 # ------------------------------------------------------------------- processes
 class BrokenSource:
     """A source that fails after its first message (a bug in the hub's own code)."""

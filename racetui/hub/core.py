@@ -322,6 +322,7 @@ class Hub:
         self._flush_scheduled = False
         self._last_health: Any = None
         self._freeze = FieldFreezer()
+        self._stopped: set[int] = set()  # sources whose run() ended in an error
 
     # ------------------------------------------------------------ the stream
     def emit(self, changes: Iterable[Change]) -> None:
@@ -437,6 +438,7 @@ class Hub:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source must never take the hub down
+            self._stopped.add(id(source))  # its load (whatever it says) is not arriving any more
             source.health.error(f"{type(exc).__name__}: {exc}")
             self.error(f"{source.name} stopped: {type(exc).__name__}: {exc}")
 
@@ -468,7 +470,10 @@ class Hub:
 
     def _loading(self) -> bool:
         """A source's first load is still arriving (it says how far it has come)."""
-        return any(getattr(source.health, "progress", None) for source in self.sources)
+        return any(
+            getattr(source.health, "progress", None) and id(source) not in self._stopped
+            for source in self.sources
+        )
 
     def health_records(self) -> list[HealthRec]:
         return [health_rec(s.name, s.health, type(s).__name__) for s in self.sources]
