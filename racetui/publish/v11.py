@@ -47,6 +47,7 @@ without waves. A split whose time since the previous point would be negative
 
 from __future__ import annotations
 
+import io
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -399,7 +400,10 @@ class Prepared:
         :func:`build_message`), the athletes encoded a thousand at a time, so the message
         never exists whole as Python objects (at 50,000 athletes that tree is several times
         the size of its bytes); ``each`` sees every athlete's (or team's) record first. Once."""
-        return b"".join(self.parts(each))
+        out = io.BytesIO()  # grown in place; getvalue() hands over its buffer, no copy
+        for part in self.parts(each):
+            out.write(part)
+        return out.getvalue()
 
     def parts(self, each: Callable[[dict[str, Any]], object] | None = None) -> Iterator[bytes]:
         """:meth:`encode` in pieces, for a writer that needs no whole copy (export)."""
