@@ -389,7 +389,11 @@ class _Session:
             ready = getattr(self.source, "ready", None)
             if callable(ready) and ready() and engine.races:
                 break  # a hub's replica: its snapshot is the whole state
-            if engine.version != version:
+            health = getattr(self.source, "health", None)
+            # A first load runs as one batch (no change shows until its end) and says how far
+            # it has come: quiet then is not settled (a BBT race was published with no athletes).
+            loading = getattr(health, "progress", None) is not None or getattr(self.source, "syncs", 1) == 0
+            if engine.version != version or loading:
                 version, quiet_since = engine.version, now
             elif engine.races and now - quiet_since >= self.args.settle:
                 break
