@@ -18,7 +18,7 @@ The commands:
 * ``publish triathlon --connect URL`` and ``--feed PATH`` with ``--once --yes``: one v1.1
   POST to a sink in this process (an ``http.server`` that reads the body and answers 200),
   to its exit (a live race is never quiet for its ``--settle``: it publishes what it holds
-  after ``--wait 45`` seconds);
+  after ``--wait 120`` seconds, or once loaded and quiet);
 * ``replay JOURNAL --speed 0`` (the dashboard, in a pty, until 50,000 athletes) and
   ``export --replay JOURNAL``: the journal the ``connect`` run above recorded.
 
@@ -219,7 +219,7 @@ def _journal(data: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: float = 45.0) -> list[Run]:
+def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: float = 120.0) -> list[Run]:
     out: list[Run] = []
 
     def want(label: str) -> bool:
@@ -267,7 +267,7 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
 
 
 def measure(smoke: bool = False, athletes: int = 50_000, only: str | None = None) -> list[Measurement]:
-    wait = 45.0
+    wait = 120.0
     if smoke:
         athletes, wait = 300, 3.0
     rows: list[Measurement] = []
