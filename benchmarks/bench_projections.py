@@ -14,10 +14,11 @@ is compared with what then happens:
   each a median over the (moment, point) pairs with anyone due; and the median |projected
   - actual| arrival time of those listed who came;
 * **cost**: ``arrivals()`` at one point of a 50,000-athlete marathon two hours in, as a UI
-  tick calls it: after ~300 new passings (a busy tick), with nothing new, and the first call
-  (every athlete projected from scratch).
+  tick calls it: after ~300 new passings (a busy tick), and with nothing new;
+* **the Coming tick**: the reads one tick of the Coming screen makes (both views), 300
+  passings/s, first visit and live (with the re-plans after new medians).
 
-Usage: python -m benchmarks.bench_projections [--smoke]
+Usage: python -m benchmarks.bench_projections [--smoke] [--tick]
 """
 
 from __future__ import annotations
@@ -30,7 +31,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchmarks.common import Measurement, percentile, print_table, summarize
-from racetui.engine.projections import BUDGET, arrivals, project, unprojected
+from racetui.engine.projections import (
+    _CACHES,
+    arrivals,
+    front_point,
+    not_through,
+    on_course,
+    project,
+    replan,
+    unprojected,
+)
+from racetui.engine.standings import RaceStandings
 from racetui.model import Passing
 from racetui.sim import RaceSpec, SimConfig, SimState, generate_event
 from racetui.sim.generate import PASS
@@ -172,11 +183,7 @@ def cost(athletes: int, minutes: int, rounds: int) -> list[Measurement]:
     engine.settle()  # the bulk load's re-sort is the engine's, not the projections'
     gc.collect()
     gc.freeze()  # as the dashboard does once a big field has loaded (RaceApp._freeze_big_field)
-    firsts: list[tuple[float, float]] = []
-    while True:
-        firsts.append(_timed(lambda: arrivals(standings, index, now, WINDOW_MS)))
-        if not unprojected(standings):
-            break
+    replan(standings)  # the first visit's ticks are Coming tick's rows
     warm: list[tuple[float, float]] = []
     busy: list[tuple[float, float]] = []
     stream = _passings(state, race_id, now, 300 * rounds)
@@ -204,18 +211,86 @@ def cost(athletes: int, minutes: int, rounds: int) -> list[Measurement]:
                 f"{note}; wall clock {wall_median:.1f} / {wall_p95:.1f} ms",
             )
         )
-    first_median, first_p95 = summarize([c for _, c in firsts])
-    rows.append(
-        Measurement(
-            f"arrivals() {size}: first reads, own CPU",
-            first_median,
-            first_p95,
-            "ms",
-            "≤ 50 ms",
-            f"the {len(firsts)} reads until all are projected ({BUDGET:,} per read): slowest "
-            f"{max(c for _, c in firsts):.0f} ms, wall {max(w for w, _ in firsts):.0f} ms",
+    return rows
+
+
+TICK_S = 0.15  # the dashboard's UI tick
+TICK_PASSINGS = 45  # 300 passings/s at that tick
+COMING_WINDOW_MS = 5 * 60_000  # the Coming screen's default window
+
+
+def _coming_reads(standings: RaceStandings, now: int, view_on_course: bool) -> None:
+    """The engine reads of one Coming tick as the screen makes them (ComingScreen._prepare
+    and update_info): the front point (up to three arrivals() looks), then the list shown
+    (the arrivals there, or On course's athletes not through it and the race's counts)."""
+    index = max(0, front_point(standings, now, COMING_WINDOW_MS))
+    if view_on_course:
+        not_through(standings, index, now, paced=True)  # as NotThroughModel reads it
+        on_course(standings, now)
+    else:
+        arrivals(standings, index, now, COMING_WINDOW_MS)
+    unprojected(standings)
+
+
+def coming_tick(
+    athletes: int, minutes: int, ticks: int, views: tuple[bool, ...] = (False, True)
+) -> list[Measurement]:
+    """The Coming screen's tick at ``athletes`` live: every tick applies 45 passings (300/s at
+    0.15 s a tick), the clock following them, then makes the screen's reads, a tick every
+    0.15 s of wall clock as the dashboard does (the re-plan's share is per tick); the first
+    visit (athletes still to project) apart from the live ticks after it, which include the
+    field's re-plans when the medians are re-taken. The Coming view, then On course on the
+    same race from scratch (its projections dropped)."""
+    state, race_id, _ = _race("marathon" if athletes > 5_000 else "half", athletes, "mass", 7)
+    gun = state.sim.race(race_id).gun_at_ms
+    state.advance_to(gun + minutes * 60_000)
+    engine = state.engine
+    standings = engine.race(race_id)
+    now = minutes * 60_000
+    engine.settle()
+    gc.collect()
+    gc.freeze()
+    stream = _passings(state, race_id, now, 2 * TICK_PASSINGS * ticks)
+    rows = []
+    for view_on_course in views:
+        view = "on course" if view_on_course else "coming"
+        _CACHES.pop(standings, None)
+        first: list[float] = []
+        live: list[float] = []
+        versions = set()
+        for _ in range(ticks):
+            batch, stream = stream[:TICK_PASSINGS], stream[TICK_PASSINGS:]
+            if not batch:
+                break
+            started = time.perf_counter()
+            engine.apply_passings(batch)
+            engine.settle()
+            now = max([now, *(p.time_ms for p in batch)])
+            cold = unprojected(standings) > 0
+            _, cpu = _timed(lambda at=now, on=view_on_course: _coming_reads(standings, at, on))
+            (first if cold else live).append(cpu)
+            versions.add(_CACHES[standings].version)
+            time.sleep(max(0.0, TICK_S - (time.perf_counter() - started)))
+        size = f"{len(standings):,}"
+        note = (
+            f"{size} athletes, {minutes} min in, {TICK_PASSINGS} passings a tick, "
+            f"{len(versions)} sets of medians"
         )
-    )
+        for label, values in (("live", live), ("first visit", first)):
+            if not values:
+                continue
+            median, p95 = summarize(values)
+            rows.append(
+                Measurement(
+                    f"Coming tick {size}, {view}: {label}, own CPU",
+                    median,
+                    p95,
+                    "ms",
+                    "p95 ≤ 25, max ≤ 50 ms",
+                    f"{note}; max {max(values):.1f} ms over {len(values)} ticks",
+                )
+            )
+    gc.unfreeze()
     return rows
 
 
@@ -287,7 +362,7 @@ def measure(smoke: bool = False) -> list[Measurement]:
     if smoke:
         races = [("road 10K", "10k", 200, "mass"), ("triathlon sprint", "sprint", 60, "mass")]
         rows += [r for spec in races for r in report(accuracy(*spec))]
-        return rows + cost(2_000, 30, 3)
+        return rows + cost(2_000, 30, 3) + coming_tick(2_000, 30, 20)
     races = [
         ("road marathon", "marathon", 3_000, "waves"),
         ("road 10K", "10k", 2_000, "mass"),
@@ -296,7 +371,7 @@ def measure(smoke: bool = False) -> list[Measurement]:
     ]
     for spec in races:
         rows += report(accuracy(*spec))
-    return rows + cost(50_000, 120, 20)
+    return rows + cost(50_000, 120, 20) + coming_tick(50_000, 120, 400)
 
 
 def main() -> None:
@@ -304,7 +379,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--tick", action="store_true", help="only the Coming tick at 50,000")
     args = parser.parse_args()
+    if args.tick:
+        print_table(
+            coming_tick(2_000 if args.smoke else 50_000, 30 if args.smoke else 120, 20 if args.smoke else 400)
+        )
+        return
     print_table(measure(args.smoke))
 
 

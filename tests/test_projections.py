@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,10 +14,12 @@ from racetui.engine.projections import (
     arrivals,
     discipline,
     front_point,
+    listing,
     not_through,
     on_course,
     project,
     projected_finish_order,
+    unprojected,
 )
 from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint, Wave
 from racetui.sim import RaceSpec, SimConfig, SimState, generate_event
@@ -378,3 +381,60 @@ def test_any_times_a_source_sends_project_without_error_and_never_into_the_past(
         not_through(standings, index, now)
     counts = on_course(standings, now)
     assert counts.started + counts.not_started + counts.dns == counts.athletes
+
+
+def _kept(standings: RaceStandings) -> list[tuple[str, int, int, str]]:
+    return [
+        (p.bib, p.point_index, p.at_ms, p.basis) for bib in standings.bibs() for p in project(standings, bib)
+    ]
+
+
+def test_a_big_field_is_re_projected_in_steps_that_resume_and_complete() -> None:
+    state, _, race_id = _sim("10k", 4 * projections.SMALL_FIELD)
+    standings = state.engine.race(race_id)
+    gun = state.sim.race(race_id).gun_at_ms
+    state.advance_to(gun + 25 * MIN)
+    # the first time: a step at a time (the least a step does: one chunk), each resuming
+    left = [projections.replan(standings, budget_ms=0)]
+    assert 0 < left[0] < len(standings)
+    assert unprojected(standings) == left[0]
+    while left[-1]:
+        left.append(projections.replan(standings, budget_ms=0))
+        assert left[-1] < left[-2]  # every step goes on from where the last one stopped
+    assert unprojected(standings) == 0
+    assert _kept(standings) == _from_scratch(standings)
+    # new medians half-way through a re-plan: it goes on, and ends where a fresh start would
+    state.advance_to(gun + 31 * MIN)
+    before = projections.replan(standings, budget_ms=0)
+    assert before > 0
+    state.advance_to(gun + 40 * MIN)
+    while projections.replan(standings, budget_ms=0):
+        pass
+    assert _kept(standings) == _from_scratch(standings)
+
+
+def _from_scratch(standings: RaceStandings) -> list[tuple[str, int, int, str]]:
+    """Every projection made from scratch, whole (no cache, no pacing)."""
+    projections._CACHES.pop(standings, None)
+    assert projections.replan(standings) == 0
+    return _kept(standings)
+
+
+def test_a_big_fields_not_through_list_is_built_over_ticks_then_shown_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(projections, "TICK_S", 0.0)  # every read a tick of its own
+    state, _, race_id = _sim("10k", 4 * projections.SMALL_FIELD)
+    standings = state.engine.race(race_id)
+    gun = state.sim.race(race_id).gun_at_ms
+    state.advance_to(gun + 25 * MIN)
+    now = 25 * MIN
+    assert projections.replan(standings) == 0
+    index = len(standings.points) // 2
+    whole = not_through(standings, index, now)
+    assert len(whole) > projections.CHUNK * 8  # more than one step's worth
+    shown = not_through(standings, index, now, paced=True)
+    while listing(standings, index):
+        assert shown == []  # nothing complete yet: nothing half-built is shown
+        shown = not_through(standings, index, now, paced=True)
+    assert shown == whole

@@ -1,8 +1,9 @@
 """Projections: when each athlete still on course is expected at every later timing point.
 
 The engine's read side for the future, as :mod:`racetui.engine.standings` is for the past.
-Pure: no clocks, no I/O; a caller that needs "now" passes ``now_ms``, the race time since
-the gun (the base of :attr:`~racetui.model.Passing.time_ms`).
+No race clock and no I/O: a caller that needs "now" passes ``now_ms``, the race time since
+the gun (the base of :attr:`~racetui.model.Passing.time_ms`); the only clocks read are the
+thread's CPU time and the monotonic clock that pace re-projecting a big field.
 
 How a projection is made (the field teaches the course, the athlete's splits scale it):
 
@@ -16,10 +17,14 @@ How a projection is made (the field teaches the course, the athlete's splits sca
   athletes.
 * **Cheap on a UI tick.** Each athlete's projection is kept and re-made only when the
   standings' change log (:meth:`~racetui.engine.standings.RaceStandings.changed_since`) names
-  them; after new medians, or the first time, the field is re-projected :data:`BUDGET`
-  athletes per read (the rest keep the projection they had; :func:`unprojected` says how many
-  have none yet); per point, everyone projected there is kept sorted by time. At 50,000
-  athletes a read costs milliseconds (``benchmarks/bench_projections.py``).
+  them; after new medians, or the first time, the field is re-projected for at most
+  :data:`REPLAN_MS` of CPU per UI tick, shared by all the reads of that tick (those within
+  :data:`TICK_S` of the first), resuming where the last tick stopped; the rest keep the
+  projection they had (:func:`unprojected` says how many have none yet; :func:`replan`
+  drives it directly). New medians before a re-plan is through continue it from where it
+  was, so no athlete's projection waits more than one round. Per point, everyone projected
+  there is kept sorted by time. At 50,000 athletes a tick's reads cost milliseconds
+  (``benchmarks/bench_projections.py``).
 * **Segments nobody has covered yet** take the pace per metre of earlier segments of the
   same discipline times their length; a discipline not yet seen (the run, while the leaders
   are on the bike) takes a typical speed for it (:data:`TYPICAL_SPEED_MPS`), scaled by how
@@ -52,8 +57,9 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -72,17 +78,22 @@ __all__ = [
     "arrivals",
     "discipline",
     "front_point",
+    "listing",
     "not_through",
     "on_course",
     "project",
     "projected_finish_order",
+    "replan",
     "unprojected",
 ]
 
 SAMPLE = 1_000  # athletes the field's segment medians are taken from
 REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
 REFRESH_SHARE = 0.02  # ... and by at least this share of the field
-BUDGET = 1_000  # athletes re-projected per read after new medians (the rest keep the old)
+REPLAN_MS = 10.0  # CPU one UI tick's reads may spend re-projecting after new medians
+TICK_S = 0.1  # reads within this much (monotonic) time of a tick's first share its REPLAN_MS
+CHUNK = 32  # athletes re-projected between two looks at the CPU clock
+SMALL_FIELD = 500  # a field this small is re-projected whole in one read (a few ms)
 KEEP_POINTS = 3  # points whose sorted projections are kept between reads
 MIN_SAMPLES = 3  # athletes a segment median needs before it counts as measured
 DECAY = 0.6  # weight of a segment one step older in an athlete's relative speed
@@ -389,6 +400,7 @@ class _Plan:
     at: tuple[int | None, ...]
     spread: tuple[int, ...]
     basis: str
+    first: int | None = None  # the first point projected (the athlete's next), None: none
 
 
 def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
@@ -452,7 +464,10 @@ def _plan(entry: Entry, refs: _Refs, disciplines: int) -> _Plan:
         square += deviation * deviation
         projected[k] = int(cum + 0.5)
         spreads[k] = int(0.5 * linear + 0.5 * math.sqrt(square) + 0.5)
-    return _Plan(times, entry.status, entry.offset_ms, refs.version, tuple(projected), tuple(spreads), basis)
+    first = entry.last + 1 if entry.last + 1 < n and projected[entry.last + 1] is not None else None
+    return _Plan(
+        times, entry.status, entry.offset_ms, refs.version, tuple(projected), tuple(spreads), basis, first
+    )
 
 
 # ------------------------------------------------------------------------ the cache
@@ -489,6 +504,12 @@ class _Cache:
     mutations: int = -1
     log: int = -1  # the standings' change log position last read (-1: read the whole field)
     stale: list[str] = field(default_factory=list)  # bibs whose plan predates the medians
+    cursor: int = 0  # stale[:cursor] are re-projected already
+    tick_at: float = -math.inf  # monotonic time of the current tick's first read
+    tick_spent: float = 0.0  # CPU seconds re-projecting in that tick
+    # per point: the last complete not_through() list (paced) and the one being built
+    through: dict[int, list[NotThrough]] = field(default_factory=dict)
+    building: tuple[int, Iterator[None], list[tuple[tuple[int, int, int], NotThrough]]] | None = None
     queued: set[str] = field(default_factory=set)  # bibs waiting for their first plan
     # per point index: ranking time of every athlete projected there, for projected places
     pending: dict[int, _Pending] = field(default_factory=dict)
@@ -510,8 +531,9 @@ def _outdated(plan: _Plan | None, entry: Entry, queued: bool) -> bool:
     return plan.times is not entry.times or plan.status is not entry.status or plan.offset != entry.offset_ms
 
 
-def _cache(standings: RaceStandings) -> _Cache:
-    """The projections of ``standings``, brought up to date with what it holds now."""
+def _cache(standings: RaceStandings, pace: bool = True) -> _Cache:
+    """The projections of ``standings``, brought up to date with what it holds now; with
+    ``pace``, a re-plan in progress goes on for what is left of this tick's :data:`REPLAN_MS`."""
     standings._fresh()
     cache = _CACHES.get(standings)
     if cache is None:
@@ -519,7 +541,6 @@ def _cache(standings: RaceStandings) -> _Cache:
     point_ids = tuple(p.id for p in standings.points)
     total, reached = _passings(standings)
     refs = cache.refs
-    budget = BUDGET
     if (
         refs is None
         or cache.points != point_ids
@@ -530,12 +551,11 @@ def _cache(standings: RaceStandings) -> _Cache:
     ):
         cold = refs is None or cache.points != point_ids
         cache.version += 1
-        budget = BUDGET // 2  # taking the medians costs about as much as the other half
         cache.refs = refs = _build_refs(standings, cache.version, total, reached)
         cache.disciplines = len(_segments(standings.points)[1])
         cache.points = point_ids
         if cold:
-            # a whole field to project: a share per read, as after new medians
+            # a whole field to project: paced, as after new medians
             cache.plans.clear()
             cache.pending.clear()
             cache.stale = list(standings._entries)
@@ -544,8 +564,13 @@ def _cache(standings: RaceStandings) -> _Cache:
             cache.mutations = standings._mutations
             cache.log = standings.log_position
         else:
-            waiting = [bib for bib in standings._entries if bib in cache.queued]
-            cache.stale = [*waiting, *cache.plans]
+            # those still without a plan first, then the rest of a re-plan not through yet
+            # (their plans are the oldest), then everyone else
+            order = dict.fromkeys(bib for bib in standings._entries if bib in cache.queued)
+            order.update(dict.fromkeys(cache.stale[cache.cursor :]))
+            order.update(dict.fromkeys(cache.plans))
+            cache.stale = list(order)
+        cache.cursor = 0
     entries = standings._entries
     plans = cache.plans
     changed: list[str] = []
@@ -569,28 +594,79 @@ def _cache(standings: RaceStandings) -> _Cache:
             _set_plan(cache, bib, None)
         cache.mutations = standings._mutations
         cache.log = standings.log_position
-    todo: list[str] = []
-    if cache.stale:
-        # new medians: re-project a share of the field per read, the rest keep theirs
-        todo, cache.stale = cache.stale[:budget], cache.stale[budget:]
-    if (len(changed) + len(todo)) * 8 > len(plans):
+    if len(changed) * 8 > len(plans):
         cache.pending.clear()  # many moved: re-sorting once beats moving each
     for bib in changed:
         _set_plan(cache, bib, _plan(entries[bib], refs, cache.disciplines))
-    for bib in todo:
-        held = entries.get(bib)
-        plan = plans.get(bib)
-        queued.discard(bib)
-        if held is not None and (plan is None or plan.version != refs.version):
-            _set_plan(cache, bib, _plan(held, refs, cache.disciplines))
+    if pace and cache.cursor < len(cache.stale):
+        if len(entries) <= SMALL_FIELD:
+            _advance(standings, cache, None)
+        elif (left := _tick_left(cache)) > 0:
+            cache.tick_spent += _advance(standings, cache, left)
     return cache
+
+
+def _tick_left(cache: _Cache) -> float:
+    """CPU seconds this UI tick may still spend on paced work (re-plans, On course lists)."""
+    now = time.monotonic()
+    if now - cache.tick_at >= TICK_S:  # a new tick: a new share of CPU
+        cache.tick_at, cache.tick_spent = now, 0.0
+    return REPLAN_MS / 1000 - cache.tick_spent
+
+
+def _advance(
+    standings: RaceStandings,
+    cache: _Cache,
+    budget_s: float | None,
+    clock: Callable[[], float] = time.thread_time,
+) -> float:
+    """Re-project the stale athletes from where the last call stopped, :data:`CHUNK` at a
+    time, until ``budget_s`` of CPU is spent (None: all of them); at least one chunk. Returns
+    the CPU seconds spent."""
+    start = clock()
+    refs = cache.refs
+    assert refs is not None
+    entries = standings._entries
+    plans = cache.plans
+    queued = cache.queued
+    stale = cache.stale
+    spent = 0.0
+    while cache.cursor < len(stale):
+        chunk = stale[cache.cursor : cache.cursor + CHUNK]
+        cache.cursor += len(chunk)
+        if len(chunk) * 8 > len(plans):
+            cache.pending.clear()  # few plans yet: re-sorting once beats moving each
+        for bib in chunk:
+            held = entries.get(bib)
+            plan = plans.get(bib)
+            queued.discard(bib)
+            if held is not None and (plan is None or plan.version != refs.version):
+                _set_plan(cache, bib, _plan(held, refs, cache.disciplines))
+        spent = clock() - start
+        if budget_s is not None and spent >= budget_s:
+            break
+    if cache.cursor >= len(stale):
+        cache.stale, cache.cursor = [], 0
+    return spent
+
+
+def replan(standings: RaceStandings, budget_ms: float | None = None) -> int:
+    """Go on re-projecting the athletes whose projection predates the field's latest
+    medians (or who have none yet) for about ``budget_ms`` of CPU (None: all of them; at
+    least :data:`CHUNK` athletes a call). Reads do this by themselves, :data:`REPLAN_MS` per
+    UI tick; this is for a caller that wants it done (an export) or drives it step by step.
+    Returns how many are still to re-project (0: every projection rests on the latest medians)."""
+    cache = _cache(standings, pace=False)
+    if cache.cursor < len(cache.stale):
+        _advance(standings, cache, None if budget_ms is None else budget_ms / 1000)
+    return len(cache.stale) - cache.cursor
 
 
 def unprojected(standings: RaceStandings) -> int:
     """How many athletes still wait for a first projection: a big field is projected a
-    share per read (:data:`BUDGET`), so the first reads of a 50,000-athlete race list only
-    part of it (a screen says so). 0 once every athlete has one. Reads only what the last
-    read left."""
+    share per UI tick (:data:`REPLAN_MS` of CPU), so the first ticks of a 50,000-athlete
+    race list only part of it (a screen says so). 0 once every athlete has one. Reads only
+    what the last read left."""
     cache = _CACHES.get(standings)
     return len(standings._entries) if cache is None else len(cache.queued)
 
@@ -662,14 +738,10 @@ def project(standings: RaceStandings, bib: str) -> list[Projection]:
     return out
 
 
-def _next(plan: _Plan) -> int | None:
-    return next((k for k, at in enumerate(plan.at) if at is not None), None)
-
-
 def _delay(plan: _Plan, now_ms: int) -> int:
     """How far past their projection at their next point an athlete already is (they are
     not there yet at ``now_ms``): every later projection moves by that much."""
-    first = _next(plan)
+    first = plan.first
     if first is None:
         return 0
     at = plan.at[first]
@@ -704,7 +776,7 @@ def arrivals(standings: RaceStandings, point_index: int, now_ms: int, within_ms:
         delay = _delay(plan, now_ms)
         plain_keys.append(plain if by_gun else at)
         moved[bib] = plain + delay if by_gun else at + delay
-        first = _next(plan)
+        first = plan.first
         if first is not None and delay > max(OVERDUE_MIN_MS, 3 * plan.spread[first]):
             continue
         gun = plain + delay
@@ -852,37 +924,87 @@ def on_course(standings: RaceStandings, now_ms: int) -> OnCourse:
     return OnCourse(len(standings._entries), started, on, finished, out, not_started, dns)
 
 
-def not_through(standings: RaceStandings, point_index: int, now_ms: int) -> list[NotThrough]:
+def not_through(
+    standings: RaceStandings, point_index: int, now_ms: int, paced: bool = False
+) -> list[NotThrough]:
     """Athletes racing and started (their wave has gone) who have not passed point
     ``point_index`` yet, soonest expected first (the overdue ones at the top, those
-    without a projection last), each with their running time since their own start."""
+    without a projection last), each with their running time since their own start.
+
+    ``paced`` (a UI tick): the last complete list for the point, as of the ``now_ms`` it
+    was started at, while the next one is built within this tick's share of
+    :data:`REPLAN_MS` (at 50,000 athletes a whole list is a few hundred ms of CPU); [] until
+    the first is complete (:func:`listing` says so). A small field is listed whole."""
     if not 0 <= point_index < len(standings.points):
         return []
     cache = _cache(standings)
-    rows: list[tuple[tuple[int, int, int], NotThrough]] = []
-    for bib, entry in standings._entries.items():
-        if entry.status is not Status.OK or now_ms < entry.offset_ms:
-            continue
-        if point_index < len(entry.times) and entry.times[point_index] is not None:
-            continue
-        if entry.last > point_index:  # passed later points: a missed read here, not still to come
-            continue
-        plan = cache.plans.get(bib)
-        projection = None
-        eta = None
-        overdue = False
-        if plan is not None:
-            delay = _delay(plan, now_ms)
-            projection = _projection(bib, plan, point_index, delay)
-            if projection is not None:
-                eta = projection.gun_ms - now_ms
-                first = _next(plan)
-                overdue = first is not None and delay > max(30_000, plan.spread[first])
-        last_ms = entry.times[entry.last] if entry.last >= 0 else None
-        row = NotThrough(
-            bib, entry.name(), now_ms - entry.offset_ms, entry.last, last_ms, projection, eta, overdue
-        )
-        rank = (0 if overdue else 1 if eta is not None else 2, eta if eta is not None else 0, entry.number)
-        rows.append((rank, row))
+    if not paced or len(standings._entries) <= SMALL_FIELD:
+        rows: list[tuple[tuple[int, int, int], NotThrough]] = []
+        for _ in _through_rows(standings, cache, point_index, now_ms, rows, len(standings._entries)):
+            pass
+        return [row for _, row in rows]
+    building = cache.building
+    if building is None or building[0] != point_index:
+        rows = []
+        steps = _through_rows(standings, cache, point_index, now_ms, rows, CHUNK * 8)
+        building = cache.building = (point_index, steps, rows)
+    if (left := _tick_left(cache)) > 0:
+        start = time.thread_time()
+        for _ in building[1]:
+            if time.thread_time() - start >= left:
+                break
+        else:  # complete: it is shown from now on, and the next one starts on the next read
+            cache.through = {point_index: [row for _, row in building[2]]}
+            cache.building = None
+        cache.tick_spent += time.thread_time() - start
+    return cache.through.get(point_index, [])
+
+
+def listing(standings: RaceStandings, point_index: int) -> bool:
+    """True while a paced :func:`not_through` list for the point has none complete yet."""
+    cache = _CACHES.get(standings)
+    return cache is not None and len(standings._entries) > SMALL_FIELD and point_index not in cache.through
+
+
+def _through_rows(
+    standings: RaceStandings,
+    cache: _Cache,
+    point_index: int,
+    now_ms: int,
+    rows: list[tuple[tuple[int, int, int], NotThrough]],
+    step: int,
+) -> Iterator[None]:
+    """Fill ``rows`` with :func:`not_through`'s, ``step`` athletes between two yields, sorted
+    at the end (the field as it was at the start: it may change between the steps)."""
+    entries = list(standings._entries.items())
+    for begin in range(0, len(entries), max(1, step)):
+        for bib, entry in entries[begin : begin + step]:
+            if entry.status is not Status.OK or now_ms < entry.offset_ms:
+                continue
+            if point_index < len(entry.times) and entry.times[point_index] is not None:
+                continue
+            if entry.last > point_index:  # passed later points: a missed read here, not to come
+                continue
+            plan = cache.plans.get(bib)
+            projection = None
+            eta = None
+            overdue = False
+            if plan is not None:
+                delay = _delay(plan, now_ms)
+                projection = _projection(bib, plan, point_index, delay)
+                if projection is not None:
+                    eta = projection.gun_ms - now_ms
+                    first = plan.first
+                    overdue = first is not None and delay > max(30_000, plan.spread[first])
+            last_ms = entry.times[entry.last] if entry.last >= 0 else None
+            row = NotThrough(
+                bib, entry.name(), now_ms - entry.offset_ms, entry.last, last_ms, projection, eta, overdue
+            )
+            rank = (
+                0 if overdue else 1 if eta is not None else 2,
+                eta if eta is not None else 0,
+                entry.number,
+            )
+            rows.append((rank, row))
+        yield
     rows.sort(key=lambda item: item[0])
-    return [row for _, row in rows]

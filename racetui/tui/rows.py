@@ -937,7 +937,8 @@ class NotThroughModel(TableModel):
             self.rows = []
             return
         self.point_index = max(0, min(self.point_index, len(standings.points) - 1))
-        self.rows = not_through(standings, self.point_index, self.now_ms)
+        # paced: a big field's list is built over several ticks, the last complete one shown
+        self.rows = not_through(standings, self.point_index, self.now_ms, paced=True)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from racetui.engine import ChangeSet, RaceStandings
-from racetui.engine.projections import front_point, on_course, unprojected
+from racetui.engine.projections import front_point, listing, on_course, unprojected
 from racetui.tui.messages import OpenAthlete, ToggleMark, ToggleWatch
 from racetui.tui.rows import ComingModel, NotThroughModel
 from racetui.tui.screens.base import TableScreen
@@ -191,6 +191,8 @@ class ComingScreen(TableScreen):
                 f"due at {point} in the next {self.window_min} min: {due}{busy} · < > window · o on course"
             )
         else:
+            if listing(standings, index):
+                busy += " · listing"
             info.update(f"not yet through {point}: {len(model)}{busy} · p point · o coming")
             counts.update(self.counts_text())
 
