@@ -91,6 +91,7 @@ SAMPLE = 1_000  # athletes the field's segment medians are taken from
 REFRESH_GROWTH = 0.05  # re-take the medians when the passings held grew by this share
 REFRESH_SHARE = 0.02  # ... and by at least this share of the field
 REPLAN_MS = 10.0  # CPU one UI tick's reads may spend re-projecting after new medians
+LIST_MS = 5.0  # and building an On course list (not_through(paced=True)), apart from that
 TICK_S = 0.1  # reads within this much (monotonic) time of a tick's first share its REPLAN_MS
 CHUNK = 32  # athletes re-projected between two looks at the CPU clock
 SMALL_FIELD = 500  # a field this small is re-projected whole in one read (a few ms)
@@ -507,6 +508,7 @@ class _Cache:
     cursor: int = 0  # stale[:cursor] are re-projected already
     tick_at: float = -math.inf  # monotonic time of the current tick's first read
     tick_spent: float = 0.0  # CPU seconds re-projecting in that tick
+    list_spent: float = 0.0  # ... and building an On course list
     # per point: the last complete not_through() list (paced) and the one being built
     through: dict[int, list[NotThrough]] = field(default_factory=dict)
     building: tuple[int, Iterator[None], list[tuple[tuple[int, int, int], NotThrough]]] | None = None
@@ -606,11 +608,15 @@ def _cache(standings: RaceStandings, pace: bool = True) -> _Cache:
     return cache
 
 
-def _tick_left(cache: _Cache) -> float:
-    """CPU seconds this UI tick may still spend on paced work (re-plans, On course lists)."""
+def _tick_left(cache: _Cache, listing: bool = False) -> float:
+    """CPU seconds this UI tick may still spend re-planning (or, ``listing``, building an
+    On course list: a share of its own, or a re-plan that never ends at 50,000 athletes with
+    medians re-taken often would starve it)."""
     now = time.monotonic()
     if now - cache.tick_at >= TICK_S:  # a new tick: a new share of CPU
-        cache.tick_at, cache.tick_spent = now, 0.0
+        cache.tick_at, cache.tick_spent, cache.list_spent = now, 0.0, 0.0
+    if listing:
+        return LIST_MS / 1000 - cache.list_spent
     return REPLAN_MS / 1000 - cache.tick_spent
 
 
@@ -932,8 +938,8 @@ def not_through(
     without a projection last), each with their running time since their own start.
 
     ``paced`` (a UI tick): the last complete list for the point, as of the ``now_ms`` it
-    was started at, while the next one is built within this tick's share of
-    :data:`REPLAN_MS` (at 50,000 athletes a whole list is a few hundred ms of CPU); [] until
+    was started at, while the next one is built within this tick's :data:`LIST_MS` of CPU
+    (at 50,000 athletes a whole list is a few hundred ms of CPU); [] until
     the first is complete (:func:`listing` says so). A small field is listed whole."""
     if not 0 <= point_index < len(standings.points):
         return []
@@ -948,7 +954,7 @@ def not_through(
         rows = []
         steps = _through_rows(standings, cache, point_index, now_ms, rows, CHUNK * 8)
         building = cache.building = (point_index, steps, rows)
-    if (left := _tick_left(cache)) > 0:
+    if (left := _tick_left(cache, listing=True)) > 0:
         start = time.thread_time()
         for _ in building[1]:
             if time.thread_time() - start >= left:
@@ -956,7 +962,7 @@ def not_through(
         else:  # complete: it is shown from now on, and the next one starts on the next read
             cache.through = {point_index: [row for _, row in building[2]]}
             cache.building = None
-        cache.tick_spent += time.thread_time() - start
+        cache.list_spent += time.thread_time() - start
     return cache.through.get(point_index, [])
 
 
