@@ -98,6 +98,11 @@ def screen_text(app: RaceApp) -> str:
     return "\n".join(parts)
 
 
+async def asked(pilot: Any, app: RaceApp) -> None:
+    """``p`` builds the message off the UI loop: its question comes when it is ready."""
+    await shown(pilot, lambda: isinstance(app.screen, ConfirmPublish), what="the publish question")
+
+
 # ------------------------------------------------------------------ options
 
 
@@ -162,8 +167,7 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         assert "waiting for p" in text
         # declined: nothing is queued
         await pilot.press("p")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmPublish)
+        await asked(pilot, app)
         assert "12 added" in str(app.screen.query_one("#confirm-body Static", Static).render())
         assert "(sandbox)" in app.screen.question
         await pilot.press("n")
@@ -171,7 +175,7 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
         assert publishing.outbox.items() == []
         # confirmed: sent, refused with the server's reason
         await pilot.press("p")
-        await pilot.pause()
+        await asked(pilot, app)
         await pilot.press("y")
         await shown(
             pilot, lambda: "failed" in screen_text(app), what="the failed upload on the Publish screen"
@@ -245,7 +249,7 @@ async def test_a_refused_key_is_never_shown_and_the_target_resumes(wt: WorldTria
     app, publishing = triathlon_app(wt.url, wrong)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6", "p")
-        await pilot.pause()
+        await asked(pilot, app)
         await pilot.press("y")
         await shown(pilot, lambda: "HELD" in screen_text(app), what="the held target on the Publish screen")
         text = screen_text(app)
@@ -415,8 +419,7 @@ async def test_opentrack_from_the_screen() -> None:
             await pilot.pause()
             assert f"OpenTrack {competition}roadxc_upload/ · replace · {OPEN}→ELITE/1/1" in screen_text(app)
             await pilot.press("p")
-            await pilot.pause()
-            assert isinstance(app.screen, ConfirmPublish), messages(app)
+            await asked(pilot, app)
             assert "OpenTrack ELITE/1/1 (replace" in str(
                 app.screen.query_one("#confirm-body Static", Static).render()
             )

@@ -29,6 +29,7 @@ from racetui.sources.journal import Journal, iter_journal
 from racetui.sources.replay import ReplaySource
 from racetui.sources.tvdelay import TvDelayStore
 from racetui.tui.app import RaceApp
+from racetui.tui.screens.publish import ConfirmPublish
 from racetui.tui.widgets.header import RaceHeader
 from tests.dashboard import dashboard, header_text, make_app, messages, press, shown
 from tests.fakes.asgi import ServerThread
@@ -405,11 +406,13 @@ async def test_publishing_uploads_live_data_while_the_screens_are_delayed(wt: Wo
     clock = DrivenClock(RACE_NOW)
     delay = TvDelay(clock)
     delay.set(60_000)
-    shown = ReplicaPipeline()  # nothing shown yet: the frames are held for the TV
-    app = dashboard(shown, [feed], tv_delay=delay, live_pipeline=live, publishing=publishing)
+    held = ReplicaPipeline()  # nothing shown yet: the frames are held for the TV
+    app = dashboard(held, [feed], tv_delay=delay, live_pipeline=live, publishing=publishing)
     async with app.run_test(size=(120, 36)) as pilot:
-        assert shown.engine.races == {}
+        assert held.engine.races == {}
         await press(pilot, "6", "p")
+        # the message is built off the UI loop: the question comes when it is ready
+        await shown(pilot, lambda: isinstance(app.screen, ConfirmPublish), what="the publish question")
         await press(pilot, "y")
         await async_wait_until(lambda: bool(wt.applied_bodies()), what="the upload")
     [body] = wt.applied_bodies()

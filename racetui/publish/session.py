@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 from racetui.publish.opentrack import NO_CREDENTIALS, OpenTrackEvent, OpenTrackPublisher, OpenTrackSender
 from racetui.publish.outbox import Outbox, OutboxError, OutboxItem, PublishError, PublishService
-from racetui.publish.triathlon import NO_APIKEY, FileSender, TriathlonPublisher, TriathlonSender
+from racetui.publish.triathlon import (
+    NO_APIKEY,
+    FileSender,
+    MessagePreview,
+    TriathlonPublisher,
+    TriathlonSender,
+)
 from racetui.util.retry import Backoff
 
 if TYPE_CHECKING:
@@ -201,6 +207,19 @@ class Publishing:
         items: list[OutboxItem] = []
         if self.triathlon is not None:
             items += self.triathlon.publish(resend_failed=True)
+        if self.opentrack is not None:
+            item = self.opentrack.publish(resend_failed=True)
+            if item is not None:
+                items.append(item)
+        self.start_live()
+        return items
+
+    async def publish_previewed(self, previews: Sequence[MessagePreview]) -> list[OutboxItem]:
+        """:meth:`publish_now` of what the user was shown: the v1.1 messages previewed (their
+        queueing off the loop), OpenTrack's changes as they are now."""
+        items: list[OutboxItem] = []
+        if self.triathlon is not None:
+            items += await self.triathlon.queue_previewed(previews)
         if self.opentrack is not None:
             item = self.opentrack.publish(resend_failed=True)
             if item is not None:

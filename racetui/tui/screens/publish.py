@@ -16,6 +16,7 @@ outbox stores none and scrubs every server answer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,6 +50,8 @@ _STATE_STYLE = {
     "superseded": "dim",
     "cancelled": "dim",
 }
+
+log = logging.getLogger(__name__)
 
 
 class ConfirmPublish(ModalScreen[bool]):
@@ -373,34 +376,54 @@ class PublishScreen(RaceScreen):
     # ---------------------------------------------------------- actions
     @gated(Permission.PUBLISH)
     def action_publish_now(self) -> None:
-        from racetui.publish.outbox import PublishError
-
-        pub = self.publishing
         if not self._owner():
             return
+        # A 50,000-athlete v1.1 message takes seconds to build: off the UI loop, and the
+        # question comes when it is ready (another p meanwhile starts over).
+        self._say("building the message to publish…")
+        self.run_worker(self._publish_now(), group="publish-now", exclusive=True, exit_on_error=False)
+
+    async def _publish_now(self) -> None:
+        from racetui.publish.outbox import OutboxError, PublishError
+
+        pub = self.publishing
         texts: list[str] = []
         changed = False
+        previews = []
         try:
             if pub.triathlon is not None:
                 texts += [f"⚠ {warning}" for warning in pub.triathlon.placeholders()]
-                previews = pub.triathlon.preview(resend_failed=True)
+                previews = await pub.triathlon.preview_off_loop(resend_failed=True)
                 texts += [p.render() for p in previews]
                 changed |= any(p.changed for p in previews)
             if pub.opentrack is not None:
                 texts += [p.render() for p in pub.opentrack.preview()]
                 changed |= pub.opentrack.would_send(pub.opentrack.build(), resend_failed=True)
-        except PublishError as exc:
+        except (OutboxError, PublishError) as exc:
             self._say(str(exc), error=True)
+            return
+        except Exception as exc:  # a bug must not pass unseen in a worker
+            log.exception("publish: building the message failed")
+            self._say(f"could not build the message ({type(exc).__name__}: {exc}); see the log", error=True)
             return
         if not changed:
             self._say("nothing new to send since the last upload")
             pub.start_live()
             return
 
+        async def queue() -> None:
+            try:
+                items = await pub.publish_previewed(previews)
+            except (OutboxError, PublishError) as exc:
+                self._say(str(exc), error=True)
+                return
+            finally:
+                self._dirty = True
+                self.panel.refresh_all(force=True)
+            self._say(f"queued {len(items)} upload(s); every change is published from now on")
+
         def publish() -> None:
-            items = self._guard(pub.publish_now)
-            if items is not None:
-                self._say(f"queued {len(items)} upload(s); every change is published from now on")
+            self.run_worker(queue(), group="publish-queue", exit_on_error=False)
 
         self._ask(f"Publish to {self._destination()}?", "\n\n".join(texts), publish)
 
