@@ -230,6 +230,22 @@ def test_tracker_budget_spreads_a_big_first_look_over_ticks() -> None:
     assert [p.gun_ms for p in full.passes(OPEN)] == [p.gun_ms for p in tracker.passes(OPEN)]
 
 
+def test_tracker_takes_everyone_again_only_when_the_points_change() -> None:
+    pipeline, _ = race_pipeline(3000)  # more than one budgeted chunk of athletes
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
+    tracker.process(pipeline.drain())
+    assert tracker.backlog == 0
+    # a re-sort or a start-list change marks the race's setup but names its athletes
+    tracker.process(ChangeSet(structure={OPEN}), budget=0.0)
+    assert tracker.backlog == 0
+    race = pipeline.engine.races[OPEN].race
+    last = race.points[-1]
+    extra = last.model_copy(update={"id": "extra", "order": last.order + 1, "is_finish": False})
+    pipeline.upsert_race(race.model_copy(update={"points": [*race.points, extra]}))
+    tracker.process(pipeline.drain(), budget=0.0)
+    assert tracker.backlog > 0  # the points were remapped: every entry is looked at again
+
+
 # -------------------------------------------------------------------- state
 def test_state_cycles_races_points_and_filters() -> None:
     pipeline, _ = race_pipeline(80)
