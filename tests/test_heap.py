@@ -1,52 +1,52 @@
 """The heap freezer: a big field leaves the collector's full passes when it grows and,
-live, every few seconds (driven by its own clock here; gc.freeze itself is the real one)."""
+live, after a full pass that was slow (reported to it directly here; gc.freeze itself is
+the real one)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+
+import pytest
 
 from racetui.util.heap import HeapFreezer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(autouse=True)
+def thawed() -> Iterator[None]:
+    HeapFreezer.slow_pass = False
+    yield
+    HeapFreezer.slow_pass = False
+    gc.unfreeze()
 
 
 def test_a_small_field_is_never_frozen() -> None:
-    clock = Clock()
-    freezer = HeapFreezer(minimum=5000, clock=clock)
-    assert not freezer(4999)
-    clock.now += 3600
+    freezer = HeapFreezer(minimum=5000)
+    HeapFreezer.note_pass(500.0)
     assert not freezer(4999) and freezer.freezes == 0
 
 
-def test_a_big_field_freezes_when_it_grows_and_then_every_few_seconds_live() -> None:
-    clock = Clock()
-    freezer = HeapFreezer(minimum=5000, step=2000, every=5.0, clock=clock)
-    before = gc.get_freeze_count()
+def test_a_big_field_freezes_when_it_grows_and_after_a_slow_full_pass() -> None:
+    freezer = HeapFreezer(minimum=5000, step=2000)
+    assert freezer(5000) and freezer.frozen_at == 5000
+    assert not freezer(5500)  # grown by less than a step (and a quarter)
+    assert freezer(7000)  # a step more
+    HeapFreezer.note_pass(HeapFreezer.slow_ms / 2)
+    assert not freezer(7000)  # live, same field, full passes quick: nothing to do
+    HeapFreezer.note_pass(HeapFreezer.slow_ms * 15)  # the passings' objects piled up
+    assert freezer(7000) and not HeapFreezer.slow_pass
+    assert not freezer(7000) and freezer.freezes == 3
+
+
+def test_the_collector_reports_its_full_passes() -> None:
+    HeapFreezer(minimum=1)
+    assert HeapFreezer._on_gc in gc.callbacks and gc.callbacks.count(HeapFreezer._on_gc) == 1
+    HeapFreezer(minimum=1)  # one callback per process, however many freezers
+    assert gc.callbacks.count(HeapFreezer._on_gc) == 1
+    slow = HeapFreezer.slow_ms
     try:
-        assert freezer(5000) and freezer.frozen_at == 5000
-        assert gc.get_freeze_count() >= before
-        assert not freezer(5500)  # grown by less than a step (and a quarter)
-        assert freezer(7000)  # a step more
-        clock.now += 4.9
-        assert not freezer(7000)  # live, same field: not yet
-        clock.now += 0.2
-        assert freezer(7000)  # the passings' new objects join the frozen ones
-        assert not freezer(7000)
-        assert freezer.freezes == 3
+        HeapFreezer.slow_ms = -1.0  # any full pass counts as slow
+        gc.collect()
+        assert HeapFreezer.slow_pass
     finally:
-        gc.unfreeze()
-
-
-def test_without_a_period_only_growth_freezes() -> None:
-    clock = Clock()
-    freezer = HeapFreezer(minimum=1, every=None, clock=clock)
-    assert freezer(10)
-    clock.now += 3600
-    assert not freezer(10)
-    gc.unfreeze()
+        HeapFreezer.slow_ms = slow

@@ -65,10 +65,10 @@ FRAME_ITEMS = 400
 
 class FieldFreezer:
     """An engine's field kept out of the garbage collector's full passes
-    (:class:`racetui.util.heap.HeapFreezer`: when it grows, and every few seconds live)."""
+    (:class:`racetui.util.heap.HeapFreezer`: when it grows, and after a slow full pass)."""
 
-    def __init__(self, minimum: int = 5000, step: int = 2000, every: float | None = 5.0) -> None:
-        self.heap = HeapFreezer(minimum, step, every)
+    def __init__(self, minimum: int = 5000, step: int = 2000) -> None:
+        self.heap = HeapFreezer(minimum, step)
 
     def __call__(self, engine: Engine) -> bool:
         return self.heap(sum(len(standings) for standings in engine.races.values()))

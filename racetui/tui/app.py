@@ -625,8 +625,8 @@ class RaceApp(App[None]):
 
     def _freeze_big_field(self) -> None:
         """Keep a big field out of the garbage collector's full passes
-        (:class:`racetui.util.heap.HeapFreezer`): once it has loaded, when it grows, and every
-        few seconds live, not while the tracker still has a first look to take."""
+        (:class:`racetui.util.heap.HeapFreezer`): once it has loaded, when it grows, and after
+        a slow full pass live, not while the tracker still has a first look to take."""
         if not self.state.tracker.backlog:
             self._heap(sum(len(standings) for standings in self.state.engine.races.values()))
 
