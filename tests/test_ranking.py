@@ -274,7 +274,7 @@ def test_every_output_agrees_with_the_brute_force(
     for line in table:
         place = overall_place(field, by_bib[line["bib"]], gun)
         assert line["position"] == ("" if place is None else str(place))
-    exported = orjson.loads(_json([standings], None))["races"][0]["rows"]
+    exported = orjson.loads(b"".join(_json([standings], None)))["races"][0]["rows"]
     assert [(r["bib"], r["position"]) for r in exported] == [
         (b, overall_place(field, by_bib[b], gun)) for b in order
     ]
