@@ -686,40 +686,55 @@ class BBTSource(BBTDecoder):
         self._sem = asyncio.Semaphore(self.concurrency)
         self.health.state = FeedState.CONNECTING
         self._push_due = 0.0
+        # One HTTP client per session: a session ends by cancelling what it had in flight
+        # (a resync when the push socket goes), and httpcore can keep a cancelled request's
+        # pool slot forever (encode/httpcore#1093): after a few push cuts every request
+        # waited for a slot until its deadline and the source never synced again.
+        client = self._client()
         try:
-            async with self._client() as client:
-                ws: ClientConnection | None = None
-                while True:
-                    try:
-                        if ws is None and not self.poll and time.monotonic() >= self._push_due:
-                            ws = await self._try_push()
-                        if ws is not None:
-                            current, ws = ws, None
-                            why = await self._push_session(client, pipeline, current)
-                            self._lost(why)
-                            # Try push again first; poll only if it stays refused.
-                            self._push_failures = 1
-                            await asyncio.sleep(self._backoff(1))
-                            self._push_due = 0.0
-                            continue
-                        ws = await self._polling_session(client, pipeline)
-                    except asyncio.CancelledError:
-                        if ws is not None:
-                            with contextlib.suppress(Exception):
-                                await ws.close()
-                        raise
-                    except BBTError as exc:
-                        self._lost(str(exc))
-                        self._failures += 1
-                        await self._wait_retry(self._backoff(self._failures, exc.retry_after))
-                    except Exception as exc:  # a bug must not kill the feed: say it, retry
-                        log.exception("%s: unexpected error", self.name)
-                        self._lost(self._scrub(f"internal error: {type(exc).__name__}: {exc}"))
-                        self._failures += 1
-                        await self._wait_retry(self._backoff(self._failures))
+            ws: ClientConnection | None = None
+            while True:
+                try:
+                    if ws is None and not self.poll and time.monotonic() >= self._push_due:
+                        ws = await self._try_push()
+                    if ws is not None:
+                        current, ws = ws, None
+                        why = await self._push_session(client, pipeline, current)
+                        client = await self._fresh(client)
+                        self._lost(why)
+                        # Try push again first; poll only if it stays refused.
+                        self._push_failures = 1
+                        await asyncio.sleep(self._backoff(1))
+                        self._push_due = 0.0
+                        continue
+                    ws = await self._polling_session(client, pipeline)
+                except asyncio.CancelledError:
+                    if ws is not None:
+                        with contextlib.suppress(Exception):
+                            await ws.close()
+                    raise
+                except BBTError as exc:
+                    client = await self._fresh(client)
+                    self._lost(str(exc))
+                    self._failures += 1
+                    await self._wait_retry(self._backoff(self._failures, exc.retry_after))
+                except Exception as exc:  # a bug must not kill the feed: say it, retry
+                    log.exception("%s: unexpected error", self.name)
+                    client = await self._fresh(client)
+                    self._lost(self._scrub(f"internal error: {type(exc).__name__}: {exc}"))
+                    self._failures += 1
+                    await self._wait_retry(self._backoff(self._failures))
         finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
             self.health.state = FeedState.STOPPED
             self._live = False
+
+    async def _fresh(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
+        """A new HTTP client (and connection pool) in place of ``client``, closed."""
+        with contextlib.suppress(Exception):
+            await client.aclose()
+        return self._client()
 
     async def _wait_retry(self, delay: float) -> None:
         """Sleep until the next attempt; the health says when it comes ("retrying in 4 s")."""
