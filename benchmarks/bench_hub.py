@@ -194,41 +194,20 @@ def file_feed_scenario(athletes: int, live: float) -> list[Measurement]:
     """The simulator's triathlons stop at 5,000 athletes: a bigger v1.1 feed is a file that
     another process keeps replacing with the next message each second (``bench_v11
     --write-feed``), read by ``racetui feed``'s source like any feed, journal on."""
-    import subprocess
 
-    from benchmarks.simproc import ROOT
+    from benchmarks.simproc import v11_feed
     from racetui.sources.feed import FeedSource
     from racetui.sources.journal import Journal
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feed.json"
-        writer = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.bench_v11",
-                "--write-feed",
-                str(path),
-                "--athletes",
-                str(athletes),
-            ],
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert writer.stdout is not None
-            writer.stdout.readline()  # the first message is there
+        with v11_feed(path, athletes) as writer:
 
             def make_sources() -> list[Any]:
                 journal = Journal(Path(tmp) / "v11.jsonl.gz", source="v1.1")
                 return [FeedSource(str(path), interval=1.0, journal=journal)]
 
             r = asyncio.run(follow(make_sources, athletes, live, Path(tmp), writer.pid))
-        finally:
-            writer.kill()
-            writer.wait()
     return rows_of(r, f"v1.1 file {athletes:,}")
 
 

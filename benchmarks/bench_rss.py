@@ -50,7 +50,7 @@ from pathlib import Path
 
 from benchmarks.common import Measurement, print_table
 from benchmarks.ptyterm import Terminal, athletes_shown, has_athletes
-from benchmarks.simproc import ROOT, SimProcess, children, peak_rss_mb
+from benchmarks.simproc import ROOT, SimProcess, children, peak_rss_mb, v11_feed
 
 LIMIT = "<= 250"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -174,35 +174,6 @@ def sink() -> Iterator[str]:
         server.server_close()
 
 
-@contextmanager
-def v11_feed(path: Path, athletes: int) -> Iterator[Path]:
-    """``bench_v11 --write-feed`` in its own process, once the first message is written."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_v11",
-            "--write-feed",
-            str(path),
-            "--athletes",
-            str(athletes),
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "written":
-            raise RuntimeError("bench_v11 --write-feed ended before writing a message")
-        yield path
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def _posted(run: Run) -> Run:
     """What the sink received from a publish run (and nothing: a failure)."""
     sizes, _Sink.received[:] = list(_Sink.received), []
@@ -253,7 +224,8 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
             if want("export --replay"):
                 argv = ["export", "--replay", str(journal), "--format", "csv"]
                 out.append(headless("export --replay --format csv", argv, root / "x-replay", timeout))
-        with v11_feed(root / "feed.json", athletes) as feed:
+        feed = root / "feed.json"
+        with v11_feed(feed, athletes):
             if want("feed (v1.1)"):
                 out.append(dashboard("feed (v1.1)", ["feed", str(feed)], root / "feed", athletes, timeout))
             for fmt in ("csv", "json", "triathlon"):

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +76,33 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
+
+
+@contextmanager
+def v11_feed(path: Path, athletes: int) -> Iterator[subprocess.Popen[str]]:
+    """``bench_v11 --write-feed`` in its own process (rewriting ``path`` with the next
+    message every second), once its first message is written."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_v11",
+            "--write-feed",
+            str(path),
+            "--athletes",
+            str(athletes),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "written":
+            raise RuntimeError("bench_v11 --write-feed ended before writing a message")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(10)
