@@ -29,6 +29,17 @@ def athletes(link: RedisViewer) -> int:
     return 0 if replica is None else sum(len(s.entries) for s in replica.pipeline.engine.races.values())
 
 
+def holds_athletes(link: RedisViewer) -> bool:
+    from racetui.hub.records import AddParticipants, ApplyResults, Frame
+
+    follower = link.follower
+    if follower is None:
+        return False
+    frames = (item for item in follower.buffer if isinstance(item, Frame))
+    changes = (change for frame in frames for change in frame.changes)
+    return any(isinstance(change, AddParticipants | ApplyResults) and change.items for change in changes)
+
+
 async def test_a_viewer_opened_before_the_hub_shows_the_feeds_state(redis_server: RedisServer) -> None:
     url = redis_server.url
     link = await asyncio.to_thread(RedisViewer.open, url)  # no hub yet: nothing names a source
@@ -94,7 +105,9 @@ async def test_a_viewer_holds_the_hubs_frames_for_its_tv_delay(redis_server: Red
     link.delay = tv
     task = asyncio.create_task(link.run(link.pipeline()))
     try:
-        await until(lambda: link.follower is not None and len(link.follower.buffer) > 0, what="frames held")
+        # The clock is frozen: the frames that carry the athletes must be held before it
+        # moves, or they would be due 30 s after the jump (which a frozen clock never reaches).
+        await until(lambda: holds_athletes(link), what="the snapshot's athletes held")
         assert athletes(link) == 0  # held: the picture is 30 s behind
         # the sources' health is about now: never held
         await until(lambda: link.sources[0].name == "timing", what="the hub's source named")

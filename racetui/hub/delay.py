@@ -69,6 +69,10 @@ class DelayBuffer(Generic[_T]):
         while items and items[0][0] + self.delay_ms <= now_ms:
             yield items.popleft()[1]
 
+    def __iter__(self) -> Iterator[_T]:
+        """The items held, oldest first (nothing is released)."""
+        return (item for _, item in self._items)
+
     def next_due_ms(self) -> int | None:
         return self._items[0][0] + self.delay_ms if self._items else None
 
