@@ -243,6 +243,28 @@ async def test_leaving_incidents_counts_as_looked() -> None:
         assert "⚑" not in header_text(app)
 
 
+async def test_a_dialog_over_incidents_is_not_leaving_them() -> None:
+    """Help (or search, or a desk form) over Incidents keeps them in view: nothing is marked
+    read until the timer really leaves the screen."""
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await press(pilot, "4")
+        incidents = app.screen
+        assert isinstance(incidents, IncidentsScreen)
+        seen, updates = app.state.incidents_seen, incidents.stack_updates
+        await press(pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        # Textual counts a screen's suspensions as it handles them: wait for this one
+        await async_wait_until(lambda: incidents.stack_updates > updates, what="the incidents suspended")
+        assert app.state.incidents_seen == seen < app.state.tracker.seq
+        await press(pilot, "escape")
+        assert app.screen is incidents and incidents.model.counts()["new"] > 0
+        await press(pilot, "1")
+        await async_wait_until(
+            lambda: app.state.incidents_seen == app.state.tracker.seq, what="the incidents seen on leaving"
+        )
+
+
 async def test_passes_filter_by_point_and_location() -> None:
     app, pipeline, feed = make_app()
     async with app.run_test(size=(120, 36)) as pilot:

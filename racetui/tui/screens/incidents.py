@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import ModalScreen
 
 from racetui.config import Permission
 from racetui.engine import ChangeSet, RaceStandings
@@ -179,8 +180,11 @@ class IncidentsScreen(DeskKeys, TableScreen):
         self.update_info(fresh=True)
 
     def on_screen_suspend(self) -> None:
-        # Leaving the screen counts as having looked.
-        self.state.incidents_seen = self.state.tracker.seq
+        # Leaving the screen counts as having looked; a dialog over it (help, search, a desk
+        # form) leaves it in view, NEW badges and the header's count as they were. Textual
+        # puts the new screen on the stack before this screen hears of its suspension.
+        if not isinstance(self.app.screen, ModalScreen):
+            self.state.incidents_seen = self.state.tracker.seq
 
     _pending: tuple[str, float, int] | None = None
 
