@@ -177,7 +177,9 @@ async def test_a_viewer_behind_the_trimmed_stream_re_reads_the_snapshot(redis_se
                 from racetui.hub.records import Request, encode_request
 
                 while not (
-                    replica.gaps > gaps
+                    # the replica sees the gap in the frame numbers, or the channel a
+                    # snapshot's marker past the frames it read
+                    (replica.gaps > gaps or channel.trims > 0)
                     and channel.snapshots >= 2
                     and replica.seq is not None
                     and holds_the_truth(sim, replica.pipeline)
@@ -191,7 +193,8 @@ async def test_a_viewer_behind_the_trimmed_stream_re_reads_the_snapshot(redis_se
                 await asyncio.wait_for(follow_to_truth(), 60)
             except TimeoutError:
                 raise AssertionError(
-                    f"gaps {replica.gaps} (was {gaps}), synced {replica.synced}, seq {replica.seq}, "
+                    f"gaps {replica.gaps} (was {gaps}), trims {channel.trims}, "
+                    f"synced {replica.synced}, seq {replica.seq}, "
                     f"snapshots {channel.snapshots}, truth {holds_the_truth(sim, replica.pipeline)}"
                 ) from None
             assert channel.snapshots >= 2

@@ -88,6 +88,67 @@ async def test_a_late_viewer_reads_the_state_from_the_snapshot(redis_server: Red
         await stop(hub)
 
 
+async def test_a_viewer_whose_frames_were_trimmed_re_reads_the_snapshot_a_marker_names(
+    redis_server: RedisServer,
+) -> None:
+    """A viewer reads a snapshot, then the stream after it, but the frames that followed
+    were trimmed before it read them and nothing newer comes: only the next snapshot's
+    marker (``seq``) says frames are missing. The viewer reads the snapshot again."""
+    from racetui.hub.records import Frame, Reset, encode_frame
+    from racetui.hub.redis import RedisChannel
+    from racetui.hub.replica import Replica, ReplicaPipeline
+
+    url = redis_server.url
+    stream, snapshot_key, meta_key = keys("racetui")
+    hub = asyncio.create_task(run_hub([FeedSource(str(INDIVIDUAL), name="timing")], url, snapshot_every=0.3))
+    client = redis_server.client()
+    try:
+
+        def loaded() -> bool:  # the hub's latest snapshot holds the feed's athletes
+            return len(client.lrange(snapshot_key, 0, -1)) > 1 and len(client.xrange(stream)) > 2
+
+        await until(loaded, what="a snapshot with the feed in it")
+    finally:
+        await stop(hub)
+    meta = client.hgetall(meta_key)
+    good = client.lrange(snapshot_key, 0, -1)
+    seq = int(meta[b"seq"])
+    # What a viewer finds when it joins just after the hub started: the snapshot of frame 0
+    # (no athletes yet), and a stream whose frames 1..seq are already trimmed away.
+    client.delete(snapshot_key)
+    client.rpush(snapshot_key, encode_frame(Frame(0, [Reset(athletes=0, frames=1)], snapshot=True)))
+    client.hset(meta_key, mapping={"seq": 0, "after": "0-0"})
+    client.xtrim(stream, maxlen=0)
+    channel = RedisChannel(url)
+    replica = Replica(ReplicaPipeline())
+    got_snapshot = asyncio.Event()
+
+    async def follow() -> None:
+        while (data := await channel.receive()) is not None:
+            replica.handle(data)
+            if replica.synced:
+                got_snapshot.set()
+
+    task = asyncio.create_task(follow())
+    try:
+        await asyncio.wait_for(got_snapshot.wait(), 30)
+        assert replica.seq == 0 and not replica.pipeline.engine.races
+        # The hub's next snapshot: the whole state, and its marker in the stream
+        client.delete(snapshot_key)
+        client.rpush(snapshot_key, *good)
+        client.hset(meta_key, mapping={"seq": seq})
+        client.xadd(stream, {"epoch": meta[b"epoch"], "seq": seq})
+        engine = replica.pipeline.engine
+        await until(
+            lambda: sum(len(s.entries) for s in engine.races.values()) > 0, what="the re-read snapshot"
+        )
+        assert replica.seq == seq and channel.snapshots == 2
+    finally:
+        await stop(task)
+        await channel.close()
+        client.close()
+
+
 async def test_a_viewer_holds_the_hubs_frames_for_its_tv_delay(redis_server: RedisServer) -> None:
     """``racetui view`` takes the TV delay as a dashboard on its embedded hub does: the
     frames wait for it (a driven clock moves it), nothing is lost."""

@@ -291,6 +291,9 @@ class RedisChannel:
         self.last_id = "0-0"
         self.epoch: str | None = None
         self.want_snapshot = True
+        # the newest frame number read (from the snapshot's meta, then each entry's ``s``)
+        self.seq: int | None = None
+        self.trims = 0  # times frames were trimmed before this viewer read them
         self.snapshots = 0
         self.reconnects = 0
         self.connected = False
@@ -362,6 +365,7 @@ class RedisChannel:
             return
         self.epoch = meta[b"epoch"].decode()
         self.last_id = meta[b"after"].decode()
+        self.seq = _number(meta.get(b"seq"))
         self.pending.extend(frames)
         self.want_snapshot = False
         self.snapshots += 1
@@ -384,9 +388,28 @@ class RedisChannel:
                 if frame is not None:
                     self.pending.append(frame)
                     self.took(self.last_id, frame)
+                    seq = _number(fields.get(b"s"))
+                    if seq is not None:
+                        self.seq = seq
                     continue
                 epoch = fields.get(b"epoch", b"").decode()
                 if epoch and epoch != self.epoch:  # the hub restarted (or Redis did)
+                    self.pending.clear()
+                    self.lost()
+                    self.want_snapshot = True
+                    return
+                covers = _number(fields.get(b"seq"))
+                if covers is not None and self.seq is not None and covers > self.seq:
+                    # A snapshot's marker follows every frame it covers: frames up to it
+                    # are missing (trimmed before this viewer read them). Nothing newer may
+                    # come to show the gap, so the snapshot is read again now.
+                    self.trims += 1
+                    log.warning(
+                        "redis %s: frames %d-%d trimmed unread; reading the snapshot",
+                        _where(self.url),
+                        self.seq + 1,
+                        covers,
+                    )
                     self.pending.clear()
                     self.lost()
                     self.want_snapshot = True
@@ -416,6 +439,14 @@ def _decode_sources(data: bytes | None) -> list[HealthRec]:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.warning("redis: the hub's sources record is unreadable (%s); source state unknown", exc)
         return []
+
+
+def _number(value: bytes | None) -> int | None:
+    """A frame number from a stream entry or the meta (None when absent or not a number)."""
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
 
 
 def _stream_id(text: str) -> tuple[int, int]:
