@@ -327,6 +327,26 @@ async def test_clock_screen_shows_every_race_side_by_side() -> None:
         assert len({p.region.y for p in panels}) == 1  # side by side
 
 
+async def test_a_tick_while_the_clock_panels_mount_waits_for_them() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await tick(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ClockScreen)
+        grid = screen.query_one("#clocks")
+        await grid.remove_children()
+        # In the DOM, not yet composed: this is where an app tick can land (it failed a
+        # snapshot with NoMatches on the panel's title).
+        mounting = grid.mount(RaceClockPanel(OPEN))
+        assert not grid.query_one(RaceClockPanel).is_mounted
+        screen._show()
+        await mounting
+        screen._show()
+        digits = grid.query_one("RaceClockPanel Digits")
+        assert str(digits.value) == "45:00"  # type: ignore[attr-defined]
+
+
 async def test_publish_placeholder_and_health() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=(120, 36)) as pilot:

@@ -151,8 +151,10 @@ class ClockScreen(RaceScreen):
         )
         current = self.state.race_id
         for panel in self.query(RaceClockPanel):
+            # A tick can come while the panels are still being mounted: the worker
+            # shows them once they are.
             standings = self.state.engine.races.get(panel.race_id)
-            if standings is not None:
+            if standings is not None and panel.is_mounted:
                 panel.show(
                     standings.race,
                     now,
