@@ -20,7 +20,7 @@ import pytest
 
 from racetui.engine import Engine
 from racetui.hub.core import FRAME_ITEMS, Hub
-from racetui.hub.local import HubError, LocalHub, fork_available
+from racetui.hub.local import HUB_NICE, HubError, LocalHub, fork_available
 from racetui.hub.records import ApplyResults, Frame, decode_frame, encode_frame
 from racetui.hub.replica import Replica, ReplicaPipeline
 from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint
@@ -355,6 +355,16 @@ async def test_closing_the_hub_ends_the_viewers_follow() -> None:
     hub.close()
     await asyncio.wait_for(task, 30)  # a read left waiting on a closed socket never ends
     assert hub.ended == "the hub process ended" and hub.process.exitcode == 0
+
+
+def test_the_hub_yields_the_cpu_to_the_dashboard() -> None:
+    hub = LocalHub.start(lambda: [BrokenSource()])
+    try:
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        theirs = os.getpriority(os.PRIO_PROCESS, hub.process.pid)
+        assert theirs == min(19, ours + HUB_NICE) and theirs > ours
+    finally:
+        hub.close()
 
 
 def refuse() -> list[Any]:

@@ -44,7 +44,7 @@ from racetui.hub.replica import Replica, ReplicaPipeline, follow
 from racetui.sources.base import FeedState, SourceHealth, SourceMode
 from racetui.util.secrets import scrub
 
-__all__ = ["HubError", "LocalChannel", "LocalHub", "RemoteSource", "fork_available"]
+__all__ = ["HUB_NICE", "HubError", "LocalChannel", "LocalHub", "RemoteSource", "fork_available"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ READ_AHEAD = 1 << 20
 
 class HubError(Exception):
     """The hub could not start (its sources refused their options, or it died)."""
+
+
+HUB_NICE = 5  # the hub's scheduling priority below the dashboard's (see ``_child``)
 
 
 def fork_available() -> bool:
@@ -121,6 +124,12 @@ def _inherited_fds() -> list[int]:
 
 def _child(make_sources: Callable[[], Sequence[Any]], sock: socket.socket, other: socket.socket) -> None:
     other.close()
+    # The dashboard's loop answers keys; the hub's ingest can wait a few ms for a core.
+    # On a laptop shared with a browser (or the simulator), the kernel then gives the
+    # dashboard the CPU first when both want it, and the hub all that is left, which is
+    # nearly all of it: the UI loop is idle most of the time.
+    with contextlib.suppress(OSError):
+        os.nice(HUB_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the dashboard's; we end at EOF
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
