@@ -17,8 +17,10 @@ Each cycle presses 7 1 2 1 (four screen switches) and down up (two cursor moves)
 
 At the end of each phase the Health screen's "UI loop" line (racetui/tui/lag.py: a 20 ms
 wake-up inside the dashboard and how late it comes) gives the longest UI-loop stall of
-the last minute. Also: the first board with athletes (spawn → a leaderboard row with a
-bib) and the peak RSS of the dashboard and of its hub process.
+the last minute, and its "UI loop CPU" line how much of that stall's span the loop
+thread spent on a core (close to the span: a long step; little: waiting for a core).
+Also: the first board with athletes (spawn → a leaderboard row with a bib) and the peak
+RSS of the dashboard and of its hub process.
 
 Both terminal sizes by default: 120x36 and 80x24 (timers watch over SSH in 80x24), about
 1.5-2 minutes for both on the 2-core machine at load 5 (most of it the 50,000 athletes
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -54,6 +57,8 @@ from benchmarks.ptyterm import (
 from benchmarks.simproc import SimProcess
 
 SIZES = ((120, 36), (80, 24))
+# the Health screen's second UI-loop line (racetui/tui/lag.py): was the longest stall busy?
+LOOP_CPU = re.compile(r"UI loop CPU: the longest stall's (\d+) ms between wake-ups held (\d+) ms")
 # key, what it shows, the label of its samples (1 from Health and 1 from Splits apart)
 SCREEN_KEYS = (
     ("7", on_health, "1→7"),
@@ -71,6 +76,7 @@ class Phase:
     screen: list[float] = field(default_factory=list)
     cursor: list[float] = field(default_factory=list)
     lag: tuple[int, int, int] | None = None
+    lag_cpu: tuple[int, int] | None = None  # the longest stall's span and its loop-thread CPU (ms)
     by_key: dict[str, list[float]] = field(default_factory=dict)  # the screen keys, each
 
     def key_medians(self) -> str:
@@ -113,6 +119,10 @@ def read_lag(term: Terminal, phase: Phase) -> None:
     """The phase's longest UI-loop stall, from the Health screen, then back to the board."""
     term.press("7", on_health)
     phase.lag = loop_lag(term)
+    for line in term.lines():
+        found = LOOP_CPU.search(line)
+        if found:
+            phase.lag_cpu = int(found.group(1)), int(found.group(2))
     term.press("1", on_board)
 
 
@@ -203,6 +213,10 @@ def rows_of(result: Run, athletes: int) -> list[Measurement]:
             rows.append(Measurement(name, median, p95, "ms", target, note + how))
         if phase.lag is not None:
             last_min, ever, p99 = phase.lag
+            cpu = ""
+            if phase.lag_cpu is not None:
+                span, held = phase.lag_cpu
+                cpu = f"; the longest's {span} ms between wake-ups held {held} ms of loop CPU"
             rows.append(
                 Measurement(
                     f"{tag}: longest UI-loop stall, {label}",
@@ -210,7 +224,7 @@ def rows_of(result: Run, athletes: int) -> list[Measurement]:
                     None,
                     "ms",
                     "<= 50",
-                    f"last minute at the phase's end; {ever} ms since start, p99 {p99} ms",
+                    f"last minute at the phase's end; {ever} ms since start, p99 {p99} ms{cpu}",
                 )
             )
     rows += [

@@ -22,6 +22,10 @@ class FakeTime:
         self.now = 1000.0
         self.pending: list[tuple[float, Callable[[], None]]] = []
         self.cancelled = 0
+        self.cpu_now = 5.0  # the loop thread's CPU clock
+
+    def cpu(self) -> float:
+        return self.cpu_now
 
     def clock(self) -> float:
         return self.now
@@ -33,15 +37,17 @@ class FakeTime:
     def cancel(self) -> None:
         self.cancelled += 1
 
-    def wake(self, *stalls: float) -> None:
+    def wake(self, *stalls: float, busy: float = 0.0) -> None:
+        """Each wake-up ``stall`` late; the loop thread on CPU for ``busy`` of each span."""
         for stall in stalls:
             delay, callback = self.pending.pop()
             self.now += delay + stall
+            self.cpu_now += busy
             callback()
 
 
 def probe_on(fake: FakeTime) -> LoopLag:
-    probe = LoopLag(clock=fake.clock, schedule=fake.schedule)
+    probe = LoopLag(clock=fake.clock, schedule=fake.schedule, cpu=fake.cpu)
     probe._arm()  # what run() does on the loop
     return probe
 
@@ -65,6 +71,32 @@ def test_a_stall_leaves_the_last_minute_but_not_the_record() -> None:
     assert math.isclose(probe.longest_ever, 0.250)
     assert len(probe.recent()) < 3000  # the first minute's samples are gone
     assert probe.line() == "UI loop: longest stall 2 ms (last min), 250 ms since start, p99 2 ms"
+
+
+def test_the_longest_stall_says_whether_the_loop_thread_was_busy_or_waiting() -> None:
+    fake = FakeTime()
+    probe = probe_on(fake)
+    fake.wake(0.001, 0.002, busy=0.001)
+    fake.wake(0.064, busy=0.012)  # 84 ms between wake-ups, 12 of them on CPU: descheduled
+    fake.wake(0.030, busy=0.049)  # a shorter stall that was a busy step
+    late, span, cpu = probe.longest_cpu() or (0.0, 0.0, 0.0)
+    assert math.isclose(late, 0.064) and math.isclose(span, 0.084) and math.isclose(cpu, 0.012)
+    assert (
+        probe.cpu_line()
+        == "UI loop CPU: the longest stall's 84 ms between wake-ups held 12 ms of the loop thread's CPU"
+    )
+    fake.wake(0.090, busy=0.105)  # a busy step: CPU all the way
+    assert (
+        probe.cpu_line()
+        == "UI loop CPU: the longest stall's 110 ms between wake-ups held 105 ms of the loop thread's CPU"
+    )
+
+
+def test_a_stall_recorded_without_cpu_has_no_cpu_line() -> None:
+    probe = LoopLag(clock=lambda: 0.0)
+    assert probe.cpu_line() == "" and probe.longest_cpu() is None
+    probe.record(0.040, 0.0)
+    assert probe.cpu_line() == ""
 
 
 def test_no_wake_up_yet_says_so() -> None:
@@ -91,14 +123,17 @@ async def test_run_asks_the_loop_and_stops_its_timer_when_cancelled() -> None:
 async def test_health_shows_the_ui_loop_line() -> None:
     app, _, _ = make_app()
     fake = FakeTime()
-    app.loop_lag = LoopLag(clock=fake.clock, schedule=fake.schedule)
+    app.loop_lag = LoopLag(clock=fake.clock, schedule=fake.schedule, cpu=fake.cpu)
     async with app.run_test(size=(120, 36)) as pilot:
         await shown(pilot, lambda: fake.pending, what="the app's worker asking for the probe's first wake-up")
-        fake.wake(0.005, 0.080, 0.003)
+        fake.wake(0.005, 0.080, 0.003, busy=0.002)
         await press(pilot, "7")
         await tick(app, pilot)
         assert isinstance(app.screen, HealthScreen)
         extras = str(app.screen.query_one("#extras").render())
         assert (
             extras.splitlines()[0] == "UI loop: longest stall 80 ms (last min), 80 ms since start, p99 80 ms"
+        )
+        assert extras.splitlines()[1] == (
+            "UI loop CPU: the longest stall's 100 ms between wake-ups held 2 ms of the loop thread's CPU"
         )

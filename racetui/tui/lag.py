@@ -7,7 +7,14 @@ the lateness of the last minute (the longest and the p99) and the longest since 
 Health screen shows :meth:`LoopLag.line` ("UI loop: longest stall 34 ms (last min),
 120 ms since start, p99 8 ms") and ``benchmarks/bench_pty`` reads it from there.
 
-Pure asyncio; the clock and the timer are injected so that a test can drive it without
+A stall is either a long loop step (the loop thread busy: cut that step) or the loop
+thread waiting for a core (2 busy cores, the simulator and the hub on them). So each
+wake-up also notes how much CPU the loop thread used since the previous one
+(``time.thread_time``: the probe runs on the loop's thread), and :meth:`LoopLag.cpu_line`
+gives it for the longest stall of the last minute: "UI loop CPU: the longest stall's
+84 ms between wake-ups held 12 ms of the loop thread's CPU" is mostly waiting.
+
+Pure asyncio; the clocks and the timer are injected so that a test can drive it without
 waiting. Its own cost is one timer callback and a deque append per 20 ms; the loop's
 wake-up for it is most of that (about 0.4 % of a core in the dashboard on the 2-core
 development machine at load 5: docs/performance.md).
@@ -41,15 +48,20 @@ class LoopLag:
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         schedule: Schedule | None = None,
+        cpu: Callable[[], float] = time.thread_time,
     ) -> None:
         self.interval = interval
         self.window = window
         self.clock = clock  # the loop's own clock (asyncio's is time.monotonic)
         self.schedule = schedule  # None: the running loop's call_later
+        self.cpu = cpu  # the loop thread's CPU time
         self.longest_ever = 0.0  # seconds
         self.samples = 0
-        self._recent: deque[tuple[float, float]] = deque()  # (woke at, seconds late)
+        # (woke at, seconds late, seconds since the previous wake-up, loop-thread CPU in them)
+        self._recent: deque[tuple[float, float, float, float]] = deque()
         self._asked = 0.0
+        self._armed_at = 0.0
+        self._armed_cpu = 0.0
         self._handle: Handle | None = None
 
     async def run(self) -> None:
@@ -67,19 +79,23 @@ class LoopLag:
 
     def _arm(self) -> None:
         assert self.schedule is not None
-        self._asked = self.clock() + self.interval
+        self._armed_at = self.clock()
+        self._armed_cpu = self.cpu()
+        self._asked = self._armed_at + self.interval
         self._handle = self.schedule(self.interval, self._woke)
 
     def _woke(self) -> None:
         now = self.clock()
-        self.record(now - self._asked, now)
+        self.record(now - self._asked, now, now - self._armed_at, self.cpu() - self._armed_cpu)
         self._arm()
 
-    def record(self, late: float, now: float) -> None:
+    def record(self, late: float, now: float, span: float = math.nan, cpu: float = math.nan) -> None:
+        """One wake-up ``late`` seconds late at ``now``; ``span`` seconds after the previous
+        one, ``cpu`` of them on the loop thread's CPU (nan: not known)."""
         late = max(0.0, late)
         self.samples += 1
         self.longest_ever = max(self.longest_ever, late)
-        self._recent.append((now, late))
+        self._recent.append((now, late, span, cpu))
         self._forget(now)
 
     def _forget(self, now: float) -> None:
@@ -90,11 +106,20 @@ class LoopLag:
     def recent(self, now: float | None = None) -> list[float]:
         """Lateness (seconds) of the wake-ups of the last ``window``."""
         self._forget(self.clock() if now is None else now)
-        return [late for _, late in self._recent]
+        return [sample[1] for sample in self._recent]
 
     def longest(self, now: float | None = None) -> float:
         """The longest stall of the last ``window`` (seconds; 0 without samples)."""
         return max(self.recent(now), default=0.0)
+
+    def longest_cpu(self, now: float | None = None) -> tuple[float, float, float] | None:
+        """The longest stall of the last ``window`` as (seconds late, seconds since the
+        wake-up before it, loop-thread CPU in them); None without samples."""
+        self._forget(self.clock() if now is None else now)
+        if not self._recent:
+            return None
+        _, late, span, cpu = max(self._recent, key=lambda sample: sample[1])
+        return late, span, cpu
 
     def p99(self, now: float | None = None) -> float:
         """The 99th percentile of the last ``window``'s lateness (seconds; nan without)."""
@@ -112,4 +137,16 @@ class LoopLag:
         return (
             f"UI loop: longest stall {self.longest(now) * 1000:.0f} ms ({minutes}), "
             f"{self.longest_ever * 1000:.0f} ms since start, p99 {self.p99(now) * 1000:.0f} ms"
+        )
+
+    def cpu_line(self, now: float | None = None) -> str:
+        """The Health screen's second line: was the longest stall the loop thread busy
+        (CPU close to the span) or waiting for a core (little CPU)? "" without it."""
+        worst = self.longest_cpu(now)
+        if worst is None or math.isnan(worst[2]):
+            return ""
+        _, span, cpu = worst
+        return (
+            f"UI loop CPU: the longest stall's {span * 1000:.0f} ms between wake-ups "
+            f"held {cpu * 1000:.0f} ms of the loop thread's CPU"
         )

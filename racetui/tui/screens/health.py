@@ -156,7 +156,8 @@ class HealthScreen(RaceScreen):
         if logs is not None and logs.recent.lines:
             log_text += "\n" + "\n".join(line.splitlines()[0] for line in list(logs.recent.lines)[-3:])
         self._show("#log", log_text)
-        self._show("#extras", "\n".join([app.loop_lag.line(), *app.health_lines()]))
+        lag = [app.loop_lag.line(), app.loop_lag.cpu_line()]
+        self._show("#extras", "\n".join([line for line in lag if line] + app.health_lines()))
 
     def _show(self, selector: str, text: str) -> None:
         """Update a text only when it changed: an unchanged Health screen costs no repaint."""
