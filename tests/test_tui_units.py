@@ -183,9 +183,34 @@ def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
     tracker.process(pipeline.drain())
     records = tracker.athlete_incidents(OPEN, entry.bib)
     assert len(records) == 1 and records[0].served and not records[0].unserved
+    assert tracker.count_new_incidents(seen) == 1  # counted again: the count is kept per change
     pipeline.apply_results(OPEN, [served.model_copy(update={"incidents": []})])
     tracker.process(pipeline.drain())
     assert not tracker.athlete_incidents(OPEN, entry.bib)[0].active
+    assert tracker.count_new_incidents(seen) == 0
+
+
+def test_tracker_new_incident_count_forgets_a_removed_race() -> None:
+    pipeline, _ = race_pipeline(60)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
+    tracker.process(pipeline.drain())
+    entry = next(e for e in pipeline.engine.races[OPEN].entries.values() if e.status is Status.OK)
+    result = Result(
+        race_id=OPEN,
+        bib=entry.bib,
+        participant=entry.participant,
+        splits=splits_of(pipeline.engine.races[OPEN], entry),
+        incidents=[Incident.penalty(30, "drafting")],
+    )
+    pipeline.apply_results(OPEN, [result])
+    tracker.process(pipeline.drain())
+    assert tracker.count_new_incidents(0) >= 1
+    others = sum(
+        1 for race_id, m in tracker.races.items() if race_id != OPEN for r in m.incidents.values() if r.active
+    )
+    del pipeline.engine.races[OPEN]  # the race is gone (a new event): no sequence number moves
+    tracker.process(ChangeSet(structure={OPEN}))
+    assert tracker.count_new_incidents(0) == others
 
 
 def test_tracker_reports_watched_passings_and_status() -> None:

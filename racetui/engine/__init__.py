@@ -10,6 +10,7 @@ from racetui.engine.pipeline import Listener, Pipeline
 from racetui.engine.ranking import Filter, placed_at_point, status_rank, takes_place
 from racetui.engine.standings import (
     Athlete,
+    AthleteNow,
     Counts,
     Held,
     LeaderboardView,
@@ -22,6 +23,7 @@ from racetui.engine.standings import (
 
 __all__ = [
     "Athlete",
+    "AthleteNow",
     "ChangeSet",
     "Counts",
     "Engine",

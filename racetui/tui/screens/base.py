@@ -141,7 +141,7 @@ class RaceScreen(Screen[None]):
     def reload(self) -> None:
         """Redraw everything: the race, a filter or the theme changed, or the screen is back."""
         for header in self.query(RaceHeader):
-            header.refresh()
+            header.redraw()
 
     def on_screen_suspend(self) -> None:
         self._hidden_in = style_context(self.app)

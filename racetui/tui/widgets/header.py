@@ -119,8 +119,16 @@ class RaceHeader(Widget):
             self._shown = parts
             self.refresh()
 
+    def redraw(self) -> None:
+        """Redraw whatever changed (the race, the theme, the screen is back)."""
+        self._shown = header_parts(race_app(self))
+        self.refresh()
+
     def render(self) -> Text:
-        left, right = header_parts(race_app(self))
+        # The parts the last refresh_if_changed saw (every tick): a full frame (a screen
+        # switch, a resize) does not compute them again; the first render does.
+        shown = self._shown
+        left, right = shown if isinstance(shown, tuple) else header_parts(race_app(self))
         width = self.size.width
         sep = " │ "
         right = _make_room(left, right, width, sep)
