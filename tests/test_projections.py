@@ -438,3 +438,61 @@ def test_a_big_fields_not_through_list_is_built_over_ticks_then_shown_whole(
         assert shown == []  # nothing complete yet: nothing half-built is shown
         shown = not_through(standings, index, now, paced=True)
     assert shown == whole
+
+
+def _counted_by_scan(standings: RaceStandings, now_ms: int) -> tuple[int, ...]:
+    """on_course's figures the slow way: every athlete looked at (what it did per tick)."""
+    finish = next((i for i, p in enumerate(standings.points) if p.is_finish), len(standings.points) - 1)
+    started = on = finished = out = not_started = dns = 0
+    for athlete in standings.athletes():
+        if athlete.status is Status.DNS:
+            dns += 1
+        elif athlete.last < 0 and (now_ms < athlete.offset_ms or not standings.points):
+            not_started += 1
+        else:
+            started += 1
+            done = 0 <= finish < len(athlete.times) and athlete.times[finish] is not None
+            if done and athlete.status is not Status.DSQ:
+                finished += 1
+            elif athlete.status is Status.OK:
+                on += 1
+            else:
+                out += 1
+    return len(standings), started, on, finished, out, not_started, dns
+
+
+def test_on_course_counts_follow_the_changes_like_a_scan_of_the_field() -> None:
+    waves = [Wave(id="w1", race_id="r", name="A"), Wave(id="w2", race_id="r", name="B", offset_ms=30 * MIN)]
+    engine = road(waves=waves)
+    athletes(engine, [str(n) for n in range(1, 21)], wave_id="w1")
+    athletes(engine, [str(n) for n in range(21, 31)], wave_id="w2")
+    standings = engine.race("r")
+
+    def same(now: int) -> None:
+        c = on_course(standings, now)
+        got = (c.athletes, c.started, c.on_course, c.finished, c.out, c.not_started, c.dns)
+        assert got == _counted_by_scan(standings, now)
+
+    for now in (0, 29 * MIN, 30 * MIN, 31 * MIN):
+        same(now)
+    for n in range(1, 16):  # one by one, read in between: each read follows the log
+        passes(engine, str(n), [20 * MIN + n * 1000, 40 * MIN + n * 1000][: 1 + n % 2])
+        same(45 * MIN)
+    passes(engine, "22", [50 * MIN])  # wave B: started by its passing
+    engine.apply_results(
+        "r",
+        [
+            Result(race_id="r", bib="2", status=Status.DNF, splits={"p1": 20 * MIN + 2000}),
+            Result(race_id="r", bib="25", status=Status.DNS),
+            Result(race_id="r", bib="26", status=Status.DSQ),  # no passing: out once wave B goes
+        ],
+    )
+    for now in (25 * MIN, 35 * MIN):
+        same(now)
+    passes(engine, "1", [20 * MIN + 1000, 40 * MIN + 1000, 60 * MIN, 80 * MIN])  # finished
+    passes(engine, "3", [20 * MIN + 3000, 40 * MIN + 3000, 60 * MIN, 81 * MIN])
+    engine.apply_results("r", [Result(race_id="r", bib="3", status=Status.DSQ)])  # finished, then DSQ
+    same(90 * MIN)
+    engine.apply_results("r", [Result(race_id="r", bib="25", status=Status.OK)])  # the DNS taken back
+    same(10 * MIN)
+    same(90 * MIN)
