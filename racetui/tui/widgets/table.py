@@ -118,6 +118,7 @@ class RowTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
         self.empty_text = empty
+        self._pass: tuple[int, Style] | None = None  # (width, line style) while rendering
         self.cursor = 0
         self.cursor_key: AthleteRef | None = None
         self.cursor_ident: Hashable | None = None  # what the cursor's row shows (it follows it)
@@ -298,9 +299,18 @@ class RowTable(ScrollView, can_focus=True):
             self._layout_key = key
         return self._layout
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The line style and width are the same for every line of one render: worked out
+        # once here, not per line (``rich_style`` walks the ancestors: a tenth of a
+        # leaderboard frame's CPU at 120x36).
+        self._pass = (self.scrollable_content_region.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        width, base = self._pass or (self.scrollable_content_region.width, self.rich_style)
         layout = self._laid_out(width)
         if y == 0:
             header_key: tuple[object, ...] = ("header", self._layout_key)
