@@ -22,7 +22,7 @@ from racetui.engine import Engine
 from racetui.hub.core import FRAME_ITEMS, Hub
 from racetui.hub.local import HUB_NICE, HubError, LocalHub, fork_available
 from racetui.hub.records import ApplyResults, Frame, decode_frame, encode_frame
-from racetui.hub.replica import Replica, ReplicaPipeline
+from racetui.hub.replica import Replica, ReplicaPipeline, follow
 from racetui.model import Event, Participant, Passing, Race, Result, Status, TimingPoint
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode, source_kinds
@@ -252,6 +252,50 @@ def test_a_pulled_hub_reads_a_bulk_from_the_engine_frame_by_frame_leaders_first(
         leaders == [row.bib for row in hub.engine.races["r1"].view().rows(0, 3)] == ["2000", "1998", "1997"]
     )
     assert late.synced and all_rows(late.pipeline.engine) == all_rows(hub.engine)
+
+
+class FramesChannel:
+    """The frames a hub wrote, then the end of the stream."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = list(frames)
+
+    async def receive(self) -> bytes | None:
+        return self.frames.pop(0) if self.frames else None
+
+    async def send(self, data: bytes) -> None:
+        pass
+
+
+async def test_a_load_keeps_the_reads_followed_slice_by_slice() -> None:
+    """Between the slices of a load, the race's end and latest passing are already
+    followed: the first read after it does not take the whole load's changes at once."""
+    hub = Hub([], None, ready=lambda: None)
+    event, people = small_event(3000)
+    hub.pipeline.load_event(event)
+    hub.pipeline.apply_snapshot(
+        event.races[0],
+        [
+            Result(race_id="r1", bib=p.bib, participant=p, splits={"p1": 900_000 + i, "p2": 1_800_000 + i})
+            for i, p in enumerate(people)
+        ],
+    )
+    hub.request_snapshot()
+    frames = []
+    while (data := hub.next_frame()) is not None:
+        frames.append(data)
+    replica = Replica()
+    behind: list[bool] = []
+
+    async def pause() -> None:
+        standings = replica.pipeline.engine.races.get("r1")
+        if standings is not None and standings.entries:
+            behind.append(standings._ended[0] != standings._mutations)
+
+    await follow(FramesChannel(frames), replica, budget=0.0, pause=pause)
+    assert replica.synced and len(behind) > 3
+    assert not any(behind)
+    assert replica.pipeline.engine.races["r1"].last_passing_ms() == 1_800_000 + 2999
 
 
 def test_a_frame_that_is_not_one_is_counted_and_shown() -> None:

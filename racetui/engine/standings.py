@@ -1042,6 +1042,10 @@ class RaceStandings:
         self._ends()
         return self._ended[2]
 
+    def keep_up(self) -> None:
+        """Follow the change log so far for the figures the reads keep (see ``_ends``)."""
+        self._ends()
+
     def _ends(self) -> None:
         """Follow the change log: only the athletes changed since the last read are looked
         at. A scan of the field is needed only when a change takes away what the figures

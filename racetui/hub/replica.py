@@ -278,6 +278,7 @@ async def follow(
             return
         for _ in replica.steps(data):
             if time.perf_counter() - started >= budget:
+                replica.pipeline.engine.keep_up()  # this slice's share of the reads' work
                 await rest()
                 started = time.perf_counter()
         if replica.pipeline.engine.races and freeze(replica.pipeline.engine):
