@@ -12,7 +12,8 @@ Each cycle presses 7 1 2 1 (four screen switches) and down up (two cursor moves)
 
 * **idle**: the same dashboard on a 100-athlete race before its gun, once its first board
   has settled (no frame for 0.5 s, or 2 s after the first board): the baseline, same run;
-* **loading**: from the first drawn board until the leaderboard says 50,000 athletes;
+* **loading**: from the first drawn board until the leaderboard says 50,000 athletes and
+  its header no longer says "loading" (the times come point by point after the start list);
 * **live** afterwards (the marathon two hours in: hundreds of passings a second), for
   a minute at least, so that the UI-loop figure read at its end is of live stalls only.
 
@@ -168,13 +169,19 @@ def run(size: tuple[int, int], athletes: int, cycles: int, data: str, live_s: fl
             colour = cursor_colour(term)
             shown = [athletes_shown(term)]
 
+            # Loading lasts until the board counts the whole field and the header no
+            # longer says "loading": the start list comes first ("50,000 athletes"), then
+            # the times point by point ("loading the times at 5 of 10 timing points").
+            loaded = [False]
+
             def phase() -> Phase:
                 if on_board(term):
                     shown[0] = athletes_shown(term)
-                return out.loading if shown[0] < athletes else out.live
+                    loaded[0] = shown[0] >= athletes and "loading" not in term.lines()[0]
+                return out.live if loaded[0] else out.loading
 
             deadline = time.perf_counter() + 300
-            while shown[0] < athletes and time.perf_counter() < deadline:
+            while not loaded[0] and time.perf_counter() < deadline:
                 cycle(term, colour, phase)
             read_lag(term, out.loading)
             # The probe's figure is the last minute: the live one is read once a whole
