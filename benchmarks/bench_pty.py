@@ -59,6 +59,8 @@ from benchmarks.ptyterm import (
 from benchmarks.simproc import SimProcess
 
 SIZES = ((120, 36), (80, 24))
+# a first load's progress in the header, long or (on a narrow screen) short
+LOADING = re.compile(r"loading|\btimes \d+/\d+|\d[\d,]*/\d[\d,]*")
 LIVE_MINUTE_S = 61  # the live phase lasts the probe's window (a minute) and a second
 # the Health screen's second UI-loop line (racetui/tui/lag.py): was the longest stall busy?
 LOOP_CPU = re.compile(r"UI loop CPU: the longest stall's (\d+) ms between wake-ups held (\d+) ms")
@@ -177,7 +179,7 @@ def run(size: tuple[int, int], athletes: int, cycles: int, data: str, live_s: fl
             def phase() -> Phase:
                 if on_board(term):
                     shown[0] = athletes_shown(term)
-                    loaded[0] = shown[0] >= athletes and "loading" not in term.lines()[0]
+                    loaded[0] = shown[0] >= athletes and not LOADING.search(term.lines()[0])
                 return out.live if loaded[0] else out.loading
 
             deadline = time.perf_counter() + 300
