@@ -308,12 +308,17 @@ class _Session:
         service_task = None
         try:
             await self._wait_for_data()
-            if self.args.once or self.args.dry_run or getattr(self.args, "official", False):
+            one_state = self.args.once or self.args.dry_run or getattr(self.args, "official", False)
+            if one_state:
                 # One state is published: the source reads no more (a v1.1 feed would go on
                 # parsing a message a second beside the one being built).
                 await self._stop_source()
             self.outbox = _open_outbox(owner=not self.args.dry_run)
             self._build()
+            if one_state:
+                # Stopped: what the source still holds (a v1.1 feed's last message, parsed:
+                # 50,000 results) goes before the message is built beside the engine.
+                self.source = self.source_task = None
             if self.args.dry_run:
                 return self._dry_run()
             service_task = asyncio.create_task(self.service.run())
@@ -516,24 +521,27 @@ class _Session:
         )
 
     # -------------------------------------------------------------- preview
-    def _preview(self) -> tuple[str, bool]:
-        """(the preview text, whether anything would be sent)."""
+    def _preview(self) -> tuple[list[Any], str, bool]:
+        """(the v1.1 messages previewed, the preview text, whether anything would be sent).
+
+        What is previewed is what is queued: a 50,000-athlete message is built once."""
         from racetui.publish.outbox import PublishError
 
         # Running the command is the user's action: a failed last upload is sent again.
         try:
             if self.kind == "triathlon":
                 previews = self.publisher.preview(resend_failed=True)
-                return "\n".join(p.render() for p in previews), any(p.changed for p in previews)
+                text = "\n".join(p.render() for p in previews)
+                return previews, text, any(p.changed for p in previews)
             text = "\n".join(p.render() for p in self.publisher.preview())
-            return text, self.publisher.would_send(self.publisher.build(), resend_failed=True)
+            return [], text, self.publisher.would_send(self.publisher.build(), resend_failed=True)
         except PublishError as exc:
             raise _Exit(2, str(exc)) from None
 
     def _dry_run(self) -> int:
         import orjson
 
-        text, _ = self._preview()
+        _, text, _ = self._preview()
         print(text)
         if self.kind == "triathlon":
             for race_id in self.publisher.race_ids():
@@ -581,7 +589,7 @@ class _Session:
             print(f"retrying #{item.id} later: {item.error}", file=sys.stderr, flush=True)
         self.changed.set()
 
-    def _enqueue(self) -> list[Any]:
+    async def _enqueue(self, previews: list[Any]) -> list[Any]:
         from racetui.publish.outbox import PublishError
 
         try:
@@ -589,16 +597,17 @@ class _Session:
                 item = self.publisher.publish(resend_failed=True)
                 return [] if item is None else [item]
             if self.args.official:
+                previews.clear()  # another message (status official): not held beside it
                 items: list[Any] = []
                 for race_id in self.publisher.race_ids():
                     items += self.publisher.mark_official(race_id, confirmed=True)
                 return items
-            return list(self.publisher.publish(resend_failed=True))
+            return list(await self.publisher.queue_previewed(previews))
         except PublishError as exc:
             raise _Exit(2, str(exc)) from None
 
     async def _publish(self) -> int:
-        text, changed = self._preview()
+        previews, text, changed = self._preview()
         print(text, flush=True)
         official = self.kind == "triathlon" and self.args.official
         once = self.args.once or official
@@ -609,7 +618,10 @@ class _Session:
             if official:
                 names = ", ".join(self.publisher.program(r).prog_name for r in self.publisher.race_ids())
                 await self._confirm(f"Mark {names} OFFICIAL (results confirmed by the race referee)?")
-            self._enqueue()
+            await self._enqueue(previews)
+        # Queued: the outbox holds the message now. Its bytes go before it is read back to be
+        # sent (at 50,000 athletes two copies of 47 MB took the peak over 250 MB).
+        previews.clear()
         if once:
             return await self._finish_once()
         return await self._live()

@@ -229,7 +229,9 @@ def _content_hash(body: bytes) -> str:
     if not body.startswith(b'{"date":'):
         raise ValueError("a v1.1 message starts with its date")
     end = body.index(b'",', 9) + 2  # an ISO date holds no quote
-    return hashlib.sha256(b"{" + body[end:]).hexdigest()
+    digest = hashlib.sha256(b"{")
+    digest.update(memoryview(body)[end:])  # no copy: at 50,000 athletes the body is 47 MB
+    return digest.hexdigest()
 
 
 def _row_value(record: Mapping[str, Any]) -> str:

@@ -51,7 +51,7 @@ import io
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import orjson
 
@@ -61,7 +61,7 @@ from racetui.model.incidents import format_incidents
 from racetui.model.race import RaceKind, Reported, Status, TimingPoint
 from racetui.model.times import format_datetime, format_duration
 
-__all__ = ["Prepared", "build_bytes", "build_message", "prepare_message", "segment_ids"]
+__all__ = ["MessageFields", "Prepared", "build_bytes", "build_message", "prepare_message", "segment_ids"]
 
 
 def _duration_whole(ms: int) -> str:
@@ -270,23 +270,34 @@ def _team(
 _CHUNK = 1_000  # athletes encoded at a time: the whole message is never a tree of dicts at once
 
 
+class MessageFields(TypedDict):
+    """What a message says besides its athletes: the one keyword list of
+    :func:`prepare_message`, :func:`build_message` and :func:`build_bytes`.
+
+    ``status`` is the message status (``prerace``, ``live`` or ``official``). ``millis``
+    is True when the timer has millisecond data (the normal case, the default); False
+    applies the whole-second rule to every duration."""
+
+    event_id: str
+    event_name: str
+    prog_id: str
+    prog_name: str
+    status: str
+    sandbox: bool
+    date: datetime
+    start_time: datetime | None
+    wetsuit: bool | None
+    air_temp: float | None
+    water_temp: float | None
+    millis: NotRequired[bool]
+
+
 def _plan(
-    standings: RaceStandings,
-    *,
-    event_id: str,
-    event_name: str,
-    prog_id: str,
-    prog_name: str,
-    status: str,
-    sandbox: bool,
-    date: datetime,
-    start_time: datetime | None,
-    wetsuit: bool | None,
-    air_temp: float | None,
-    water_temp: float | None,
-    millis: bool,
+    standings: RaceStandings, fields: MessageFields
 ) -> tuple[dict[str, Any], str, Iterator[dict[str, Any]]]:
     """The message without its athletes (or teams), their key, and the athletes one by one."""
+    millis = fields.get("millis", True)
+    start_time = fields["start_time"]
     points = list(standings.points)
     relay = standings.race.kind is RaceKind.RELAY
     athletes = list(standings.ordered())
@@ -304,18 +315,18 @@ def _plan(
         }
 
     header: dict[str, Any] = {
-        "date": format_datetime(date),
+        "date": format_datetime(fields["date"]),
         "start_time": None if start_time is None else format_datetime(start_time),
-        "event_id": _text(event_id),
-        "event_name": event_name,
-        "prog_id": _text(prog_id),
-        "prog_name": prog_name,
-        "wetsuit": _bool(wetsuit),
-        "sandbox": _bool(sandbox),
+        "event_id": _text(fields["event_id"]),
+        "event_name": fields["event_name"],
+        "prog_id": _text(fields["prog_id"]),
+        "prog_name": fields["prog_name"],
+        "wetsuit": _bool(fields["wetsuit"]),
+        "sandbox": _bool(fields["sandbox"]),
         ("num_teams" if relay else "num_athletes"): str(len(athletes)),
-        "status": status,
+        "status": fields["status"],
         "latest": latest,
-        "conditions": {"air_temp": _text(air_temp), "water_temp": _text(water_temp)},
+        "conditions": {"air_temp": _text(fields["air_temp"]), "water_temp": _text(fields["water_temp"])},
     }
     by_gun = standings.by_gun
     if not relay:
@@ -342,44 +353,12 @@ def _plan(
     return header, "teams", teams_encoded()
 
 
-def build_message(
-    standings: RaceStandings,
-    *,
-    event_id: str,
-    event_name: str,
-    prog_id: str,
-    prog_name: str,
-    status: str,
-    sandbox: bool,
-    date: datetime,
-    start_time: datetime | None,
-    wetsuit: bool | None,
-    air_temp: float | None,
-    water_temp: float | None,
-    millis: bool = True,
-) -> dict[str, Any]:
-    """The complete v1.1 message for one race (program), as a JSON-ready ``dict``.
-
-    ``status`` is the message status (``prerace``, ``live`` or ``official``). ``millis``
-    is True when the timer has millisecond data (the normal case); False applies the
-    whole-second rule to every duration.
-    """
-    header, key, records = _plan(
-        standings,
-        event_id=event_id,
-        event_name=event_name,
-        prog_id=prog_id,
-        prog_name=prog_name,
-        status=status,
-        sandbox=sandbox,
-        date=date,
-        start_time=start_time,
-        wetsuit=wetsuit,
-        air_temp=air_temp,
-        water_temp=water_temp,
-        millis=millis,
-    )
-    header[key] = list(records)
+def build_message(standings: RaceStandings, **fields: Unpack[MessageFields]) -> dict[str, Any]:
+    """The complete v1.1 message for one race (program), as a JSON-ready ``dict`` (tests and
+    the simulator: a publisher encodes a :class:`Prepared` message, never this tree)."""
+    prepared = prepare_message(standings, **fields)
+    header = prepared.header
+    header[prepared.key] = list(prepared.records())
     return header
 
 
@@ -394,6 +373,10 @@ class Prepared:
         self.header = header  # the message without its athletes (or teams)
         self.key = key
         self._records = records
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The athletes' (or teams') records one by one. Once."""
+        return self._records
 
     def encode(self, each: Callable[[dict[str, Any]], object] | None = None) -> bytes:
         """The message as UTF-8 JSON bytes (the same bytes as ``orjson.dumps`` of
@@ -424,71 +407,11 @@ class Prepared:
         yield b"]}"
 
 
-def prepare_message(
-    standings: RaceStandings,
-    *,
-    event_id: str,
-    event_name: str,
-    prog_id: str,
-    prog_name: str,
-    status: str,
-    sandbox: bool,
-    date: datetime,
-    start_time: datetime | None,
-    wetsuit: bool | None,
-    air_temp: float | None,
-    water_temp: float | None,
-    millis: bool = True,
-) -> Prepared:
+def prepare_message(standings: RaceStandings, **fields: Unpack[MessageFields]) -> Prepared:
     """Read the message off the standings (on the thread that changes them); encode later."""
-    return Prepared(
-        *_plan(
-            standings,
-            event_id=event_id,
-            event_name=event_name,
-            prog_id=prog_id,
-            prog_name=prog_name,
-            status=status,
-            sandbox=sandbox,
-            date=date,
-            start_time=start_time,
-            wetsuit=wetsuit,
-            air_temp=air_temp,
-            water_temp=water_temp,
-            millis=millis,
-        )
-    )
+    return Prepared(*_plan(standings, fields))
 
 
-def build_bytes(
-    standings: RaceStandings,
-    *,
-    event_id: str,
-    event_name: str,
-    prog_id: str,
-    prog_name: str,
-    status: str,
-    sandbox: bool,
-    date: datetime,
-    start_time: datetime | None,
-    wetsuit: bool | None,
-    air_temp: float | None,
-    water_temp: float | None,
-    millis: bool = True,
-) -> bytes:
+def build_bytes(standings: RaceStandings, **fields: Unpack[MessageFields]) -> bytes:
     """:func:`build_message` as UTF-8 JSON bytes (what is POSTed or hosted)."""
-    return prepare_message(
-        standings,
-        event_id=event_id,
-        event_name=event_name,
-        prog_id=prog_id,
-        prog_name=prog_name,
-        status=status,
-        sandbox=sandbox,
-        date=date,
-        start_time=start_time,
-        wetsuit=wetsuit,
-        air_temp=air_temp,
-        water_temp=water_temp,
-        millis=millis,
-    ).encode()
+    return prepare_message(standings, **fields).encode()

@@ -52,8 +52,10 @@ SETTLED = frozenset({ItemState.SENT, ItemState.FAILED, ItemState.SUPERSEDED, Ite
 class OutboxItem:
     """One upload and everything the screen shows about it.
 
-    ``headers`` never hold secrets. ``body`` is empty in listings made without bodies and
-    for superseded items (their body is dropped: they are never sent). ``meta`` holds
+    ``headers`` never hold secrets. ``body`` is empty in listings made without bodies, in
+    what the state changes return (only :meth:`Outbox.claim`, which hands the item to its
+    sender, and :meth:`Outbox.get` read it back: a v1.1 message at 50,000 athletes is 47 MB)
+    and for superseded items (their body is dropped: they are never sent). ``meta`` holds
     what publishers need (race ids, content hash, the rows for the diff baseline).
     """
 
@@ -383,7 +385,7 @@ class Outbox:
             superseded = self._supersede_older(db, group, item_id, now) if supersedable else 0
         if superseded:
             log.info("outbox: #%d supersedes %d older upload(s) of %s", item_id, superseded, group)
-        return self.get(item_id)
+        return self.get(item_id, body=False)  # the caller holds the body: no second copy
 
     def claim(self, item_id: int) -> OutboxItem | None:
         """``queued`` -> ``sending`` (committed before the request leaves); None if it is
@@ -401,7 +403,7 @@ class Outbox:
     def mark_sent(self, item_id: int, status_code: int | None, response: str | None) -> OutboxItem:
         """``sending`` -> ``sent``; the item's baselines become the last successful upload."""
         now = self._clock()
-        item = self.get(item_id)
+        item = self.get(item_id, body=False)
         with self._tx() as db:
             db.execute(
                 "UPDATE items SET state=?, sent_at=?, updated_at=?, status_code=?, response=?, error=NULL, "
@@ -421,7 +423,7 @@ class Outbox:
                     "item_id=excluded.item_id, updated_at=excluded.updated_at",
                     (key, json.dumps(rows), json.dumps(baseline.get("fields") or {}), item_id, now),
                 )
-        return self.get(item_id)
+        return self.get(item_id, body=False)
 
     def mark_retry(
         self,
@@ -457,7 +459,7 @@ class Outbox:
                     "next_attempt_at=? WHERE id=?",
                     (ItemState.QUEUED, now, status_code, error, response, next_attempt_at, item_id),
                 )
-        return self.get(item_id)
+        return self.get(item_id, body=False)
 
     def mark_failed(
         self, item_id: int, *, status_code: int | None, error: str, response: str | None
@@ -470,7 +472,7 @@ class Outbox:
                 "next_attempt_at=NULL WHERE id=?",
                 (ItemState.FAILED, now, status_code, error, response, item_id),
             )
-        return self.get(item_id)
+        return self.get(item_id, body=False)
 
     def release(self, item_id: int) -> None:
         """An attempt abandoned by a clean shutdown: ``sending`` -> ``queued``."""
@@ -514,7 +516,7 @@ class Outbox:
                 "UPDATE items SET state=?, updated_at=?, next_attempt_at=? WHERE id=?",
                 (ItemState.QUEUED, now, now, item_id),
             )
-        return self.get(item_id)
+        return self.get(item_id, body=False)
 
     def cancel(self, item_id: int) -> OutboxItem:
         """A user's cancel of a queued or failed item (it will not be sent)."""
@@ -529,7 +531,7 @@ class Outbox:
                 if not item:
                     raise OutboxError(f"outbox item #{item_id}: no such item")
                 raise OutboxError(f"outbox item #{item_id}: is {item[0].state.value}, cannot cancel")
-        return self.get(item_id)
+        return self.get(item_id, body=False)
 
     # ------------------------------------------------------------- reading
     def get(self, item_id: int, *, body: bool = True) -> OutboxItem:
