@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from racetui.publish.outbox import (
+    BODY_PIECE,
     ItemState,
     Outbox,
     OutboxError,
@@ -24,6 +27,7 @@ from racetui.publish.outbox import (
     render_diff,
     server_message,
 )
+from racetui.util.files import Spool
 
 
 def _put(
@@ -261,3 +265,102 @@ def test_diff_accounts_for_every_bib(before: dict[str, str] | None, after: dict[
         assert server[change.bib] == change.after
     for change in diff.ignored:
         assert server[change.bib] == change.before
+
+
+# The schema-1 outbox (before 2026-12-03: every body in its item's row), as those releases made it.
+_SCHEMA_1 = """
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, grp TEXT NOT NULL,
+    supersedable INTEGER NOT NULL, idem_key TEXT NOT NULL UNIQUE, method TEXT NOT NULL,
+    url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB, size INTEGER NOT NULL,
+    summary TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, next_attempt_at REAL, sent_at REAL,
+    status_code INTEGER, error TEXT, response TEXT, superseded_by INTEGER, meta TEXT NOT NULL
+);
+CREATE INDEX items_state ON items (state, target, id);
+CREATE INDEX items_group ON items (grp, id);
+CREATE TABLE baselines (
+    key TEXT PRIMARY KEY, rows TEXT NOT NULL, fields TEXT NOT NULL, item_id INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+PRAGMA user_version = 1;
+"""
+
+
+def _pieces_stored(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM bodies").fetchone()[0])
+
+
+def test_a_schema_1_outbox_is_moved_over_and_its_queued_body_still_sends(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    big = os.urandom(2 * BODY_PIECE + 12345)  # three pieces once moved
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_1)
+        for key, state, body in (("k1", "sent", b"old"), ("k2", "queued", big), ("k3", "queued", b"")):
+            db.execute(
+                "INSERT INTO items (target, grp, supersedable, idem_key, method, url, headers, body, size, "
+                "summary, state, created_at, updated_at, meta) VALUES "
+                "('t', 'g' || ?, 1, ?, 'POST', 'http://127.0.0.1:1/x', '{}', ?, ?, 's', ?, 1, 1, '{}')",
+                (key, key, body, len(body), state),
+            )
+    outbox = Outbox(path)
+    assert _pieces_stored(path) == 4  # the sent item's kept body too (as schema 1 kept it)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM items WHERE body IS NOT NULL").fetchone()[0] == 0
+    queued = outbox.next_queued("t")
+    assert queued is not None and queued.idempotency_key == "k2"
+    claimed = outbox.claim(queued.id)
+    assert claimed is not None and claimed.body == b"" and claimed.size == len(big)
+    assert claimed.read_body() == big
+    assert b"".join(asyncio.run(_streamed(claimed))) == big
+    empty = outbox.claim(queued.id + 1)
+    assert empty is not None and empty.read_body() == b""
+    outbox.close()
+    assert Outbox(path).get(queued.id).body == big  # reopened: nothing moved twice
+
+
+async def _streamed(item: OutboxItem) -> list[bytes]:
+    return [piece async for piece in item.stream()]
+
+
+class _FailingSpool(Spool):
+    """A spool whose disk fails after its first piece (an unreadable temporary file)."""
+
+    def chunks(self, size: int = BODY_PIECE) -> Iterator[bytes]:
+        pieces = super().chunks(size)
+        yield next(pieces)
+        raise OSError(5, "Input/output error")
+
+
+def test_an_item_is_never_queued_without_its_whole_body(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    outbox = Outbox(path)
+    spool = _FailingSpool(tmp_path)
+    for _ in range(3):
+        spool.write(os.urandom(BODY_PIECE))
+    with pytest.raises(OSError, match="Input/output"):
+        outbox.enqueue(target="t", group="g", method="POST", url="http://127.0.0.1:1/x", body=spool)
+    assert outbox.items() == [] and _pieces_stored(path) == 0
+    whole = Spool(tmp_path)
+    for _ in range(3):
+        whole.write(b"x" * BODY_PIECE)
+    item = outbox.enqueue(target="t", group="g", method="POST", url="http://127.0.0.1:1/x", body=whole)
+    assert item.size == 3 * BODY_PIECE and _pieces_stored(path) == 3
+    assert outbox.get(item.id).body == b"x" * (3 * BODY_PIECE)
+
+
+def test_a_sent_or_superseded_body_is_dropped_and_state_changes_leave_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    outbox = Outbox(path)
+    first = _put(outbox, body=b"a" * (BODY_PIECE + 1))
+    second = _put(outbox, body=b"b" * (BODY_PIECE + 1))  # supersedes the first
+    assert outbox.get(first.id).body == b"" and _pieces_stored(path) == 2
+    claimed = outbox.claim(second.id)
+    assert claimed is not None
+    outbox.mark_retry(second.id, status_code=503, error="503", next_attempt_at=0, response=None)
+    again = outbox.claim(second.id)
+    assert again is not None and again.read_body() == b"b" * (BODY_PIECE + 1)
+    outbox.mark_sent(second.id, 200, "ok")
+    assert _pieces_stored(path) == 0 and outbox.get(second.id).size == BODY_PIECE + 1

@@ -398,3 +398,53 @@ def test_built_message_is_held_as_bytes_and_hashed_without_its_date() -> None:
     assert built.rows == message_rows(message) and built.fields == message_fields(message)
     later = TriathlonPublisher(engine, service, now=lambda: datetime(2030, 1, 1, tzinfo=UTC))
     assert later.build("em").content_hash == built.content_hash
+
+
+def _big_engine(athletes: int = 6_000) -> Engine:
+    """A field whose message is several outbox pieces (every athlete past every point)."""
+    engine = make_engine(athletes)
+    engine.apply_passings(
+        Passing(race_id="em", bib=str(bib), point_id=f"p{point}", time_ms=point * 1_000_000 + bib * 37)
+        for bib in range(1, athletes + 1)
+        for point in (1, 2, 3)
+    )
+    return engine
+
+
+async def test_a_large_message_is_streamed_from_the_outbox_with_its_length(
+    wt: WorldTriathlonFake, isolated_dirs: Path
+) -> None:
+    """A message of several pieces reaches the server whole, as a plain POST with its
+    Content-Length (the v1.1 standard names no chunked upload), read off the outbox."""
+    from racetui.publish.outbox import BODY_PIECE
+
+    engine = _big_engine()
+    service = service_for(wt.url)
+    pub = publisher(engine, service, wt.url)
+    [item] = pub.publish()
+    assert item.size > 2 * BODY_PIECE
+    async with running(service):
+        assert await service.wait_settled([item.id], timeout=30)
+    [arrival] = wt.arrivals
+    assert arrival.status == 200 and len(arrival.raw) == item.size
+    assert arrival.headers["content-length"] == str(item.size)
+    assert "transfer-encoding" not in arrival.headers
+    assert arrival.body["num_athletes"] == "6000" == str(len(arrival.body["athletes"]))
+    assert service.outbox.get(item.id).state is ItemState.SENT
+
+
+async def test_a_large_hosted_file_is_written_whole_from_the_outbox(tmp_path: Path) -> None:
+    import orjson
+
+    engine = _big_engine()
+    service = PublishService(Outbox(), [FileSender(min_interval=0.0)], poll_interval=0.2)
+    target = tmp_path / "www" / "live.json"
+    pub = TriathlonPublisher(engine, service, destination=str(target), hosted_file=True)
+    built = pub.build("em")
+    assert len(built.body) > 2 * (1 << 20)
+    async with running(service):
+        [item] = pub.publish()
+        assert await service.wait_settled([item.id], timeout=30)
+    written = target.read_bytes()
+    assert len(written) == item.size
+    assert orjson.loads(written)["athletes"] == built.message["athletes"]

@@ -265,13 +265,14 @@ class OpenTrackSender:
 
         server = str(item.meta.get("auth_server") or self.server or auth_server_for(item.url))
         try:
+            body = await asyncio.to_thread(item.read_body)  # from the outbox, off the loop
             token = await self.token(server)
             refreshed = False
             while True:
                 headers = {**item.headers, "Authorization": f"Token {token}"}
                 try:
                     response = await self._http().request(
-                        item.method, item.url, content=item.body, headers=headers
+                        item.method, item.url, content=body, headers=headers
                     )
                 except httpx.HTTPError as exc:
                     failure = transport_failure(exc)

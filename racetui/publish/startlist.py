@@ -11,6 +11,7 @@ is the change as JSON (no secrets), its idempotency key the change's own key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -61,7 +62,8 @@ class StartListSender:
         return self.writer.destination()
 
     async def send(self, item: OutboxItem) -> SendResult:
-        answer: _Answer = await self.writer.write(item.body, attempt=item.attempts)
+        body = await asyncio.to_thread(item.read_body)  # from the outbox, off the loop
+        answer: _Answer = await self.writer.write(body, attempt=item.attempts)
         response = f"service id {answer.service_id}" if answer.service_id else None
         if answer.outcome == "done":
             return SendResult(Outcome.SENT, answer.status_code, answer.message, response)

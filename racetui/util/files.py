@@ -7,23 +7,25 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JsonFile", "read_json_object", "write_atomic", "write_json"]
+__all__ = ["JsonFile", "Spool", "read_json_object", "write_atomic", "write_json"]
 
 log = logging.getLogger(__name__)
 
 
-def write_atomic(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` so that a reader sees the old or the new file, never half
-    (a temporary file of its own beside it, synced, then renamed over it)."""
+def write_atomic(path: Path, body: bytes | Iterable[bytes]) -> None:
+    """Write ``body`` (bytes, or its pieces one after the other) to ``path`` so that a reader
+    sees the old or the new file, never half (a temporary file of its own beside it, synced,
+    then renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
+            for piece in (body,) if isinstance(body, bytes | bytearray | memoryview) else body:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -31,6 +33,68 @@ def write_atomic(path: Path, body: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class Spool:
+    """Bytes written in pieces and read back in pieces, held in memory up to ``limit`` and past
+    it in an anonymous file of ``directory`` (no name: nothing is left behind, even by a
+    crash), so a large body (a v1.1 message at 50,000 athletes is 47 MB) is never resident.
+
+    Written from one thread; once written, any number of threads may read it, each with its
+    own :meth:`chunks` (positioned reads, no shared offset)."""
+
+    __slots__ = ("_buffer", "_directory", "_file", "_limit", "_size")
+
+    def __init__(self, directory: Path | None = None, *, limit: int = 1 << 20) -> None:
+        self._directory = directory
+        self._limit = limit
+        self._buffer: bytearray | None = bytearray()
+        self._file: Any = None  # an unnamed temporary file, once past the limit
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._buffer is not None:
+            if len(self._buffer) + len(data) <= self._limit:
+                self._buffer += data
+                self._size += len(data)
+                return
+            if self._directory is not None:
+                self._directory.mkdir(parents=True, exist_ok=True)
+            self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (kept open: read later)
+            self._file.write(self._buffer)
+            self._buffer = None
+        self._file.write(data)
+        self._size += len(data)
+
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """What was written, ``size`` bytes at a time (the last piece shorter)."""
+        if self._buffer is not None:
+            view = memoryview(self._buffer)
+            for start in range(0, self._size, size):
+                yield bytes(view[start : start + size])
+            return
+        self._file.flush()
+        fd = self._file.fileno()
+        offset = 0
+        while offset < self._size:
+            piece = os.pread(fd, min(size, self._size - offset), offset)
+            if not piece:
+                raise OSError(f"spool: {self._size - offset} bytes missing at {offset}")
+            offset += len(piece)
+            yield piece
+
+    def getvalue(self) -> bytes:
+        """All of it as one ``bytes`` (small bodies, tests, a dry run)."""
+        if self._buffer is not None:
+            return bytes(self._buffer)
+        return b"".join(self.chunks())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -40,6 +40,7 @@ from racetui.publish.outbox.preview import (
     render_diff,
 )
 from racetui.publish.outbox.store import (
+    BODY_PIECE,
     OUTBOX_FILE,
     SETTLED,
     ItemState,
@@ -47,10 +48,12 @@ from racetui.publish.outbox.store import (
     OutboxError,
     OutboxItem,
     PublishError,
+    StoredBody,
 )
 from racetui.util.retry import Backoff
 
 __all__ = [
+    "BODY_PIECE",
     "OUTBOX_FILE",
     "SETTLED",
     "Backoff",
@@ -66,6 +69,7 @@ __all__ = [
     "RowChange",
     "SendResult",
     "Sender",
+    "StoredBody",
     "TargetStatus",
     "apply_rows",
     "classify_response",

@@ -1,11 +1,21 @@
 """The outbox itself: uploads in SQLite (WAL, every state change committed), one
 delivering owner per file, crash recovery (``sending`` back to ``queued``), supersedable
 groups and the per-group baseline of the last successful upload.
+
+An item's body is kept apart from its row, in the ``bodies`` table as pieces of at most
+1 MiB, written in the transaction that inserts the row (an item never exists without its
+body) and read back a piece at a time when it is sent. A state change then rewrites a small
+row: with the body in the row, SQLite read and rewrote the whole record, a v1.1 message at
+50,000 athletes is 47 MB, twice over for every claim and every answer. A sent or superseded
+item's body is dropped (it is never sent again). Outboxes of schema 1 (the body in the
+row) are moved over when opened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -13,18 +23,20 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from racetui.publish.outbox.preview import apply_rows
+from racetui.util.files import Spool
 
 log = logging.getLogger("racetui.publish")
 
 OUTBOX_FILE = "outbox.sqlite3"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: bodies in their own table, in pieces (1: in the items row)
+BODY_PIECE = 1 << 20  # bytes of a body per row of ``bodies``
 _KEEP_SETTLED = 2000  # settled items kept for the screen's history (newest)
 
 
@@ -52,11 +64,13 @@ SETTLED = frozenset({ItemState.SENT, ItemState.FAILED, ItemState.SUPERSEDED, Ite
 class OutboxItem:
     """One upload and everything the screen shows about it.
 
-    ``headers`` never hold secrets. ``body`` is empty in listings made without bodies, in
-    what the state changes return (only :meth:`Outbox.claim`, which hands the item to its
-    sender, and :meth:`Outbox.get` read it back: a v1.1 message at 50,000 athletes is 47 MB)
-    and for superseded items (their body is dropped: they are never sent). ``meta`` holds
-    what publishers need (race ids, content hash, the rows for the diff baseline).
+    ``headers`` never hold secrets. ``body`` is only read by :meth:`Outbox.get` (a v1.1
+    message at 50,000 athletes is 47 MB): it is empty in listings made without bodies, in
+    what the state changes return, and for sent and superseded items (their body is dropped:
+    they are never sent again). The item :meth:`Outbox.claim` hands to its sender reads its
+    body from the outbox instead (:meth:`read_body`, or :meth:`stream` a piece at a time);
+    ``size`` is the body's length either way. ``meta`` holds what publishers need (race
+    ids, content hash, the rows for the diff baseline).
     """
 
     id: int
@@ -81,10 +95,34 @@ class OutboxItem:
     response: str | None
     superseded_by: int | None
     meta: dict[str, Any]
+    stored: StoredBody | None = field(default=None, compare=False, repr=False)
 
     @property
     def settled(self) -> bool:
         return self.state in SETTLED
+
+    def read_body(self) -> bytes:
+        """The whole body: read from the outbox for a claimed item (small bodies)."""
+        return self.body if self.stored is None else self.stored.read()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body a piece at a time, read here (a worker thread writing a file)."""
+        if self.stored is None:
+            if self.body:
+                yield self.body
+            return
+        yield from self.stored.chunks()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body a piece of at most 1 MiB at a time, each read in a worker thread (the
+        outbox's lock may be held by a thread queuing a large body): for an upload with
+        ``Content-Length: size``."""
+        if self.stored is None:
+            if self.body:
+                yield self.body
+            return
+        async for piece in self.stored.aiter():
+            yield piece
 
     def describe(self) -> str:
         """One line for listings and logs (no body, no secret)."""
@@ -96,13 +134,45 @@ class OutboxItem:
         return text
 
 
+class StoredBody:
+    """An item's body in the outbox, read a piece at a time (each piece one short query
+    under the outbox's lock). What was queued is never changed; a piece that went missing
+    (the item was dropped meanwhile) raises :class:`OutboxError`."""
+
+    __slots__ = ("_outbox", "item_id", "size")
+
+    def __init__(self, outbox: Outbox, item_id: int, size: int) -> None:
+        self._outbox = outbox
+        self.item_id = item_id
+        self.size = size
+
+    def chunks(self) -> Iterator[bytes]:
+        seq = done = 0
+        while done < self.size:
+            piece = self._outbox._body_piece(self.item_id, seq)
+            done += len(piece)
+            seq += 1
+            yield piece
+
+    async def aiter(self) -> AsyncIterator[bytes]:
+        seq = done = 0
+        while done < self.size:
+            piece = await asyncio.to_thread(self._outbox._body_piece, self.item_id, seq)
+            done += len(piece)
+            seq += 1
+            yield piece
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+
 _COLUMNS = (
-    "id, target, grp, supersedable, idem_key, method, url, headers, {body}, size, summary, state, attempts, "
+    "id, target, grp, supersedable, idem_key, method, url, headers, size, summary, state, attempts, "
     "created_at, updated_at, next_attempt_at, sent_at, status_code, error, response, superseded_by, meta"
 )
 
 
-def _row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> OutboxItem:
+def _row_to_item(row: sqlite3.Row | tuple[Any, ...], body: bytes = b"") -> OutboxItem:
     (
         id_,
         target,
@@ -112,7 +182,6 @@ def _row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> OutboxItem:
         method,
         url,
         headers,
-        body,
         size,
         summary,
         state,
@@ -136,7 +205,7 @@ def _row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> OutboxItem:
         method=method,
         url=url,
         headers=json.loads(headers),
-        body=bytes(body) if body is not None else b"",
+        body=body,
         size=int(size),
         summary=summary,
         state=ItemState(state),
@@ -230,6 +299,9 @@ class Outbox:
         if version >= _SCHEMA_VERSION:
             return
         with self._tx():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process?
+            if version >= _SCHEMA_VERSION:
+                return
             # one statement at a time: executescript() would commit behind the transaction
             schema = """
                 CREATE TABLE IF NOT EXISTS items (
@@ -265,11 +337,40 @@ class Outbox:
                     item_id INTEGER NOT NULL,
                     updated_at REAL NOT NULL
                 );
+                CREATE TABLE IF NOT EXISTS bodies (
+                    item_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (item_id, seq)
+                );
                 """
             for statement in schema.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            moved = self._move_bodies() if version == 1 else 0
             self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        if moved:
+            log.info("outbox: %d queued or kept upload body(ies) moved to the bodies table", moved)
+
+    def _move_bodies(self) -> int:
+        """Schema 1 -> 2: every body still in its row goes to ``bodies`` (read a piece at a
+        time through SQLite's incremental blob I/O, never whole), inside the migration's
+        transaction: a crash leaves the outbox of schema 1, moved again on the next open."""
+        db = self._db
+        ids = [
+            int(row[0])
+            for row in db.execute("SELECT id FROM items WHERE body IS NOT NULL AND length(body) > 0")
+        ]
+        for item_id in ids:
+            with db.blobopen("items", "body", item_id, readonly=True) as blob:
+                seq = 0
+                while piece := blob.read(BODY_PIECE):
+                    db.execute(
+                        "INSERT INTO bodies (item_id, seq, data) VALUES (?, ?, ?)", (item_id, seq, piece)
+                    )
+                    seq += 1
+        db.execute("UPDATE items SET body=NULL WHERE body IS NOT NULL")
+        return len(ids)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -296,18 +397,46 @@ class Outbox:
     def _fetch(
         self, where: str, params: Sequence[Any] = (), *, body: bool = True, tail: str = ""
     ) -> list[OutboxItem]:
-        columns = _COLUMNS.format(body="body" if body else "NULL")
         with self._lock:
-            rows = self._db.execute(f"SELECT {columns} FROM items WHERE {where} {tail}", params).fetchall()
-        return [_row_to_item(row) for row in rows]
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM items WHERE {where} {tail}", params).fetchall()
+            if not body:
+                return [_row_to_item(row) for row in rows]
+            return [_row_to_item(row, self._whole_body(int(row[0]))) for row in rows]
+
+    def _whole_body(self, item_id: int) -> bytes:
+        """What is stored of the body (empty once dropped); :meth:`get` only."""
+        with self._lock:
+            pieces = self._db.execute("SELECT data FROM bodies WHERE item_id=? ORDER BY seq", (item_id,))
+            return b"".join(bytes(row[0]) for row in pieces)
+
+    def _body_piece(self, item_id: int, seq: int) -> bytes:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM bodies WHERE item_id=? AND seq=?", (item_id, seq)
+            ).fetchone()
+        if row is None:
+            raise OutboxError(f"outbox item #{item_id}: its body is gone (piece {seq})")
+        return bytes(row[0])
+
+    @staticmethod
+    def _drop_bodies(db: sqlite3.Connection, *item_ids: int) -> None:
+        db.executemany("DELETE FROM bodies WHERE item_id=?", [(i,) for i in item_ids])
 
     def _supersede_older(self, db: sqlite3.Connection, group: str, newest: int, now: float) -> int:
-        cursor = db.execute(
-            "UPDATE items SET state=?, superseded_by=?, body=NULL, updated_at=?, next_attempt_at=NULL "
-            "WHERE grp=? AND supersedable=1 AND id<? AND state IN (?, ?)",
-            (ItemState.SUPERSEDED, newest, now, group, newest, ItemState.QUEUED, ItemState.FAILED),
-        )
-        return cursor.rowcount
+        older = [
+            int(row[0])
+            for row in db.execute(
+                "SELECT id FROM items WHERE grp=? AND supersedable=1 AND id<? AND state IN (?, ?)",
+                (group, newest, ItemState.QUEUED, ItemState.FAILED),
+            )
+        ]
+        if older:
+            db.executemany(
+                "UPDATE items SET state=?, superseded_by=?, updated_at=?, next_attempt_at=NULL WHERE id=?",
+                [(ItemState.SUPERSEDED, newest, now, item_id) for item_id in older],
+            )
+            self._drop_bodies(db, *older)
+        return len(older)
 
     def _recover(self) -> int:
         """After a crash: ``sending`` -> ``queued``; keep only the newest pending per group."""
@@ -333,6 +462,7 @@ class Outbox:
                 "AND id NOT IN (SELECT item_id FROM baselines)",
                 (*sorted(SETTLED), *sorted(SETTLED), _KEEP_SETTLED),
             )
+            db.execute("DELETE FROM bodies WHERE item_id NOT IN (SELECT id FROM items)")
         if recovered:
             log.warning("outbox: %d upload(s) were interrupted mid-send; they will be re-sent", recovered)
         return recovered
@@ -345,24 +475,26 @@ class Outbox:
         group: str,
         method: str,
         url: str,
-        body: bytes,
+        body: bytes | Spool,
         headers: Mapping[str, str] | None = None,
         supersedable: bool = False,
         summary: str = "",
         meta: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> OutboxItem:
-        """Queue an upload (committed). A supersedable item supersedes older queued or
-        failed items of its group. ``headers`` must not hold secrets."""
+        """Queue an upload (committed, its body with it). A supersedable item supersedes
+        older queued or failed items of its group. ``headers`` must not hold secrets.
+        ``body`` may be a :class:`~racetui.util.files.Spool` (a large body on disk): it is
+        copied a piece at a time, never whole in memory."""
         now = self._clock()
         key = idempotency_key or uuid.uuid4().hex
         stored_headers = dict(headers or {})
         stored_headers.setdefault("Idempotency-Key", key)
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT INTO items (target, grp, supersedable, idem_key, method, url, headers, body, size, "
+                "INSERT INTO items (target, grp, supersedable, idem_key, method, url, headers, size, "
                 "summary, state, attempts, created_at, updated_at, next_attempt_at, meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
                 (
                     target,
                     group,
@@ -371,7 +503,6 @@ class Outbox:
                     method,
                     url,
                     json.dumps(stored_headers),
-                    body,
                     len(body),
                     summary,
                     ItemState.QUEUED,
@@ -382,6 +513,11 @@ class Outbox:
                 ),
             )
             item_id = int(cursor.lastrowid or 0)
+            pieces = body.chunks(BODY_PIECE) if isinstance(body, Spool) else _pieces(body)
+            db.executemany(
+                "INSERT INTO bodies (item_id, seq, data) VALUES (?, ?, ?)",
+                ((item_id, seq, piece) for seq, piece in enumerate(pieces)),
+            )
             superseded = self._supersede_older(db, group, item_id, now) if supersedable else 0
         if superseded:
             log.info("outbox: #%d supersedes %d older upload(s) of %s", item_id, superseded, group)
@@ -389,7 +525,8 @@ class Outbox:
 
     def claim(self, item_id: int) -> OutboxItem | None:
         """``queued`` -> ``sending`` (committed before the request leaves); None if it is
-        no longer queued (superseded or cancelled meanwhile)."""
+        no longer queued (superseded or cancelled meanwhile). The item reads its body from
+        the outbox when its sender asks (:meth:`OutboxItem.stream`)."""
         now = self._clock()
         with self._tx() as db:
             cursor = db.execute(
@@ -398,7 +535,8 @@ class Outbox:
             )
             if cursor.rowcount != 1:
                 return None
-        return self.get(item_id)
+        item = self.get(item_id, body=False)
+        return dataclasses.replace(item, stored=StoredBody(self, item.id, item.size))
 
     def mark_sent(self, item_id: int, status_code: int | None, response: str | None) -> OutboxItem:
         """``sending`` -> ``sent``; the item's baselines become the last successful upload."""
@@ -410,6 +548,7 @@ class Outbox:
                 "next_attempt_at=NULL WHERE id=?",
                 (ItemState.SENT, now, now, status_code, response, item_id),
             )
+            self._drop_bodies(db, item_id)  # never sent again
             for baseline in item.meta.get("baselines", ()):
                 key = str(baseline["key"])
                 rows = dict(baseline.get("rows") or {})
@@ -449,10 +588,11 @@ class Outbox:
             )
             if newer is not None:
                 db.execute(
-                    "UPDATE items SET state=?, superseded_by=?, body=NULL, updated_at=?, status_code=?, "
+                    "UPDATE items SET state=?, superseded_by=?, updated_at=?, status_code=?, "
                     "error=?, response=?, next_attempt_at=NULL WHERE id=?",
                     (ItemState.SUPERSEDED, newer, now, status_code, error, response, item_id),
                 )
+                self._drop_bodies(db, item_id)
             else:
                 db.execute(
                     "UPDATE items SET state=?, updated_at=?, status_code=?, error=?, response=?, "
@@ -606,3 +746,9 @@ class Outbox:
             clauses.append("target=?")
             params.append(target)
         return (" AND ".join(clauses) or "1"), params
+
+
+def _pieces(body: bytes) -> Iterator[bytes]:
+    view = memoryview(body)
+    for start in range(0, len(body), BODY_PIECE):
+        yield bytes(view[start : start + BODY_PIECE])
