@@ -441,7 +441,7 @@ async def test_a_large_hosted_file_is_written_whole_from_the_outbox(tmp_path: Pa
     target = tmp_path / "www" / "live.json"
     pub = TriathlonPublisher(engine, service, destination=str(target), hosted_file=True)
     built = pub.build("em")
-    assert len(built.body) > 2 * (1 << 20)
+    assert len(built.spool) > 2 * (1 << 20)
     async with running(service):
         [item] = pub.publish()
         assert await service.wait_settled([item.id], timeout=30)

@@ -46,7 +46,7 @@ from racetui.publish.outbox import (
     render_diff,
     transport_failure,
 )
-from racetui.util.files import write_atomic
+from racetui.util.files import Spool, write_atomic
 from racetui.util.secrets import reveal, scrub
 
 if TYPE_CHECKING:
@@ -185,18 +185,24 @@ class Program:
 
 @dataclass(frozen=True, slots=True)
 class BuiltMessage:
-    """One v1.1 message, held as its bytes only (at 50,000 athletes the decoded message is
-    several times their size): ``header`` is the message without its athletes or teams,
-    ``rows`` what the preview shows per athlete."""
+    """One v1.1 message, held as its bytes only, and those in a :class:`Spool` (on disk past
+    1 MiB: at 50,000 athletes the bytes are 47 MB, the decoded message several times that,
+    and the outbox copies the spool a piece at a time): ``header`` is the message without
+    its athletes or teams, ``rows`` what the preview shows per athlete."""
 
     program: Program
     status: str
     header: dict[str, Any]
-    body: bytes
+    spool: Spool
     content_hash: str  # of the message without ``date``
     group: str
     rows: dict[str, str]
     fields: dict[str, str | None]
+
+    @property
+    def body(self) -> bytes:
+        """The message's bytes, whole (a dry run, tests: what is queued is :attr:`spool`)."""
+        return self.spool.getvalue()
 
     @property
     def message(self) -> dict[str, Any]:
@@ -229,15 +235,27 @@ class MessagePreview:
         return text
 
 
-def _content_hash(body: bytes) -> str:
-    """SHA-256 of the message without ``date`` (its first field), read off its bytes: the
-    same as hashing the encoding of the message with ``date`` left out."""
-    if not body.startswith(b'{"date":'):
-        raise ValueError("a v1.1 message starts with its date")
-    end = body.index(b'",', 9) + 2  # an ISO date holds no quote
-    digest = hashlib.sha256(b"{")
-    digest.update(memoryview(body)[end:])  # no copy: at 50,000 athletes the body is 47 MB
-    return digest.hexdigest()
+class _ContentHash:
+    """SHA-256 of the message without ``date`` (its first field), read off its bytes as they
+    are encoded: the same as hashing the encoding of the message with ``date`` left out.
+    The first piece holds the whole header (:meth:`Prepared.parts`)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256(b"{")
+        self._first = True
+
+    def update(self, piece: bytes) -> None:
+        if self._first:
+            if not piece.startswith(b'{"date":'):
+                raise ValueError("a v1.1 message starts with its date")
+            end = piece.index(b'",', 9) + 2  # an ISO date holds no quote
+            self._digest.update(memoryview(piece)[end:])
+            self._first = False
+        else:
+            self._digest.update(piece)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _row_value(record: Mapping[str, Any]) -> str:
@@ -454,16 +472,23 @@ class TriathlonPublisher:
         return program, status, prepared
 
     def _built(self, program: Program, status: str, prepared: Prepared) -> BuiltMessage:
-        """Encode a prepared message: reads nothing of the engine (may run in a thread)."""
+        """Encode a prepared message: reads nothing of the engine (may run in a thread).
+
+        The pieces go to a spool beside the outbox and through the hash as they are made: the
+        message is never whole in memory (neither as objects nor as bytes)."""
         rows: dict[str, str] = {}
-        body = prepared.encode(lambda record: _add_row(rows, record))
+        spool = Spool(self.service.outbox.path.parent)
+        content_hash = _ContentHash()
+        for piece in prepared.parts(lambda record: _add_row(rows, record)):
+            spool.write(piece)
+            content_hash.update(piece)
         header = prepared.header
         return BuiltMessage(
             program=program,
             status=status,
             header=header,
-            body=body,
-            content_hash=_content_hash(body),
+            spool=spool,
+            content_hash=content_hash.hexdigest(),
             group=self.group_for(program),
             rows=rows,
             fields=message_fields(header),
@@ -532,7 +557,7 @@ class TriathlonPublisher:
             "group": built.group,
             "method": "WRITE" if self.hosted_file else "POST",
             "url": self.url_for(built.program),
-            "body": built.body,
+            "body": built.spool,
             "headers": {} if self.hosted_file else {"Content-Type": "application/json"},
             "supersedable": True,
             "summary": built.summary,
