@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -295,30 +296,38 @@ def _pieces_stored(path: Path) -> int:
 def test_a_schema_1_outbox_is_moved_over_and_its_queued_body_still_sends(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     big = os.urandom(2 * BODY_PIECE + 12345)  # three pieces once moved
+    rows = [{"key": "gk2", "mode": "replace", "rows": {"7": "seg 3 00:21:00.000"}}]
+    meta = json.dumps({"content_hash": "abc", "baselines": rows})
     with sqlite3.connect(path) as db:
         db.executescript(_SCHEMA_1)
         for key, state, body in (("k1", "sent", b"old"), ("k2", "queued", big), ("k3", "queued", b"")):
             db.execute(
                 "INSERT INTO items (target, grp, supersedable, idem_key, method, url, headers, body, size, "
                 "summary, state, created_at, updated_at, meta) VALUES "
-                "('t', 'g' || ?, 1, ?, 'POST', 'http://127.0.0.1:1/x', '{}', ?, ?, 's', ?, 1, 1, '{}')",
-                (key, key, body, len(body), state),
+                "('t', 'g' || ?, 1, ?, 'POST', 'http://127.0.0.1:1/x', '{}', ?, ?, 's', ?, 1, 1, ?)",
+                (key, key, body, len(body), state, meta),
             )
     outbox = Outbox(path)
     assert _pieces_stored(path) == 4  # the sent item's kept body too (as schema 1 kept it)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert db.execute("SELECT COUNT(*) FROM items WHERE body IS NOT NULL").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM item_baselines").fetchone()[0] == 2  # not the sent one's
     queued = outbox.next_queued("t")
     assert queued is not None and queued.idempotency_key == "k2"
     claimed = outbox.claim(queued.id)
     assert claimed is not None and claimed.body == b"" and claimed.size == len(big)
     assert claimed.read_body() == big
     assert b"".join(asyncio.run(_streamed(claimed))) == big
+    assert claimed.meta == {"content_hash": "abc"} and outbox.item_baselines(claimed.id) == rows
+    assert outbox.projected("gk2") == rows[0]["rows"]
+    outbox.mark_sent(claimed.id, 200, "ok")
+    assert outbox.baseline("gk2") == (rows[0]["rows"], {}) and outbox.item_baselines(claimed.id) == []
     empty = outbox.claim(queued.id + 1)
     assert empty is not None and empty.read_body() == b""
     outbox.close()
-    assert Outbox(path).get(queued.id).body == big  # reopened: nothing moved twice
+    again = Outbox(path)
+    assert again.get(empty.id).state is ItemState.QUEUED and again.item_baselines(empty.id) == rows
 
 
 async def _streamed(item: OutboxItem) -> list[bytes]:

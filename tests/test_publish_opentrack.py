@@ -297,7 +297,7 @@ async def test_append_items_are_all_kept_and_send_only_new_bibs(ot: OpenTrackFak
     second = pub.publish()
     assert pub.publish() is None  # nothing new
     assert first is not None and second is not None
-    assert [b["rows"] for b in second.meta["baselines"]] == [{"2": "14:26.00"}]
+    assert [b["rows"] for b in service.outbox.item_baselines(second.id)] == [{"2": "14:26.00"}]
     assert not second.supersedable and service.outbox.get(first.id).state is ItemState.QUEUED
     async with running(service):
         assert await service.wait_settled([first.id, second.id], timeout=10)

@@ -7,8 +7,10 @@ An item's body is kept apart from its row, in the ``bodies`` table as pieces of 
 body) and read back a piece at a time when it is sent. A state change then rewrites a small
 row: with the body in the row, SQLite read and rewrote the whole record, a v1.1 message at
 50,000 athletes is 47 MB, twice over for every claim and every answer. A sent or superseded
-item's body is dropped (it is never sent again). Outboxes of schema 1 (the body in the
-row) are moved over when opened.
+item's body is dropped (it is never sent again). So are the rows an item carries for the
+diff baseline (``meta["baselines"]`` when queued: 50,000 rows are 3 MB of JSON): kept in
+``item_baselines``, read when the item is sent or projected, never by a listing or a state
+change. Outboxes of schema 1 and 2 are moved over when opened.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from racetui.util.files import Spool
 log = logging.getLogger("racetui.publish")
 
 OUTBOX_FILE = "outbox.sqlite3"
-_SCHEMA_VERSION = 2  # 2: bodies in their own table, in pieces (1: in the items row)
+# 2: bodies in their own table, in pieces (1: in the items row); 3: an item's baselines (the
+# rows it would make the server hold) in their own table (2: in its meta)
+_SCHEMA_VERSION = 3
 BODY_PIECE = 1 << 20  # bytes of a body per row of ``bodies``
 _KEEP_SETTLED = 2000  # settled items kept for the screen's history (newest)
 
@@ -70,7 +74,8 @@ class OutboxItem:
     they are never sent again). The item :meth:`Outbox.claim` hands to its sender reads its
     body from the outbox instead (:meth:`read_body`, or :meth:`stream` a piece at a time);
     ``size`` is the body's length either way. ``meta`` holds what publishers need (race
-    ids, content hash, the rows for the diff baseline).
+    ids, content hash). The rows for the diff baseline given in ``meta["baselines"]`` are
+    kept apart (:meth:`Outbox.item_baselines`).
     """
 
     id: int
@@ -343,11 +348,17 @@ class Outbox:
                     data BLOB NOT NULL,
                     PRIMARY KEY (item_id, seq)
                 );
+                CREATE TABLE IF NOT EXISTS item_baselines (
+                    item_id INTEGER PRIMARY KEY,
+                    baselines TEXT NOT NULL
+                );
                 """
             for statement in schema.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
             moved = self._move_bodies() if version == 1 else 0
+            if version in (1, 2):
+                self._move_baselines()
             self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         if moved:
             log.info("outbox: %d queued or kept upload body(ies) moved to the bodies table", moved)
@@ -371,6 +382,21 @@ class Outbox:
                     seq += 1
         db.execute("UPDATE items SET body=NULL WHERE body IS NOT NULL")
         return len(ids)
+
+    def _move_baselines(self) -> None:
+        """Schema 2 -> 3: ``meta["baselines"]`` to ``item_baselines``, one item at a time (kept
+        for the items that may still be sent; a sent or superseded item's are dropped)."""
+        db = self._db
+        found = db.execute("SELECT id, state FROM items WHERE instr(meta, '\"baselines\"') > 0").fetchall()
+        for item_id, state in found:
+            meta = json.loads(db.execute("SELECT meta FROM items WHERE id=?", (item_id,)).fetchone()[0])
+            baselines = meta.pop("baselines", None)
+            if baselines and state not in (ItemState.SENT, ItemState.SUPERSEDED):
+                db.execute(
+                    "INSERT OR REPLACE INTO item_baselines (item_id, baselines) VALUES (?, ?)",
+                    (item_id, json.dumps(baselines)),
+                )
+            db.execute("UPDATE items SET meta=? WHERE id=?", (json.dumps(meta), item_id))
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -420,7 +446,9 @@ class Outbox:
 
     @staticmethod
     def _drop_bodies(db: sqlite3.Connection, *item_ids: int) -> None:
+        """An item that is never sent again: its body and its rows go."""
         db.executemany("DELETE FROM bodies WHERE item_id=?", [(i,) for i in item_ids])
+        db.executemany("DELETE FROM item_baselines WHERE item_id=?", [(i,) for i in item_ids])
 
     def _supersede_older(self, db: sqlite3.Connection, group: str, newest: int, now: float) -> int:
         older = [
@@ -463,6 +491,7 @@ class Outbox:
                 (*sorted(SETTLED), *sorted(SETTLED), _KEEP_SETTLED),
             )
             db.execute("DELETE FROM bodies WHERE item_id NOT IN (SELECT id FROM items)")
+            db.execute("DELETE FROM item_baselines WHERE item_id NOT IN (SELECT id FROM items)")
         if recovered:
             log.warning("outbox: %d upload(s) were interrupted mid-send; they will be re-sent", recovered)
         return recovered
@@ -490,6 +519,8 @@ class Outbox:
         key = idempotency_key or uuid.uuid4().hex
         stored_headers = dict(headers or {})
         stored_headers.setdefault("Idempotency-Key", key)
+        stored_meta = dict(meta or {})
+        baselines = stored_meta.pop("baselines", None)
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT INTO items (target, grp, supersedable, idem_key, method, url, headers, size, "
@@ -509,10 +540,15 @@ class Outbox:
                     now,
                     now,
                     now,
-                    json.dumps(dict(meta or {})),
+                    json.dumps(stored_meta),
                 ),
             )
             item_id = int(cursor.lastrowid or 0)
+            if baselines:
+                db.execute(
+                    "INSERT INTO item_baselines (item_id, baselines) VALUES (?, ?)",
+                    (item_id, json.dumps(baselines)),
+                )
             pieces = body.chunks(BODY_PIECE) if isinstance(body, Spool) else _pieces(body)
             db.executemany(
                 "INSERT INTO bodies (item_id, seq, data) VALUES (?, ?, ?)",
@@ -541,15 +577,15 @@ class Outbox:
     def mark_sent(self, item_id: int, status_code: int | None, response: str | None) -> OutboxItem:
         """``sending`` -> ``sent``; the item's baselines become the last successful upload."""
         now = self._clock()
-        item = self.get(item_id, body=False)
         with self._tx() as db:
             db.execute(
                 "UPDATE items SET state=?, sent_at=?, updated_at=?, status_code=?, response=?, error=NULL, "
                 "next_attempt_at=NULL WHERE id=?",
                 (ItemState.SENT, now, now, status_code, response, item_id),
             )
+            baselines = self.item_baselines(item_id)
             self._drop_bodies(db, item_id)  # never sent again
-            for baseline in item.meta.get("baselines", ()):
+            for baseline in baselines:
                 key = str(baseline["key"])
                 rows = dict(baseline.get("rows") or {})
                 mode = str(baseline.get("mode", "replace"))
@@ -717,6 +753,14 @@ class Outbox:
             found = {ItemState(state): int(n) for state, n in rows.fetchall()}
         return {state: found.get(state, 0) for state in ItemState}
 
+    def item_baselines(self, item_id: int) -> list[dict[str, Any]]:
+        """The ``meta["baselines"]`` an item was queued with (empty once sent or superseded)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT baselines FROM item_baselines WHERE item_id=?", (item_id,)
+            ).fetchone()
+        return [] if row is None else list(json.loads(row[0]))
+
     def baseline(self, key: str) -> tuple[dict[str, str], dict[str, str]] | None:
         """The rows and fields of the last successful upload for ``key`` (None: never sent)."""
         with self._lock:
@@ -729,7 +773,7 @@ class Outbox:
         base = self.baseline(key)
         rows = dict(base[0]) if base else {}
         for item in self.pending():
-            for baseline in item.meta.get("baselines", ()):
+            for baseline in self.item_baselines(item.id):
                 if baseline.get("key") == key:
                     rows = apply_rows(rows, baseline.get("rows") or {}, str(baseline.get("mode", "replace")))
         return rows
