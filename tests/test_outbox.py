@@ -296,7 +296,9 @@ def _pieces_stored(path: Path) -> int:
 def test_a_schema_1_outbox_is_moved_over_and_its_queued_body_still_sends(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     big = os.urandom(2 * BODY_PIECE + 12345)  # three pieces once moved
-    rows = [{"key": "gk2", "mode": "replace", "rows": {"7": "seg 3 00:21:00.000"}}]
+    rows = [
+        {"key": "gk2", "mode": "replace", "rows": {"7": "seg 3 00:21:00.000"}, "fields": {"status": "live"}}
+    ]
     meta = json.dumps({"content_hash": "abc", "baselines": rows})
     with sqlite3.connect(path) as db:
         db.executescript(_SCHEMA_1)
@@ -322,7 +324,8 @@ def test_a_schema_1_outbox_is_moved_over_and_its_queued_body_still_sends(tmp_pat
     assert claimed.meta == {"content_hash": "abc"} and outbox.item_baselines(claimed.id) == rows
     assert outbox.projected("gk2") == rows[0]["rows"]
     outbox.mark_sent(claimed.id, 200, "ok")
-    assert outbox.baseline("gk2") == (rows[0]["rows"], {}) and outbox.item_baselines(claimed.id) == []
+    assert outbox.baseline("gk2") == (rows[0]["rows"], rows[0]["fields"])
+    assert outbox.item_baselines(claimed.id) == []
     empty = outbox.claim(queued.id + 1)
     assert empty is not None and empty.read_body() == b""
     outbox.close()
