@@ -17,8 +17,9 @@ The commands:
   triathlon): to its exit;
 * ``publish triathlon --connect URL`` and ``--feed PATH`` with ``--once --yes``: one v1.1
   POST to a sink in this process (an ``http.server`` that reads the body and answers 200),
-  to its exit (a live race is never quiet for its ``--settle``: it publishes what it holds
-  after ``--wait 120`` seconds, or once loaded and quiet);
+  to its exit (a live race is never quiet for its ``--settle``: a BBT master's is
+  published ``--settle`` seconds after its first load is complete; a feed once loaded and
+  quiet, or after ``--wait 120`` seconds);
 * ``replay JOURNAL --speed 0`` (the dashboard, in a pty, until 50,000 athletes) and
   ``export --replay JOURNAL``: the journal the ``connect`` run above recorded.
 
@@ -196,7 +197,8 @@ def runs(athletes: int, only: str | None = None, timeout: float = 600.0, wait: f
     def want(label: str) -> bool:
         return only is None or only in label
 
-    # a live race is never quiet for publish's --settle: it publishes after --wait seconds
+    # a live race is never quiet for publish's --settle: BBT publishes once its first load
+    # is in, a feed at the latest after --wait seconds
     publish = ["publish", "triathlon", "--once", "--yes", "--event-id", "1", "--prog-id", "900"]
     publish += ["--wait", f"{wait:g}"]
     with tempfile.TemporaryDirectory() as tmp, sink() as api:

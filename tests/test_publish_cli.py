@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import signal
 import subprocess
@@ -382,3 +383,61 @@ def test_opentrack_kill_9_with_appends_queued_then_restart(ot: OpenTrackFake, fe
     assert [[row[0] for row in unit["data"]] for unit in applied] == [["1", "2"], ["3"], ["4"]]  # each once
     assert sum(a.duplicate for a in ot.arrivals) == 1  # the in-flight one, re-sent with its key
     assert all(i.state is ItemState.SENT for i in outbox_items())
+
+
+async def test_once_on_a_live_master_publishes_once_its_first_load_is_in(wt: WorldTriathlonFake) -> None:
+    """A live race is never quiet for --settle: --once publishes what the master holds once
+    its first load is complete (and --settle after), not after --wait (600 s here: the
+    test would time out)."""
+    from tests.fakes.bbt import FakeBBT
+
+    async with FakeBBT(athletes=300) as bbt:
+        await bbt.advance(600_000)
+        stop = asyncio.Event()
+
+        async def race_on() -> None:
+            clock = 600_000
+            while not stop.is_set():
+                clock += 1_000  # 20 s of race a second: a passing every 0.2 s or so
+                await bbt.advance(clock)
+                await asyncio.sleep(0.05)
+
+        running = asyncio.create_task(race_on())
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "racetui",
+                "publish",
+                "triathlon",
+                "--connect",
+                bbt.url,
+                "--api-url",
+                wt.url,
+                "--prog-id",
+                "654321",
+                "--event-id",
+                "123456",
+                "--race",
+                "1",
+                "--once",
+                "--yes",
+                *FAST,
+                "--settle",  # passings keep coming faster than this: never quiet so long
+                "2",
+                "--wait",
+                "600",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+        finally:
+            stop.set()
+            await running
+    assert proc.returncode == 0, err.decode()
+    assert KEY.encode() not in out + err
+    [body] = wt.applied_bodies()
+    assert {a["start_num"] for a in body["athletes"]} == {
+        a.racenum for a in bbt.athletes.values() if a.race_id == 1
+    }

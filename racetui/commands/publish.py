@@ -380,6 +380,7 @@ class _Session:
 
         loop = asyncio.get_running_loop()
         start = quiet_since = loop.time()
+        loaded_at: float | None = None
         version = -1
         engine = self.pipeline.engine
         while True:
@@ -402,6 +403,15 @@ class _Session:
                 version, quiet_since = engine.version, now
             elif engine.races and now - quiet_since >= self.args.settle:
                 break
+            # A source that says when its first load is complete (BBT) holds the whole state
+            # then: a live race is never quiet, so it is published --settle seconds after
+            # the load, not after --wait (the engine only grows meanwhile).
+            if loading:
+                loaded_at = None
+            elif hasattr(self.source, "syncs") and engine.races:
+                loaded_at = now if loaded_at is None else loaded_at
+                if now - loaded_at >= self.args.settle:
+                    break
             if now - start > self.args.wait:
                 if engine.races:
                     break
