@@ -335,7 +335,10 @@ async def test_a_tick_while_the_clock_panels_mount_waits_for_them() -> None:
         screen = app.screen
         assert isinstance(screen, ClockScreen)
         grid = screen.query_one("#clocks")
-        await grid.remove_children()
+        # Being removed (their children go first): where an app tick can land too.
+        removing = grid.remove_children()
+        screen._show()
+        await removing
         # In the DOM, not yet composed: this is where an app tick can land (it failed a
         # snapshot with NoMatches on the panel's title).
         mounting = grid.mount(RaceClockPanel(OPEN))

@@ -7,6 +7,7 @@ from datetime import datetime
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Digits, Label, Static
 
 from racetui.engine import ChangeSet
@@ -56,8 +57,15 @@ class RaceClockPanel(Vertical):
         clock = race_time(race, now, master_offset=master_offset, ended_ms=ended_ms, last_ms=last_ms)
         self.set_class(current, "-current")
         self.set_class(not clock.started, "-prerace")
-        self.query_one(".title", Label).update(race.name)
-        self.query_one(Digits).update(clock.text())
+        try:
+            title = self.query_one(".title", Label)
+            digits = self.query_one(Digits)
+            state_label = self.query_one(".state", Label)
+            waves = self.query_one(".waves", Static)
+        except NoMatches:
+            return  # being mounted or removed: the screen's worker shows the panels mounted
+        title.update(race.name)
+        digits.update(clock.text())
         if clock.gun is None:
             state = "no gun time yet"
         else:
@@ -73,7 +81,7 @@ class RaceClockPanel(Vertical):
                     else "LIVE"
                 )
                 state = f"{word} · gun {gun}"
-        self.query_one(".state", Label).update(state)
+        state_label.update(state)
         lines = []
         for wave in race.waves:
             if len(race.waves) == 1 and wave.offset_ms == 0:
@@ -81,7 +89,7 @@ class RaceClockPanel(Vertical):
             at = wave_time(race, wave, now, master_offset=master_offset, ended_ms=ended_ms, last_ms=last_ms)
             offset = "+" + format_duration_short(max(0, at.offset_ms), decimals=0)
             lines.append(f"{wave.name:<10} {offset:>6}  {at.text():>8}")
-        self.query_one(".waves", Static).update("\n".join(lines))
+        waves.update("\n".join(lines))
 
 
 class ClockScreen(RaceScreen):
