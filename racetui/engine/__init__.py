@@ -1,7 +1,9 @@
 """The standings engine: pure, no I/O, no Textual.
 
 Its read side is the one place rankings come from: :meth:`RaceStandings.view` rows,
-:meth:`RaceStandings.splits`, :meth:`RaceStandings.athlete` snapshots, counts. The ranking
+:meth:`RaceStandings.splits`, :meth:`RaceStandings.athlete` snapshots, counts, and
+:class:`StandingsSnapshot` (the whole field at one version, read in slices by a
+:class:`SnapshotReader` where the loop must not wait). The ranking
 rules are :mod:`racetui.engine.ranking`.
 """
 
@@ -17,7 +19,9 @@ from racetui.engine.standings import (
     Override,
     RaceStandings,
     Row,
+    SnapshotReader,
     SplitRow,
+    StandingsSnapshot,
     merge_incidents,
 )
 
@@ -35,7 +39,9 @@ __all__ = [
     "Pipeline",
     "RaceStandings",
     "Row",
+    "SnapshotReader",
     "SplitRow",
+    "StandingsSnapshot",
     "merge_incidents",
     "placed_at_point",
     "status_rank",

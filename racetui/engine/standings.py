@@ -14,6 +14,11 @@ Read it through :meth:`RaceStandings.view` (rows with ranks and gaps),
 (what the engine holds about one athlete, as a frozen snapshot), :meth:`RaceStandings.held`
 (what a source already delivered) and :meth:`RaceStandings.counts`. The entries
 themselves are private to the engine.
+
+A message of the whole field (an upload, an export) reads a :class:`StandingsSnapshot`:
+:meth:`RaceStandings.snapshot` in one go, or :meth:`RaceStandings.reader` a slice of
+athletes at a time, so that the loop that applies changes (the dashboard's replica) is never
+held for the whole field; either way the snapshot is the standings at one version.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
 from sortedcontainers import SortedList
@@ -64,7 +69,9 @@ __all__ = [
     "Override",
     "RaceStandings",
     "Row",
+    "SnapshotReader",
     "SplitRow",
+    "StandingsSnapshot",
     "merge_incidents",
     "status_rank",
 ]
@@ -79,6 +86,30 @@ PLACED_LATER: tuple[int, int] = (-1, -1)
 # More moved athletes than 1 in this many of the field: the overall order is re-placed in
 # one merge instead of one remove and one insert each.
 _MERGE_RATIO = 3
+
+# What a snapshot copies of an entry: the fields of an :class:`Athlete`, in its order, then
+# the source's positions (one C call per athlete: the fields are immutable, the entry is not).
+_HOLD = attrgetter(
+    "bib",
+    "participant",
+    "status",
+    "source_status",
+    "incidents",
+    "source_incidents",
+    "legs",
+    "override",
+    "times",
+    "offset_ms",
+    "last",
+    "reported",
+)
+_FIELDS = 11  # an Athlete's
+_WIDTH = 12  # what _HOLD copies
+# Athletes a :class:`SnapshotReader` step reads (about 2 µs each: a few ms a step).
+READ_SLICE = 2_000
+# Starts over this often (the race set anew, the change log trimmed) before reading the
+# rest in one step: it ends, at worst with one whole-field step, the one-shot read's.
+_RESTARTS = 3
 
 
 def _last(times: Sequence[int | None]) -> int:
@@ -960,6 +991,27 @@ class RaceStandings:
         for key in list(self.overall):
             yield self._snapshot(entries[key[1]])
 
+    def snapshot(self) -> StandingsSnapshot:
+        """The whole field's read side at this version, in one go (see :meth:`reader`)."""
+        reader = SnapshotReader(self, None)
+        reader.step()
+        assert reader.result is not None
+        return reader.result
+
+    def reader(self, size: int | None = READ_SLICE) -> SnapshotReader:
+        """A :class:`SnapshotReader`: the same snapshot, ``size`` athletes a step."""
+        return SnapshotReader(self, size)
+
+    def _passed_all(self) -> tuple[int, ...]:
+        """:meth:`passed` of every point at once (settled by the caller)."""
+        counts = [len(at) for at in self._at_point]
+        for entry in self._unplaced():
+            if entry.indexed:
+                for index, time in enumerate(entry.indexed[0]):
+                    if time is not None and index < len(counts):
+                        counts[index] += 1
+        return tuple(counts)
+
     def held(self, bib: str) -> Held | None:
         """What the sources delivered for ``bib`` (its status, incidents and gun times by
         point id), for a source that merges a partial update into a whole result."""
@@ -1266,6 +1318,160 @@ class RaceStandings:
             incidents=entry.incidents,
             local=entry.override is not None,
         )
+
+
+class StandingsSnapshot:
+    """One race's standings read at one version: what a message of the whole field is made
+    of (the v1.1 upload). It answers what :class:`RaceStandings` answers for that
+    (:meth:`ordered`, ``overall``, :meth:`reported`, :meth:`latest_point`, :meth:`passed`,
+    ``points``, ``race``, ``by_gun``), from its own copies: another thread may read it
+    while the engine goes on changing. Made by :meth:`RaceStandings.snapshot` or a
+    :class:`SnapshotReader`."""
+
+    __slots__ = (
+        "_held",
+        "_latest",
+        "_passed",
+        "_where",
+        "by_gun",
+        "overall",
+        "points",
+        "race",
+        "serial",
+        "version",
+    )
+
+    def __init__(self, standings: RaceStandings, where: dict[str, int], held: list[Any]) -> None:
+        standings._fresh()
+        self.race = standings.race
+        self.serial = standings.serial
+        self.version = standings.version
+        self.points = list(standings.points)
+        self.by_gun = standings.by_gun
+        self.overall: list[OverallKey] = list(standings.overall)
+        self._latest = standings.latest_point()
+        self._passed = standings._passed_all()
+        self._where = where
+        self._held = held
+
+    def __len__(self) -> int:
+        return len(self.overall)
+
+    def ordered(self) -> Iterator[Athlete]:
+        """Every athlete in the overall order (as :meth:`RaceStandings.ordered`)."""
+        held, where = self._held, self._where
+        for key in self.overall:
+            at = where[key[1]]
+            yield Athlete(*held[at : at + _FIELDS])
+
+    def athlete(self, bib: str) -> Athlete | None:
+        at = self._where.get(bib)
+        return None if at is None else Athlete(*self._held[at : at + _FIELDS])
+
+    def reported(self, bib: str) -> Reported | None:
+        """As :meth:`RaceStandings.reported`: none while the incident desk overrides."""
+        at = self._where.get(bib)
+        if at is None or self._held[at + 7] is not None:
+            return None
+        reported: Reported | None = self._held[at + _FIELDS]
+        return reported
+
+    def latest_point(self) -> int:
+        return self._latest
+
+    def passed(self, index: int) -> int:
+        return self._passed[index] if 0 <= index < len(self._passed) else 0
+
+
+class SnapshotReader:
+    """Reads a :class:`StandingsSnapshot` ``size`` athletes a :meth:`step`, so that the
+    thread that changes the standings (the dashboard's UI loop, where the replica applies
+    the hub's frames) may change them between steps: no step holds it for the whole field.
+
+    The snapshot is still the standings at one version: every change to an athlete is in
+    the standings' change log (:meth:`RaceStandings.changed_since`), so an athlete changed
+    after their slice was read is read again, and the last step, with nothing left to read
+    again, takes the order, the counts and the race there and then. When the log no longer
+    reaches back (the race was set anew, or the log was trimmed) the read starts over
+    (:attr:`restarts`); after a few, or when changes keep coming faster than it reads, it
+    reads the rest in one step. ``size`` None reads everything in one step."""
+
+    def __init__(self, standings: RaceStandings, size: int | None = READ_SLICE) -> None:
+        self.standings = standings
+        self.size = size
+        self.restarts = 0
+        self.steps = 0
+        self.result: StandingsSnapshot | None = None
+        self._begin()
+
+    def _begin(self) -> None:
+        standings = self.standings
+        self._position = standings.log_position
+        self._todo = list(standings._entries)
+        self._next = 0
+        self._again: set[str] = set()
+        # every athlete's fields in one flat list, where each starts by bib: no object per
+        # athlete, so a read of 50,000 makes no work for the garbage collector (the per
+        # athlete tuples it first held set off a full pass of 30-80 ms in the read)
+        self._where: dict[str, int] = {}
+        self._held: list[Any] = []
+        self._limit = 2 * (len(self._todo) // self.size + 1) + 8 if self.size else 0
+
+    @property
+    def done(self) -> int:
+        """Athletes read so far (for a progress line)."""
+        return len(self._where)
+
+    @property
+    def total(self) -> int:
+        return max(len(self.standings), len(self._where))
+
+    def step(self) -> bool:
+        """Read the next slice; True once the snapshot is read (:attr:`result`)."""
+        if self.result is not None:
+            return True
+        self.steps += 1
+        standings = self.standings
+        changed = standings.changed_since(self._position)
+        if changed is None:
+            self.restarts += 1
+            self._begin()
+            changed = []
+        self._position = standings.log_position
+        again = self._again
+        again.update(changed)
+        budget = self.size
+        if budget is not None and (self.restarts >= _RESTARTS or self.steps > self._limit):
+            budget = None
+        entries, where, held = standings._entries, self._where, self._held
+        todo = self._todo
+        stop = len(todo) if budget is None else min(len(todo), self._next + budget)
+        for bib in todo[self._next : stop]:
+            entry = entries.get(bib)
+            if entry is not None and bib not in where:  # else removed or changed since: in the log
+                where[bib] = len(held)
+                held.extend(_HOLD(entry))
+        if budget is not None:
+            budget -= stop - self._next
+        self._next = stop
+        while again and (budget is None or budget > 0):
+            bib = again.pop()
+            entry = entries.get(bib)
+            at = where.get(bib)
+            if entry is None:
+                if at is not None:  # removed: not in the order, its fields stay unread
+                    del where[bib]
+            elif at is None:
+                where[bib] = len(held)
+                held.extend(_HOLD(entry))
+            else:
+                held[at : at + _WIDTH] = _HOLD(entry)
+            if budget is not None:
+                budget -= 1
+        if self._next < len(todo) or again:
+            return False
+        self.result = StandingsSnapshot(standings, where, held)
+        return True
 
 
 class LeaderboardView:
