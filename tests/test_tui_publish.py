@@ -202,6 +202,62 @@ async def test_publish_with_confirmation_then_a_400_then_retry(wt: WorldTriathlo
     assert len(body["athletes"]) == 12
 
 
+async def test_p_reads_the_engine_in_slices_with_frames_between_and_says_how_far(
+    wt: WorldTriathlonFake,
+) -> None:
+    """The engine read behind ``p`` leaves the loop between slices of athletes (here 2 of
+    the race's 12 a step, as 2,000 of 50,000): frames land in between, the screen says how
+    far the read is, and the message asked about and sent is the engine at the version
+    after the read's last slice."""
+    app, publishing = triathlon_app(wt.url)
+    tri = publishing.triathlon
+    assert tri is not None
+    tri.read_slice = 2
+    seen: list[str] = []
+    expected: list[str] = []
+    landed = 0
+
+    async def replica() -> None:
+        """The hub's frames, applied on the loop whenever it is free, while p reads."""
+        nonlocal landed
+        standings = app.pipeline.engine.race(OPEN)
+        finish = next(point for point in standings.race.points if point.is_finish)
+        bibs = [athlete.bib for athlete in standings.ordered()]
+        while True:
+            await asyncio.sleep(0)
+            if not isinstance(app.screen, PublishScreen) or not app.screen.is_mounted:
+                continue
+            line = app.screen.query_one("#publish-progress", Static)
+            text = str(line.render()) if line.display else ""
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+            if "reading" in text:
+                bib = bibs[landed % len(bibs)]
+                app.pipeline.apply_passings(
+                    [Passing(race_id=OPEN, bib=bib, point_id=finish.id, time_ms=6_000_000 + landed)]
+                )
+                landed += 1
+            elif "building" in text and not expected:
+                expected.append(tri.build(OPEN).content_hash)  # the read's version
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        frames = asyncio.create_task(replica())
+        try:
+            await pilot.press("6")
+            await pilot.pause()
+            await pilot.press("p")
+            await asked(pilot, app)
+            await pilot.press("y")
+            await shown(pilot, lambda: publishing.outbox.items() != [], what="the upload queued")
+        finally:
+            frames.cancel()
+    assert landed >= 3, seen
+    assert any(text.startswith(f"{OPEN}: reading 2 of 12 athletes") for text in seen), seen
+    assert seen[-1] == f"{OPEN}: read 12 athletes; building the message…", seen
+    [item] = publishing.outbox.items()
+    assert item.meta["content_hash"] == expected[0]
+
+
 async def test_sandbox_off_needs_confirmation_and_on_does_not(wt: WorldTriathlonFake) -> None:
     app, publishing = triathlon_app(wt.url)
     tri = publishing.triathlon

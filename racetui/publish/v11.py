@@ -56,7 +56,7 @@ from typing import Any, NotRequired, TypedDict, Unpack
 
 import orjson
 
-from racetui.engine import Athlete, RaceStandings, placed_at_point, takes_place
+from racetui.engine import Athlete, RaceStandings, StandingsSnapshot, placed_at_point, takes_place
 from racetui.engine.ranking import OverallKey, place_key
 from racetui.model.incidents import format_incidents
 from racetui.model.race import RaceKind, Reported, Status, TimingPoint
@@ -296,7 +296,7 @@ class MessageFields(TypedDict):
 
 
 def _plan(
-    standings: RaceStandings, fields: MessageFields
+    standings: RaceStandings | StandingsSnapshot, fields: MessageFields
 ) -> tuple[dict[str, Any], str, Iterator[dict[str, Any]]]:
     """The message without its athletes (or teams), their key, and the athletes one by one."""
     millis = fields.get("millis", True)
@@ -356,7 +356,9 @@ def _plan(
     return header, "teams", teams_encoded()
 
 
-def build_message(standings: RaceStandings, **fields: Unpack[MessageFields]) -> dict[str, Any]:
+def build_message(
+    standings: RaceStandings | StandingsSnapshot, **fields: Unpack[MessageFields]
+) -> dict[str, Any]:
     """The complete v1.1 message for one race (program), as a JSON-ready ``dict`` (tests and
     the simulator: a publisher encodes a :class:`Prepared` message, never this tree)."""
     prepared = prepare_message(standings, **fields)
@@ -410,11 +412,13 @@ class Prepared:
         yield b"]}"
 
 
-def prepare_message(standings: RaceStandings, **fields: Unpack[MessageFields]) -> Prepared:
+def prepare_message(
+    standings: RaceStandings | StandingsSnapshot, **fields: Unpack[MessageFields]
+) -> Prepared:
     """Read the message off the standings (on the thread that changes them); encode later."""
     return Prepared(*_plan(standings, fields))
 
 
-def build_bytes(standings: RaceStandings, **fields: Unpack[MessageFields]) -> bytes:
+def build_bytes(standings: RaceStandings | StandingsSnapshot, **fields: Unpack[MessageFields]) -> bytes:
     """:func:`build_message` as UTF-8 JSON bytes (what is POSTed or hosted)."""
     return prepare_message(standings, **fields).encode()

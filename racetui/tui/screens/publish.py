@@ -126,6 +126,7 @@ class PublishPanel(Vertical):
     PublishPanel { height: 1fr; }
     PublishPanel #publish-off { padding: 1 2; color: $foreground 80%; }
     PublishPanel #publish-problem { padding: 0 1; color: $error; height: auto; }
+    PublishPanel #publish-progress { padding: 0 1; height: auto; color: $accent; display: none; }
     PublishPanel #publish-targets { padding: 0 1; height: auto; max-height: 12; }
     PublishPanel #publish-items { height: 1fr; min-height: 4; overflow-x: hidden; }
     PublishPanel #publish-detail {
@@ -148,6 +149,7 @@ class PublishPanel(Vertical):
         if self.publishing.problem:
             yield Static(self.publishing.problem, id="publish-problem", markup=False)
         yield Static("", id="publish-targets", markup=False)
+        yield Static("", id="publish-progress", markup=False)  # while p reads the engine
         table: DataTable[Any] = DataTable(id="publish-items", cursor_type="row", zebra_stripes=False)
         table.add_columns("#", "updated", "state", "target", "answer", "upload")
         yield table
@@ -286,6 +288,22 @@ class PublishPanel(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_detail()
 
+    def show_progress(self, race_id: str, read: int, total: int) -> None:
+        """The message's engine read, between its slices (shown only when it takes more
+        than one loop step: a big field); then that the message is being built."""
+        if not self.is_mounted:
+            return
+        line = self.query_one("#publish-progress", Static)
+        if read < total:
+            line.update(f"{race_id}: reading {read:,} of {total:,} athletes…")
+        else:
+            line.update(f"{race_id}: read {total:,} athletes; building the message…")
+        line.display = True
+
+    def hide_progress(self) -> None:
+        if self.is_mounted and self.publishing is not None:
+            self.query_one("#publish-progress", Static).display = False
+
 
 class PublishScreen(RaceScreen):
     TITLE = "Publish"
@@ -393,7 +411,13 @@ class PublishScreen(RaceScreen):
         try:
             if pub.triathlon is not None:
                 texts += [f"⚠ {warning}" for warning in pub.triathlon.placeholders()]
-                previews = await pub.triathlon.preview_off_loop(resend_failed=True)
+                panel = self.panel  # the user may leave the screen meanwhile
+                try:
+                    previews = await pub.triathlon.preview_off_loop(
+                        resend_failed=True, progress=panel.show_progress
+                    )
+                finally:
+                    panel.hide_progress()
                 texts += [p.render() for p in previews]
                 changed |= any(p.changed for p in previews)
             if pub.opentrack is not None:
