@@ -7,15 +7,17 @@ queued is the stall a key press would wait for. Two ways:
 
 * ``preview_off_loop`` (the Publish screen's ``p``: the message built and compared with the
   last upload, for the question it asks) and ``publish_off_loop`` (the live publisher): the
-  message read off the engine on the loop, formatted, encoded, hashed (and compared or
-  queued) in a worker thread;
+  engine read on the loop 2,000 athletes a step (``SnapshotReader``), the message
+  formatted, encoded, hashed (and compared or queued) in a worker thread;
 * ``publish`` (``Publishing.publish_now`` and ``publish --once``): all of it on the loop.
 
 The engine is ``bench_v11``'s mid-race field (50,000 athletes x 10 points; athletes spread
-over the course); the outbox is a temporary one, nothing is sent. Beside each figure the
-CPU time of the build (``process_time``: the loop's and the thread's), the loop thread's own
-CPU time (``thread_time``: what no other process on a shared machine adds to) and the load
-average.
+over the course), its heap frozen as the dashboard freezes a big field's; the outbox is a
+temporary one, nothing is sent. Beside each figure the CPU time of the build
+(``process_time``: the loop's and the thread's), the loop thread's own CPU time
+(``thread_time``: what no other process on a shared machine adds to), the longest pass of
+the garbage collector meanwhile (it holds the GIL, so one in the worker thread stalls the
+loop too) and the load average.
 
 Usage: python -m benchmarks.bench_publish [--smoke]
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import tempfile
@@ -32,6 +35,26 @@ from collections.abc import Awaitable, Callable
 
 from benchmarks.bench_v11 import fill
 from benchmarks.common import Measurement, print_table
+from racetui.util.heap import HeapFreezer
+
+
+class _Collector:
+    """The longest garbage-collector pass while armed (any thread's)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, _info: dict[str, object]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._start = now
+        else:
+            self.longest = max(self.longest, now - self._start)
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
 
 
 async def _longest_stall(work: Callable[[], Awaitable[object]]) -> tuple[float, float]:
@@ -67,6 +90,10 @@ def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
 
     label = f"{athletes:,}x{points}"
     engine, _upcoming = fill(athletes, points)
+    engine.settle()
+    # the dashboard's heap once a big field loaded (RaceApp's HeapFreezer): the engine out
+    # of the collector's full passes, which otherwise walk it in the middle of a build
+    HeapFreezer()(athletes)
     rows = []
     with tempfile.TemporaryDirectory() as data:
         os.environ["RACETUI_DATA_DIR"] = data
@@ -90,11 +117,16 @@ def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
                 ("publish_off_loop (live publisher)", off_loop),
                 ("publish (on the loop)", on_loop),
             ):
-                stalls, cpu, loop_cpu = [], [], []
+                stalls, cpu, loop_cpu, passes = [], [], [], []
                 for _ in range(reps):
                     publisher._last_hash.clear()  # each build is queued: the full path
+                    collector = _Collector()
                     start = time.process_time()
-                    stall, own = asyncio.run(_longest_stall(work))
+                    try:
+                        stall, own = asyncio.run(_longest_stall(work))
+                    finally:
+                        collector.close()
+                    passes.append(collector.longest * 1e3)
                     cpu.append((time.process_time() - start) * 1e3)
                     stalls.append(stall * 1e3)
                     loop_cpu.append(own * 1e3)
@@ -107,6 +139,7 @@ def measure_size(athletes: int, points: int, reps: int) -> list[Measurement]:
                         "<= 50" if "off_loop" in name else "",
                         f"longest {max(stalls):.0f} ms; build {statistics.median(cpu):.0f} ms CPU, "
                         f"{statistics.median(loop_cpu):.0f} ms of it the loop's thread; "
+                        f"longest gc pass {max(passes):.0f} ms; "
                         f"{reps} builds; load {os.getloadavg()[0]:.1f}",
                     )
                 )

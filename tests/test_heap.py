@@ -50,3 +50,35 @@ def test_the_collector_reports_its_full_passes() -> None:
         assert HeapFreezer.slow_pass
     finally:
         HeapFreezer.slow_ms = slow
+
+
+def test_the_collector_pauses_until_the_last_one_out_and_stays_off_if_it_was() -> None:
+    import threading
+
+    from racetui.util.heap import collector_paused
+
+    assert gc.isenabled()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def builder() -> None:
+        with collector_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=builder)
+    thread.start()
+    assert inside.wait(10)
+    with collector_paused():  # the loop's own build, nested with the worker's
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the worker is still inside
+    leave.set()
+    thread.join(10)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before: left off
+    finally:
+        gc.enable()

@@ -49,6 +49,7 @@ from racetui.publish.outbox import (
     transport_failure,
 )
 from racetui.util.files import Spool, write_atomic
+from racetui.util.heap import collector_paused
 from racetui.util.secrets import reveal, scrub
 
 if TYPE_CHECKING:
@@ -528,7 +529,8 @@ class TriathlonPublisher:
         sandbox = self.sandbox
 
         def build() -> BuiltMessage:
-            return self._built(program, status, self._prepared(program, status, snapshot, sandbox))
+            with collector_paused():  # its full passes would walk the snapshot holding the GIL
+                return self._built(program, status, self._prepared(program, status, snapshot, sandbox))
 
         return await asyncio.to_thread(build)
 
@@ -598,8 +600,14 @@ class TriathlonPublisher:
         for race_id in list(self.race_ids() if race_ids is None else race_ids):
             each = None if progress is None else functools.partial(progress, race_id)
             built = await self._built_off_loop(race_id, each)
-            previews.append(await asyncio.to_thread(self._preview, built, resend_failed))
+            previews.append(await asyncio.to_thread(self._preview_paused, built, resend_failed))
         return previews
+
+    def _preview_paused(self, built: BuiltMessage, resend_failed: bool) -> MessagePreview:
+        """:meth:`_preview` in a worker thread: the comparison's 50,000 rows (and the last
+        upload's) set off full collector passes that would stall the loop."""
+        with collector_paused():
+            return self._preview(built, resend_failed)
 
     def _preview(self, built: BuiltMessage, resend_failed: bool) -> MessagePreview:
         baseline = self.service.outbox.baseline(built.group)
