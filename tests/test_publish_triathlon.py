@@ -498,3 +498,18 @@ async def test_the_off_loop_builds_read_the_engine_in_slices_at_one_version(tmp_
         with contextlib.suppress(asyncio.CancelledError):
             await frames
         service.outbox.close()
+
+
+async def test_the_off_loop_builds_refuse_an_unpublishable_race_before_reading_it() -> None:
+    engine = make_engine(athletes=40)
+    race = engine.race("em").race
+    engine.upsert_race(race.model_copy(update={"external_id": None}))
+    pub = TriathlonPublisher(engine, PublishService(Outbox(), []))
+    pub.read_slice = 6
+    reading: list[int] = []
+    with pytest.raises(PublishError, match=r"set triathlon\.programs\.em"):
+        await pub.preview_off_loop(["em"], progress=lambda _race, read, _total: reading.append(read))
+    with pytest.raises(PublishError, match="no such race"):
+        await pub.publish_off_loop("nope")
+    assert reading == []  # refused before a slice was read
+    pub.service.outbox.close()

@@ -500,7 +500,9 @@ class TriathlonPublisher:
         ``progress`` after each slice but the last, and once more when read (``read`` ==
         ``total``) if it was called before."""
         while True:
-            standings = self.engine.race(race_id)
+            standings = self.engine.races.get(race_id)
+            if standings is None:
+                raise PublishError(f"race {race_id!r}: no such race in the current data")
             reader = standings.reader(self.read_slice)
             sliced = False
             while not reader.step():
@@ -516,13 +518,12 @@ class TriathlonPublisher:
                 if sliced and progress is not None:
                     progress(len(snapshot), len(snapshot))
                 return snapshot
-            if race_id not in self.engine.races:
-                raise PublishError(f"race {race_id!r}: no such race in the current data")
 
     async def _built_off_loop(self, race_id: str, progress: Progress | None = None) -> BuiltMessage:
         """:meth:`build`, the engine read in slices (:meth:`read_off_loop`), the message's
         header read right after the last one (no await between: the same version), the
         rest in a worker thread."""
+        self.program(race_id)  # a race that cannot be published says so before a long read
         snapshot = await self.read_off_loop(race_id, progress)
         program = self.program(race_id)  # the race's ids and names at the snapshot's version
         status = self.status_of(race_id, snapshot)
