@@ -376,3 +376,16 @@ def test_a_sent_or_superseded_body_is_dropped_and_state_changes_leave_it_alone(t
     assert again is not None and again.read_body() == b"b" * (BODY_PIECE + 1)
     outbox.mark_sent(second.id, 200, "ok")
     assert _pieces_stored(path) == 0 and outbox.get(second.id).size == BODY_PIECE + 1
+
+
+@given(st.lists(st.one_of(st.integers(0, 99_999).map(str), st.text(min_size=1, max_size=6)), max_size=300))
+def test_bibs_sorted_in_pieces_come_in_bib_order(bibs: list[str]) -> None:
+    import racetui.publish.outbox.preview as preview
+    from racetui.model.bibs import bib_key
+
+    saved = preview.SORT_PIECE
+    preview.SORT_PIECE = 7  # many pieces, merged
+    try:
+        assert list(preview.in_bib_order(bibs)) == sorted(bibs, key=bib_key)
+    finally:
+        preview.SORT_PIECE = saved

@@ -4,10 +4,33 @@ row diff the confirmation shows before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from racetui.model.bibs import bib_key
+
+SORT_PIECE = 4096  # bibs sorted in one call (see :func:`in_bib_order`)
+
+
+def in_bib_order(bibs: Iterable[str]) -> Iterator[str]:
+    """``bibs`` in bib order, sorted a piece at a time and merged. One ``sorted`` of 50,000
+    compares its keys in C without letting go of the GIL: a 64 ms step of the dashboard's
+    loop while a worker thread compared a message. Pieces of 4,096 are a few ms each, and
+    the merge is Python code the interpreter switches out of."""
+    pieces = []
+    piece: list[str] = []
+    for bib in bibs:
+        piece.append(bib)
+        if len(piece) >= SORT_PIECE:
+            pieces.append(sorted(piece, key=bib_key))
+            piece = []
+    if piece:
+        pieces.append(sorted(piece, key=bib_key))
+    if len(pieces) == 1:
+        return iter(pieces[0])
+    return heapq.merge(*pieces, key=bib_key)
+
 
 # ====================================================================== diff
 
@@ -90,7 +113,7 @@ def diff_rows(
     changed: list[RowChange] = []
     ignored: list[RowChange] = []
     unchanged = 0
-    for bib in sorted(after, key=bib_key):
+    for bib in in_bib_order(after):
         value = after[bib]
         if bib not in old:
             added.append(RowChange(bib, None, value))
@@ -102,7 +125,7 @@ def diff_rows(
             changed.append(RowChange(bib, old[bib], value))
     removed: list[RowChange] = []
     if mode == "replace":
-        removed = [RowChange(bib, old[bib], None) for bib in sorted(old, key=bib_key) if bib not in after]
+        removed = [RowChange(bib, old[bib], None) for bib in in_bib_order(old) if bib not in after]
     fields: list[FieldChange] = []
     if after_fields is not None:
         previous = dict(before_fields or {})
