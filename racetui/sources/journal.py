@@ -139,7 +139,11 @@ class Journal:
         if body is _UNSET and not _is_json(raw):
             body_json = orjson.dumps(raw.decode("utf-8", errors="replace"))  # kept as text
         else:
-            body_json = raw.replace(b"\n", b" ").strip() or b'""'
+            # Copied only when there is something to change: a 50,000-athlete body is tens
+            # of MB, and each temporary copy's pages stay with the process afterwards.
+            if b"\n" in raw:
+                raw = raw.replace(b"\n", b" ")
+            body_json = raw.strip() or b'""'
         head = orjson.dumps(
             {
                 "t": float(received),
