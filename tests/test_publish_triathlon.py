@@ -452,9 +452,9 @@ async def test_a_large_hosted_file_is_written_whole_from_the_outbox(tmp_path: Pa
 
 async def test_the_off_loop_builds_read_the_engine_in_slices_at_one_version(tmp_path: Path) -> None:
     """The Publish screen's ``p`` (``preview_off_loop``) and the live publisher
-    (``publish_off_loop``) read the engine a slice at a time, the loop free in between: a
-    task on the same loop applies passings (as the dashboard's replica applies the hub's
-    frames) while the read is under way, and each message is the one-shot build at the
+    (``publish_off_loop``) read the engine a slice at a time, the loop free in between:
+    passings are applied between two slices (as the dashboard's replica applies the
+    hub's frames while the loop is free), and each message is the one-shot build at the
     version after the read's last slice."""
     engine = make_engine(athletes=40)
     engine.apply_passings(
@@ -465,25 +465,19 @@ async def test_the_off_loop_builds_read_the_engine_in_slices_at_one_version(tmp_
     pub.read_slice = 6
     reading: list[tuple[int, int]] = []
     expected: list[str] = []
+    applied = 0
+    bib = 40
 
     def progress(_race: str, read: int, total: int) -> None:
+        nonlocal applied, bib
         reading.append((read, total))
-        if read == total:  # the read is over: its version is the message's
+        if read < total:  # between two slices: the replica applies a frame
+            engine.apply_passings([Passing(race_id="em", bib=str(bib), point_id="p2", time_ms=2_000_000)])
+            applied += 1
+            bib = bib - 1 or 40
+        else:  # the read is over: its version is the message's
             expected.append(pub.build("em").content_hash)
 
-    applied = 0
-
-    async def replica() -> None:
-        nonlocal applied
-        bib = 40
-        while True:
-            await asyncio.sleep(0)
-            if reading and reading[-1][0] < reading[-1][1]:
-                engine.apply_passings([Passing(race_id="em", bib=str(bib), point_id="p2", time_ms=2_000_000)])
-                applied += 1
-                bib = bib - 1 or 40
-
-    frames = asyncio.create_task(replica())
     try:
         [preview] = await pub.preview_off_loop(["em"], progress=progress)
         assert applied >= 3 and reading[-1] == (40, 40) and len(reading) >= 6
@@ -494,9 +488,6 @@ async def test_the_off_loop_builds_read_the_engine_in_slices_at_one_version(tmp_
         assert applied > before and item is not None
         assert item.meta["content_hash"] == expected[-1] != expected[0]
     finally:
-        frames.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await frames
         service.outbox.close()
 
 

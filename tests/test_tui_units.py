@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from racetui.engine import ChangeSet
+from racetui.engine import ChangeSet, Pipeline
 from racetui.model import Incident, Passing, RankBy, Result, Status
 from racetui.tui.clock import fixed_clock, race_time
 from racetui.tui.columns import (
@@ -155,11 +155,8 @@ def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
     assert (newest.bib, newest.point_id) not in before
 
 
-def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
-    pipeline, _ = race_pipeline(60)
-    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
-    tracker.process(pipeline.drain())
-    seen = tracker.seq
+def _penalised(pipeline: Pipeline) -> Result:
+    """The result of an athlete still racing, with a 30 s drafting penalty."""
     entry = next(e for e in pipeline.engine.races[OPEN].entries.values() if e.status is Status.OK)
     result = Result(
         race_id=OPEN,
@@ -168,11 +165,20 @@ def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
         splits=splits_of(pipeline.engine.races[OPEN], entry),
         incidents=[Incident.penalty(30, "drafting")],
     )
+    return result
+
+
+def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
+    pipeline, _ = race_pipeline(60)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
+    tracker.process(pipeline.drain())
+    seen = tracker.seq
+    result = _penalised(pipeline)
     pipeline.apply_results(OPEN, [result])
     watch = Watchlist()
-    watch.toggle(OPEN, entry.bib)
+    watch.toggle(OPEN, result.bib)
     events = tracker.process(pipeline.drain(), watch)
-    records = tracker.athlete_incidents(OPEN, entry.bib)
+    records = tracker.athlete_incidents(OPEN, result.bib)
     assert len(records) == 1 and records[0].unserved and records[0].seq > seen
     assert records[0].badge is IncidentBadge.PENALTY
     assert [e.kind for e in events] == ["incident"]
@@ -181,12 +187,12 @@ def test_tracker_incidents_record_new_served_and_withdrawn() -> None:
     served = result.model_copy(update={"incidents": [Incident.penalty(30, "drafting", served=True)]})
     pipeline.apply_results(OPEN, [served])
     tracker.process(pipeline.drain())
-    records = tracker.athlete_incidents(OPEN, entry.bib)
+    records = tracker.athlete_incidents(OPEN, result.bib)
     assert len(records) == 1 and records[0].served and not records[0].unserved
     assert tracker.count_new_incidents(seen) == 1  # counted again: the count is kept per change
     pipeline.apply_results(OPEN, [served.model_copy(update={"incidents": []})])
     tracker.process(pipeline.drain())
-    assert not tracker.athlete_incidents(OPEN, entry.bib)[0].active
+    assert not tracker.athlete_incidents(OPEN, result.bib)[0].active
     assert tracker.count_new_incidents(seen) == 0
 
 
@@ -194,14 +200,7 @@ def test_tracker_new_incident_count_forgets_a_removed_race() -> None:
     pipeline, _ = race_pipeline(60)
     tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
     tracker.process(pipeline.drain())
-    entry = next(e for e in pipeline.engine.races[OPEN].entries.values() if e.status is Status.OK)
-    result = Result(
-        race_id=OPEN,
-        bib=entry.bib,
-        participant=entry.participant,
-        splits=splits_of(pipeline.engine.races[OPEN], entry),
-        incidents=[Incident.penalty(30, "drafting")],
-    )
+    result = _penalised(pipeline)
     pipeline.apply_results(OPEN, [result])
     tracker.process(pipeline.drain())
     assert tracker.count_new_incidents(0) >= 1
