@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from racetui.engine import Engine
 from racetui.hub.core import FRAME_ITEMS, Hub
+from racetui.hub.delay import DelayedFollower, TvDelay, follow_delayed
 from racetui.hub.local import HUB_NICE, HubError, LocalHub, fork_available
 from racetui.hub.records import ApplyResults, Frame, decode_frame, encode_frame
 from racetui.hub.replica import Replica, ReplicaPipeline, follow
@@ -267,9 +269,12 @@ class FramesChannel:
         pass
 
 
-async def test_a_load_keeps_the_reads_followed_slice_by_slice() -> None:
+@pytest.mark.parametrize("path", ["follow", "tv-delay"])
+async def test_a_load_keeps_the_reads_followed_slice_by_slice(path: str) -> None:
     """Between the slices of a load, the race's end and latest passing are already
-    followed: the first read after it does not take the whole load's changes at once."""
+    followed: the first read after it does not take the whole load's changes at once.
+    The dashboard's hub link follows through the TV delay (with a live replica for the
+    publisher): the same holds there, for both replicas."""
     hub = Hub([], None, ready=lambda: None)
     event, people = small_event(3000)
     hub.pipeline.load_event(event)
@@ -284,18 +289,25 @@ async def test_a_load_keeps_the_reads_followed_slice_by_slice() -> None:
     frames = []
     while (data := hub.next_frame()) is not None:
         frames.append(data)
-    replica = Replica()
+    replicas = [Replica()] if path == "follow" else [Replica(), Replica()]
     behind: list[bool] = []
 
     async def pause() -> None:
-        standings = replica.pipeline.engine.races.get("r1")
-        if standings is not None and standings.entries:
-            behind.append(standings._ended[0] != standings._mutations)
+        for replica in replicas:
+            standings = replica.pipeline.engine.races.get("r1")
+            if standings is not None and standings.entries:
+                behind.append(standings._ended[0] != standings._mutations)
 
-    await follow(FramesChannel(frames), replica, budget=0.0, pause=pause)
-    assert replica.synced and len(behind) > 3
+    if path == "follow":
+        await follow(FramesChannel(frames), replicas[0], budget=0.0, pause=pause)
+    else:
+        follower = DelayedFollower(replicas[0], TvDelay(lambda: datetime.now(UTC)), live=replicas[1])
+        await follow_delayed(FramesChannel(frames), follower, budget=0.0, pause=pause)
+    assert len(behind) > 3 * len(replicas)
     assert not any(behind)
-    assert replica.pipeline.engine.races["r1"].last_passing_ms() == 1_800_000 + 2999
+    for replica in replicas:
+        assert replica.synced
+        assert replica.pipeline.engine.races["r1"].last_passing_ms() == 1_800_000 + 2999
 
 
 def test_a_frame_that_is_not_one_is_counted_and_shown() -> None:

@@ -20,7 +20,6 @@ No Textual here; times are milliseconds from an injected clock, so tests drive i
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from racetui.engine import Engine
 from racetui.hub.records import (
     ApplyPassings,
     ApplyResults,
@@ -41,7 +41,7 @@ from racetui.hub.records import (
     decode_frame,
     encode_request,
 )
-from racetui.hub.replica import Channel, Replica, give_way
+from racetui.hub.replica import Channel, Replica, Slices
 
 __all__ = ["MAX_DELAY_MS", "DelayBuffer", "DelayedFollower", "TvDelay", "follow_delayed"]
 
@@ -249,16 +249,17 @@ async def follow_delayed(
 
     The loop wakes when a frame arrives, when the next held frame is due, when the delay
     changes, and at least every ``poll`` seconds (the clock may be a simulator's)."""
-    rest = pause or give_way
+
+    def engines() -> list[Engine]:
+        replicas = [follower.replica] if follower.live is None else [follower.replica, follower.live]
+        return [replica.pipeline.engine for replica in replicas]
+
+    slices = Slices(engines, budget=budget, rest=pause)
     await channel.send(encode_request(Request("snapshot")))
-    started = time.perf_counter()
 
     async def steps(source: Iterator[None]) -> None:
-        nonlocal started
-        for _ in source:
-            if time.perf_counter() - started >= budget:
-                await rest()
-                started = time.perf_counter()
+        await slices.run(source)
+        await slices.frame_done()
 
     receiving: asyncio.Task[bytes | None] = asyncio.ensure_future(channel.receive())
     woken: asyncio.Task[bool] = asyncio.ensure_future(follower.wake.wait())

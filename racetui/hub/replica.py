@@ -49,7 +49,7 @@ from racetui.hub.records import (
 )
 from racetui.sources.base import Pipeline
 
-__all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "follow", "give_way"]
+__all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "Slices", "follow", "give_way"]
 
 # Athletes applied in one step: new athletes cost the engine a few dozen ordered-list
 # inserts each (overall, every point, gender and category), so a step stays at a few
@@ -254,6 +254,52 @@ class Replica:
         return f"loading {done:,} of {total:,} athletes"
 
 
+class Slices:
+    """A viewer's work applied in slices of ``budget`` seconds, the loop given a turn
+    (``rest``) between two, for :func:`follow` and the TV delay's follower alike.
+
+    Before each turn the ``engines``' reads are followed (:meth:`Engine.keep_up`: the
+    header's race end and latest passing, this slice's share of that work, instead of one
+    step of 100-160 ms over the whole load's change log at the first tick after it); after
+    each frame a field that grew is frozen out of the collector's full passes (from the
+    first athletes on: until the first freeze a full pass walks everything the process
+    built before, 18-27 ms of a viewer's loop while a 50,000-athlete field loaded)."""
+
+    def __init__(
+        self,
+        engines: Callable[[], Iterable[Engine]],
+        *,
+        budget: float = 0.010,
+        rest: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.engines = engines
+        self.budget = budget
+        self.rest = rest or give_way
+        self.freeze = FieldFreezer(minimum=1)
+        self.started = time.perf_counter()
+
+    async def run(self, steps: Iterable[None]) -> None:
+        for _ in steps:
+            if time.perf_counter() - self.started >= self.budget:
+                await self.turn()
+
+    async def turn(self) -> None:
+        for engine in self.engines():
+            engine.keep_up()
+        await self.rest()
+        self.started = time.perf_counter()
+
+    async def frame_done(self) -> None:
+        frozen = False
+        for engine in self.engines():
+            if engine.races and self.freeze(engine):
+                frozen = True
+                break  # one heap: one freeze is for every engine in this process
+        if frozen:
+            await self.rest()
+            self.started = time.perf_counter()
+
+
 async def follow(
     channel: Channel,
     replica: Replica,
@@ -264,25 +310,16 @@ async def follow(
     """Ask for a snapshot, then apply every frame until the hub is gone.
 
     After ``budget`` seconds of applying, the loop gets a turn (``pause``, default
-    :func:`give_way`): screens draw and keys are handled between frames.
+    :func:`give_way`): screens draw and keys are handled between frames (see
+    :class:`Slices`).
     """
-    rest = pause or give_way
-    # From the first athletes on: until the first freeze a full pass walks everything the
-    # process built before (18-27 ms of a viewer's loop while a 50,000-athlete field loaded).
-    freeze = FieldFreezer(minimum=1)
+    slices = Slices(lambda: (replica.pipeline.engine,), budget=budget, rest=pause)
     await channel.send(encode_request(Request("snapshot")))
-    started = time.perf_counter()
     while True:
         data = await channel.receive()
         if data is None:
             return
-        for _ in replica.steps(data):
-            if time.perf_counter() - started >= budget:
-                replica.pipeline.engine.keep_up()  # this slice's share of the reads' work
-                await rest()
-                started = time.perf_counter()
-        if replica.pipeline.engine.races and freeze(replica.pipeline.engine):
-            await rest()
-            started = time.perf_counter()
+        await slices.run(replica.steps(data))
+        await slices.frame_done()
         if replica.take_snapshot_request():
             await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))
