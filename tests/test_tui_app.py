@@ -11,6 +11,7 @@ import itertools
 from typing import Any
 
 import pytest
+from textual.css.stylesheet import Stylesheet
 
 from racetui.config import Config
 from racetui.model import Incident, Passing, Result
@@ -28,6 +29,7 @@ from racetui.tui.screens.publish import PublishPanel, PublishScreen
 from racetui.tui.screens.search import SearchScreen
 from racetui.tui.screens.splits import SplitsScreen
 from racetui.tui.themes import builtin_theme_dir
+from racetui.tui.widgets.header import RaceHeader
 from racetui.tui.widgets.table import RowTable
 from tests.dashboard import header_text, make_app, messages, press, shown, table, tick
 from tests.fakes.race import LATER, OPEN, RACE_NOW, WAVES, race_pipeline
@@ -200,6 +202,40 @@ async def test_theme_key_cycles_and_a_bad_theme_falls_back() -> None:
         await pilot.pause()
         assert app.theme == "racetui-dark"
         assert any("no-such-theme" in m for m in messages(app))
+
+
+async def test_a_first_switch_styles_the_new_screen_without_restyling_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first visit to a screen does not re-parse the app's stylesheets (Textual does,
+    twice, for a screen it has never styled); the new screen still wears the theme in
+    force, also one chosen before it was first shown."""
+    reparses: list[int] = []
+    reparse = Stylesheet.reparse
+
+    def counted(self: Stylesheet) -> None:
+        reparses.append(1)
+        reparse(self)
+
+    monkeypatch.setattr(Stylesheet, "reparse", counted)
+    app, _, _ = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        dark = app.screen.query_one(RaceHeader).styles.background
+        reparses.clear()
+        await press(pilot, "2")
+        assert isinstance(app.screen, SplitsScreen)
+        assert reparses == []
+        assert app.screen.query_one(RaceHeader).styles.background == dark
+        await press(pilot, "1", "t")
+        await pilot.pause()
+        assert app.theme == "racetui-light"
+        light = app.screen.query_one(RaceHeader).styles.background
+        assert light != dark
+        for key, kind in (("3", ClockScreen), ("7", HealthScreen), ("2", SplitsScreen)):
+            await press(pilot, key)
+            assert isinstance(app.screen, kind)
+            assert app.screen.query_one(RaceHeader).styles.background == light, key
 
 
 async def test_help_and_quit() -> None:

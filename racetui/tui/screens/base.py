@@ -86,6 +86,23 @@ class RaceScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "dismiss_card", "Close card", show=False)]
 
+    def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name, id, classes)
+        # A new screen's stylesheet generation is "never": the first switch to its mode then
+        # re-parses every stylesheet of the app and restyles the app, twice (once for the
+        # screen left, once for this one), 40-50 ms of one key's step at 120x36. Nothing to
+        # catch up on: the screen's widgets are styled as they mount, by the stylesheet as
+        # it stands (the rules they bring parsed then). A theme change after this still
+        # bumps the app's count, and the switch restyles as before.
+        app = self._active_app()
+        if app is not None:
+            self._css_update_count = app._css_update_count
+
+    def _active_app(self) -> App[Any] | None:
+        from textual._context import active_app
+
+        return active_app.get(None)
+
     def compose(self) -> ComposeResult:
         yield RaceHeader()
         yield from self.compose_body()
