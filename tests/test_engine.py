@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 
 from racetui.engine import Engine, status_rank
 from racetui.model import (
+    ClockState,
     Event,
     Incident,
     Participant,
     Passing,
     Race,
+    RaceClock,
     RaceKind,
     RelayLeg,
     RelayMember,
@@ -385,6 +387,8 @@ def test_standings_keep_a_serial_that_is_never_reused() -> None:
                 st.dictionaries(st.integers(1, 3), st.integers(0, 50), max_size=3),
             ),
             st.tuples(st.just("remove"), st.integers(1, 8)),
+            # the race anew: its clock only (the athletes stand), or the second wave re-timed
+            st.tuples(st.just("race"), st.sampled_from(list(ClockState)), st.integers(0, 20)),
         ),
         max_size=60,
     ),
@@ -394,9 +398,11 @@ def test_race_end_figures_followed_by_change_equal_a_full_scan(
     ops: list[tuple[Any, ...]], every: int
 ) -> None:
     """The latest passing and the race's end are kept from the changes since the last read:
-    whatever changes (passings, times taken back, statuses, athletes removed), they equal
-    a scan of the whole field."""
-    engine = make_engine(points=3, bibs=8)
+    whatever changes (passings, times taken back, statuses, athletes removed, the race's
+    clock or a wave's start), they equal a scan of the whole field."""
+    engine = make_engine(
+        points=3, bibs=8, waves=[Wave(id="w1", race_id="r1", name="1"), Wave(id="w2", race_id="r1", name="2")]
+    )
     standings = engine.race("r1")
 
     def scanned() -> tuple[int | None, int | None]:
@@ -404,7 +410,8 @@ def test_race_end_figures_followed_by_change_equal_a_full_scan(
         last = max((max(t for t in e.times if t is not None) + e.offset_ms for e in started), default=None)
         out = any(e.times[-1] is None and e.status is Status.OK for e in started)
         finished = any(e.times[-1] is not None for e in started)
-        return (None if out or not finished else last), last
+        official = standings.race.clock is not None and standings.race.clock.state is ClockState.OFFICIAL
+        return (last if official else None if out or not finished else last), last
 
     for done, op in enumerate(ops, start=1):
         if op[0] == "pass":
@@ -412,7 +419,38 @@ def test_race_end_figures_followed_by_change_equal_a_full_scan(
         elif op[0] == "result":
             splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
             engine.apply_results("r1", [Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)])
+        elif op[0] == "race":
+            race = standings.race
+            waves = [race.waves[0], race.waves[1].model_copy(update={"offset_ms": op[2] * 1000})]
+            engine.upsert_race(
+                race.model_copy(update={"clock": RaceClock(race_id="r1", state=op[1]), "waves": waves})
+            )
         else:
             engine.remove_athletes("r1", [str(op[1])])
         if done % every == 0 or done == len(ops):
             assert (standings.ended_ms(), standings.last_passing_ms()) == scanned()
+
+
+def test_the_change_log_survives_a_race_update_that_leaves_the_athletes_alone() -> None:
+    """A BBT race's clock comes again and again: the readers that follow the change log
+    (the race's end, On course, the sliced read) carry on from where they were instead of
+    scanning the whole field. Re-timed waves or points move athletes: then they re-read."""
+    engine = make_engine(waves=[Wave(id="w1", race_id="r1", name="1"), Wave(id="w2", race_id="r1", name="2")])
+    engine.apply_passings([passing(b, 1, 1000 * b) for b in range(1, 7)])
+    standings = engine.race("r1")
+    at = standings.log_position
+    race = standings.race
+    engine.upsert_race(race.model_copy(update={"clock": RaceClock(race_id="r1", state=ClockState.LIVE)}))
+    engine.upsert_race(engine.race("r1").race.model_copy(update={"name": "Test 10k (final)"}))
+    assert standings.race.name == "Test 10k (final)"
+    assert standings.changed_since(at) == []
+    engine.apply_passing(passing(2, 2, 9000))
+    assert standings.changed_since(at) == ["2"]
+    at = standings.log_position
+    waves = [race.waves[0], race.waves[1].model_copy(update={"offset_ms": 60_000})]
+    engine.upsert_race(standings.race.model_copy(update={"waves": waves}))
+    assert standings.changed_since(at) is None
+    at = standings.log_position
+    points = [*race.points[:2], race.points[2].model_copy(update={"name": "Finish"})]
+    engine.upsert_race(standings.race.model_copy(update={"points": points}))
+    assert standings.changed_since(at) is None

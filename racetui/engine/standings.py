@@ -406,6 +406,11 @@ class _Athletes(Mapping[str, Athlete]):
         return bib in self._entries
 
 
+def _same_field(old: Race, new: Race) -> bool:
+    """``new`` leaves every athlete's times, gun offsets and place as ``old`` had them."""
+    return old.points == new.points and old.waves == new.waves and old.rank_by == new.rank_by
+
+
 def _latest_gun(entry: Entry) -> int:
     """The gun time of an athlete's latest passing (the entry has passed a point)."""
     return max(t for t in entry.times if t is not None) + entry.offset_ms
@@ -528,10 +533,16 @@ class RaceStandings:
     def set_race(self, race: Race, *, _first: bool = False) -> bool:
         """Take new race data; returns True when the order changed as a whole (points,
         or what the race ranks by): then everything is re-sorted."""
+        old = None if _first else self.race
         self.race = race
         self._mutations += 1
-        self._log_start += len(self._log) + 1  # anything may have changed: readers re-read
-        self._log.clear()
+        if old is None or not _same_field(old, race):
+            self._log_start += len(self._log) + 1  # anything may have changed: readers re-read
+            self._log.clear()
+        # else only the race's own data changed (its clock, name, weather): every athlete is
+        # as it was, and the readers that follow the change log carry on from where they are
+        # (a scan of a 50,000-athlete field for the race's end, 126 ms of the dashboard's
+        # loop, came with each clock update of a BBT race)
         old_offsets = self.wave_offsets
         self.wave_offsets = {wave.id: wave.offset_ms for wave in race.waves}
         points = sorted(race.points, key=lambda p: (p.order, p.id))
