@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from racetui.util.heap import HeapFreezer
+from racetui.util.heap import FullPassHold, HeapFreezer
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +82,55 @@ def test_the_collector_pauses_until_the_last_one_out_and_stays_off_if_it_was() -
         assert not gc.isenabled()  # off before: left off
     finally:
         gc.enable()
+
+
+def test_full_passes_wait_for_a_load_and_its_end_freezes_the_heap() -> None:
+    """While a load arrives the collector still runs its young generations but no full
+    pass; when it ends the thresholds are back and everything alive is frozen. A load that
+    never ends is let go after ``most`` seconds (a driven clock), and not held again until
+    a load has ended."""
+    before = gc.get_threshold()
+    now = [0.0]
+    hold = FullPassHold(most=60.0, clock=lambda: now[0])
+    gc.unfreeze()
+    try:
+        assert hold(True) is False and hold.held
+        assert gc.get_threshold() == (before[0], before[1], FullPassHold.HELD)
+        kept = [[n] for n in range(1000)]  # long-lived: survives the young passes
+        gc.collect(0)
+        gc.collect(1)
+        assert gc.get_count()[2] >= 1  # a young pass counted towards a full one, none came
+        assert hold(True) is False
+        assert hold(False) is True and not hold.held
+        assert gc.get_threshold() == before
+        assert gc.get_freeze_count() >= len(kept)
+        assert hold(False) is False
+        gc.unfreeze()
+
+        assert hold(True) is False and hold.held
+        now[0] = 61.0
+        assert hold(True) is True and not hold.held  # too long: let go, frozen
+        assert gc.get_threshold() == before
+        now[0] = 200.0
+        assert hold(True) is False and not hold.held  # the same long load: not again
+        assert hold(False) is False
+        assert hold(True) is False and hold.held  # a new load
+        assert hold(False) is True
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_two_holds_share_the_collector_and_the_last_one_out_puts_it_back() -> None:
+    before = gc.get_threshold()
+    first, second = FullPassHold(), FullPassHold()
+    try:
+        first(True)
+        second(True)
+        first.release()  # a viewer cancelled mid-load: the other still loads
+        assert gc.get_threshold()[2] == FullPassHold.HELD
+        assert second(False) is True
+        assert gc.get_threshold() == before
+        first.release()  # twice: nothing more
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

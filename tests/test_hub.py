@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from racetui.model import Event, Participant, Passing, Race, Result, Status, Tim
 from racetui.sim import RaceSpec, SimConfig, running_sim
 from racetui.sources.base import FeedState, Pipeline, SourceHealth, SourceMode, source_kinds
 from racetui.sources.bbt import BBTSource
+from racetui.util.heap import FullPassHold
 from tests.fakes.bbt import FakeBBT, engine_finishers, engine_state, until
 from tests.support import wait_until
 from tests.test_bbt_client import FAST, matches, running
@@ -274,7 +276,8 @@ async def test_a_load_keeps_the_reads_followed_slice_by_slice(path: str) -> None
     """Between the slices of a load, the race's end and latest passing are already
     followed: the first read after it does not take the whole load's changes at once.
     The dashboard's hub link follows through the TV delay (with a live replica for the
-    publisher): the same holds there, for both replicas."""
+    publisher): the same holds there, for both replicas. Full collections wait for the
+    load (young ones still run)."""
     hub = Hub([], None, ready=lambda: None)
     event, people = small_event(3000)
     hub.pipeline.load_event(event)
@@ -292,7 +295,10 @@ async def test_a_load_keeps_the_reads_followed_slice_by_slice(path: str) -> None
     replicas = [Replica()] if path == "follow" else [Replica(), Replica()]
     behind: list[bool] = []
 
+    held: list[bool] = []
+
     async def pause() -> None:
+        held.append(gc.get_threshold()[2] == FullPassHold.HELD)
         for replica in replicas:
             standings = replica.pipeline.engine.races.get("r1")
             if standings is not None and standings.entries:
@@ -305,6 +311,8 @@ async def test_a_load_keeps_the_reads_followed_slice_by_slice(path: str) -> None
         await follow_delayed(FramesChannel(frames), follower, budget=0.0, pause=pause)
     assert len(behind) > 3 * len(replicas)
     assert not any(behind)
+    # no full collection while the snapshot was applied; the thresholds are back after it
+    assert all(held) and gc.get_threshold()[2] != FullPassHold.HELD
     for replica in replicas:
         assert replica.synced
         assert replica.pipeline.engine.races["r1"].last_passing_ms() == 1_800_000 + 2999

@@ -235,6 +235,11 @@ class DelayedFollower:
     def held(self) -> int:
         return len(self.buffer)
 
+    def loading(self) -> bool:
+        """A snapshot is being applied (the live replica takes it first, the shown one as it
+        comes due)."""
+        return any(r is not None and r.loading is not None for r in (self.replica, self.live))
+
 
 async def follow_delayed(
     channel: Channel,
@@ -243,6 +248,7 @@ async def follow_delayed(
     budget: float = 0.010,
     pause: Callable[[], Awaitable[Any]] | None = None,
     poll: float = 0.2,
+    loading: Callable[[], bool] | None = None,
 ) -> None:
     """:func:`racetui.hub.replica.follow` with a TV delay: ask for a snapshot, then hold each
     frame until it is due and apply it; the live replica (if any) gets it at once.
@@ -254,7 +260,7 @@ async def follow_delayed(
         replicas = [follower.replica] if follower.live is None else [follower.replica, follower.live]
         return [replica.pipeline.engine for replica in replicas]
 
-    slices = Slices(engines, budget=budget, rest=pause)
+    slices = Slices(engines, budget=budget, rest=pause, loading=loading or follower.loading)
     await channel.send(encode_request(Request("snapshot")))
 
     async def steps(source: Iterator[None]) -> None:
@@ -289,5 +295,6 @@ async def follow_delayed(
                 await steps(follower.live_steps(item))
                 receiving = asyncio.ensure_future(channel.receive())
     finally:
+        slices.hold.release()  # ended or cancelled mid-load: the process's collector as it was
         for task in (receiving, woken):
             task.cancel()

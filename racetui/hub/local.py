@@ -319,14 +319,14 @@ class LocalHub:
         try:
             if self.delay is None:
                 self.replica = Replica(pipeline, on_health=on_health, on_clock=self._clock)
-                await follow(self.channel, self.replica)
+                await follow(self.channel, self.replica, loading=self._loading)
             else:
                 self.replica = Replica(pipeline)
                 live = None if self.live is None else Replica(self.live)
                 self.follower = DelayedFollower(
                     self.replica, self.delay, live=live, on_health=on_health, on_clock=self._clock
                 )
-                await follow_delayed(self.channel, self.follower)
+                await follow_delayed(self.channel, self.follower, loading=self._loading)
         finally:
             self.channel.close()
         # EOF: the hub died (the dashboard is still here).
@@ -339,6 +339,14 @@ class LocalHub:
         pipeline.add_errors([f"{self.ended}: no more updates"])
         if self.live is not None:
             self.live.add_errors([f"{self.ended}: no more updates"])
+
+    def _loading(self) -> bool:
+        """A snapshot is being applied, or a hub source says its first load is arriving."""
+        if self.follower is not None:
+            applying = self.follower.loading()
+        else:
+            applying = self.replica is not None and self.replica.loading is not None
+        return applying or any(source.health.progress for source in self.sources)
 
     def _clock(self, clock: Clock) -> None:
         if self.on_clock is not None:

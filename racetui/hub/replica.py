@@ -48,6 +48,7 @@ from racetui.hub.records import (
     result_from,
 )
 from racetui.sources.base import Pipeline
+from racetui.util.heap import FullPassHold
 
 __all__ = ["SLICE", "Channel", "Replica", "ReplicaPipeline", "Slices", "follow", "give_way"]
 
@@ -271,11 +272,16 @@ class Slices:
         *,
         budget: float = 0.010,
         rest: Callable[[], Awaitable[Any]] | None = None,
+        loading: Callable[[], bool] | None = None,
     ) -> None:
         self.engines = engines
         self.budget = budget
         self.rest = rest or give_way
         self.freeze = FieldFreezer(minimum=1)
+        # while a load arrives (``loading``: a snapshot applied, or the hub's sources
+        # still loading), no full collection: see FullPassHold
+        self.loading = loading
+        self.hold = FullPassHold()
         self.started = time.perf_counter()
 
     async def run(self, steps: Iterable[None]) -> None:
@@ -286,10 +292,19 @@ class Slices:
     async def turn(self) -> None:
         for engine in self.engines():
             engine.keep_up()
+        self._watch_load()
         await self.rest()
         self.started = time.perf_counter()
 
+    def _watch_load(self) -> bool:
+        """Full passes held while loading: True while held, or when the load's end froze."""
+        if self.loading is None:
+            return False
+        return self.hold(self.loading()) or self.hold.held
+
     async def frame_done(self) -> None:
+        if self._watch_load():
+            return
         frozen = False
         for engine in self.engines():
             if engine.races and self.freeze(engine):
@@ -306,6 +321,7 @@ async def follow(
     *,
     budget: float = 0.010,
     pause: Callable[[], Awaitable[Any]] | None = None,
+    loading: Callable[[], bool] | None = None,
 ) -> None:
     """Ask for a snapshot, then apply every frame until the hub is gone.
 
@@ -313,13 +329,21 @@ async def follow(
     :func:`give_way`): screens draw and keys are handled between frames (see
     :class:`Slices`).
     """
-    slices = Slices(lambda: (replica.pipeline.engine,), budget=budget, rest=pause)
-    await channel.send(encode_request(Request("snapshot")))
-    while True:
-        data = await channel.receive()
-        if data is None:
-            return
-        await slices.run(replica.steps(data))
-        await slices.frame_done()
-        if replica.take_snapshot_request():
-            await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))
+    slices = Slices(
+        lambda: (replica.pipeline.engine,),
+        budget=budget,
+        rest=pause,
+        loading=loading or (lambda: replica.loading is not None),
+    )
+    try:
+        await channel.send(encode_request(Request("snapshot")))
+        while True:
+            data = await channel.receive()
+            if data is None:
+                return
+            await slices.run(replica.steps(data))
+            await slices.frame_done()
+            if replica.take_snapshot_request():
+                await channel.send(encode_request(Request("snapshot", after=replica.seq or 0)))
+    finally:
+        slices.hold.release()  # ended or cancelled mid-load: the process's collector as it was

@@ -23,10 +23,10 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-__all__ = ["HeapFreezer", "collector_paused"]
+__all__ = ["FullPassHold", "HeapFreezer", "collector_paused"]
 
 
 class HeapFreezer:
@@ -108,3 +108,68 @@ def collector_paused() -> Iterator[None]:
             _Pause.depth -= 1
             if _Pause.depth == 0 and _Pause.was_on:
                 gc.enable()
+
+
+class FullPassHold:
+    """Full collections held off while a viewer's first load arrives; young ones still run.
+
+    A 50,000-athlete load replaces every athlete's times point by point: the new objects
+    outlive the young generations and pile up in the old one, which is never frozen in
+    time (the field does not grow, so :class:`HeapFreezer` waits for a slow pass), and the
+    collector walked them in a full pass every few seconds: 30-60 ms each, in the middle
+    of whatever the dashboard's loop was doing. Held, the young generations keep
+    collecting what dies young; at the end of the load everything alive is frozen at once
+    (a constant-time move), the heap's long-lived part the load built. Reference cycles
+    that became garbage in the old generation meanwhile stay (a viewer's frames and
+    records make none; it is the same trade as :class:`HeapFreezer`'s)."""
+
+    HELD = 1 << 30  # full passes every this many young ones: never, in practice
+    # One collector per process: the thresholds are saved by the first hold and put back
+    # by the last one let go (two viewers in one process, each with its own load).
+    _holders: ClassVar[int] = 0
+    _saved: ClassVar[tuple[int, int, int] | None] = None
+
+    def __init__(self, most: float = 180.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.most = most  # a load that never says it ended is let go after this (seconds)
+        self.clock = clock
+        self.held = False
+        self._since = 0.0
+        self._spent = False  # held for ``most`` already: not again until a load ends
+
+    def _take(self) -> None:
+        cls = FullPassHold
+        if cls._holders == 0:
+            saved = cls._saved = gc.get_threshold()
+            gc.set_threshold(saved[0], saved[1], self.HELD)
+        cls._holders += 1
+        self.held = True
+        self._since = self.clock()
+
+    def release(self) -> None:
+        """Let go (the thresholds back once no one holds), nothing frozen: a viewer that
+        stops following mid-load leaves the process's collector as it was."""
+        if not self.held:
+            return
+        cls = FullPassHold
+        self.held = False
+        cls._holders -= 1
+        if cls._holders == 0 and cls._saved is not None:
+            gc.set_threshold(*cls._saved)
+            cls._saved = None
+
+    def __call__(self, loading: bool) -> bool:
+        """Hold while ``loading``; True when a load has just ended (and the heap is frozen)."""
+        if not loading:
+            self._spent = False
+        elif self.held and self.clock() - self._since > self.most:
+            self._spent = True
+            loading = False
+        if loading and not self.held and not self._spent:
+            self._take()
+        elif not loading and self.held:
+            self.release()
+            gc.collect(1)
+            gc.freeze()
+            HeapFreezer.slow_pass = False
+            return True
+        return False
