@@ -15,6 +15,7 @@ import pytest
 from racetui.model import ClockState, RaceKind, Status
 from racetui.sources.base import FeedState, Pipeline, SourceMode
 from racetui.sources.bbt import BBTError, BBTSource
+from racetui.sources.bbt.decoder import HeldPushes
 from racetui.sources.journal import Journal, iter_journal
 from tests.fakes.bbt import Athlete, FakeBBT, engine_finishers, engine_state, shows_the_truth, until
 from tests.support import spin
@@ -171,6 +172,54 @@ async def test_a_seq_gap_triggers_a_resync() -> None:
             bbt.lose_next_push = 1
             await bbt.advance(900_000)
             await until(lambda: matches(bbt, pipeline) and source.syncs > syncs, what="second resync")
+
+
+async def test_pushes_during_a_resync_outlast_the_pages_read_before_them() -> None:
+    async with FakeBBT(athletes=60) as bbt:
+        await bbt.advance(600_000)
+        pipeline = Pipeline()
+        source = BBTSource(bbt.url, **FAST)
+        async with running(source, pipeline):
+            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+            lists, syncs = bbt.requests["/results/list"], source.syncs
+            bbt.hang.clear()
+            bbt.hang_routes = {"/results/list"}  # answered as the master is now, sent later
+            bbt.lose_next_push = 1
+            await bbt.advance(700_000)  # a gap: a resync, whose lists wait
+            await until(lambda: bbt.requests["/results/list"] > lists, what="the resync's lists asked")
+            # The race goes on: these passes arrive by push while the lists' answers, read
+            # before them, wait. Those answers name each athlete's last point as it was
+            # then, and a list cuts the passes beyond it: only the pushes held through the
+            # resync and applied again after it bring these passes back.
+            assert await bbt.advance(1_400_000) > 0
+            await until(lambda: bbt.pushed() and matches(bbt, pipeline), what="the passes pushed")
+            bbt.hang_routes = set()
+            bbt.hang.set()
+            # (the held pushes are applied just after the sync counts itself done)
+            await until(
+                lambda: source.syncs > syncs and matches(bbt, pipeline), what="the pushes applied again"
+            )
+
+
+def test_held_pushes_come_back_in_order_as_they_were() -> None:
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(400):  # deeper than JSON is written again: held as it is
+        inner.append([])
+        inner = inner[0]
+    bodies: list[Any] = [
+        {"event": "results", "seq": 1, "racenum": "7", "name": "line\nbreak", "time": 1.5},
+        {"event": "results", "seq": 2, "extra": deep},
+        {"event": "results", "seq": 3, "name": "Zoë"},
+        {},
+    ]
+    held = HeldPushes()
+    for body in bodies:
+        held.append(body)
+    assert len(held) == 4
+    again = list(held)
+    assert again == bodies
+    assert again[1] is bodies[1]
 
 
 async def test_an_unknown_race_number_fetches_that_participant_only() -> None:

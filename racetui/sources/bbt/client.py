@@ -45,7 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from racetui.sources.base import FeedState, Pipeline, SourceMode
-from racetui.sources.bbt.decoder import _ALL, API_PREFIX, BBTDecoder, RestInfo
+from racetui.sources.bbt.decoder import _ALL, API_PREFIX, BBTDecoder, HeldPushes, RestInfo
 from racetui.sources.bbt.wire import MAX_PAGES
 from racetui.sources.journal import Journal
 from racetui.util import secrets
@@ -579,7 +579,7 @@ class BBTSource(BBTDecoder):
         catch up what frames name. Returns why it ended."""
         self.health.mode = SourceMode.PUSH
         self._seq = 0  # a connection's first message is seq 1: a lost first message is a gap too
-        self._sync_buffer = []
+        self._sync_buffer = HeldPushes()
         self.needs_resync = True
         self._wake = self._wake or asyncio.Event()
         reader = asyncio.create_task(self._read_push(ws, pipeline), name=f"{self.name} push reader")
@@ -596,7 +596,7 @@ class BBTSource(BBTDecoder):
                     self.needs_resync = False
                     self.resyncs_requested += 1
                     if self._sync_buffer is None:
-                        self._sync_buffer = []
+                        self._sync_buffer = HeldPushes()
                     self.catchup.clear()  # the resync reads it all
                     sync = asyncio.create_task(self._sync(client, pipeline))
                     try:
