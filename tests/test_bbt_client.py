@@ -44,6 +44,15 @@ async def running(source: BBTSource, pipeline: Pipeline) -> AsyncIterator[asynci
         assert task.cancelled(), "run() must end only by cancellation"
 
 
+@contextlib.asynccontextmanager
+async def pushing(bbt: FakeBBT, pipeline: Pipeline) -> AsyncIterator[BBTSource]:
+    """A BBT source on ``bbt`` into ``pipeline``, its first sync done and its push open."""
+    source = BBTSource(bbt.url, **FAST)
+    async with running(source, pipeline):
+        await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+        yield source
+
+
 def matches(bbt: FakeBBT, pipeline: Pipeline) -> bool:
     return engine_state(pipeline) == bbt.truth()
 
@@ -98,9 +107,7 @@ async def test_push_brings_passings_and_status_changes_live() -> None:
     async with FakeBBT(athletes=120) as bbt:
         await bbt.advance(600_000)
         pipeline = Pipeline()
-        source = BBTSource(bbt.url, **FAST)
-        async with running(source, pipeline):
-            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+        async with pushing(bbt, pipeline) as source:
             assert source.health.mode is SourceMode.PUSH
             before = dict(bbt.requests)
             for to in range(700_000, 3_200_000, 100_000):
@@ -156,9 +163,7 @@ async def test_push_cut_repeatedly_loses_nothing() -> None:
 async def test_a_seq_gap_triggers_a_resync() -> None:
     async with FakeBBT(athletes=60) as bbt:
         pipeline = Pipeline()
-        source = BBTSource(bbt.url, **FAST)
-        async with running(source, pipeline):
-            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+        async with pushing(bbt, pipeline) as source:
             lists, syncs = bbt.requests["/results/list"], source.syncs
             bbt.lose_next_push = 1
             await bbt.advance(700_000)  # the first of these passes never reaches the client
@@ -178,9 +183,7 @@ async def test_pushes_during_a_resync_outlast_the_pages_read_before_them() -> No
     async with FakeBBT(athletes=60) as bbt:
         await bbt.advance(600_000)
         pipeline = Pipeline()
-        source = BBTSource(bbt.url, **FAST)
-        async with running(source, pipeline):
-            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+        async with pushing(bbt, pipeline) as source:
             lists, syncs = bbt.requests["/results/list"], source.syncs
             bbt.hang.clear()
             bbt.hang_routes = {"/results/list"}  # answered as the master is now, sent later
@@ -225,9 +228,7 @@ def test_held_pushes_come_back_in_order_as_they_were() -> None:
 async def test_an_unknown_race_number_fetches_that_participant_only() -> None:
     async with FakeBBT(athletes=40) as bbt:
         pipeline = Pipeline()
-        source = BBTSource(bbt.url, **FAST)
-        async with running(source, pipeline):
-            await until(lambda: bbt.subscribers and source.syncs > 0, what="initial sync")
+        async with pushing(bbt, pipeline):
             late = Athlete(
                 id=9999,
                 race_id=1,

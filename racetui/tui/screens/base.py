@@ -7,6 +7,7 @@ back (:meth:`RaceScreen.reload`, on ``ScreenResume``). Hidden screens do no work
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -94,14 +95,8 @@ class RaceScreen(Screen[None]):
         # catch up on: the screen's widgets are styled as they mount, by the stylesheet as
         # it stands (the rules they bring parsed then). A theme change after this still
         # bumps the app's count, and the switch restyles as before.
-        app = self._active_app()
-        if app is not None:
-            self._css_update_count = app._css_update_count
-
-    def _active_app(self) -> App[Any] | None:
-        from textual._context import active_app
-
-        return active_app.get(None)
+        with contextlib.suppress(RuntimeError):  # no app: built outside one (NoActiveAppError)
+            self._css_update_count = self.app._css_update_count
 
     def compose(self) -> ComposeResult:
         yield RaceHeader()
