@@ -393,13 +393,15 @@ def test_standings_keep_a_serial_that_is_never_reused() -> None:
         max_size=60,
     ),
     st.integers(1, 6),  # how many changes between two reads
+    st.sampled_from([None, 1, 2, 3]),  # a replica's bounded keep_up after each change (None: none)
 )
 def test_race_end_figures_followed_by_change_equal_a_full_scan(
-    ops: list[tuple[Any, ...]], every: int
+    ops: list[tuple[Any, ...]], every: int, keep_up: int | None
 ) -> None:
     """The latest passing and the race's end are kept from the changes since the last read:
     whatever changes (passings, times taken back, statuses, athletes removed, the race's
-    clock or a wave's start), they equal a scan of the whole field."""
+    clock or a wave's start), they equal a scan of the whole field, also when a replica's
+    slices followed part of the changes (and of a whole field seen again) in between."""
     engine = make_engine(
         points=3, bibs=8, waves=[Wave(id="w1", race_id="r1", name="1"), Wave(id="w2", race_id="r1", name="2")]
     )
@@ -427,8 +429,32 @@ def test_race_end_figures_followed_by_change_equal_a_full_scan(
             )
         else:
             engine.remove_athletes("r1", [str(op[1])])
+        if keep_up is not None:
+            standings.keep_up(keep_up)
         if done % every == 0 or done == len(ops):
             assert (standings.ended_ms(), standings.last_passing_ms()) == scanned()
+
+
+def test_a_bounded_keep_up_sees_a_whole_field_again_in_chunks_after_a_reset() -> None:
+    """After a new timing point every athlete is looked at again: a replica's keep_up does
+    it a chunk at a time (each call looks at no more athletes than it is given) and a read
+    in the middle finishes the rest at once, equal to a scan."""
+    engine = make_engine(points=3, bibs=8)
+    for bib in range(1, 9):
+        engine.apply_passing(passing(bib, 1, bib * 1000))
+    standings = engine.race("r1")
+    assert standings.last_passing_ms() == 8000
+    race = standings.race
+    extra = TimingPoint(id="p0", race_id="r1", name="start", order=0)
+    engine.upsert_race(race.model_copy(update={"points": [extra, *race.points]}))
+    engine.apply_passing(passing(3, 2, 9000))  # a change while the field is being seen again
+    standings.keep_up(3)
+    ends = standings._ends_seen
+    assert ends is not None and len(ends.unseen) == 8 - 3, "three athletes looked at, not the field"
+    standings.keep_up(3)
+    assert len(ends.unseen) == 2
+    assert standings.last_passing_ms() == 9000, "a read finishes what the chunks left"
+    assert ends.unseen == []
 
 
 def test_the_change_log_survives_a_race_update_that_leaves_the_athletes_alone() -> None:

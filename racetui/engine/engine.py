@@ -102,14 +102,18 @@ class Engine:
         changes.version = self.version
         return changes
 
-    def keep_up(self) -> None:
+    def keep_up(self, most: int | None = None) -> None:
         """Bring what the reads follow from the change log (a race's end and latest
         passing) up to date with the applies so far. A replica calls it between the
         slices of a load, so that each slice pays for its own changes, and the first read
         after a 50,000-athlete load does not take them all at once (a header read was
-        one 50-160 ms step of the dashboard's loop while the times loaded)."""
+        one 50-160 ms step of the dashboard's loop while the times loaded).
+
+        ``most`` bounds each race's share (athletes looked at) of one call: after a reset
+        of a race's change log (new points or waves) every athlete is looked at again, and
+        that is ten calls' worth at 50,000 athletes, not one."""
         for standings in self.races.values():
-            standings.keep_up()
+            standings.keep_up(most)
 
     def settle(self, *, place: bool = True) -> ChangeSet:
         """Re-index whatever bulk applies left pending (reads do this on their own; the
