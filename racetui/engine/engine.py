@@ -111,7 +111,7 @@ class Engine:
 
         ``most`` bounds each race's share (athletes looked at) of one call: after a reset
         of a race's change log (new points or waves) every athlete is looked at again, and
-        that is ten calls' worth at 50,000 athletes, not one."""
+        that is twenty calls' worth at 50,000 athletes (``KEEP_UP_MOST``), not one."""
         for standings in self.races.values():
             standings.keep_up(most)
 
