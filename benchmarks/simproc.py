@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class SimProcess:
-    def __init__(self, *args: str, timeout: float = 300.0) -> None:
+    def __init__(self, *args: str, timeout: float = 300.0, nice: int = 0) -> None:
+        """``nice``: the simulator's scheduling priority below ours (a timing master has a
+        PC of its own; here it shares our cores)."""
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "racetui", "sim", "--port", "0", *args],
@@ -25,6 +27,7 @@ class SimProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         self.base_url = ""
         self.feed_url = ""
