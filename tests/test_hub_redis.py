@@ -227,6 +227,66 @@ async def test_writer_keeps_frames_while_redis_is_away(redis_server: RedisServer
         client.close()
 
 
+async def test_writer_notices_a_redis_that_lost_its_state_without_dropping_the_connection(
+    redis_server: RedisServer,
+) -> None:
+    """The client library reconnects to a restarted Redis on its own (its retry), so a
+    restart may never reach the writer as an error: the meta's epoch, read with every
+    batch, tells it the snapshot is gone. FLUSHALL on the same connection is that case
+    without the race between the restart and the library's retry."""
+    from racetui.hub.core import Hub
+
+    writer = RedisHubWriter(redis_server.url, snapshot_every=3600)
+    hub = Hub([], writer.publish)
+    writer.hub = hub
+    client = redis_server.client()
+    meta_key = keys("racetui")[2]
+    async with task_of(writer.run()):
+        await until(lambda: writer.connected, what="connected")
+        hub.error("first")
+        hub.flush()
+        await until(lambda: writer.written >= 1, what="one frame written")
+        first_epoch = writer.epoch
+        assert writer.snapshots == 1
+        client.flushall()
+        hub.error("after the flush")
+        hub.flush()
+        await until(lambda: writer.snapshots >= 2, what="a fresh snapshot")
+        meta = client.hgetall(meta_key)
+        assert int(meta[b"seq"]) == hub.seq
+        assert meta[b"epoch"].decode() == writer.epoch != first_epoch
+        assert "lost" in (writer.last_error or "")
+        hub.error("later")
+        hub.flush()
+        await until(lambda: not writer.queue, what="the next frame written")
+        assert writer.snapshots == 2  # one fresh snapshot, not one a batch
+    client.close()
+
+
+async def test_writer_says_once_that_another_hub_writes_to_its_prefix(
+    redis_server: RedisServer, caplog: Any
+) -> None:
+    """Two hubs on one prefix is a set-up mistake: say so once, name the fix, and don't
+    rewrite the snapshot to win the meta back."""
+    from racetui.hub.core import Hub
+
+    writer = RedisHubWriter(redis_server.url, snapshot_every=3600)
+    hub = Hub([], writer.publish)
+    writer.hub = hub
+    client = redis_server.client()
+    async with task_of(writer.run()):
+        await until(lambda: writer.connected, what="connected")
+        client.hset(keys("racetui")[2], "epoch", "another-hub")
+        for n in range(3):
+            hub.error(f"frame {n}")
+            hub.flush()
+            await until(lambda: not writer.queue, what="frames written")
+        assert writer.snapshots == 1
+    client.close()
+    said = [r.getMessage() for r in caplog.records if "another hub" in r.getMessage()]
+    assert len(said) == 1 and "--prefix" in said[0]
+
+
 async def test_the_stream_keeps_frames_behind_snapshots_for_slow_joiners(redis_server: RedisServer) -> None:
     """MINID trims only to a snapshot at least ``keep`` seconds old: a viewer that needs
     longer than the snapshot interval to apply a snapshot still finds the frames after it;

@@ -20,7 +20,9 @@ Keys (``prefix`` defaults to ``racetui``):
 
 :class:`RedisHubWriter` is the hub's side: frames queue in memory (nothing is dropped while
 Redis is away) and are written in ``XADD`` batches; on every (re)connect it writes a fresh
-snapshot under a new epoch, which covers whatever a Redis restart lost.
+snapshot under a new epoch, which covers whatever a Redis restart lost. Every batch also
+reads back the meta's epoch: a restart that the client library's own retry reconnected
+through without an error (or a FLUSHALL) is noticed the same way.
 
 :class:`RedisChannel` is a viewer's side, a :class:`~racetui.hub.replica.Channel`: the
 snapshot, then ``XREAD BLOCK`` from its id on a connection of its own whose socket timeout
@@ -96,6 +98,11 @@ def _where(url: str) -> str:
     return safe_url(url)
 
 
+class _StateLost(Exception):
+    """Redis answers, but no longer holds this hub's snapshot: it restarted without
+    persistence or was flushed, and the client library reconnected without a word."""
+
+
 # ======================================================================== hub
 class RedisHubWriter:
     """Write a :class:`Hub`'s frames and snapshots to Redis (see the module docstring)."""
@@ -131,6 +138,8 @@ class RedisHubWriter:
         self._snapshot_seq = -1
         self._previous_after = "0-0"
         self._last_snapshot = 0.0
+        self._rival: str | None = None  # another hub's epoch seen in the meta (warned once)
+        self._meta_written = False  # this connection wrote a snapshot's meta
 
     def publish(self, frame: bytes) -> None:
         """The hub's ``publish``: queue a frame (the hub's ``seq`` is its number)."""
@@ -141,8 +150,10 @@ class RedisHubWriter:
     async def run(self) -> None:
         """Write until cancelled; reconnect with backoff whenever Redis is away."""
         failures = 0
+        lost_at = -1e9
         while True:
             client = _client(self.url, timeout=10.0)
+            self._meta_written = False
             try:
                 await client.ping()
                 self.epoch = uuid.uuid4().hex  # a new epoch: viewers re-read the snapshot
@@ -154,6 +165,17 @@ class RedisHubWriter:
                 await self._loop(client)
             except asyncio.CancelledError:
                 raise
+            except _StateLost:
+                # no backoff: Redis is up; a fresh snapshot under a new epoch covers
+                # whatever it lost, and tells every viewer to re-read it
+                self.reconnects += 1
+                self.last_error = "Redis lost the hub's snapshot (restarted or flushed)"
+                log.warning("redis %s: %s; writing a fresh one", _where(self.url), self.last_error)
+                if time.monotonic() - lost_at < 30.0:
+                    # lost again at once: keys evicted (maxmemory) or flushed by hand in a
+                    # loop; don't rewrite 50,000 athletes a batch
+                    await asyncio.sleep(1.0)
+                lost_at = time.monotonic()
             except (RedisError, OSError) as exc:
                 self.connected = False
                 failures += 1
@@ -191,11 +213,32 @@ class RedisHubWriter:
                 pipe.xadd(
                     self.stream, {"f": frame, "s": seq}, maxlen=self.maxlen, approximate=self.approximate
                 )
-            await pipe.execute()
+            # the meta's epoch with every batch, at no extra round trip: a Redis that
+            # restarted between two batches is noticed even when the client library's own
+            # retry reconnected to it silently
+            pipe.hget(self.meta_key, "epoch")
+            answers = await pipe.execute()
+            self._check_epoch(answers[-1])
             for _ in range(take):
                 self.queue.popleft()
             self.written += take
             count -= take
+
+    def _check_epoch(self, value: bytes | str | None) -> None:
+        if not self._meta_written:
+            return  # no snapshot yet on this connection (the hub is not set)
+        if value is None:
+            raise _StateLost
+        epoch = value.decode() if isinstance(value, bytes) else value
+        if epoch != self.epoch and epoch != self._rival:
+            # another hub writes to this prefix: say so once, and don't fight over the meta
+            self._rival = epoch
+            log.error(
+                "redis %s: another hub writes to the prefix %r; each viewer follows whichever "
+                "snapshot it read last (give each hub its own --prefix)",
+                _where(self.url),
+                self.prefix,
+            )
 
     async def _write_snapshot(self, client: Any, *, fresh: bool = False) -> None:
         """The hub's whole state, covering exactly ``hub.seq``, with the stream id after
@@ -235,6 +278,7 @@ class RedisHubWriter:
         if minid != "0-0":
             pipe.xtrim(self.stream, minid=minid, approximate=False)
         await pipe.execute()
+        self._meta_written = True
         self._previous_after = after
         self._snapshot_seq = seq
         self._last_snapshot = time.monotonic()
