@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from racetui.engine import Engine, status_rank
+import racetui.engine.standings as standings_module
+from racetui.engine import ChangeSet, Engine, status_rank
 from racetui.model import (
     ClockState,
     Event,
@@ -291,6 +292,53 @@ def test_incremental_order_equals_a_full_sort(
             assert row.position == len(faster) + 1
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("pass"), st.integers(1, 12), st.integers(1, 3), st.integers(0, 40)),
+            st.tuples(
+                st.just("result"),
+                st.integers(1, 12),
+                st.sampled_from([Status.OK, Status.DNF, Status.DSQ]),
+                st.dictionaries(st.integers(1, 3), st.integers(0, 40), max_size=3),
+            ),
+            st.tuples(st.just("place"), st.just(0)),  # a replica placing its passers early
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.tuples(st.integers(1, 12), st.integers(1, 3), st.integers(0, 40)), max_size=24),
+)
+def test_the_rows_reported_moved_cover_every_row_that_shows_someone_else(
+    ops: list[tuple[Any, ...]], before: list[tuple[int, int, int]]
+) -> None:
+    """Between two reads, passings (placed later, or early by a replica), results and
+    statuses: every overall row whose athlete changed lies in the span the change sets
+    and the next settle report, so a screen that redraws only those rows is right."""
+    engine = make_engine(points=3, bibs=12)
+    for bib, point, t in before:
+        engine.apply_passing(passing(bib, point, t * 1000))
+    engine.settle()
+    shown = order(engine)
+    changes = ChangeSet()
+    for op in ops:
+        if op[0] == "pass":
+            changes.merge(engine.apply_passing(passing(op[1], op[2], op[3] * 1000)))
+        elif op[0] == "result":
+            splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
+            result = Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)
+            changes.merge(engine.apply_results("r1", [result]))
+        else:
+            engine.place_moved()
+    changes.merge(engine.settle())
+    now = order(engine)
+    differ = [i for i, (a, b) in enumerate(zip(shown, now, strict=True)) if a != b]
+    if differ:
+        low, high = changes.moved["r1"]
+        assert low <= differ[0] and differ[-1] <= high, (shown, now, changes.moved)
+
+
 def test_a_bulk_load_is_deferred_and_settled_on_read() -> None:
     engine = make_engine(points=2, bibs=3)
     big = [passing(b, 1, 100_000 - b) for b in range(1, 2001)]
@@ -394,14 +442,25 @@ def test_standings_keep_a_serial_that_is_never_reused() -> None:
     ),
     st.integers(1, 6),  # how many changes between two reads
     st.sampled_from([None, 1, 2, 3]),  # a replica's bounded keep_up after each change (None: none)
+    st.sampled_from([1, 2, 3, 64]),  # how many latest passings the ends keep (_TOP)
 )
 def test_race_end_figures_followed_by_change_equal_a_full_scan(
-    ops: list[tuple[Any, ...]], every: int, keep_up: int | None
+    ops: list[tuple[Any, ...]], every: int, keep_up: int | None, top: int
 ) -> None:
     """The latest passing and the race's end are kept from the changes since the last read:
     whatever changes (passings, times taken back, statuses, athletes removed, the race's
     clock or a wave's start), they equal a scan of the whole field, also when a replica's
-    slices followed part of the changes (and of a whole field seen again) in between."""
+    slices followed part of the changes (and of a whole field seen again) in between, and
+    when the few latest passings kept were all taken back (a top of 1-3 athletes of 8)."""
+    kept = standings_module._TOP
+    standings_module._TOP = top
+    try:
+        follow_the_changes(ops, every, keep_up)
+    finally:
+        standings_module._TOP = kept
+
+
+def follow_the_changes(ops: list[tuple[Any, ...]], every: int, keep_up: int | None) -> None:
     engine = make_engine(
         points=3, bibs=8, waves=[Wave(id="w1", race_id="r1", name="1"), Wave(id="w2", race_id="r1", name="2")]
     )
@@ -433,6 +492,37 @@ def test_race_end_figures_followed_by_change_equal_a_full_scan(
             standings.keep_up(keep_up)
         if done % every == 0 or done == len(ops):
             assert (standings.ended_ms(), standings.last_passing_ms()) == scanned()
+
+
+def test_the_latest_passing_taken_back_is_found_without_a_scan_of_the_field(monkeypatch: Any) -> None:
+    """Live, the athlete who passed last is often the next one changed (a result that trims
+    the passing's time): the next latest comes from the few kept, not from a scan of every
+    athlete (150-250 ms at 50,000); only when all of those went back is the field scanned."""
+    monkeypatch.setattr(standings_module, "_TOP", 2)
+    scans: list[int] = []
+    scan = standings_module._Ends.scan_last
+    monkeypatch.setattr(
+        standings_module._Ends, "scan_last", lambda self, entries: (scans.append(1), scan(self, entries))[1]
+    )
+    engine = make_engine(points=3, bibs=8)
+    standings = engine.race("r1")
+    for bib in range(1, 9):  # read after each, as a live dashboard's ticks do
+        engine.apply_passing(passing(bib, 1, bib * 1000))
+        assert standings.last_passing_ms() == bib * 1000
+
+    def take_back(bib: int) -> int | None:
+        result = Result(race_id="r1", bib=str(bib), status=Status.OK, splits={"p1": 100 * bib})
+        engine.apply_results("r1", [result])
+        return standings.last_passing_ms()
+
+    assert take_back(8) == 7000
+    assert scans == [], "the next latest was kept"
+    assert take_back(7) == 6000
+    assert len(scans) == 1, "the two kept both went back: one scan, which keeps two again"
+    assert take_back(6) == 5000
+    assert len(scans) == 1
+    assert take_back(5) == 4000
+    assert take_back(4) == 3000
 
 
 def test_a_bounded_keep_up_sees_a_whole_field_again_in_chunks_after_a_reset() -> None:

@@ -23,6 +23,7 @@ held for the whole field; either way the snapshot is the standings at one versio
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ _FIELDS = 11  # an Athlete's
 _WIDTH = 12  # what _HOLD copies
 # Athletes a :class:`SnapshotReader` step reads (about 2 µs each: a few ms a step).
 READ_SLICE = 2_000
+# Athletes whose latest passing the ends keep (_Ends.top): a holder going back is a look
+# at these, not a scan of 50,000 athletes (150-250 ms of a dashboard's loop, live)
+_TOP = 64
 # Starts over this often (the race set anew, the change log trimmed) before reading the
 # rest in one step: it ends, at worst with one whole-field step, the one-shot read's.
 _RESTARTS = 3
@@ -421,7 +425,7 @@ class _Ends:
     on, kept from the change log: the latest passing and whose it is, one athlete still out
     on the course and one past the finish (None: there is none)."""
 
-    __slots__ = ("finish", "finisher", "holder", "last", "out", "position", "unseen")
+    __slots__ = ("finish", "finisher", "floor", "holder", "last", "out", "position", "top", "unseen")
 
     def __init__(self, position: int, finish: int, unseen: list[str] | None = None) -> None:
         self.position = position
@@ -430,6 +434,13 @@ class _Ends:
         self.holder: str | None = None
         self.out: str | None = None
         self.finisher: str | None = None
+        # The latest passings, so that the holder going back (a result that trims the
+        # time of the passing just seen, a correction) is not a scan of the whole field:
+        # ``top`` holds the gun time of the latest passing of a few athletes, and every
+        # athlete not in it has passed no later than ``floor`` (None: every athlete with a
+        # passing is in it).
+        self.top: dict[str, int] = {}
+        self.floor: int | None = None
         # Built afresh (after a reset of the change log) from every athlete, in chunks:
         # the bibs not looked at yet. The figures are known once it is empty.
         self.unseen = unseen or []
@@ -454,12 +465,32 @@ class _Ends:
         return entry.last >= 0 and entry.times[self.finish] is not None
 
     def scan_last(self, entries: dict[str, Entry]) -> None:
-        self.last = self.holder = None
-        for bib, entry in entries.items():
-            if entry.last >= 0:
-                gun = _latest_gun(entry)
-                if self.last is None or gun > self.last:
-                    self.last, self.holder = gun, bib
+        """The latest passing from the whole field (``top`` built again): only when every
+        athlete ``top`` held went back past ``floor``."""
+        guns = ((_latest_gun(entry), bib) for bib, entry in entries.items() if entry.last >= 0)
+        best = heapq.nlargest(_TOP + 1, guns)
+        self.top = {bib: gun for gun, bib in best[:_TOP]}
+        self.floor = best[_TOP][0] if len(best) > _TOP else None
+        self.last, self.holder = best[0] if best else (None, None)
+
+    def last_from_top(self, entries: dict[str, Entry]) -> None:
+        """The latest passing after its holder went back or left: the best of ``top``
+        (each of them no earlier than ``floor``, which nobody outside passed after; one
+        that went back past it left ``top``), else a scan of the field."""
+        top = self.top
+        if top:
+            holder = max(top, key=top.__getitem__)
+            self.last, self.holder = top[holder], holder
+        elif self.floor is None:
+            self.last = self.holder = None  # nobody has passed
+        else:
+            self.scan_last(entries)
+
+    def _prune_top(self) -> None:
+        """Keep the ``_TOP`` latest; ``floor`` rises to the latest of those let go."""
+        ranked = sorted(self.top.items(), key=lambda item: item[1], reverse=True)
+        self.top = dict(ranked[:_TOP])
+        self.floor = ranked[_TOP][1] if self.floor is None else max(self.floor, ranked[_TOP][1])
 
     def scan_out(self, standings: RaceStandings) -> None:
         """From the back of the overall order first: the athlete furthest behind stays out
@@ -484,11 +515,13 @@ class _Ends:
         out_before, finisher_before = self.out is not None, self.finisher is not None
         last, holder, out, finisher, finish = self.last, self.holder, self.out, self.finisher, self.finish
         ok = Status.OK
+        top, floor = self.top, self.floor
         # is_out / is_finisher and _latest_gun, inlined: 2-3 µs an athlete otherwise, and a
         # whole field is followed after a reset of the change log
         for bib in bibs:
             entry = entries.get(bib)
             if entry is None or entry.last < 0:
+                top.pop(bib, None)
                 if bib == holder:
                     rescan_last = True
                 if bib == out:
@@ -498,6 +531,13 @@ class _Ends:
                 continue
             times = entry.times
             gun = max([t for t in times if t is not None]) + entry.offset_ms
+            if floor is None or gun > floor:
+                top[bib] = gun
+                if len(top) > 2 * _TOP:
+                    self._prune_top()
+                    top, floor = self.top, self.floor
+            elif bib in top:
+                del top[bib]  # no later than floor: outside, as the others
             if last is None or gun > last:
                 last, holder = gun, bib
             elif bib == holder and gun < last:
@@ -517,7 +557,7 @@ class _Ends:
                     out = None
         self.last, self.holder, self.out, self.finisher = last, holder, out, finisher
         if rescan_last:
-            self.scan_last(entries)
+            self.last_from_top(entries)
         if self.out is None and out_before:
             self.scan_out(standings)
         if self.finisher is None and finisher_before:
@@ -712,6 +752,12 @@ class RaceStandings:
                 for ordering in overall_slices:
                     ordering.update(entry)
 
+    def place_moved(self) -> None:
+        """Give the passers since the last read their overall places now (a replica, after
+        each slice of passings: the next read does not take a load's worth at once)."""
+        if self._moved:
+            self._place_moved()
+
     def settle(self, *, full: bool = True, place: bool = True) -> bool:
         """Bring the ordered structures up to date with entries changed in deferred mode:
         a few are re-indexed one by one, many in one rebuild (skipped unless ``full``).
@@ -802,8 +848,11 @@ class RaceStandings:
         if defer:
             self._pending[entry.bib] = entry
             return 0, max(0, len(self._entries) - 1)
-        if self._moved:
-            self._place_moved()  # exact indexes below need an exact overall order
+        # Re-indexed whole here: out of the passers waiting for their overall place. The
+        # others wait on (placing them all here made one update after a load's passings
+        # a step of 100+ ms): the order still holds their old keys, sorted, so the indexes
+        # below are those of the list as it is, and each later move reports its own rows.
+        self._moved.pop(entry.bib, None)
         old = int(self.overall.bisect_left(entry.key)) if entry.indexed is not None else len(self.overall)
         self._remove(entry)
         self._insert(entry)

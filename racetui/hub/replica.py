@@ -228,6 +228,7 @@ class Replica:
     def _apply_one(self, pipeline: ReplicaPipeline, change: Change) -> None:
         if isinstance(change, ApplyPassings):
             pipeline.apply_passings(as_any(change.items))
+            pipeline.engine.place_moved()  # this slice pays for its own passers' places
         elif isinstance(change, ApplyResults):
             pipeline.apply_results(change.race_id, [result_from(change.race_id, r) for r in change.items])
             if self.loading is not None:
