@@ -54,6 +54,27 @@ def passing(bib: int | str, point: int, ms: int) -> Passing:
     return Passing(race_id="r1", bib=str(bib), point_id=f"p{point}", time_ms=ms)
 
 
+def passes_and_results(bibs: int, seconds: int) -> list[st.SearchStrategy[tuple[Any, ...]]]:
+    """Ops for :func:`apply_op`: a passing (bib, point 1-3, second), or a result (bib,
+    status, seconds by point: times taken back, statuses)."""
+    return [
+        st.tuples(st.just("pass"), st.integers(1, bibs), st.integers(1, 3), st.integers(0, seconds)),
+        st.tuples(
+            st.just("result"),
+            st.integers(1, bibs),
+            st.sampled_from([Status.OK, Status.DNF, Status.DSQ]),
+            st.dictionaries(st.integers(1, 3), st.integers(0, seconds), max_size=3),
+        ),
+    ]
+
+
+def apply_op(engine: Engine, op: tuple[Any, ...]) -> ChangeSet:
+    if op[0] == "pass":
+        return engine.apply_passing(passing(op[1], op[2], op[3] * 1000))
+    splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
+    return engine.apply_results("r1", [Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)])
+
+
 def order(engine: Engine, **kwargs: str) -> list[str]:
     view = engine.race("r1").view(**kwargs)
     return [row.bib for row in view.rows(0, len(view))]
@@ -296,13 +317,7 @@ def test_incremental_order_equals_a_full_sort(
 @given(
     st.lists(
         st.one_of(
-            st.tuples(st.just("pass"), st.integers(1, 12), st.integers(1, 3), st.integers(0, 40)),
-            st.tuples(
-                st.just("result"),
-                st.integers(1, 12),
-                st.sampled_from([Status.OK, Status.DNF, Status.DSQ]),
-                st.dictionaries(st.integers(1, 3), st.integers(0, 40), max_size=3),
-            ),
+            *passes_and_results(bibs=12, seconds=40),
             st.tuples(st.just("place"), st.just(0)),  # a replica placing its passers early
         ),
         min_size=1,
@@ -323,12 +338,8 @@ def test_the_rows_reported_moved_cover_every_row_that_shows_someone_else(
     shown = order(engine)
     changes = ChangeSet()
     for op in ops:
-        if op[0] == "pass":
-            changes.merge(engine.apply_passing(passing(op[1], op[2], op[3] * 1000)))
-        elif op[0] == "result":
-            splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
-            result = Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)
-            changes.merge(engine.apply_results("r1", [result]))
+        if op[0] in ("pass", "result"):
+            changes.merge(apply_op(engine, op))
         else:
             engine.place_moved()
     changes.merge(engine.settle())
@@ -427,13 +438,7 @@ def test_standings_keep_a_serial_that_is_never_reused() -> None:
 @given(
     st.lists(
         st.one_of(
-            st.tuples(st.just("pass"), st.integers(1, 8), st.integers(1, 3), st.integers(0, 50)),
-            st.tuples(
-                st.just("result"),
-                st.integers(1, 8),
-                st.sampled_from([Status.OK, Status.DNF, Status.DSQ]),
-                st.dictionaries(st.integers(1, 3), st.integers(0, 50), max_size=3),
-            ),
+            *passes_and_results(bibs=8, seconds=50),
             st.tuples(st.just("remove"), st.integers(1, 8)),
             # the race anew: its clock only (the athletes stand), or the second wave re-timed
             st.tuples(st.just("race"), st.sampled_from(list(ClockState)), st.integers(0, 20)),
@@ -475,11 +480,8 @@ def follow_the_changes(ops: list[tuple[Any, ...]], every: int, keep_up: int | No
         return (last if official else None if out or not finished else last), last
 
     for done, op in enumerate(ops, start=1):
-        if op[0] == "pass":
-            engine.apply_passing(passing(op[1], op[2], op[3] * 1000))
-        elif op[0] == "result":
-            splits = {f"p{p}": t * 1000 for p, t in op[3].items()}
-            engine.apply_results("r1", [Result(race_id="r1", bib=str(op[1]), status=op[2], splits=splits)])
+        if op[0] in ("pass", "result"):
+            apply_op(engine, op)
         elif op[0] == "race":
             race = standings.race
             waves = [race.waves[0], race.waves[1].model_copy(update={"offset_ms": op[2] * 1000})]

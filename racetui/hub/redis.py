@@ -166,8 +166,8 @@ class RedisHubWriter:
             except asyncio.CancelledError:
                 raise
             except _StateLost:
-                # no backoff: Redis is up; a fresh snapshot under a new epoch covers
-                # whatever it lost, and tells every viewer to re-read it
+                # Redis is up: a fresh snapshot under a new epoch, at once the first
+                # time, covers whatever it lost and tells every viewer to re-read it
                 self.reconnects += 1
                 self.last_error = "Redis lost the hub's snapshot (restarted or flushed)"
                 log.warning("redis %s: %s; writing a fresh one", _where(self.url), self.last_error)
