@@ -6,6 +6,7 @@ None of these import Textual's app machinery; they run on a seeded race festival
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 from pathlib import Path
 
@@ -153,6 +154,19 @@ def test_tracker_keeps_latest_passings_per_point_newest_first() -> None:
         applied[-1].point_id,
     ) or newest.gun_ms >= applied[-1].time_ms
     assert (newest.bib, newest.point_id) not in before
+
+
+def test_tracker_memory_of_each_athlete_is_left_out_of_the_collector() -> None:
+    """One record per athlete, replaced at every passing: tracked, a whole field's worth
+    of them would be walked by every full collection late in a race."""
+    pipeline, feed = race_pipeline(120)
+    tracker = Tracker(pipeline.engine, fixed_clock(RACE_NOW))
+    tracker.process(pipeline.drain())
+    feed.step(pipeline, 20)
+    tracker.process(pipeline.drain())
+    seen = [record for memory in tracker.races.values() for record in memory.seen.values()]
+    assert len(seen) > 100
+    assert not any(gc.is_tracked(record) for record in seen)
 
 
 def _penalised(pipeline: Pipeline) -> Result:
