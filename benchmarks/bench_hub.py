@@ -22,16 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Measurement, percentile, print_table
+from benchmarks.common import Measurement, in_fresh_interpreter, percentile, print_table
 from benchmarks.simproc import SimProcess, peak_rss_mb
 
 PROBE = 0.005
@@ -295,8 +293,7 @@ def measure(smoke: bool = False, athletes: int = 50_000, live: float = 20.0) -> 
         athletes, live = 300, 2.0
     rows: list[Measurement] = []
     for kind in ("bbt", "v1.1"):
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows += pool.submit(scenario, kind, athletes, live).result()
+        rows += in_fresh_interpreter(scenario, kind, athletes, live)
     return rows
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -47,12 +46,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import Measurement, print_table
+from benchmarks.common import Measurement, in_fresh_interpreter, print_table
 from benchmarks.ptyterm import Terminal, athletes_shown, has_athletes
 from benchmarks.simproc import ROOT, SimProcess, children, peak_rss_mb, v11_feed
 
@@ -252,10 +250,8 @@ def measure(smoke: bool = False, athletes: int = 50_000, only: str | None = None
     # memory's high-water mark), and under ``make bench`` this process has run the other
     # benchmarks first (931 MB for every headless command on 2026-12-08, their own peaks
     # 150-250).
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        measured = pool.submit(runs, athletes, only, wait=wait).result()
     rows: list[Measurement] = []
-    for run in measured:
+    for run in in_fresh_interpreter(runs, athletes, only, wait=wait):
         note = f"{run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU; load {run.load:.1f}"
         if run.note:
             note += f"; {run.note}" if run.ok else f"; FAILED: {run.note}"

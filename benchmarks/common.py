@@ -8,12 +8,16 @@ benchmarks a seeded race from the product's own simulator.
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,6 +43,14 @@ def percentile(values: list[float], q: float) -> float:
 
 def summarize(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), percentile(values, 95)
+
+
+def in_fresh_interpreter(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a newly spawned interpreter: peak-RSS figures are
+    high-water marks, so a run must not start from a process other benchmarks grew (a
+    forked child's, and ``wait4``'s, peak includes its parent's at the fork)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def repeat(fn: Callable[[], object], times: int) -> list[float]:
